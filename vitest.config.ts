@@ -1,0 +1,23 @@
+import { defineConfig } from 'vitest/config';
+
+export default defineConfig({
+  test: {
+    projects: [
+      {
+        test: {
+          name: 'unit',
+          include: ['test/**/*.test.ts'],
+        },
+      },
+      {
+        test: {
+          name: 'conformance',
+          include: ['conformance/**/*.test.ts'],
+          globalSetup: ['conformance/global-setup.ts'],
+          testTimeout: 20000,
+          hookTimeout: 20000,
+        },
+      },
+    ],
+  },
+});
