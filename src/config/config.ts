@@ -1,0 +1,47 @@
+/**
+ * Typed broker configuration. Built once (defaults ← environment ← CLI flags) and
+ * passed down; nothing reads a global.
+ */
+export interface UserConfig {
+  readonly username: string;
+  readonly password: string;
+  /** RabbitMQ's loopback_users: such a user may only connect from 127.0.0.0/8 or ::1. */
+  readonly loopbackOnly: boolean;
+}
+
+export interface WarrenConfig {
+  readonly host: string;
+  /** 0 = ephemeral port */
+  readonly port: number;
+  /** null = in-memory store (nothing survives a restart) */
+  readonly dataDir: string | null;
+  readonly logLevel: string;
+  /** seconds proposed in connection.tune; 0 disables heartbeats */
+  readonly heartbeat: number;
+  readonly frameMax: number;
+  readonly channelMax: number;
+  /** largest message body accepted (RabbitMQ's max_message_size default: 128 MiB) */
+  readonly maxMessageSize: number;
+  readonly users: readonly UserConfig[];
+  readonly vhosts: readonly string[];
+}
+
+export const DEFAULT_CONFIG: WarrenConfig = {
+  host: '0.0.0.0',
+  port: 5672,
+  dataDir: './data',
+  logLevel: 'info',
+  heartbeat: 60,
+  frameMax: 131072,
+  channelMax: 2047,
+  maxMessageSize: 128 * 1024 * 1024,
+  users: [{ username: 'guest', password: 'guest', loopbackOnly: true }],
+  vhosts: ['/'],
+};
+
+export function resolveConfig(overrides: Partial<WarrenConfig> = {}): WarrenConfig {
+  const defined = Object.fromEntries(
+    Object.entries(overrides).filter(([, v]) => v !== undefined),
+  ) as Partial<WarrenConfig>;
+  return { ...DEFAULT_CONFIG, ...defined };
+}
