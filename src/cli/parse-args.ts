@@ -1,0 +1,169 @@
+import { parseArgs } from 'node:util';
+import { resolveConfig, type UserConfig, type WarrenConfig } from '../config/config.js';
+
+/** A bad command line or environment value. The CLI prints `message` on one line and exits 2. */
+export class CliUsageError extends Error {
+  override readonly name = 'CliUsageError';
+}
+
+export type CliCommand =
+  | { readonly command: 'start'; readonly config: WarrenConfig }
+  | { readonly help: true }
+  | { readonly version: true };
+
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+
+/** Largest value of an AMQP `long` (frame-max is negotiated as one in connection.tune). */
+const MAX_UINT32 = 0xffff_ffff;
+/** Largest value of an AMQP `short` (channel-max and heartbeat are shorts in connection.tune). */
+const MAX_UINT16 = 0xffff;
+/** spec: frame-max may not be below frame-min-size (4096). */
+const FRAME_MIN_SIZE = 4096;
+
+export const USAGE = `Usage: warren <command> [options]
+
+Commands:
+  start                  run the broker in the foreground
+
+Options (each can also come from the environment variable shown; flags win):
+  --host <addr>          address to listen on            WARREN_HOST        (default 0.0.0.0)
+  --port <n>             TCP port, 0 = ephemeral          WARREN_PORT        (default 5672)
+  --data-dir <path>      where durable state is stored    WARREN_DATA_DIR    (default ./data)
+  --log-level <level>    fatal|error|warn|info|debug|trace|silent
+                                                          WARREN_LOG_LEVEL   (default info)
+  --heartbeat <s>        heartbeat proposed to clients, 0 = off
+                                                          WARREN_HEARTBEAT   (default 60)
+  --frame-max <bytes>    largest frame proposed to clients
+                                                          WARREN_FRAME_MAX   (default 131072)
+  --channel-max <n>      most channels per connection     WARREN_CHANNEL_MAX (default 2047)
+  --default-user <name>  replace the guest user with this user, who may connect
+                         from any address                 WARREN_DEFAULT_USER
+  --default-pass <pw>    password for --default-user      WARREN_DEFAULT_PASS
+  -h, --help             show this help
+  -v, --version          print the version
+`;
+
+interface Setting {
+  readonly flag: string;
+  readonly env: string;
+}
+
+const SETTINGS = {
+  host: { flag: 'host', env: 'WARREN_HOST' },
+  port: { flag: 'port', env: 'WARREN_PORT' },
+  dataDir: { flag: 'data-dir', env: 'WARREN_DATA_DIR' },
+  logLevel: { flag: 'log-level', env: 'WARREN_LOG_LEVEL' },
+  heartbeat: { flag: 'heartbeat', env: 'WARREN_HEARTBEAT' },
+  frameMax: { flag: 'frame-max', env: 'WARREN_FRAME_MAX' },
+  channelMax: { flag: 'channel-max', env: 'WARREN_CHANNEL_MAX' },
+  defaultUser: { flag: 'default-user', env: 'WARREN_DEFAULT_USER' },
+  defaultPass: { flag: 'default-pass', env: 'WARREN_DEFAULT_PASS' },
+} as const satisfies Record<string, Setting>;
+
+type SettingName = keyof typeof SETTINGS;
+
+const PARSE_OPTIONS = {
+  help: { type: 'boolean', short: 'h' },
+  version: { type: 'boolean', short: 'v' },
+  host: { type: 'string' },
+  port: { type: 'string' },
+  'data-dir': { type: 'string' },
+  'log-level': { type: 'string' },
+  heartbeat: { type: 'string' },
+  'frame-max': { type: 'string' },
+  'channel-max': { type: 'string' },
+  'default-user': { type: 'string' },
+  'default-pass': { type: 'string' },
+} as const;
+
+/** A raw value plus where it came from, so errors name the flag or variable the user typed. */
+interface RawValue {
+  readonly value: string;
+  readonly source: string;
+}
+
+/**
+ * Turns `argv` (without node and script: `process.argv.slice(2)`) and the environment into
+ * a command. Precedence: flag > environment variable > DEFAULT_CONFIG. An empty environment
+ * variable counts as unset (as `docker run -e WARREN_PORT=` would produce). Pure: no I/O.
+ * @throws CliUsageError on unknown flags, unknown commands or invalid values.
+ */
+export function parseCli(argv: readonly string[], env: NodeJS.ProcessEnv): CliCommand {
+  let parsed;
+  try {
+    parsed = parseArgs({ args: [...argv], options: PARSE_OPTIONS, allowPositionals: true, strict: true });
+  } catch (err) {
+    // node's messages start with one clear line ("Unknown option '--prot'. ..."); the
+    // hints that follow (e.g. for '--port -1') would break the one-line error contract.
+    const message = err instanceof Error ? err.message : String(err);
+    throw new CliUsageError(message.split('\n', 1)[0]!);
+  }
+  const { values, positionals } = parsed;
+  if (values.help === true) return { help: true };
+  if (values.version === true) return { version: true };
+
+  const [command, ...extra] = positionals;
+  if (command === undefined) throw new CliUsageError("missing command: try 'warren start' or 'warren --help'");
+  if (command === 'help') return { help: true };
+  if (command !== 'start') throw new CliUsageError(`unknown command '${command}': try 'warren start' or 'warren --help'`);
+  if (extra.length > 0) throw new CliUsageError(`unexpected argument '${extra[0]}'`);
+
+  const raw = (name: SettingName): RawValue | undefined => {
+    const { flag, env: envName } = SETTINGS[name];
+    const fromFlag = values[flag];
+    if (fromFlag !== undefined) return { value: fromFlag, source: `--${flag}` };
+    const fromEnv = env[envName];
+    if (fromEnv !== undefined && fromEnv !== '') return { value: fromEnv, source: envName };
+    return undefined;
+  };
+
+  const host = raw('host');
+  if (host !== undefined && host.value.trim() === '') throw invalid(host, 'expected a host name or address');
+  const dataDir = raw('dataDir');
+  if (dataDir !== undefined && dataDir.value === '') throw invalid(dataDir, 'expected a directory path');
+  const logLevel = raw('logLevel');
+  if (logLevel !== undefined && !(LOG_LEVELS as readonly string[]).includes(logLevel.value)) {
+    throw invalid(logLevel, `expected one of ${LOG_LEVELS.join(', ')}`);
+  }
+
+  const config = resolveConfig({
+    host: host?.value,
+    port: integer(raw('port'), 0, MAX_UINT16),
+    dataDir: dataDir?.value,
+    logLevel: logLevel?.value,
+    heartbeat: integer(raw('heartbeat'), 0, MAX_UINT16),
+    frameMax: integer(raw('frameMax'), FRAME_MIN_SIZE, MAX_UINT32),
+    // 0 would mean "no limit" in connection.tune; the broker needs a real bound to enforce.
+    channelMax: integer(raw('channelMax'), 1, MAX_UINT16),
+    users: defaultUsers(raw('defaultUser'), raw('defaultPass')),
+  });
+  return { command: 'start', config };
+}
+
+function invalid(raw: RawValue, expected: string): CliUsageError {
+  return new CliUsageError(`invalid ${raw.source} ${JSON.stringify(raw.value)}: ${expected}`);
+}
+
+function integer(raw: RawValue | undefined, min: number, max: number): number | undefined {
+  if (raw === undefined) return undefined;
+  // Digits only: rejects '', ' 5', '1e3', '0x10', '-1', '5.0' that Number() would accept or bend.
+  const n = /^[0-9]+$/.test(raw.value) ? Number(raw.value) : NaN;
+  if (!Number.isSafeInteger(n) || n < min || n > max) {
+    throw invalid(raw, `expected an integer from ${min} to ${max}`);
+  }
+  return n;
+}
+
+/**
+ * RabbitMQ: default_user/default_pass replace guest; only guest is in loopback_users,
+ * so the replacement user may connect from other hosts (what a container needs).
+ */
+function defaultUsers(user: RawValue | undefined, pass: RawValue | undefined): readonly UserConfig[] | undefined {
+  if (user === undefined) {
+    if (pass === undefined) return undefined;
+    throw new CliUsageError(`${pass.source} needs --default-user (or WARREN_DEFAULT_USER)`);
+  }
+  if (pass === undefined) throw new CliUsageError(`${user.source} needs --default-pass (or WARREN_DEFAULT_PASS)`);
+  if (user.value.trim() === '') throw invalid(user, 'expected a user name');
+  return [{ username: user.value, password: pass.value, loopbackOnly: false }];
+}

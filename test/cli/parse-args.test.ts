@@ -1,0 +1,149 @@
+import { describe, expect, it } from 'vitest';
+import { DEFAULT_CONFIG } from '../../src/config/config.js';
+import { CliUsageError, parseCli } from '../../src/cli/parse-args.js';
+
+function startConfig(argv: string[], env: NodeJS.ProcessEnv = {}) {
+  const result = parseCli(argv, env);
+  if (!('command' in result)) throw new Error(`expected a start command, got ${JSON.stringify(result)}`);
+  return result.config;
+}
+
+function usageError(argv: string[], env: NodeJS.ProcessEnv = {}): CliUsageError {
+  try {
+    parseCli(argv, env);
+  } catch (err) {
+    expect(err).toBeInstanceOf(CliUsageError);
+    return err as CliUsageError;
+  }
+  throw new Error(`expected a CliUsageError for ${JSON.stringify(argv)} ${JSON.stringify(env)}`);
+}
+
+describe('parseCli', () => {
+  it('start with nothing else gives DEFAULT_CONFIG', () => {
+    expect(parseCli(['start'], {})).toEqual({ command: 'start', config: DEFAULT_CONFIG });
+  });
+
+  it('reads every flag', () => {
+    const config = startConfig([
+      'start', '--host', '127.0.0.1', '--port', '0', '--data-dir', '/var/lib/warren', '--log-level', 'debug',
+      '--heartbeat', '0', '--frame-max', '4096', '--channel-max', '16',
+    ]);
+    expect(config).toMatchObject({
+      host: '127.0.0.1', port: 0, dataDir: '/var/lib/warren', logLevel: 'debug',
+      heartbeat: 0, frameMax: 4096, channelMax: 16,
+    });
+    expect(config.users).toEqual(DEFAULT_CONFIG.users);
+    expect(config.vhosts).toEqual(DEFAULT_CONFIG.vhosts);
+  });
+
+  it('accepts --flag=value form and options before the command', () => {
+    expect(startConfig(['--port=5673', 'start', '--host=::1'])).toMatchObject({ port: 5673, host: '::1' });
+  });
+
+  it('reads every environment variable', () => {
+    const config = startConfig(['start'], {
+      WARREN_HOST: '10.0.0.1', WARREN_PORT: '5999', WARREN_DATA_DIR: '/data', WARREN_LOG_LEVEL: 'warn',
+      WARREN_HEARTBEAT: '30', WARREN_FRAME_MAX: '65536', WARREN_CHANNEL_MAX: '100',
+    });
+    expect(config).toMatchObject({
+      host: '10.0.0.1', port: 5999, dataDir: '/data', logLevel: 'warn', heartbeat: 30, frameMax: 65536, channelMax: 100,
+    });
+  });
+
+  it('flags win over environment, environment over defaults', () => {
+    const config = startConfig(['start', '--port', '1234', '--log-level', 'error'], {
+      WARREN_PORT: '9999', WARREN_LOG_LEVEL: 'trace', WARREN_HEARTBEAT: '5',
+    });
+    expect(config.port).toBe(1234);
+    expect(config.logLevel).toBe('error');
+    expect(config.heartbeat).toBe(5);
+    expect(config.frameMax).toBe(DEFAULT_CONFIG.frameMax);
+  });
+
+  it('treats an empty environment variable as unset', () => {
+    expect(startConfig(['start'], { WARREN_PORT: '', WARREN_DATA_DIR: '' })).toMatchObject({
+      port: DEFAULT_CONFIG.port, dataDir: DEFAULT_CONFIG.dataDir,
+    });
+  });
+
+  it('ignores unrelated environment variables', () => {
+    expect(startConfig(['start'], { PORT: '1', HOST: 'x', WARREN_UNKNOWN: 'y' })).toEqual(DEFAULT_CONFIG);
+  });
+
+  it('--default-user/--default-pass replace guest with a user that is not loopback-only', () => {
+    expect(startConfig(['start', '--default-user', 'admin', '--default-pass', 's3cret']).users).toEqual([
+      { username: 'admin', password: 's3cret', loopbackOnly: false },
+    ]);
+    expect(startConfig(['start'], { WARREN_DEFAULT_USER: 'app', WARREN_DEFAULT_PASS: 'pw' }).users).toEqual([
+      { username: 'app', password: 'pw', loopbackOnly: false },
+    ]);
+    // A flag and the environment may supply one half each; the flag still wins.
+    expect(startConfig(['start', '--default-user', 'flaguser'], { WARREN_DEFAULT_USER: 'x', WARREN_DEFAULT_PASS: 'pw' }).users)
+      .toEqual([{ username: 'flaguser', password: 'pw', loopbackOnly: false }]);
+  });
+
+  it('--help and --version win over everything else', () => {
+    expect(parseCli(['--help'], {})).toEqual({ help: true });
+    expect(parseCli(['-h'], {})).toEqual({ help: true });
+    expect(parseCli(['start', '--port', '1', '--help'], {})).toEqual({ help: true });
+    expect(parseCli(['help'], {})).toEqual({ help: true });
+    expect(parseCli(['--version'], {})).toEqual({ version: true });
+    expect(parseCli(['-v'], {})).toEqual({ version: true });
+    // Bad environment values do not stop --help from working.
+    expect(parseCli(['--help'], { WARREN_PORT: 'nope' })).toEqual({ help: true });
+  });
+
+  describe('usage errors', () => {
+    it('missing, unknown or extra commands', () => {
+      expect(usageError([]).message).toMatch(/missing command/);
+      expect(usageError(['stop']).message).toMatch(/unknown command 'stop'/);
+      expect(usageError(['start', 'now']).message).toMatch(/unexpected argument 'now'/);
+    });
+
+    it('unknown flags and flags without a value', () => {
+      expect(usageError(['start', '--prot', '5672']).message).toMatch(/--prot/);
+      expect(usageError(['start', '--port']).message).toMatch(/--port/);
+      // node's parseArgs explains this case over several lines; we keep the first.
+      const ambiguous = usageError(['start', '--port', '-1']);
+      expect(ambiguous.message).toMatch(/--port/);
+      expect(ambiguous.message).not.toContain('\n');
+    });
+
+    it.each([
+      ['--port', '65536'], ['--port=', '-1'], ['--port', 'abc'], ['--port', '1.5'], ['--port', '0x10'],
+      ['--port', '1e3'], ['--port', ' 80'], ['--port', ''],
+      ['--heartbeat', '70000'], ['--heartbeat=', '-5'],
+      ['--frame-max', '4095'], ['--frame-max', '4294967296'], ['--frame-max', '0'],
+      ['--channel-max', '0'], ['--channel-max', '65536'],
+      ['--log-level', 'verbose'], ['--log-level', 'INFO'],
+      ['--host', ''], ['--data-dir', ''],
+    ])('rejects %s %j with a one-line message naming the flag', (flag, value) => {
+      const err = usageError(flag.endsWith('=') ? ['start', flag + value] : ['start', flag, value]);
+      expect(err.message).toContain(flag.replace('=', ''));
+      expect(err.message).toContain(JSON.stringify(value));
+      expect(err.message).not.toContain('\n');
+    });
+
+    it('names the environment variable when the bad value came from it', () => {
+      expect(usageError(['start'], { WARREN_PORT: '70000' }).message).toBe(
+        'invalid WARREN_PORT "70000": expected an integer from 0 to 65535',
+      );
+      expect(usageError(['start'], { WARREN_LOG_LEVEL: 'loud' }).message).toMatch(/^invalid WARREN_LOG_LEVEL "loud"/);
+    });
+
+    it('a valid flag overrides an invalid environment value', () => {
+      expect(startConfig(['start', '--port', '5673'], { WARREN_PORT: 'garbage' }).port).toBe(5673);
+    });
+
+    it('accepts the boundaries', () => {
+      expect(startConfig(['start', '--port', '65535', '--heartbeat', '65535', '--frame-max', '4294967295',
+        '--channel-max', '65535'])).toMatchObject({ port: 65535, heartbeat: 65535, frameMax: 4294967295, channelMax: 65535 });
+    });
+
+    it('--default-user and --default-pass must come together', () => {
+      expect(usageError(['start', '--default-user', 'admin']).message).toMatch(/--default-user needs --default-pass/);
+      expect(usageError(['start'], { WARREN_DEFAULT_PASS: 'pw' }).message).toMatch(/WARREN_DEFAULT_PASS needs --default-user/);
+      expect(usageError(['start', '--default-user', ' ', '--default-pass', 'x']).message).toMatch(/invalid --default-user/);
+    });
+  });
+});
