@@ -1,0 +1,118 @@
+import type { DestinationStream, Logger } from 'pino';
+import type { WarrenConfig } from '../config/config.js';
+import { createLogger } from '../logging/logger.js';
+import { CliUsageError, parseCli, USAGE } from './parse-args.js';
+
+/** What the CLI needs from a started broker (a structural subset of `RunningBroker` from src/index.ts). */
+export interface CliBroker {
+  readonly url: string;
+  readonly host: string;
+  readonly port: number;
+  close(reason?: string): Promise<void>;
+}
+
+export type CliStartBroker = (options: Partial<WarrenConfig> & { logger: Logger }) => Promise<CliBroker>;
+
+type ShutdownSignal = 'SIGINT' | 'SIGTERM';
+
+/** Everything `runCli` touches in the outside world; main.ts passes the real process, tests pass fakes. */
+export interface CliIo {
+  readonly stdout: { write(chunk: string): unknown };
+  readonly stderr: { write(chunk: string): unknown };
+  /** Where JSON log lines go; pino's stdout destination when omitted. */
+  readonly logDestination?: DestinationStream;
+  readonly startBroker: CliStartBroker;
+  /** `process` in production. */
+  readonly signals: { on(signal: ShutdownSignal, listener: () => void): unknown };
+  /** `process.exit` in production; runCli calls it exactly once per outcome. */
+  readonly exit: (code: number) => void;
+  readonly version: string;
+}
+
+export const EXIT_OK = 0;
+export const EXIT_STARTUP_FAILED = 1;
+export const EXIT_USAGE = 2;
+/** Conventional 128 + SIGINT: the user insisted, so we stop without a clean shutdown. */
+export const EXIT_FORCED = 130;
+
+export const SHUTDOWN_REASON = 'broker shutdown';
+
+/**
+ * Runs the `warren` command. Resolves once the outcome is settled: help/version/usage
+ * error printed, startup failed, or the broker is listening (it then runs until a signal).
+ */
+export async function runCli(argv: readonly string[], env: NodeJS.ProcessEnv, io: CliIo): Promise<void> {
+  let parsed;
+  try {
+    parsed = parseCli(argv, env);
+  } catch (err) {
+    if (!(err instanceof CliUsageError)) throw err;
+    io.stderr.write(`warren: ${err.message}\n`);
+    io.exit(EXIT_USAGE);
+    return;
+  }
+  if ('help' in parsed) {
+    io.stdout.write(USAGE);
+    io.exit(EXIT_OK);
+    return;
+  }
+  if ('version' in parsed) {
+    io.stdout.write(`${io.version}\n`);
+    io.exit(EXIT_OK);
+    return;
+  }
+
+  const { config } = parsed;
+  const logger = createLogger(config.logLevel, io.logDestination);
+  logger.debug({ config, version: io.version }, 'Warren starting');
+
+  let broker: CliBroker | undefined;
+  let stopping = false;
+  let startupDone = false;
+
+  const shutdown = (): void => {
+    const running = broker;
+    if (running === undefined) return;
+    running.close(SHUTDOWN_REASON).then(
+      () => {
+        logger.info('Warren stopped');
+        io.exit(EXIT_OK);
+      },
+      (err: unknown) => {
+        logger.error({ err }, 'Warren shutdown failed');
+        io.exit(EXIT_STARTUP_FAILED);
+      },
+    );
+  };
+
+  const onSignal = (signal: ShutdownSignal): void => {
+    if (stopping) {
+      logger.warn({ signal }, 'Warren forced to exit');
+      io.exit(EXIT_FORCED);
+      return;
+    }
+    stopping = true;
+    logger.info({ signal }, 'Warren shutting down');
+    // A signal during startup is honoured once the broker is up (see below).
+    if (startupDone) shutdown();
+  };
+  io.signals.on('SIGINT', () => onSignal('SIGINT'));
+  io.signals.on('SIGTERM', () => onSignal('SIGTERM'));
+
+  try {
+    broker = await io.startBroker({ ...config, logger });
+  } catch (err) {
+    const message = err instanceof Error ? err.message : String(err);
+    logger.error({ err }, `Warren failed to start: ${message}`);
+    // A silenced logger must not turn a failed start into a silent exit 1.
+    if (!logger.isLevelEnabled('error')) io.stderr.write(`warren: failed to start: ${message}\n`);
+    io.exit(EXIT_STARTUP_FAILED);
+    return;
+  }
+  startupDone = true;
+  logger.info(
+    { url: broker.url, host: broker.host, port: broker.port, dataDir: config.dataDir, version: io.version },
+    'Warren listening',
+  );
+  if (stopping) shutdown();
+}
