@@ -13,6 +13,11 @@ export interface ServerClose {
   methodId?: number;
 }
 
+/** Resolves on the emitter's next 'close' (events.once would reject on the 'error' that precedes it). */
+function nextClose(emitter: Channel | ChannelModel): Promise<void> {
+  return new Promise((resolve) => emitter.once('close', () => resolve()));
+}
+
 type RawError = Error & { code?: number; classId?: number; methodId?: number };
 
 function toServerClose(err: RawError): ServerClose {
@@ -32,7 +37,7 @@ function toServerClose(err: RawError): ServerClose {
  */
 export async function expectChannelClose(ch: Channel, action?: Promise<unknown>): Promise<ServerClose> {
   const errored = once(ch, 'error') as Promise<[RawError]>;
-  const closed = once(ch, 'close');
+  const closed = nextClose(ch);
   if (action) {
     await action.then(
       () => {
@@ -48,7 +53,7 @@ export async function expectChannelClose(ch: Channel, action?: Promise<unknown>)
 /** Waits for the broker to close the whole connection (amqplib: 'error' then 'close' on the model). */
 export async function expectConnectionClose(conn: ChannelModel): Promise<ServerClose> {
   const errored = once(conn, 'error') as Promise<[RawError]>;
-  const closed = once(conn, 'close');
+  const closed = nextClose(conn);
   const [[err]] = await Promise.all([errored, closed]);
   return toServerClose(err);
 }
@@ -158,11 +163,15 @@ export const txCommit = (ch: Channel): Promise<object> => raw(ch).rpc(TX_COMMIT,
 export const txRollback = (ch: Channel): Promise<object> => raw(ch).rpc(TX_ROLLBACK, {}, TX_ROLLBACK_OK);
 export const confirmSelect = (ch: Channel): Promise<object> => raw(ch).rpc(CONFIRM_SELECT, { nowait: false }, CONFIRM_SELECT_OK);
 
-/** basic.publish with immediate=true, which amqplib's publish() always clears. */
-export function publishImmediate(ch: Channel, exchange: string, routingKey: string, content: Buffer): void {
-  raw(ch).sendMessage(
-    { exchange, routingKey, mandatory: false, immediate: true, ticket: 0 },
-    { headers: {} },
-    content,
-  );
+/**
+ * basic.publish with the method fields and properties exactly as given, for what amqplib's
+ * publish() cannot express: it always clears `immediate` and never sends `clusterId`.
+ */
+export function publishRaw(
+  ch: Channel,
+  fields: { exchange: string; routingKey: string; mandatory?: boolean; immediate?: boolean },
+  properties: Record<string, unknown>,
+  content: Buffer,
+): void {
+  raw(ch).sendMessage({ mandatory: false, immediate: false, ticket: 0, ...fields }, { headers: {}, ...properties }, content);
 }
