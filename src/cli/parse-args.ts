@@ -1,5 +1,5 @@
 import { parseArgs } from 'node:util';
-import { resolveConfig, type UserConfig, type WarrenConfig } from '../config/config.js';
+import { DEFAULT_CONFIG as D, resolveConfig, type UserConfig, type WarrenConfig } from '../config/config.js';
 
 /** A bad command line or environment value. The CLI prints `message` on one line and exits 2. */
 export class CliUsageError extends Error {
@@ -20,22 +20,23 @@ const MAX_UINT16 = 0xffff;
 /** spec: frame-max may not be below frame-min-size (4096). */
 const FRAME_MIN_SIZE = 4096;
 
+// Defaults are interpolated from DEFAULT_CONFIG so the help never drifts from the code.
 export const USAGE = `Usage: warren <command> [options]
 
 Commands:
   start                  run the broker in the foreground
 
 Options (each can also come from the environment variable shown; flags win):
-  --host <addr>          address to listen on            WARREN_HOST        (default 0.0.0.0)
-  --port <n>             TCP port, 0 = ephemeral          WARREN_PORT        (default 5672)
-  --data-dir <path>      where durable state is stored    WARREN_DATA_DIR    (default ./data)
+  --host <addr>          address to listen on             WARREN_HOST        (default ${D.host})
+  --port <n>             TCP port, 0 = ephemeral          WARREN_PORT        (default ${D.port})
+  --data-dir <path>      where durable state is stored    WARREN_DATA_DIR    (default ${D.dataDir})
   --log-level <level>    fatal|error|warn|info|debug|trace|silent
-                                                          WARREN_LOG_LEVEL   (default info)
+                                                          WARREN_LOG_LEVEL   (default ${D.logLevel})
   --heartbeat <s>        heartbeat proposed to clients, 0 = off
-                                                          WARREN_HEARTBEAT   (default 60)
+                                                          WARREN_HEARTBEAT   (default ${D.heartbeat})
   --frame-max <bytes>    largest frame proposed to clients
-                                                          WARREN_FRAME_MAX   (default 131072)
-  --channel-max <n>      most channels per connection     WARREN_CHANNEL_MAX (default 2047)
+                                                          WARREN_FRAME_MAX   (default ${D.frameMax})
+  --channel-max <n>      most channels per connection     WARREN_CHANNEL_MAX (default ${D.channelMax})
   --default-user <name>  replace the guest user with this user, who may connect
                          from any address                 WARREN_DEFAULT_USER
   --default-pass <pw>    password for --default-user      WARREN_DEFAULT_PASS
