@@ -30,7 +30,8 @@ export interface CliIo {
 }
 
 export const EXIT_OK = 0;
-export const EXIT_STARTUP_FAILED = 1;
+/** Startup or shutdown failed. */
+export const EXIT_FAILURE = 1;
 export const EXIT_USAGE = 2;
 /** Conventional 128 + SIGINT: the user insisted, so we stop without a clean shutdown. */
 export const EXIT_FORCED = 130;
@@ -68,11 +69,8 @@ export async function runCli(argv: readonly string[], env: NodeJS.ProcessEnv, io
 
   let broker: CliBroker | undefined;
   let stopping = false;
-  let startupDone = false;
 
-  const shutdown = (): void => {
-    const running = broker;
-    if (running === undefined) return;
+  const shutdown = (running: CliBroker): void => {
     running.close(SHUTDOWN_REASON).then(
       () => {
         logger.info('Warren stopped');
@@ -80,7 +78,7 @@ export async function runCli(argv: readonly string[], env: NodeJS.ProcessEnv, io
       },
       (err: unknown) => {
         logger.error({ err }, 'Warren shutdown failed');
-        io.exit(EXIT_STARTUP_FAILED);
+        io.exit(EXIT_FAILURE);
       },
     );
   };
@@ -94,7 +92,7 @@ export async function runCli(argv: readonly string[], env: NodeJS.ProcessEnv, io
     stopping = true;
     logger.info({ signal }, 'Warren shutting down');
     // A signal during startup is honoured once the broker is up (see below).
-    if (startupDone) shutdown();
+    if (broker !== undefined) shutdown(broker);
   };
   io.signals.on('SIGINT', () => onSignal('SIGINT'));
   io.signals.on('SIGTERM', () => onSignal('SIGTERM'));
@@ -106,13 +104,12 @@ export async function runCli(argv: readonly string[], env: NodeJS.ProcessEnv, io
     logger.error({ err }, `Warren failed to start: ${message}`);
     // A silenced logger must not turn a failed start into a silent exit 1.
     if (!logger.isLevelEnabled('error')) io.stderr.write(`warren: failed to start: ${message}\n`);
-    io.exit(EXIT_STARTUP_FAILED);
+    io.exit(EXIT_FAILURE);
     return;
   }
-  startupDone = true;
   logger.info(
     { url: broker.url, host: broker.host, port: broker.port, dataDir: config.dataDir, version: io.version },
     'Warren listening',
   );
-  if (stopping) shutdown();
+  if (stopping) shutdown(broker);
 }
