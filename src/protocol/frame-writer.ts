@@ -1,0 +1,163 @@
+/**
+ * Frame encoders for content and the delivery hot path. Every function sizes
+ * first and allocates exactly once.
+ *
+ * Content header payload (spec 4.2.6): class-id u16, weight u16 (0),
+ * body-size u64, then the property flags + list (kept as raw bytes end to end:
+ * the broker never re-encodes a publisher's properties).
+ */
+import { FRAME_END, FRAME_HEADER_SIZE, FrameType, MethodId } from './generated/constants.js';
+import { shortstrByteLength, truncateShortstr, writeShortstr, writeU64 } from './primitives.js';
+
+export const HEARTBEAT_FRAME: Buffer = Buffer.from([FrameType.Heartbeat, 0, 0, 0, 0, 0, 0, FRAME_END]);
+
+/** The single frame-end octet, for writev([encodeBodyFrameHead(...), body, FRAME_END_BUFFER]). */
+export const FRAME_END_BUFFER: Buffer = Buffer.from([FRAME_END]);
+
+const CONTENT_HEADER_FIXED = 12; // class-id u16 + weight u16 + body-size u64
+const TWO_32 = 0x1_0000_0000;
+
+function writeFrameHead(buf: Buffer, o: number, type: number, channel: number, size: number): number {
+  buf[o] = type;
+  buf[o + 1] = channel >>> 8;
+  buf[o + 2] = channel & 0xff;
+  buf.writeUInt32BE(size, o + 3);
+  return o + FRAME_HEADER_SIZE;
+}
+
+function writeContentHeader(buf: Buffer, o: number, channel: number, classId: number, bodySize: number, rawProperties: Buffer): number {
+  o = writeFrameHead(buf, o, FrameType.Header, channel, CONTENT_HEADER_FIXED + rawProperties.length);
+  buf.writeUInt16BE(classId, o);
+  buf[o + 2] = 0; // weight: spec says MUST be zero
+  buf[o + 3] = 0;
+  o = writeU64(buf, o + 4, bodySize);
+  o += rawProperties.copy(buf, o);
+  buf[o] = FRAME_END;
+  return o + 1;
+}
+
+/** A complete content header frame. */
+export function encodeContentHeaderFrame(channel: number, classId: number, bodySize: number, rawProperties: Buffer): Buffer {
+  const buf = Buffer.allocUnsafe(FRAME_HEADER_SIZE + CONTENT_HEADER_FIXED + rawProperties.length + 1);
+  writeContentHeader(buf, 0, channel, classId, bodySize, rawProperties);
+  return buf;
+}
+
+/**
+ * Body frames for `body`, each frame's TOTAL size ≤ frameMax (payload ≤ frameMax - 8;
+ * frameMax 0 = no limit). Zero-length body → no frames (spec 4.2.6.2).
+ */
+export function encodeBodyFrames(channel: number, body: Buffer, frameMax: number): Buffer[] {
+  const frames: Buffer[] = [];
+  const len = body.length;
+  if (len === 0) return frames;
+  const maxPayload = frameMax === 0 ? len : frameMax - 8;
+  if (maxPayload <= 0) throw new RangeError(`frameMax ${frameMax} leaves no room for a body frame payload`);
+  for (let start = 0; start < len; start += maxPayload) {
+    const n = Math.min(maxPayload, len - start);
+    const buf = Buffer.allocUnsafe(n + 8);
+    writeFrameHead(buf, 0, FrameType.Body, channel, n);
+    body.copy(buf, FRAME_HEADER_SIZE, start, start + n);
+    buf[FRAME_HEADER_SIZE + n] = FRAME_END;
+    frames.push(buf);
+  }
+  return frames;
+}
+
+/**
+ * Just the 7-octet header of a body frame carrying `size` octets: lets a writer
+ * send header, the body (or a slice of it) and FRAME_END_BUFFER with writev
+ * instead of copying the body.
+ */
+export function encodeBodyFrameHead(channel: number, size: number): Buffer {
+  const buf = Buffer.allocUnsafe(FRAME_HEADER_SIZE);
+  writeFrameHead(buf, 0, FrameType.Body, channel, size);
+  return buf;
+}
+
+/**
+ * basic.deliver method frame + content header frame in ONE exact-size buffer:
+ * what every delivery writes before its body frames.
+ */
+export function encodeDeliveryHead(
+  channel: number,
+  consumerTag: string,
+  deliveryTag: number,
+  redelivered: boolean,
+  exchange: string,
+  routingKey: string,
+  rawProperties: Buffer,
+  bodySize: number,
+): Buffer {
+  const nTag = shortstrByteLength(consumerTag, 'basic.deliver consumer-tag');
+  const nEx = shortstrByteLength(exchange, 'basic.deliver exchange');
+  const nRk = shortstrByteLength(routingKey, 'basic.deliver routing-key');
+  // class+method 4, consumer-tag, delivery-tag 8, redelivered 1, exchange, routing-key
+  const methodSize = 4 + 1 + nTag + 8 + 1 + 1 + nEx + 1 + nRk;
+  const buf = Buffer.allocUnsafe(methodSize + 8 + CONTENT_HEADER_FIXED + rawProperties.length + 8);
+  let o = writeFrameHead(buf, 0, FrameType.Method, channel, methodSize);
+  buf.writeUInt32BE(MethodId.BasicDeliver, o);
+  o = writeShortstr(buf, o + 4, consumerTag, nTag);
+  o = writeU64(buf, o, deliveryTag);
+  buf[o++] = redelivered ? 1 : 0;
+  o = writeShortstr(buf, o, exchange, nEx);
+  o = writeShortstr(buf, o, routingKey, nRk);
+  buf[o++] = FRAME_END;
+  writeContentHeader(buf, o, channel, 60, bodySize, rawProperties);
+  return buf;
+}
+
+/** basic.get-ok method frame + content header frame in one buffer. */
+export function encodeGetOkHead(
+  channel: number,
+  deliveryTag: number,
+  redelivered: boolean,
+  exchange: string,
+  routingKey: string,
+  messageCount: number,
+  rawProperties: Buffer,
+  bodySize: number,
+): Buffer {
+  const nEx = shortstrByteLength(exchange, 'basic.get-ok exchange');
+  const nRk = shortstrByteLength(routingKey, 'basic.get-ok routing-key');
+  const methodSize = 4 + 8 + 1 + 1 + nEx + 1 + nRk + 4;
+  const buf = Buffer.allocUnsafe(methodSize + 8 + CONTENT_HEADER_FIXED + rawProperties.length + 8);
+  let o = writeFrameHead(buf, 0, FrameType.Method, channel, methodSize);
+  buf.writeUInt32BE(MethodId.BasicGetOk, o);
+  o = writeU64(buf, o + 4, deliveryTag);
+  buf[o++] = redelivered ? 1 : 0;
+  o = writeShortstr(buf, o, exchange, nEx);
+  o = writeShortstr(buf, o, routingKey, nRk);
+  buf.writeUInt32BE(messageCount % TWO_32, o);
+  o += 4;
+  buf[o++] = FRAME_END;
+  writeContentHeader(buf, o, channel, 60, bodySize, rawProperties);
+  return buf;
+}
+
+/** basic.return method frame + content header frame in one buffer (reply text cut to 255 octets). */
+export function encodeReturnHead(
+  channel: number,
+  replyCode: number,
+  replyText: string,
+  exchange: string,
+  routingKey: string,
+  rawProperties: Buffer,
+  bodySize: number,
+): Buffer {
+  const text = truncateShortstr(replyText);
+  const nText = shortstrByteLength(text, 'basic.return reply-text');
+  const nEx = shortstrByteLength(exchange, 'basic.return exchange');
+  const nRk = shortstrByteLength(routingKey, 'basic.return routing-key');
+  const methodSize = 4 + 2 + 1 + nText + 1 + nEx + 1 + nRk;
+  const buf = Buffer.allocUnsafe(methodSize + 8 + CONTENT_HEADER_FIXED + rawProperties.length + 8);
+  let o = writeFrameHead(buf, 0, FrameType.Method, channel, methodSize);
+  buf.writeUInt32BE(MethodId.BasicReturn, o);
+  buf.writeUInt16BE(replyCode, o + 4);
+  o = writeShortstr(buf, o + 6, text, nText);
+  o = writeShortstr(buf, o, exchange, nEx);
+  o = writeShortstr(buf, o, routingKey, nRk);
+  buf[o++] = FRAME_END;
+  writeContentHeader(buf, o, channel, 60, bodySize, rawProperties);
+  return buf;
+}
