@@ -1,7 +1,7 @@
-import type { ConfirmChannel, Message } from 'amqplib';
+import type { ConfirmChannel } from 'amqplib';
 import { describe, expect, it } from 'vitest';
 import { connect, openChannel, openConfirmChannel, uniqueName, withChannel } from './helpers.js';
-import { confirmSelect, drain, expectChannelClose, txSelect } from './helpers-b.js';
+import { confirmSelect, drain, expectChannelClose, txSelect, type ReturnedMessage } from './helpers-b.js';
 
 /** Runs fn with a fresh connection and confirm channel; always closes the connection. */
 async function withConfirmChannel(fn: (ch: ConfirmChannel) => Promise<void>): Promise<void> {
@@ -95,7 +95,7 @@ describe('basic.ack (publisher confirms)', () => {
   it('mandatory + unroutable: basic.return arrives before the basic.ack', async () => {
     await withConfirmChannel(async (ch) => {
       const order: string[] = [];
-      ch.on('return', (msg: Message) => order.push(`return:${msg.fields.replyCode}:${msg.content.toString()}`));
+      ch.on('return', (msg: ReturnedMessage) => order.push(`return:${msg.fields.replyCode}:${msg.content.toString()}`));
       const outcome = await publishConfirmed(ch, 'amq.direct', uniqueName('nowhere'), 'bounced', { mandatory: true });
       order.push(`ack:${String(outcome)}`);
       expect(order).toEqual(['return:312:bounced', 'ack:null']);

@@ -1,6 +1,11 @@
-import type { Channel, ChannelModel, ConsumeMessage, GetMessage, Options } from 'amqplib';
+import type { Channel, ChannelModel, ConsumeMessage, GetMessage, Message, Options } from 'amqplib';
 import { once } from 'node:events';
 import { amqpUrl } from './helpers.js';
+
+/** A basic.return as amqplib emits it ('return' on the channel); @types/amqplib lacks the reply fields. */
+export interface ReturnedMessage extends Message {
+  fields: Message['fields'] & { replyCode: number; replyText: string };
+}
 
 /** A server-initiated channel.close / connection.close as amqplib reports it. */
 export interface ServerClose {

@@ -1,7 +1,7 @@
-import type { Channel, ChannelModel, Message } from 'amqplib';
+import type { Channel, ChannelModel } from 'amqplib';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { connect, openChannel, openConfirmChannel, uniqueName, withChannel } from './helpers.js';
-import { drain, expectChannelClose, getOne, settle, txCommit, txRollback, txSelect } from './helpers-b.js';
+import { drain, expectChannelClose, getOne, settle, txCommit, txRollback, txSelect, type ReturnedMessage } from './helpers-b.js';
 
 // spec: tx class 90: select 10, commit 20, rollback 30
 const TX = 90;
@@ -102,7 +102,7 @@ describe('tx.commit', () => {
     await withChannel(async (ch) => {
       await txSelect(ch);
       const order: string[] = [];
-      ch.on('return', (m: Message) => order.push(`return:${m.fields.replyCode}`));
+      ch.on('return', (m: ReturnedMessage) => order.push(`return:${m.fields.replyCode}`));
       ch.publish('amq.direct', uniqueName('nowhere'), Buffer.from('x'), { mandatory: true });
       await ch.checkExchange('amq.direct');
       order.push('before-commit');
