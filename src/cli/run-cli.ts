@@ -108,8 +108,13 @@ export async function runCli(argv: readonly string[], env: NodeJS.ProcessEnv, io
     return;
   }
   logger.info(
-    { url: broker.url, host: broker.host, port: broker.port, dataDir: config.dataDir, version: io.version },
+    { url: withoutCredentials(broker.url), host: broker.host, port: broker.port, dataDir: config.dataDir, version: io.version },
     'Warren listening',
   );
   if (stopping) shutdown(broker);
+}
+
+/** Log lines must not carry credentials, even the well-known guest ones a URL may embed. */
+function withoutCredentials(url: string): string {
+  return url.replace(/^([a-z][a-z0-9+.-]*:\/\/)[^@/]*@/i, '$1');
 }

@@ -39,7 +39,7 @@ function harness(startBroker: CliStartBroker): Harness {
 }
 
 function fakeBroker(close: (reason?: string) => Promise<void> = async () => {}): CliBroker & { close: typeof close } {
-  return { url: 'amqp://127.0.0.1:40123', host: '127.0.0.1', port: 40123, close: vi.fn(close) };
+  return { url: 'amqp://guest:guest@127.0.0.1:40123', host: '127.0.0.1', port: 40123, close: vi.fn(close) };
 }
 
 const neverStart: CliStartBroker = () => Promise.reject(new Error('startBroker must not be called'));
@@ -68,7 +68,7 @@ describe('runCli', () => {
     expect(start).not.toHaveBeenCalled();
   });
 
-  it('start passes the resolved config and a logger, then logs one "Warren listening" info line', async () => {
+  it('start passes the resolved config and a logger, then logs one "Warren listening" info line without credentials', async () => {
     const broker = fakeBroker();
     const start = vi.fn<CliStartBroker>(async () => broker);
     const h = harness(start);
