@@ -1,0 +1,195 @@
+import { describe, expect, it } from 'vitest';
+import { AmqpConnectionError } from '../../src/protocol/errors.js';
+import {
+  decodeFieldTable,
+  decodeFieldTableBody,
+  encodeFieldTable,
+  fieldTableFromJs,
+  fieldTableSize,
+  fieldTablesEqual,
+  fieldTableToJs,
+  fieldValueToJs,
+  tableGet,
+} from '../../src/protocol/field-table.js';
+import type { FieldTable, FieldValue } from '../../src/protocol/field-types.js';
+import { ReplyCode } from '../../src/protocol/reply-code.js';
+import { amqplibDefs, sampleTable, toAmqplibTable } from './helpers.js';
+
+const hex = (s: string): Buffer => Buffer.from(s.replace(/\s+/g, ''), 'hex');
+const one = (v: FieldValue): FieldTable => new Map([['k', v]]);
+/** entry bytes for key "k" */
+const entry = (valueHex: string): string => '01 6b ' + valueHex;
+const withLen = (body: string): Buffer => {
+  const b = hex(body);
+  return Buffer.concat([Buffer.from([0, 0, 0, b.length].map((x, i) => (i === 3 ? b.length & 0xff : i === 2 ? b.length >> 8 : 0))), b]);
+};
+
+// Byte vectors for every tag in RabbitMQ's set.
+const VECTORS: [string, FieldValue, string][] = [
+  ['t true', { type: 't', value: true }, '74 01'],
+  ['t false', { type: 't', value: false }, '74 00'],
+  ['b', { type: 'b', value: -2 }, '62 fe'],
+  ['B', { type: 'B', value: 254 }, '42 fe'],
+  ['s', { type: 's', value: -2 }, '73 fffe'],
+  ['u', { type: 'u', value: 65534 }, '75 fffe'],
+  ['I', { type: 'I', value: -2 }, '49 fffffffe'],
+  ['i', { type: 'i', value: 4294967294 }, '69 fffffffe'],
+  ['l', { type: 'l', value: -2n }, '6c fffffffffffffffe'],
+  ['f', { type: 'f', value: 1.5 }, '66 3fc00000'],
+  ['d', { type: 'd', value: 1.5 }, '64 3ff8000000000000'],
+  ['D', { type: 'D', value: { scale: 2, value: 314 } }, '44 02 0000013a'],
+  ['S', { type: 'S', value: Buffer.from('hé') }, '53 00000003 68c3a9'],
+  ['x', { type: 'x', value: Buffer.from([0, 0xff]) }, '78 00000002 00ff'],
+  ['A', { type: 'A', value: [{ type: 'b', value: 1 }, { type: 'V', value: null }] }, '41 00000003 6201 56'],
+  ['A empty', { type: 'A', value: [] }, '41 00000000'],
+  ['T', { type: 'T', value: 1700000000n }, '54 000000006553f100'],
+  ['F', { type: 'F', value: new Map([['a', { type: 'B', value: 1 }]]) }, '46 00000004 0161 4201'],
+  ['V', { type: 'V', value: null }, '56'],
+];
+
+describe('field table byte vectors', () => {
+  for (const [name, value, valueHex] of VECTORS) {
+    it(`${name}: encodes, decodes and re-encodes byte-exactly`, () => {
+      const bytes = withLen(entry(valueHex));
+      const table = one(value);
+      expect(encodeFieldTable(table).toString('hex')).toBe(bytes.toString('hex'));
+      expect(fieldTableSize(table)).toBe(bytes.length);
+      const { table: decoded, offset } = decodeFieldTable(bytes, 0);
+      expect(offset).toBe(bytes.length);
+      expect(decoded).toEqual(table);
+      expect(encodeFieldTable(decoded)).toEqual(bytes);
+    });
+  }
+
+  it('empty table is four zero octets', () => {
+    expect(encodeFieldTable(new Map())).toEqual(hex('00000000'));
+    expect(decodeFieldTable(hex('00000000'), 0).table.size).toBe(0);
+  });
+
+  it('reads at an offset and returns the offset after the table', () => {
+    const buf = Buffer.concat([hex('aabb'), encodeFieldTable(sampleTable()), hex('cc')]);
+    const { table, offset } = decodeFieldTable(buf, 2);
+    expect(table).toEqual(sampleTable());
+    expect(buf[offset]).toBe(0xcc);
+  });
+
+  it('nested tables and arrays round-trip byte-exactly, keeping key order', () => {
+    const deep: FieldTable = new Map<string, FieldValue>([
+      ['z', { type: 'F', value: sampleTable() }],
+      ['a', { type: 'A', value: [{ type: 'A', value: [{ type: 'F', value: sampleTable() }] }, { type: 'T', value: 0n }] }],
+      ['m', { type: 'S', value: Buffer.alloc(0) }],
+    ]);
+    const bytes = encodeFieldTable(deep);
+    const decoded = decodeFieldTable(bytes, 0).table;
+    expect([...decoded.keys()]).toEqual(['z', 'a', 'm']);
+    expect(decoded).toEqual(deep);
+    expect(encodeFieldTable(decoded)).toEqual(bytes);
+  });
+
+  it('decodes what amqplib encodes and matches its bytes', () => {
+    // amqplib's codec writes the same bytes for typed values
+    const frame = amqplibDefs.encodeMethod(0x0032000a, 0, {
+      ticket: 0, queue: '', passive: false, durable: false, exclusive: false, autoDelete: false, nowait: false,
+      arguments: toAmqplibTable(sampleTable()),
+    });
+    const tableBytes = frame.subarray(11 + 2 + 1 + 1, frame.length - 1);
+    expect(tableBytes).toEqual(encodeFieldTable(sampleTable()));
+    expect(decodeFieldTable(tableBytes, 0).table).toEqual(sampleTable());
+  });
+
+  it("reads RabbitMQ's lenient 'L' as a signed 64-bit 'l'", () => {
+    const bytes = withLen(entry('4c fffffffffffffffe'));
+    expect(decodeFieldTable(bytes, 0).table.get('k')).toEqual({ type: 'l', value: -2n });
+  });
+
+  it('decodeFieldTableBody reads a table without length prefix (AMQPLAIN response)', () => {
+    const body = hex('05 4c4f47494e 53 00000005 6775657374 08 50415353574f5244 53 00000005 6775657374');
+    const t = decodeFieldTableBody(body);
+    expect(fieldTableToJs(t)).toEqual({ LOGIN: 'guest', PASSWORD: 'guest' });
+  });
+
+  it('string values are views of the input (no copy)', () => {
+    const bytes = encodeFieldTable(one({ type: 'S', value: Buffer.from('abc') }));
+    const v = decodeFieldTable(bytes, 0).table.get('k')!;
+    expect(v.type).toBe('S');
+    expect((v.value as Buffer).buffer).toBe(bytes.buffer);
+  });
+});
+
+describe('field table decode errors → 501 FRAME_ERROR', () => {
+  const expectFrameError = (fn: () => unknown, text?: string): void => {
+    let err: unknown;
+    try {
+      fn();
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(AmqpConnectionError);
+    expect((err as AmqpConnectionError).replyCode).toBe(ReplyCode.FrameError);
+    if (text) expect((err as AmqpConnectionError).replyText).toContain(text);
+  };
+
+  it('unknown tag', () => {
+    expectFrameError(() => decodeFieldTable(withLen(entry('51 00')), 0), "unknown field value type 'Q' (0x51)");
+    expectFrameError(() => decodeFieldTable(withLen(entry('41 00000001 01')), 0), "unknown field value type '?' (0x01)"); // inside an array
+  });
+
+  it('every truncation of a rich table', () => {
+    const bytes = encodeFieldTable(sampleTable());
+    for (let len = 0; len < bytes.length; len++) expectFrameError(() => decodeFieldTable(bytes.subarray(0, len), 0));
+  });
+
+  it('a value running past its enclosing table length', () => {
+    // table claims 3 bytes: key "k" + tag 'I' but the int32 lies outside
+    expectFrameError(() => decodeFieldTable(hex('00000003 016b 49 00000001'), 0), 'truncated');
+    expectFrameError(() => decodeFieldTable(hex('00000002 016b'), 0), 'truncated');
+  });
+});
+
+describe('field table helpers', () => {
+  it('tableGet', () => {
+    const t = sampleTable();
+    expect(tableGet(t, 'u8')).toEqual({ type: 'B', value: 200 });
+    expect(tableGet(t, 'nope')).toBeUndefined();
+    expect(tableGet(undefined, 'x')).toBeUndefined();
+  });
+
+  it('fieldValueToJs / fieldTableToJs', () => {
+    const js = fieldTableToJs(sampleTable());
+    expect(js).toEqual({
+      bool: true, i8: -5, u8: 200, i16: -300, u16: 60000, i32: -70000, u32: 4000000000, i64: -(2n ** 40n),
+      f32: 1.5, f64: 3.14159, dec: { scale: 2, value: 12345 }, str: 'héllo', bytes: Buffer.from([0, 1, 255]),
+      arr: [1, 'two', null], ts: 1700000000n, nested: { k: 'v' }, void: null,
+    });
+    expect(fieldValueToJs({ type: 'S', value: Buffer.from('x') })).toBe('x');
+  });
+
+  it('fieldTableFromJs picks RabbitMQ-friendly tags', () => {
+    const t = fieldTableFromJs({
+      s: 'str', t: true, i: 42, neg: -2147483648, big: 2 ** 31, frac: 0.5, bi: 5n, buf: Buffer.from([1]), nil: null,
+      arr: [1, 'a'], obj: { nested: false }, skipped: undefined,
+    });
+    expect([...t.entries()].map(([k, v]) => `${k}:${v.type}`)).toEqual([
+      's:S', 't:t', 'i:I', 'neg:I', 'big:l', 'frac:d', 'bi:l', 'buf:x', 'nil:V', 'arr:A', 'obj:F',
+    ]);
+    expect(t.get('big')).toEqual({ type: 'l', value: 2147483648n });
+    expect(t.get('obj')).toEqual({ type: 'F', value: new Map([['nested', { type: 't', value: false }]]) });
+    expect(decodeFieldTable(encodeFieldTable(t), 0).table).toEqual(t);
+  });
+
+  it('fieldTablesEqual is order-insensitive and type-sensitive', () => {
+    const a = fieldTableFromJs({ 'x-max-length': 10, 'x-queue-type': 'classic', nested: { a: [1, 'b'] } });
+    const b = fieldTableFromJs({ nested: { a: [1, 'b'] }, 'x-queue-type': 'classic', 'x-max-length': 10 });
+    expect(fieldTablesEqual(a, b)).toBe(true);
+    expect(fieldTablesEqual(sampleTable(), sampleTable())).toBe(true);
+    expect(fieldTablesEqual(new Map(), undefined)).toBe(true);
+    expect(fieldTablesEqual(undefined, undefined)).toBe(true);
+    // same number, different tag
+    expect(fieldTablesEqual(one({ type: 'I', value: 10 }), one({ type: 'l', value: 10n }))).toBe(false);
+    expect(fieldTablesEqual(one({ type: 'S', value: Buffer.from('a') }), one({ type: 'x', value: Buffer.from('a') }))).toBe(false);
+    expect(fieldTablesEqual(one({ type: 'S', value: Buffer.from('a') }), one({ type: 'S', value: Buffer.from('b') }))).toBe(false);
+    expect(fieldTablesEqual(a, fieldTableFromJs({ 'x-max-length': 10 }))).toBe(false);
+    expect(fieldTablesEqual(one({ type: 'A', value: [{ type: 'I', value: 1 }] }), one({ type: 'A', value: [] }))).toBe(false);
+    expect(fieldTablesEqual(one({ type: 'D', value: { scale: 1, value: 5 } }), one({ type: 'D', value: { scale: 2, value: 5 } }))).toBe(false);
+  });
+});
