@@ -1,0 +1,518 @@
+import type { Logger } from 'pino';
+import { AmqpChannelError, AmqpConnectionError } from '../protocol/errors.js';
+import { encodeDeliveryHead, encodeGetOkHead, encodeReturnHead } from '../protocol/frame-writer.js';
+import { ClassId, FrameType, MethodId, methodName } from '../protocol/generated/constants.js';
+import type { Method } from '../protocol/generated/methods.js';
+import { ReplyCode, replyCodeName } from '../protocol/reply-code.js';
+import { Message } from '../message/message.js';
+import { Consumer, type ConsumerOwner } from '../queue/consumer.js';
+import type { Queue } from '../queue/queue.js';
+import type { QueueEntry } from '../queue/queue-entry.js';
+import type { Exchange } from '../vhost/exchange.js';
+import type { Connection } from './connection.js';
+import * as basic from './handlers/basic.js';
+import * as confirm from './handlers/confirm.js';
+import * as exchange from './handlers/exchange.js';
+import * as queue from './handlers/queue.js';
+import * as tx from './handlers/tx.js';
+
+/** A delivery awaiting ack. consumer is null for basic.get. */
+export class Unacked {
+  constructor(
+    readonly deliveryTag: number,
+    readonly entry: QueueEntry,
+    readonly queue: Queue,
+    readonly consumer: Consumer | null,
+  ) {}
+}
+
+/** basic.publish being assembled from its content header and body frames. */
+interface PendingPublish {
+  readonly exchange: Exchange;
+  readonly routingKey: string;
+  readonly mandatory: boolean;
+  rawProperties: Buffer | null;
+  bodySize: number;
+  body: Buffer | null;
+  received: number;
+}
+
+/** A complete publish held until tx.commit. */
+export interface TxPublish {
+  readonly exchange: Exchange;
+  readonly message: Message;
+  readonly mandatory: boolean;
+}
+
+const enum State {
+  Open,
+  /** we sent channel.close; discard everything but close / close-ok */
+  Closing,
+  Closed,
+}
+
+
+/**
+ * One channel: content assembly for publishes, deliveries and their acks, prefetch
+ * credit, publisher confirms and transactions. Method handlers live in handlers/,
+ * one file per AMQP class; this class holds the state they share.
+ */
+export class Channel implements ConsumerOwner {
+  readonly logger: Logger;
+  readonly consumers = new Map<string, Consumer>();
+  /** deliveryTag → unacked delivery, in tag order (Map keeps insertion order) */
+  readonly unacked = new Map<number, Unacked>();
+  /** queues routed to by the publish in progress (reused; cleared after each publish) */
+  readonly routed = new Set<Queue>();
+
+  nextDeliveryTag = 1;
+  /** basic.qos global=false: prefetch for consumers created from now on */
+  consumerPrefetch = 0;
+  /** basic.qos global=true: limit over all consumers of this channel */
+  channelPrefetch = 0;
+  /** unacked deliveries made to consumers (for the channel-wide prefetch) */
+  consumerUnacked = 0;
+
+  confirmMode = false;
+  nextPublishSeqNo = 1;
+  /** highest publish seq confirmed but not yet sent */
+  private confirmUpTo = 0;
+  private lastConfirmSent = 0;
+
+  txMode = false;
+  txPublishes: TxPublish[] = [];
+  /** acks/rejects taken out of `unacked` inside the current transaction */
+  txSettlements: { unacked: Unacked; requeue: boolean | null }[] = [];
+
+  /** direct reply-to consumer tag on this channel, if any */
+  directReplyConsumerTag: string | null = null;
+
+  private state = State.Open;
+  private pending: PendingPublish | null = null;
+
+  constructor(
+    readonly id: number,
+    readonly conn: Connection,
+  ) {
+    this.logger = conn.logger.child({ ch: id });
+  }
+
+  get vhost() {
+    return this.conn.vhost;
+  }
+
+  // ---- inbound --------------------------------------------------------------------------------
+
+  handleMethod(method: Method): void {
+    if (this.state !== State.Open) {
+      // spec: after channel.close, discard everything until close-ok
+      if (method.id === MethodId.ChannelCloseOk) this.finishClosing();
+      else if (method.id === MethodId.ChannelClose) {
+        this.conn.send(this.id, { id: MethodId.ChannelCloseOk, args: {} });
+      }
+      return;
+    }
+    if (this.pending !== null) {
+      throw new AmqpConnectionError(
+        ReplyCode.UnexpectedFrame,
+        `expected content header for class 60, got non content header frame instead`,
+        method.id >>> 16,
+        method.id & 0xffff,
+      );
+    }
+    switch (method.id) {
+      case MethodId.ChannelOpen:
+        throw new AmqpConnectionError(ReplyCode.ChannelError, 'second \'channel.open\' seen', 20, 10);
+      case MethodId.ChannelClose:
+        this.release();
+        this.conn.send(this.id, { id: MethodId.ChannelCloseOk, args: {} });
+        this.state = State.Closed;
+        this.conn.channelClosed(this);
+        return;
+      case MethodId.ChannelCloseOk:
+        return;
+      case MethodId.ChannelFlow:
+        // RabbitMQ: active=false (flow control by the client) is not supported
+        if (!method.args.active) throw new AmqpConnectionError(ReplyCode.NotImplemented, 'active=false', 20, 20);
+        this.conn.send(this.id, { id: MethodId.ChannelFlowOk, args: { active: true } });
+        return;
+      case MethodId.ChannelFlowOk:
+        return;
+      case MethodId.ExchangeDeclare:
+        return exchange.handleExchangeDeclare(this, method.args);
+      case MethodId.ExchangeDelete:
+        return exchange.handleExchangeDelete(this, method.args);
+      case MethodId.ExchangeBind:
+        return exchange.handleExchangeBind(this, method.args);
+      case MethodId.ExchangeUnbind:
+        return exchange.handleExchangeUnbind(this, method.args);
+      case MethodId.QueueDeclare:
+        return queue.handleQueueDeclare(this, method.args);
+      case MethodId.QueueBind:
+        return queue.handleQueueBind(this, method.args);
+      case MethodId.QueueUnbind:
+        return queue.handleQueueUnbind(this, method.args);
+      case MethodId.QueuePurge:
+        return queue.handleQueuePurge(this, method.args);
+      case MethodId.QueueDelete:
+        return queue.handleQueueDelete(this, method.args);
+      case MethodId.BasicQos:
+        return basic.handleBasicQos(this, method.args);
+      case MethodId.BasicConsume:
+        return basic.handleBasicConsume(this, method.args);
+      case MethodId.BasicCancel:
+        return basic.handleBasicCancel(this, method.args);
+      case MethodId.BasicPublish: {
+        const ex = basic.checkBasicPublish(this, method.args);
+        this.pending = {
+          exchange: ex,
+          routingKey: method.args.routingKey,
+          mandatory: method.args.mandatory,
+          rawProperties: null,
+          bodySize: 0,
+          body: null,
+          received: 0,
+        };
+        return;
+      }
+      case MethodId.BasicGet:
+        return basic.handleBasicGet(this, method.args);
+      case MethodId.BasicAck:
+        return this.settle(method.args.deliveryTag, method.args.multiple, null);
+      case MethodId.BasicReject:
+        return this.settle(method.args.deliveryTag, false, method.args.requeue);
+      case MethodId.BasicNack:
+        return this.settle(method.args.deliveryTag, method.args.multiple, method.args.requeue);
+      case MethodId.BasicRecoverAsync:
+        return basic.handleBasicRecover(this, method.args.requeue, false);
+      case MethodId.BasicRecover:
+        return basic.handleBasicRecover(this, method.args.requeue, true);
+      case MethodId.ConfirmSelect:
+        return confirm.handleConfirmSelect(this, method.args);
+      case MethodId.TxSelect:
+        return tx.handleTxSelect(this);
+      case MethodId.TxCommit:
+        return tx.handleTxCommit(this);
+      case MethodId.TxRollback:
+        return tx.handleTxRollback(this);
+      default:
+        throw new AmqpConnectionError(
+          ReplyCode.CommandInvalid,
+          `unexpected method '${methodName(method.id)}' on a channel`,
+          method.id >>> 16,
+          method.id & 0xffff,
+        );
+    }
+  }
+
+  handleContentHeader(payload: Buffer): void {
+    if (this.state !== State.Open) return;
+    const p = this.pending;
+    if (p === null || p.rawProperties !== null) {
+      throw new AmqpConnectionError(
+        ReplyCode.UnexpectedFrame,
+        p === null ? 'expected method frame, got non method frame instead' : 'expected content body, got content header instead',
+      );
+    }
+    if (payload.length < 14) throw new AmqpConnectionError(ReplyCode.FrameError, 'content header frame too short');
+    const classId = payload.readUInt16BE(0);
+    if (classId !== ClassId.Basic) {
+      throw new AmqpConnectionError(ReplyCode.FrameError, `content header for class ${classId} does not match method class 60`);
+    }
+    const hi = payload.readUInt32BE(4);
+    const bodySize = hi * 0x1_0000_0000 + payload.readUInt32BE(8);
+    const max = this.conn.broker.config.maxMessageSize;
+    // copy the property bytes out of the socket chunk: the message may outlive it by far
+    p.rawProperties = Buffer.from(payload.subarray(12));
+    p.bodySize = bodySize;
+    if (bodySize > max) {
+      this.pending = null;
+      this.skipBody = bodySize;
+      throw new AmqpChannelError(
+        ReplyCode.PreconditionFailed,
+        `message size ${bodySize} is larger than configured max size ${max}`,
+        60,
+        40,
+      );
+    }
+    if (bodySize === 0) this.completePublish(Buffer.alloc(0));
+  }
+
+  /** bytes of an oversized body still to discard after its channel error */
+  private skipBody = 0;
+
+  handleContentBody(payload: Buffer): void {
+    if (this.state !== State.Open) return;
+    const p = this.pending;
+    if (p === null || p.rawProperties === null) {
+      if (this.skipBody > 0) {
+        this.skipBody -= payload.length;
+        return;
+      }
+      throw new AmqpConnectionError(
+        ReplyCode.UnexpectedFrame,
+        p === null ? 'expected method frame, got non method frame instead' : 'expected content header, got content body instead',
+      );
+    }
+    const remaining = p.bodySize - p.received;
+    if (payload.length > remaining) {
+      throw new AmqpConnectionError(
+        ReplyCode.FrameError,
+        `content body frame of ${payload.length} bytes exceeds the ${remaining} bytes remaining`,
+      );
+    }
+    if (p.received === 0 && payload.length === p.bodySize) {
+      // one frame holds the whole body: copy once into message-owned memory (a view would pin the socket chunk)
+      this.completePublish(Buffer.from(payload));
+      return;
+    }
+    p.body ??= Buffer.allocUnsafe(p.bodySize);
+    payload.copy(p.body, p.received);
+    p.received += payload.length;
+    if (p.received === p.bodySize) this.completePublish(p.body);
+  }
+
+  private completePublish(body: Buffer): void {
+    const p = this.pending!;
+    this.pending = null;
+    const message = new Message(p.exchange.name, p.routingKey, p.rawProperties!, body);
+    basic.validateProperties(this, message);
+    if (this.txMode) {
+      this.txPublishes.push({ exchange: p.exchange, message, mandatory: p.mandatory });
+      return;
+    }
+    const seq = this.confirmMode ? this.nextPublishSeqNo++ : 0;
+    basic.publish(this, p.exchange, message, p.mandatory);
+    if (seq !== 0) this.confirm(seq);
+  }
+
+  // ---- publisher confirms ----------------------------------------------------------------------
+
+  /** The message with this seq is safe (routed, and for durable storage: written). */
+  confirm(seq: number): void {
+    if (seq > this.confirmUpTo) this.confirmUpTo = seq;
+    this.conn.pendingConfirms.add(this);
+  }
+
+  /** One basic.ack per channel per read batch: multiple=true covers every earlier seq. */
+  flushConfirms(): void {
+    if (this.state !== State.Open || this.confirmUpTo <= this.lastConfirmSent) return;
+    const upTo = this.confirmUpTo;
+    const multiple = upTo - this.lastConfirmSent > 1;
+    this.lastConfirmSent = upTo;
+    this.conn.send(this.id, { id: MethodId.BasicAck, args: { deliveryTag: upTo, multiple } });
+  }
+
+  // ---- deliveries (ConsumerOwner) ---------------------------------------------------------------
+
+  canDeliver(consumer: Consumer): boolean {
+    if (this.state !== State.Open || !this.conn.out.writable) return false;
+    if (consumer.noAck) return true;
+    return (
+      (consumer.prefetchCount === 0 || consumer.unacked < consumer.prefetchCount) &&
+      (this.channelPrefetch === 0 || this.consumerUnacked < this.channelPrefetch)
+    );
+  }
+
+  deliver(consumer: Consumer, queue: Queue, entry: QueueEntry): void {
+    const tag = this.nextDeliveryTag++;
+    if (!consumer.noAck) {
+      this.unacked.set(tag, new Unacked(tag, entry, queue, consumer));
+      this.consumerUnacked++;
+    }
+    const m = entry.message;
+    this.conn.out.write(
+      encodeDeliveryHead(this.id, consumer.tag, tag, entry.redelivered, m.exchange, m.routingKey, m.rawProperties, m.bodySize),
+    );
+    this.writeBody(m.body);
+  }
+
+  /** direct reply-to: a reply goes straight to this channel's no-ack reply consumer. */
+  deliverDirectReply(m: Message): void {
+    if (this.state !== State.Open || this.directReplyConsumerTag === null) return;
+    const tag = this.nextDeliveryTag++;
+    this.conn.out.write(
+      encodeDeliveryHead(this.id, this.directReplyConsumerTag, tag, false, m.exchange, m.routingKey, m.rawProperties, m.bodySize),
+    );
+    this.writeBody(m.body);
+  }
+
+  /** basic.get-ok + content; the delivery is unacked unless noAck. */
+  deliverGetOk(queue: Queue, entry: QueueEntry, noAck: boolean): void {
+    const tag = this.nextDeliveryTag++;
+    if (!noAck) {
+      this.unacked.set(tag, new Unacked(tag, entry, queue, null));
+      queue.unackedCount++;
+    }
+    const m = entry.message;
+    this.conn.out.write(
+      encodeGetOkHead(this.id, tag, entry.redelivered, m.exchange, m.routingKey, queue.messageCount, m.rawProperties, m.bodySize),
+    );
+    this.writeBody(m.body);
+  }
+
+  /** basic.return + content (mandatory and unroutable). */
+  sendReturn(code: ReplyCode, text: string, message: Message): void {
+    this.conn.out.write(
+      encodeReturnHead(this.id, code, text, message.exchange, message.routingKey, message.rawProperties, message.bodySize),
+    );
+    this.writeBody(message.body);
+  }
+
+  /** Body frames: header and end octet around a view of the body, split at frame_max. */
+  private writeBody(body: Buffer): void {
+    const max = this.conn.frameMax - 8;
+    const out = this.conn.out;
+    for (let off = 0; off < body.length; off += max) {
+      const len = Math.min(max, body.length - off);
+      if (len <= 4096) {
+        // small: one buffer (cheaper than three writes)
+        const frame = Buffer.allocUnsafe(len + 8);
+        frame[0] = FrameType.Body;
+        frame.writeUInt16BE(this.id, 1);
+        frame.writeUInt32BE(len, 3);
+        body.copy(frame, 7, off, off + len);
+        frame[len + 7] = 0xce;
+        out.write(frame);
+      } else {
+        const head = Buffer.allocUnsafe(7);
+        head[0] = FrameType.Body;
+        head.writeUInt16BE(this.id, 1);
+        head.writeUInt32BE(len, 3);
+        out.write(head);
+        out.write(body.subarray(off, off + len));
+        out.write(FRAME_END_BUF);
+      }
+    }
+  }
+
+  /** The queue of this consumer was deleted: spec consumer_cancel_notify → basic.cancel from the server. */
+  consumerCancelled(consumer: Consumer): void {
+    if (this.consumers.get(consumer.tag) !== consumer) return;
+    this.consumers.delete(consumer.tag);
+    if (this.state === State.Open && this.conn.consumerCancelNotify) {
+      this.conn.send(this.id, { id: MethodId.BasicCancel, args: { consumerTag: consumer.tag, noWait: false } });
+    }
+  }
+
+  /** Credit may have appeared for every consumer of this channel. */
+  resumeDeliveries(): void {
+    for (const c of this.consumers.values()) c.queue.scheduleDelivery();
+  }
+
+  // ---- acks -----------------------------------------------------------------------------------
+
+  /**
+   * basic.ack (requeue === null), basic.reject and basic.nack. spec: an unknown or
+   * already-settled delivery tag → 406 PRECONDITION_FAILED; multiple with tag 0 = all.
+   */
+  settle(deliveryTag: number, multiple: boolean, requeue: boolean | null): void {
+    const settled: Unacked[] = [];
+    if (multiple) {
+      if (deliveryTag !== 0 && !this.unacked.has(deliveryTag)) this.unknownTag(deliveryTag);
+      for (const [tag, u] of this.unacked) {
+        if (deliveryTag !== 0 && tag > deliveryTag) break;
+        settled.push(u);
+        this.unacked.delete(tag);
+      }
+    } else {
+      const u = this.unacked.get(deliveryTag);
+      if (u === undefined) this.unknownTag(deliveryTag);
+      this.unacked.delete(deliveryTag);
+      settled.push(u);
+    }
+    if (this.txMode) {
+      for (const u of settled) this.txSettlements.push({ unacked: u, requeue });
+      return;
+    }
+    this.applySettlements(settled, requeue);
+  }
+
+  private unknownTag(tag: number): never {
+    throw new AmqpChannelError(ReplyCode.PreconditionFailed, `unknown delivery tag ${tag}`);
+  }
+
+  applySettlements(settled: readonly Unacked[], requeue: boolean | null): void {
+    const touched = new Set<Queue>();
+    for (const u of settled) {
+      if (u.consumer !== null) this.consumerUnacked--;
+      u.queue.settled(u.consumer);
+      if (requeue === true) u.queue.requeue(u.entry);
+      touched.add(u.queue);
+    }
+    for (const q of touched) q.scheduleDelivery();
+    if (this.channelPrefetch !== 0) this.resumeDeliveries();
+  }
+
+  /** tx.rollback: deliveries settled inside the transaction are unacked again, in tag order. */
+  restoreUnacked(list: readonly Unacked[]): void {
+    if (list.length === 0) return;
+    const all = [...this.unacked.values(), ...list].sort((a, b) => a.deliveryTag - b.deliveryTag);
+    this.unacked.clear();
+    for (const u of all) this.unacked.set(u.deliveryTag, u);
+  }
+
+  /** Puts every unacked delivery back on its queue, marked redelivered (close, recover). */
+  requeueAllUnacked(): void {
+    if (this.unacked.size === 0) return;
+    const all = [...this.unacked.values()];
+    this.unacked.clear();
+    this.applySettlements(all, true);
+  }
+
+  // ---- consumers ------------------------------------------------------------------------------
+
+  addConsumer(consumer: Consumer): void {
+    this.consumers.set(consumer.tag, consumer);
+    consumer.queue.addConsumer(consumer);
+  }
+
+  removeConsumer(tag: string): Consumer | undefined {
+    const c = this.consumers.get(tag);
+    if (c === undefined) return undefined;
+    this.consumers.delete(tag);
+    c.queue.removeConsumer(c);
+    return c;
+  }
+
+  // ---- closing --------------------------------------------------------------------------------
+
+  /** A channel-level error: release resources, send channel.close, discard until close-ok. */
+  fail(err: AmqpChannelError): void {
+    if (this.state !== State.Open) return;
+    this.logger.debug({ code: err.replyCode, text: err.replyText }, 'channel error');
+    this.release();
+    this.state = State.Closing;
+    this.pending = null;
+    this.conn.send(this.id, {
+      id: MethodId.ChannelClose,
+      args: {
+        replyCode: err.replyCode,
+        replyText: `${replyCodeName(err.replyCode)} - ${err.replyText}`,
+        classId: err.classId,
+        methodId: err.methodId,
+      },
+    });
+  }
+
+  private finishClosing(): void {
+    this.state = State.Closed;
+    this.conn.channelClosed(this);
+  }
+
+  /** Cancels consumers and requeues unacked deliveries (channel or connection closing). */
+  release(): void {
+    if (this.state === State.Closed) return;
+    this.pending = null;
+    this.txPublishes = [];
+    // acks/rejects inside an uncommitted transaction never happened: those deliveries go back too
+    this.restoreUnacked(this.txSettlements.map((s) => s.unacked));
+    this.txSettlements = [];
+    for (const tag of [...this.consumers.keys()]) this.removeConsumer(tag);
+    this.directReplyConsumerTag = null;
+    this.requeueAllUnacked();
+    if (this.state === State.Open) this.state = State.Closing;
+  }
+}
+
+const FRAME_END_BUF = Buffer.from([0xce]);

@@ -1,0 +1,504 @@
+import type { Duplex } from 'node:stream';
+import type { Logger } from 'pino';
+import { parseSaslResponse, SASL_MECHANISMS } from '../auth/sasl.js';
+import { AmqpChannelError, AmqpConnectionError } from '../protocol/errors.js';
+import type { FieldTable } from '../protocol/field-types.js';
+import { fieldValueToJs } from '../protocol/field-table.js';
+import { FrameReader, type Frame } from '../protocol/frame-reader.js';
+import { HEARTBEAT_FRAME } from '../protocol/frame-writer.js';
+import { FRAME_MIN_SIZE, FrameType, MethodId, methodName } from '../protocol/generated/constants.js';
+import { decodeMethod, encodeMethodFrame, type Method } from '../protocol/generated/methods.js';
+import { ReplyCode, replyCodeName } from '../protocol/reply-code.js';
+import type { Queue } from '../queue/queue.js';
+import { Outbound } from '../transport/outbound.js';
+import type { Vhost } from '../vhost/vhost.js';
+import type { BrokerContext } from './broker-context.js';
+import { Channel } from './channel.js';
+
+const AMQP_0_9_1_HEADER = Buffer.from([0x41, 0x4d, 0x51, 0x50, 0, 0, 9, 1]);
+/** How long we wait for connection.close-ok after sending connection.close. */
+const CLOSE_OK_TIMEOUT_MS = 3000;
+/** How long a client has to complete the handshake (RabbitMQ: handshake_timeout 10 s). */
+const HANDSHAKE_TIMEOUT_MS = 10_000;
+
+const enum State {
+  AwaitHeader,
+  AwaitStartOk,
+  AwaitTuneOk,
+  AwaitOpen,
+  Open,
+  /** we sent connection.close and wait for close-ok; everything else is discarded */
+  Closing,
+  Closed,
+}
+
+let nextConnectionId = 1;
+
+function heartbeatTick(conn: Connection): void {
+  conn.onHeartbeatTick();
+}
+function closeOkTimeout(conn: Connection): void {
+  conn.destroy('connection.close-ok not received in time');
+}
+function handshakeTimeout(conn: Connection): void {
+  conn.destroy('handshake timeout');
+}
+
+/**
+ * One AMQP connection: the handshake, channel 0, frame dispatch to channels,
+ * heartbeats and both close directions. It accepts any Duplex, so tests can run it
+ * over in-memory pairs. Only this layer turns AmqpConnectionError/AmqpChannelError
+ * into connection.close / channel.close.
+ */
+export class Connection {
+  readonly id = nextConnectionId++;
+  readonly out: Outbound;
+  readonly logger: Logger;
+  readonly channels = new Map<number, Channel>();
+  /** exclusive queues declared here; deleted when the connection goes */
+  readonly exclusiveQueues = new Set<Queue>();
+  /** channels with publisher confirms to send at the end of this read */
+  readonly pendingConfirms = new Set<Channel>();
+
+  username = '';
+  vhost!: Vhost;
+  frameMax: number;
+  channelMax: number;
+  heartbeat = 0;
+  clientProperties: FieldTable = new Map();
+  /** client capabilities (connection.start-ok client-properties.capabilities) */
+  consumerCancelNotify = false;
+  authenticationFailureClose = false;
+
+  private state = State.AwaitHeader;
+  private readonly reader: FrameReader;
+  private heartbeatTimer: NodeJS.Timeout | null = null;
+  private closeTimer: NodeJS.Timeout | null = null;
+  private lastReceivedAt = Date.now();
+  private lastBytesWritten = 0;
+  private cleanedUp = false;
+  private closeReason = '';
+
+  constructor(
+    readonly socket: Duplex,
+    readonly broker: BrokerContext,
+    readonly remoteAddress: string | undefined,
+    readonly remotePort: number | undefined,
+  ) {
+    const cfg = broker.config;
+    this.frameMax = cfg.frameMax;
+    this.channelMax = cfg.channelMax;
+    this.reader = new FrameReader(cfg.frameMax);
+    this.out = new Outbound(socket);
+    this.logger = broker.logger.child({ conn: this.id, peer: `${remoteAddress ?? 'local'}:${remotePort ?? 0}` });
+    this.closeTimer = setTimeout(handshakeTimeout, HANDSHAKE_TIMEOUT_MS, this);
+    this.closeTimer.unref();
+    socket.on('data', (chunk: Buffer) => this.onData(chunk));
+    socket.on('drain', () => this.onDrain());
+    socket.on('error', (err: Error) => {
+      this.closeReason ||= err.message;
+    });
+    socket.on('close', () => this.cleanup());
+    broker.connectionOpened(this);
+  }
+
+  get isOpen(): boolean {
+    return this.state === State.Open;
+  }
+
+  // ---- inbound ------------------------------------------------------------------------------
+
+  private onData(chunk: Buffer): void {
+    if (this.state === State.Closed) return;
+    this.lastReceivedAt = Date.now();
+    this.reader.push(chunk);
+    try {
+      if (this.state === State.AwaitHeader && !this.readProtocolHeader()) return;
+      let frame: Frame | null;
+      while ((this.state as State) !== State.Closed && (frame = this.reader.next()) !== null) {
+        this.handleFrame(frame);
+      }
+    } catch (err) {
+      this.handleError(err, 0);
+    }
+    if (this.pendingConfirms.size !== 0) this.flushConfirms();
+  }
+
+  private readProtocolHeader(): boolean {
+    const header = this.reader.readProtocolHeader();
+    if (header === null) return false;
+    if (!header.equals(AMQP_0_9_1_HEADER)) {
+      // spec: a server that does not accept the protocol header replies with the one it supports and closes
+      this.logger.info({ header: header.toString('latin1') }, 'bad protocol header');
+      this.out.write(AMQP_0_9_1_HEADER);
+      this.state = State.Closed;
+      this.socket.end();
+      return false;
+    }
+    this.state = State.AwaitStartOk;
+    this.send(0, {
+      id: MethodId.ConnectionStart,
+      args: {
+        versionMajor: 0,
+        versionMinor: 9,
+        serverProperties: this.broker.serverProperties,
+        mechanisms: Buffer.from(SASL_MECHANISMS.join(' ')),
+        locales: Buffer.from('en_US'),
+      },
+    });
+    return true;
+  }
+
+  private handleFrame(frame: Frame): void {
+    const { type, channel } = frame;
+    if (this.state === State.Closing) {
+      // spec: after sending connection.close, discard everything but close / close-ok
+      if (type === FrameType.Method && channel === 0) {
+        const method = decodeMethod(frame.payload);
+        if (method.id === MethodId.ConnectionCloseOk) this.finishClose();
+        else if (method.id === MethodId.ConnectionClose) {
+          this.send(0, { id: MethodId.ConnectionCloseOk, args: {} });
+          this.finishClose();
+        }
+      }
+      return;
+    }
+    if (type === FrameType.Heartbeat) {
+      if (channel !== 0) {
+        throw new AmqpConnectionError(ReplyCode.FrameError, `heartbeat frame on non-zero channel ${channel}`);
+      }
+      return;
+    }
+    if (channel === 0) {
+      if (type !== FrameType.Method) {
+        throw new AmqpConnectionError(ReplyCode.UnexpectedFrame, `unexpected content frame (type ${type}) on channel 0`);
+      }
+      this.handleConnectionMethod(decodeMethod(frame.payload));
+      return;
+    }
+    if (this.state !== State.Open) {
+      throw new AmqpConnectionError(ReplyCode.ChannelError, `frame on channel ${channel} before the connection is open`);
+    }
+    let ch = this.channels.get(channel);
+    if (type === FrameType.Method) {
+      const method = decodeMethod(frame.payload);
+      if (ch === undefined) {
+        if (method.id !== MethodId.ChannelOpen) {
+          throw new AmqpConnectionError(
+            ReplyCode.ChannelError,
+            `expected 'channel.open' on channel ${channel}, got '${methodName(method.id)}'`,
+            method.id >>> 16,
+            method.id & 0xffff,
+          );
+        }
+        ch = this.openChannel(channel);
+        return;
+      }
+      this.dispatchChannelMethod(ch, method);
+      return;
+    }
+    if (ch === undefined) {
+      throw new AmqpConnectionError(ReplyCode.ChannelError, `content frame on channel ${channel}, which is not open`);
+    }
+    try {
+      if (type === FrameType.Header) ch.handleContentHeader(frame.payload);
+      else if (type === FrameType.Body) ch.handleContentBody(frame.payload);
+      else throw new AmqpConnectionError(ReplyCode.FrameError, `unknown frame type ${type}`);
+    } catch (err) {
+      this.handleError(err, channel);
+    }
+  }
+
+  private dispatchChannelMethod(ch: Channel, method: Method): void {
+    try {
+      ch.handleMethod(method);
+    } catch (err) {
+      if (err instanceof AmqpChannelError && err.classId === 0) {
+        const e = new AmqpChannelError(err.replyCode, err.replyText, method.id >>> 16, method.id & 0xffff);
+        this.handleError(e, ch.id);
+      } else if (err instanceof AmqpConnectionError && err.classId === 0) {
+        throw new AmqpConnectionError(err.replyCode, err.replyText, method.id >>> 16, method.id & 0xffff);
+      } else {
+        this.handleError(err, ch.id);
+      }
+    }
+  }
+
+  private openChannel(id: number): Channel {
+    if (id > this.channelMax) {
+      throw new AmqpConnectionError(
+        ReplyCode.ChannelError,
+        `channel ${id} is above the negotiated channel_max ${this.channelMax}`,
+        20,
+        10,
+      );
+    }
+    const ch = new Channel(id, this);
+    this.channels.set(id, ch);
+    this.send(id, { id: MethodId.ChannelOpenOk, args: { reserved1: Buffer.alloc(0) } });
+    return ch;
+  }
+
+  /** A channel finished closing (close-ok sent or received): its number may be reused. */
+  channelClosed(ch: Channel): void {
+    if (this.channels.get(ch.id) === ch) this.channels.delete(ch.id);
+    this.pendingConfirms.delete(ch);
+  }
+
+  // ---- channel 0 ----------------------------------------------------------------------------
+
+  private handleConnectionMethod(method: Method): void {
+    switch (this.state) {
+      case State.AwaitStartOk:
+        if (method.id !== MethodId.ConnectionStartOk) break;
+        this.handleConnectionStartOk(method.args);
+        return;
+      case State.AwaitTuneOk:
+        if (method.id !== MethodId.ConnectionTuneOk) break;
+        this.handleConnectionTuneOk(method.args);
+        return;
+      case State.AwaitOpen:
+        if (method.id !== MethodId.ConnectionOpen) break;
+        this.handleConnectionOpen(method.args);
+        return;
+      case State.Open:
+        switch (method.id) {
+          case MethodId.ConnectionClose:
+            this.handleConnectionClose();
+            return;
+          case MethodId.ConnectionCloseOk:
+            return;
+          case MethodId.ConnectionBlocked:
+          case MethodId.ConnectionUnblocked:
+            return;
+        }
+        break;
+    }
+    if (method.id === MethodId.ConnectionClose) {
+      this.handleConnectionClose();
+      return;
+    }
+    throw new AmqpConnectionError(
+      ReplyCode.CommandInvalid,
+      `unexpected method '${methodName(method.id)}' on channel 0`,
+      method.id >>> 16,
+      method.id & 0xffff,
+    );
+  }
+
+  private handleConnectionStartOk(args: Extract<Method, { id: typeof MethodId.ConnectionStartOk }>['args']): void {
+    this.clientProperties = args.clientProperties;
+    const caps = args.clientProperties.get('capabilities');
+    if (caps !== undefined && caps.type === 'F') {
+      this.consumerCancelNotify = fieldValueToJs(caps.value.get('consumer_cancel_notify') ?? { type: 'V', value: null }) === true;
+      this.authenticationFailureClose =
+        fieldValueToJs(caps.value.get('authentication_failure_close') ?? { type: 'V', value: null }) === true;
+    }
+    const mechanism = args.mechanism;
+    if (!(SASL_MECHANISMS as readonly string[]).includes(mechanism)) {
+      throw new AmqpConnectionError(
+        ReplyCode.CommandInvalid,
+        `unknown authentication mechanism '${mechanism}'`,
+        10,
+        11,
+      );
+    }
+    const creds = parseSaslResponse(mechanism, args.response);
+    const result = creds === null
+      ? { ok: false as const, username: '', reason: 'malformed SASL response' }
+      : this.broker.users.login(creds.username, creds.password, this.remoteAddress);
+    if (!result.ok) {
+      this.logger.warn({ user: result.username, mechanism, reason: result.reason }, 'authentication failed');
+      const text = `Login was refused using authentication mechanism ${mechanism}. For details see the broker logfile.`;
+      if (this.authenticationFailureClose) {
+        throw new AmqpConnectionError(ReplyCode.AccessRefused, text, 10, 11);
+      }
+      // spec: without authentication_failure_close the server just closes the socket
+      this.destroy('authentication failed');
+      return;
+    }
+    this.username = result.username;
+    this.state = State.AwaitTuneOk;
+    const cfg = this.broker.config;
+    this.send(0, {
+      id: MethodId.ConnectionTune,
+      args: { channelMax: cfg.channelMax, frameMax: cfg.frameMax, heartbeat: cfg.heartbeat },
+    });
+  }
+
+  private handleConnectionTuneOk(args: Extract<Method, { id: typeof MethodId.ConnectionTuneOk }>['args']): void {
+    const cfg = this.broker.config;
+    // spec: 0 means "no limit" — the server's own limit then applies
+    const channelMax = args.channelMax === 0 ? cfg.channelMax : args.channelMax;
+    const frameMax = args.frameMax === 0 ? cfg.frameMax : args.frameMax;
+    if (channelMax > cfg.channelMax) {
+      throw new AmqpConnectionError(
+        ReplyCode.NotAllowed,
+        `negotiated channel_max = ${channelMax} is higher than the maximum allowed value (${cfg.channelMax})`,
+        10,
+        31,
+      );
+    }
+    if (frameMax > cfg.frameMax) {
+      throw new AmqpConnectionError(
+        ReplyCode.NotAllowed,
+        `negotiated frame_max = ${frameMax} is higher than the maximum allowed value (${cfg.frameMax})`,
+        10,
+        31,
+      );
+    }
+    if (frameMax < FRAME_MIN_SIZE) {
+      throw new AmqpConnectionError(ReplyCode.NotAllowed, `frame_max=${frameMax} < ${FRAME_MIN_SIZE} min size`, 10, 31);
+    }
+    this.channelMax = channelMax;
+    this.frameMax = frameMax;
+    this.reader.frameMax = frameMax;
+    this.heartbeat = args.heartbeat;
+    this.state = State.AwaitOpen;
+    if (this.heartbeat > 0) {
+      // send when idle every half interval; drop the peer after two silent intervals
+      this.heartbeatTimer = setInterval(heartbeatTick, (this.heartbeat * 1000) / 2, this);
+      this.heartbeatTimer.unref();
+    }
+  }
+
+  private handleConnectionOpen(args: Extract<Method, { id: typeof MethodId.ConnectionOpen }>['args']): void {
+    const vhost = this.broker.vhosts.get(args.virtualHost);
+    if (vhost === undefined) {
+      throw new AmqpConnectionError(ReplyCode.NotAllowed, `vhost ${args.virtualHost} not found`, 10, 40);
+    }
+    this.vhost = vhost;
+    this.state = State.Open;
+    if (this.closeTimer !== null) {
+      clearTimeout(this.closeTimer);
+      this.closeTimer = null;
+    }
+    this.send(0, { id: MethodId.ConnectionOpenOk, args: { reserved1: '' } });
+    const client = this.clientProperties.get('product');
+    this.logger.info(
+      { user: this.username, vhost: vhost.name, client: client === undefined ? undefined : fieldValueToJs(client) },
+      'connection opened',
+    );
+  }
+
+  /** Client-initiated close: release everything, answer close-ok, end the socket. */
+  private handleConnectionClose(): void {
+    this.closeReason = 'client closed the connection';
+    this.releaseChannels();
+    this.send(0, { id: MethodId.ConnectionCloseOk, args: {} });
+    this.finishClose();
+  }
+
+  // ---- errors and closing -------------------------------------------------------------------
+
+  /** Turns a protocol error into channel.close or connection.close; anything else is a 541. */
+  handleError(err: unknown, channel: number): void {
+    if (err instanceof AmqpChannelError) {
+      const ch = this.channels.get(channel);
+      if (ch !== undefined) {
+        ch.fail(err);
+        return;
+      }
+      err = new AmqpConnectionError(err.replyCode, err.replyText, err.classId, err.methodId);
+    }
+    if (err instanceof AmqpConnectionError) {
+      this.closeWithError(err.replyCode, err.replyText, err.classId, err.methodId);
+      return;
+    }
+    this.logger.error({ err, channel }, 'internal error');
+    this.closeWithError(ReplyCode.InternalError, 'internal error', 0, 0);
+  }
+
+  /** Server-initiated connection.close. */
+  closeWithError(code: ReplyCode, text: string, classId: number, methodId: number): void {
+    if (this.state === State.Closing || this.state === State.Closed) return;
+    if (this.state === State.AwaitHeader) {
+      this.destroy(text);
+      return;
+    }
+    const replyText = `${replyCodeName(code)} - ${text}`;
+    this.closeReason = replyText;
+    this.logger.info({ code, text: replyText, classId, methodId }, 'closing connection');
+    this.releaseChannels();
+    this.send(0, { id: MethodId.ConnectionClose, args: { replyCode: code, replyText, classId, methodId } });
+    this.state = State.Closing;
+    if (this.closeTimer !== null) clearTimeout(this.closeTimer);
+    this.closeTimer = setTimeout(closeOkTimeout, CLOSE_OK_TIMEOUT_MS, this);
+    this.closeTimer.unref();
+  }
+
+  /** Broker shutdown: 320 CONNECTION_FORCED. Resolves when the socket is gone. */
+  forceClose(reason: string): Promise<void> {
+    if (this.state === State.Closed || this.socket.destroyed) return Promise.resolve();
+    const closed = new Promise<void>((resolve) => this.socket.once('close', () => resolve()));
+    if (this.state === State.Open || this.state === State.AwaitOpen || this.state === State.AwaitTuneOk) {
+      this.closeWithError(ReplyCode.ConnectionForced, `broker forced connection closure with reason '${reason}'`, 0, 0);
+    } else {
+      this.destroy(reason);
+    }
+    return closed;
+  }
+
+  private finishClose(): void {
+    this.state = State.Closed;
+    this.socket.end();
+    // a peer that never closes its side must not keep us waiting
+    const t = setTimeout(closeOkTimeout, CLOSE_OK_TIMEOUT_MS, this);
+    t.unref();
+  }
+
+  destroy(reason: string): void {
+    this.closeReason ||= reason;
+    this.state = State.Closed;
+    this.socket.destroy();
+    this.cleanup();
+  }
+
+  private releaseChannels(): void {
+    for (const ch of this.channels.values()) ch.release();
+    this.channels.clear();
+    this.pendingConfirms.clear();
+  }
+
+  private cleanup(): void {
+    if (this.cleanedUp) return;
+    this.cleanedUp = true;
+    this.state = State.Closed;
+    if (this.heartbeatTimer !== null) clearInterval(this.heartbeatTimer);
+    if (this.closeTimer !== null) clearTimeout(this.closeTimer);
+    this.releaseChannels();
+    for (const q of this.exclusiveQueues) this.vhost.deleteQueue(q);
+    this.exclusiveQueues.clear();
+    if (this.username !== '') {
+      this.logger.info({ user: this.username, vhost: this.vhost?.name, reason: this.closeReason || 'socket closed' }, 'connection closed');
+    }
+    this.broker.connectionClosed(this);
+  }
+
+  // ---- outbound -----------------------------------------------------------------------------
+
+  send(channel: number, method: Method): void {
+    this.out.write(encodeMethodFrame(channel, method));
+  }
+
+  private flushConfirms(): void {
+    for (const ch of this.pendingConfirms) ch.flushConfirms();
+    this.pendingConfirms.clear();
+  }
+
+  private onDrain(): void {
+    this.out.writable = true;
+    for (const ch of this.channels.values()) ch.resumeDeliveries();
+  }
+
+  onHeartbeatTick(): void {
+    const now = Date.now();
+    if (now - this.lastReceivedAt > this.heartbeat * 2000) {
+      this.logger.warn({ heartbeat: this.heartbeat }, 'missed heartbeats from client, closing connection');
+      this.destroy('missed heartbeats');
+      return;
+    }
+    if (this.out.bytesWritten === this.lastBytesWritten) this.out.write(HEARTBEAT_FRAME);
+    this.lastBytesWritten = this.out.bytesWritten;
+  }
+}

@@ -1,0 +1,125 @@
+import { AmqpChannelError, AmqpConnectionError } from '../../protocol/errors.js';
+import { MethodId } from '../../protocol/generated/constants.js';
+import type { Method } from '../../protocol/generated/methods.js';
+import { ReplyCode } from '../../protocol/reply-code.js';
+import type { Message } from '../../message/message.js';
+import { PropertyFlag } from '../../message/properties-view.js';
+import { Consumer } from '../../queue/consumer.js';
+import type { Exchange } from '../../vhost/exchange.js';
+import type { Channel } from '../channel.js';
+import { DIRECT_REPLY_TO, isDirectReplyAddress, publishDirectReply, rewriteReplyTo, startDirectReplyConsumer } from '../direct-reply-to.js';
+import { generateName, usableQueue } from './queue.js';
+
+type Args<I extends Method['id']> = Extract<Method, { id: I }>['args'];
+
+/** basic.publish method frame: checks that do not need the content (RabbitMQ's order). */
+export function checkBasicPublish(ch: Channel, args: Args<typeof MethodId.BasicPublish>): Exchange {
+  if (args.immediate) {
+    // RabbitMQ 3.0+: immediate is not supported
+    throw new AmqpConnectionError(ReplyCode.NotImplemented, 'immediate=true', 60, 40);
+  }
+  const ex = ch.vhost.getExchange(args.exchange);
+  if (ex.options.internal) {
+    throw new AmqpChannelError(
+      ReplyCode.AccessRefused,
+      `cannot publish to internal ${ch.vhost.describeExchange(ex.name)}`,
+    );
+  }
+  return ex;
+}
+
+/** Checks on the content header that RabbitMQ makes (user-id must be the authenticated user). */
+export function validateProperties(ch: Channel, message: Message): void {
+  if (message.hasProperty(PropertyFlag.UserId)) {
+    const userId = message.properties().userId;
+    if (userId !== undefined && userId !== ch.conn.username) {
+      throw new AmqpChannelError(
+        ReplyCode.PreconditionFailed,
+        `user_id property set to '${userId}' but authenticated user was '${ch.conn.username}'`,
+        60,
+        40,
+      );
+    }
+  }
+}
+
+/**
+ * Routes a complete message and enqueues it. Unroutable + mandatory → basic.return
+ * 312 NO_ROUTE (sent before the confirm, as RabbitMQ does).
+ */
+export function publish(ch: Channel, exchange: Exchange, message: Message, mandatory: boolean): void {
+  if (message.hasProperty(PropertyFlag.ReplyTo) && message.properties().replyTo === DIRECT_REPLY_TO) {
+    message = rewriteReplyTo(ch, message);
+  }
+  if (exchange.isDefault && isDirectReplyAddress(message.routingKey)) {
+    if (!publishDirectReply(ch, message) && mandatory) ch.sendReturn(ReplyCode.NoRoute, 'NO_ROUTE', message);
+    return;
+  }
+  const routed = ch.routed;
+  ch.vhost.route(exchange, message, routed);
+  if (routed.size === 0) {
+    if (mandatory) ch.sendReturn(ReplyCode.NoRoute, 'NO_ROUTE', message);
+    return;
+  }
+  for (const q of routed) q.enqueue(message);
+  routed.clear();
+}
+
+export function handleBasicQos(ch: Channel, args: Args<typeof MethodId.BasicQos>): void {
+  // RabbitMQ semantics: global=false → per consumer (consumers created after this), global=true → per channel.
+  // prefetch_size is not implemented by RabbitMQ and is ignored here.
+  if (args.global) {
+    ch.channelPrefetch = args.prefetchCount;
+    ch.resumeDeliveries();
+  } else {
+    ch.consumerPrefetch = args.prefetchCount;
+  }
+  ch.conn.send(ch.id, { id: MethodId.BasicQosOk, args: {} });
+}
+
+export function handleBasicConsume(ch: Channel, args: Args<typeof MethodId.BasicConsume>): void {
+  const tag = args.consumerTag === '' ? generateName('amq.ctag') : args.consumerTag;
+  if (ch.consumers.has(tag) || ch.directReplyConsumerTag === tag) {
+    throw new AmqpConnectionError(ReplyCode.NotAllowed, `attempt to reuse consumer tag '${tag}'`, 60, 20);
+  }
+  if (args.queue === DIRECT_REPLY_TO) {
+    startDirectReplyConsumer(ch, tag, args.noAck);
+  } else {
+    const q = usableQueue(ch, args.queue);
+    if (q.hasExclusiveConsumer() || (args.exclusive && q.consumerCount > 0)) {
+      throw new AmqpChannelError(ReplyCode.AccessRefused, `${ch.vhost.describeQueue(q.name)} in exclusive use`);
+    }
+    const consumer = new Consumer(tag, q, ch, args.noAck, args.exclusive, ch.consumerPrefetch, args.arguments);
+    // consume-ok must precede the first delivery; deliveries run in a later pass anyway
+    if (!args.noWait) ch.conn.send(ch.id, { id: MethodId.BasicConsumeOk, args: { consumerTag: tag } });
+    ch.addConsumer(consumer);
+    return;
+  }
+  if (!args.noWait) ch.conn.send(ch.id, { id: MethodId.BasicConsumeOk, args: { consumerTag: tag } });
+}
+
+export function handleBasicCancel(ch: Channel, args: Args<typeof MethodId.BasicCancel>): void {
+  if (ch.directReplyConsumerTag === args.consumerTag) ch.directReplyConsumerTag = null;
+  else ch.removeConsumer(args.consumerTag);
+  // spec: cancelling an unknown consumer tag is not an error
+  if (!args.noWait) ch.conn.send(ch.id, { id: MethodId.BasicCancelOk, args: { consumerTag: args.consumerTag } });
+}
+
+export function handleBasicGet(ch: Channel, args: Args<typeof MethodId.BasicGet>): void {
+  const q = usableQueue(ch, args.queue);
+  const entry = q.shift();
+  if (entry === undefined) {
+    ch.conn.send(ch.id, { id: MethodId.BasicGetEmpty, args: { reserved1: '' } });
+    return;
+  }
+  ch.deliverGetOk(q, entry, args.noAck);
+}
+
+export function handleBasicRecover(ch: Channel, requeue: boolean, sync: boolean): void {
+  if (!requeue) {
+    // RabbitMQ: basic.recover requeue=false is not supported
+    throw new AmqpConnectionError(ReplyCode.NotImplemented, 'requeue=false', 60, sync ? 110 : 100);
+  }
+  ch.requeueAllUnacked();
+  if (sync) ch.conn.send(ch.id, { id: MethodId.BasicRecoverOk, args: {} });
+}

@@ -1,0 +1,39 @@
+import { AmqpChannelError } from '../../protocol/errors.js';
+import { MethodId } from '../../protocol/generated/constants.js';
+import { ReplyCode } from '../../protocol/reply-code.js';
+import type { Channel } from '../channel.js';
+import { publish } from './basic.js';
+
+export function handleTxSelect(ch: Channel): void {
+  if (ch.confirmMode) {
+    throw new AmqpChannelError(ReplyCode.PreconditionFailed, 'cannot switch from confirm to tx mode');
+  }
+  ch.txMode = true;
+  ch.conn.send(ch.id, { id: MethodId.TxSelectOk, args: {} });
+}
+
+function checkTx(ch: Channel): void {
+  if (!ch.txMode) throw new AmqpChannelError(ReplyCode.PreconditionFailed, 'channel is not transactional');
+}
+
+/** Publishes, then acks/rejects, in the order they were made inside the transaction. */
+export function handleTxCommit(ch: Channel): void {
+  checkTx(ch);
+  const publishes = ch.txPublishes;
+  const settlements = ch.txSettlements;
+  ch.txPublishes = [];
+  ch.txSettlements = [];
+  for (const p of publishes) publish(ch, p.exchange, p.message, p.mandatory);
+  for (const s of settlements) ch.applySettlements([s.unacked], s.requeue);
+  ch.conn.send(ch.id, { id: MethodId.TxCommitOk, args: {} });
+}
+
+/** Discards publishes; deliveries acked inside the transaction become unacked again. */
+export function handleTxRollback(ch: Channel): void {
+  checkTx(ch);
+  ch.txPublishes = [];
+  const settlements = ch.txSettlements;
+  ch.txSettlements = [];
+  ch.restoreUnacked(settlements.map((s) => s.unacked));
+  ch.conn.send(ch.id, { id: MethodId.TxRollbackOk, args: {} });
+}

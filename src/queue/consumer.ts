@@ -1,0 +1,30 @@
+import type { FieldTable } from '../protocol/field-types.js';
+import type { Queue } from './queue.js';
+
+/**
+ * What a queue needs from the channel that owns a consumer. The queue never sees
+ * sockets: it asks for credit and hands entries over.
+ */
+export interface ConsumerOwner {
+  /** true when the channel, its connection and this consumer's prefetch allow one more delivery */
+  canDeliver(consumer: Consumer): boolean;
+  deliver(consumer: Consumer, queue: Queue, entry: import('./queue-entry.js').QueueEntry): void;
+  /** the queue went away (deleted): spec consumer_cancel_notify → server basic.cancel */
+  consumerCancelled(consumer: Consumer): void;
+}
+
+export class Consumer {
+  /** deliveries not yet acked (only counted when !noAck) */
+  unacked = 0;
+
+  constructor(
+    readonly tag: string,
+    readonly queue: Queue,
+    readonly owner: ConsumerOwner,
+    readonly noAck: boolean,
+    readonly exclusive: boolean,
+    /** prefetch_count in force when the consumer was created (basic.qos global=false); 0 = unlimited */
+    readonly prefetchCount: number,
+    readonly args: FieldTable,
+  ) {}
+}

@@ -1,0 +1,89 @@
+import { AmqpChannelError } from '../protocol/errors.js';
+import type { FieldTable, FieldValue } from '../protocol/field-types.js';
+import { ReplyCode } from '../protocol/reply-code.js';
+
+/** RabbitMQ's names for field types, as they appear in its error texts. */
+const TYPE_NAMES: Record<FieldValue['type'], string> = {
+  t: 'bool', b: 'byte', B: 'unsignedbyte', s: 'short', u: 'unsignedshort', I: 'signedint', i: 'unsignedint',
+  l: 'long', f: 'float', d: 'double', D: 'decimal', S: 'longstr', x: 'binary', A: 'array', T: 'timestamp',
+  F: 'table', V: 'void',
+};
+
+/** rabbit_misc:type_class: all integer types compare as one class, both floats as another. */
+export function typeClass(type: FieldValue['type']): string {
+  switch (type) {
+    case 'b': case 'B': case 's': case 'u': case 'I': case 'i': case 'l':
+      return 'int';
+    case 'f': case 'd':
+      return 'float';
+    default:
+      return type;
+  }
+}
+
+/** Value equality within a type class (integers by value, strings by bytes, tables deeply). */
+export function fieldValuesEqual(a: FieldValue, b: FieldValue): boolean {
+  if (typeClass(a.type) !== typeClass(b.type)) return false;
+  switch (a.type) {
+    case 'S': case 'x':
+      return (a.value as Buffer).equals(b.value as Buffer);
+    case 'b': case 'B': case 's': case 'u': case 'I': case 'i': case 'l':
+      return BigInt(a.value as number | bigint) === BigInt(b.value as number | bigint);
+    case 'f': case 'd': case 'T':
+      return a.value === b.value;
+    case 'D': {
+      const bv = b.value as { scale: number; value: number };
+      return a.value.scale === bv.scale && a.value.value === bv.value;
+    }
+    case 'A': {
+      const bv = b.value as readonly FieldValue[];
+      return a.value.length === bv.length && a.value.every((v, i) => fieldValuesEqual(v, bv[i]!));
+    }
+    case 'F':
+      return tablesEquivalent(a.value, b.value as FieldTable);
+    default:
+      return a.value === b.value;
+  }
+}
+
+export function tablesEquivalent(a: FieldTable, b: FieldTable): boolean {
+  if (a.size !== b.size) return false;
+  for (const [k, v] of a) {
+    const w = b.get(k);
+    if (w === undefined || !fieldValuesEqual(v, w)) return false;
+  }
+  return true;
+}
+
+function describe(v: FieldValue | undefined): string {
+  if (v === undefined) return 'none';
+  let shown: string;
+  switch (v.type) {
+    case 'S': case 'x':
+      shown = `<<"${(v.value as Buffer).toString('utf8')}">>`;
+      break;
+    case 'F': case 'A':
+      shown = '…';
+      break;
+    case 'D':
+      shown = `${v.value.value}e-${v.value.scale}`;
+      break;
+    default:
+      shown = String(v.value);
+  }
+  return `the value '${shown}' of type '${TYPE_NAMES[v.type]}'`;
+}
+
+/** rabbit_misc:assert_args_equivalence over the given keys → 406 with RabbitMQ's text. */
+export function assertArgsEquivalent(current: FieldTable, received: FieldTable, desc: string, keys: readonly string[]): void {
+  for (const key of keys) {
+    const c = current.get(key);
+    const r = received.get(key);
+    if (c === undefined && r === undefined) continue;
+    if (c !== undefined && r !== undefined && fieldValuesEqual(c, r)) continue;
+    throw new AmqpChannelError(
+      ReplyCode.PreconditionFailed,
+      `inequivalent arg '${key}' for ${desc}: received ${describe(r)} but current is ${describe(c)}`,
+    );
+  }
+}

@@ -1,0 +1,260 @@
+import { AmqpChannelError } from '../protocol/errors.js';
+import type { FieldTable } from '../protocol/field-types.js';
+import { ReplyCode } from '../protocol/reply-code.js';
+import type { Message } from '../message/message.js';
+import { Queue, type QueueHost, type QueueOptions } from '../queue/queue.js';
+import type { Store } from '../store/store.js';
+import { type Destination, Exchange, type ExchangeOptions, type ExchangeType } from './exchange.js';
+import { assertArgsEquivalent } from './equivalence.js';
+
+const PREDECLARED: ReadonlyArray<[string, ExchangeType]> = [
+  ['amq.direct', 'direct'],
+  ['amq.fanout', 'fanout'],
+  ['amq.topic', 'topic'],
+  ['amq.headers', 'headers'],
+  ['amq.match', 'headers'],
+];
+
+/** Queue arguments RabbitMQ compares on redeclare (others are kept but not compared). */
+const COMPARED_QUEUE_ARGS = [
+  'x-expires', 'x-message-ttl', 'x-dead-letter-exchange', 'x-dead-letter-routing-key', 'x-max-length',
+  'x-max-length-bytes', 'x-max-priority', 'x-overflow', 'x-queue-mode', 'x-queue-type', 'x-single-active-consumer',
+  'x-queue-master-locator', 'x-queue-leader-locator', 'x-max-in-memory-length', 'x-max-in-memory-bytes', 'x-delivery-limit',
+];
+const COMPARED_EXCHANGE_ARGS = ['alternate-exchange'];
+
+/** Entities deleted as a side effect, so connections can drop their references. */
+export interface VhostEvents {
+  queueDeleted(queue: Queue): void;
+}
+
+/**
+ * One virtual host: its exchanges, queues and bindings. Every operation validates
+ * as RabbitMQ does and throws AmqpChannelError with RabbitMQ's reply code and text.
+ */
+export class Vhost implements QueueHost {
+  readonly exchanges = new Map<string, Exchange>();
+  readonly queues = new Map<string, Queue>();
+  readonly defaultExchange: Exchange;
+  private readonly scratch = new Set<Destination>();
+  private events: VhostEvents | null = null;
+
+  constructor(
+    readonly name: string,
+    private readonly store: Store,
+  ) {
+    this.defaultExchange = new Exchange('', 'direct', { durable: true, autoDelete: false, internal: false, arguments: new Map() });
+    this.exchanges.set('', this.defaultExchange);
+    for (const [n, type] of PREDECLARED) {
+      this.exchanges.set(n, new Exchange(n, type, { durable: true, autoDelete: false, internal: false, arguments: new Map() }));
+    }
+  }
+
+  setEvents(events: VhostEvents): void {
+    this.events = events;
+  }
+
+  describeExchange(name: string): string {
+    return `exchange '${name}' in vhost '${this.name}'`;
+  }
+  describeQueue(name: string): string {
+    return `queue '${name}' in vhost '${this.name}'`;
+  }
+
+  // ---- exchanges --------------------------------------------------------------------------
+
+  getExchange(name: string): Exchange {
+    const ex = this.exchanges.get(name);
+    if (ex === undefined) throw new AmqpChannelError(ReplyCode.NotFound, `no ${this.describeExchange(name)}`);
+    return ex;
+  }
+
+  declareExchange(name: string, type: ExchangeType, options: ExchangeOptions): Exchange {
+    const existing = this.exchanges.get(name);
+    if (existing !== undefined) {
+      const desc = this.describeExchange(name);
+      if (existing.type !== type) inequivalent('type', desc, type, existing.type);
+      if (existing.durable !== options.durable) inequivalent('durable', desc, options.durable, existing.durable);
+      if (existing.options.autoDelete !== options.autoDelete) inequivalent('auto_delete', desc, options.autoDelete, existing.options.autoDelete);
+      if (existing.options.internal !== options.internal) inequivalent('internal', desc, options.internal, existing.options.internal);
+      assertArgsEquivalent(existing.options.arguments, options.arguments, desc, COMPARED_EXCHANGE_ARGS);
+      return existing;
+    }
+    const ex = new Exchange(name, type, options);
+    this.exchanges.set(name, ex);
+    if (options.durable) {
+      this.store.putExchange({ vhost: this.name, name, type, autoDelete: options.autoDelete, internal: options.internal, arguments: options.arguments });
+    }
+    return ex;
+  }
+
+  deleteExchange(ex: Exchange, ifUnused: boolean): void {
+    if (ifUnused && ex.table.hasBindings()) {
+      throw new AmqpChannelError(ReplyCode.PreconditionFailed, `${this.describeExchange(ex.name)} in use`);
+    }
+    this.removeExchange(ex);
+  }
+
+  private removeExchange(ex: Exchange): void {
+    if (ex.deleted) return;
+    ex.deleted = true;
+    this.exchanges.delete(ex.name);
+    // bindings where it is the source
+    for (const b of [...ex.table.bindings()]) {
+      this.forgetBinding(ex, b.dest, b.routingKey, b.args);
+    }
+    // bindings where it is the destination
+    if (ex.inboundBindings > 0) {
+      for (const src of this.exchanges.values()) this.removeBindingsTo(src, ex);
+    }
+    if (ex.durable) this.store.deleteExchange(this.name, ex.name);
+  }
+
+  // ---- queues -----------------------------------------------------------------------------
+
+  findQueue(name: string): Queue | undefined {
+    return this.queues.get(name);
+  }
+
+  getQueue(name: string): Queue {
+    const q = this.queues.get(name);
+    if (q === undefined) throw new AmqpChannelError(ReplyCode.NotFound, `no ${this.describeQueue(name)}`);
+    return q;
+  }
+
+  /** Creates the queue, or checks an existing one is equivalent (406 otherwise). */
+  declareQueue(name: string, options: QueueOptions): Queue {
+    const existing = this.queues.get(name);
+    if (existing !== undefined) {
+      const desc = this.describeQueue(name);
+      if (existing.durable !== options.durable) inequivalent('durable', desc, options.durable, existing.durable);
+      if (existing.options.autoDelete !== options.autoDelete) inequivalent('auto_delete', desc, options.autoDelete, existing.options.autoDelete);
+      if (existing.exclusive !== (options.exclusiveOwner !== null)) inequivalent('exclusive', desc, options.exclusiveOwner !== null, existing.exclusive);
+      assertArgsEquivalent(existing.options.arguments, options.arguments, desc, COMPARED_QUEUE_ARGS);
+      return existing;
+    }
+    const q = new Queue(name, options, this);
+    this.queues.set(name, q);
+    if (options.durable && options.exclusiveOwner === null) {
+      this.store.putQueue({ vhost: this.name, name, autoDelete: options.autoDelete, arguments: options.arguments });
+    }
+    return q;
+  }
+
+  /** Deletes the queue with its bindings; returns the number of ready messages dropped. */
+  deleteQueue(q: Queue): number {
+    if (q.deleted) return 0;
+    this.queues.delete(q.name);
+    for (const ex of [...this.exchanges.values()]) this.removeBindingsTo(ex, q);
+    const n = q.markDeleted();
+    if (q.durable && !q.exclusive) this.store.deleteQueue(this.name, q.name);
+    this.events?.queueDeleted(q);
+    return n;
+  }
+
+  /** QueueHost: an auto-delete queue lost its last consumer. */
+  queueUnused(queue: Queue): void {
+    this.deleteQueue(queue);
+  }
+
+  // ---- bindings ---------------------------------------------------------------------------
+
+  bind(source: Exchange, dest: Destination, routingKey: string, args: FieldTable): void {
+    if (source.isDefault || (dest.kind === 'exchange' && dest.isDefault)) {
+      throw new AmqpChannelError(ReplyCode.AccessRefused, 'operation not permitted on the default exchange');
+    }
+    if (!source.table.bind(dest, routingKey, args)) return; // RabbitMQ: binding twice is a no-op
+    if (dest.kind === 'exchange') dest.inboundBindings++;
+    if (source.durable && dest.durable) {
+      this.store.putBinding(this.bindingRecord(source, dest, routingKey, args));
+    }
+  }
+
+  unbind(source: Exchange, dest: Destination, routingKey: string, args: FieldTable): void {
+    if (source.isDefault || (dest.kind === 'exchange' && dest.isDefault)) {
+      throw new AmqpChannelError(ReplyCode.AccessRefused, 'operation not permitted on the default exchange');
+    }
+    if (!source.table.hasBinding(dest, routingKey, args)) return; // RabbitMQ 3.x: unbinding a missing binding is ok
+    this.forgetBinding(source, dest, routingKey, args);
+  }
+
+  private forgetBinding(source: Exchange, dest: Destination, routingKey: string, args: FieldTable): void {
+    source.table.unbind(dest, routingKey, args);
+    if (dest.kind === 'exchange') dest.inboundBindings--;
+    if (source.durable && dest.durable) this.store.deleteBinding(this.bindingRecord(source, dest, routingKey, args));
+    this.maybeAutoDelete(source);
+  }
+
+  private removeBindingsTo(source: Exchange, dest: Destination): void {
+    if (source.isDefault) return;
+    let matched = false;
+    for (const b of source.table.bindings()) {
+      if (b.dest === dest) {
+        matched = true;
+        break;
+      }
+    }
+    if (!matched) return;
+    for (const b of [...source.table.bindings()]) {
+      if (b.dest === dest) this.forgetBinding(source, dest, b.routingKey, b.args);
+    }
+  }
+
+  /** RabbitMQ: an auto-delete exchange goes when its last binding (as source) is removed. */
+  private maybeAutoDelete(ex: Exchange): void {
+    if (ex.options.autoDelete && !ex.deleted && !ex.table.hasBindings()) this.removeExchange(ex);
+  }
+
+  private bindingRecord(source: Exchange, dest: Destination, routingKey: string, args: FieldTable) {
+    return { vhost: this.name, source: source.name, destination: dest.name, destinationKind: dest.kind, routingKey, arguments: args };
+  }
+
+  // ---- routing ----------------------------------------------------------------------------
+
+  /**
+   * Adds every queue the message reaches to `out`, following exchange-to-exchange
+   * bindings once each (cycles are safe: each exchange is visited at most once, and
+   * `out` is a set, so a queue receives the message at most once).
+   */
+  route(exchange: Exchange, message: Message, out: Set<Queue>): void {
+    if (exchange.isDefault) {
+      const q = this.queues.get(message.routingKey);
+      if (q !== undefined) out.add(q);
+      return;
+    }
+    const scratch = this.scratch;
+    scratch.clear();
+    exchange.table.route(message.routingKey, exchange.type === 'headers' ? message.headers() : undefined, scratch);
+    let nested: Exchange[] | null = null;
+    for (const d of scratch) {
+      if (d.kind === 'queue') out.add(d);
+      else (nested ??= []).push(d);
+    }
+    scratch.clear();
+    if (nested !== null) this.routeNested(exchange, nested, message, out);
+  }
+
+  private routeNested(origin: Exchange, pending: Exchange[], message: Message, out: Set<Queue>): void {
+    const visited = new Set<Exchange>([origin]);
+    const found = new Set<Destination>();
+    while (pending.length !== 0) {
+      const ex = pending.pop()!;
+      if (visited.has(ex)) continue;
+      visited.add(ex);
+      found.clear();
+      ex.table.route(message.routingKey, ex.type === 'headers' ? message.headers() : undefined, found);
+      for (const d of found) {
+        if (d.kind === 'queue') out.add(d);
+        else if (!visited.has(d)) pending.push(d);
+      }
+    }
+  }
+}
+
+function inequivalent(arg: string, desc: string, received: unknown, current: unknown): never {
+  throw new AmqpChannelError(
+    ReplyCode.PreconditionFailed,
+    `inequivalent arg '${arg}' for ${desc}: received '${String(received)}' but current is '${String(current)}'`,
+  );
+}
+
