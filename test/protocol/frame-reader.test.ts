@@ -1,0 +1,224 @@
+import { describe, expect, it } from 'vitest';
+import { AmqpConnectionError } from '../../src/protocol/errors.js';
+import { FrameReader, type Frame } from '../../src/protocol/frame-reader.js';
+import { encodeBodyFrames, encodeContentHeaderFrame, HEARTBEAT_FRAME } from '../../src/protocol/frame-writer.js';
+import { FrameType, PROTOCOL_HEADER } from '../../src/protocol/generated/constants.js';
+import { encodeBasicPublishFrame } from '../../src/protocol/generated/methods.js';
+import { encodeBasicProperties } from '../../src/protocol/generated/properties.js';
+import { ReplyCode } from '../../src/protocol/reply-code.js';
+
+const body = Buffer.from('x'.repeat(50) + 'y'.repeat(50));
+const FRAMES: Buffer[] = [
+  encodeBasicPublishFrame(1, { exchange: 'amq.direct', routingKey: 'rk', mandatory: true, immediate: false }),
+  encodeContentHeaderFrame(1, 60, body.length, encodeBasicProperties({ contentType: 'text/plain', deliveryMode: 2 })),
+  ...encodeBodyFrames(1, body, 48), // three body frames of ≤ 40 octets payload
+  HEARTBEAT_FRAME,
+  encodeBasicPublishFrame(65535, { exchange: '', routingKey: 'q', mandatory: false, immediate: false }),
+];
+const INPUT = Buffer.concat(FRAMES);
+const EXPECTED = FRAMES.map((f) => ({ type: f[0]!, channel: f.readUInt16BE(1), payload: f.subarray(7, f.length - 1) }));
+
+function readAll(reader: FrameReader, chunks: Buffer[]): Frame[] {
+  const out: Frame[] = [];
+  for (const c of chunks) {
+    reader.push(c);
+    for (let f = reader.next(); f !== null; f = reader.next()) out.push(f);
+  }
+  return out;
+}
+
+function splitAt(buf: Buffer, cuts: number[]): Buffer[] {
+  const out: Buffer[] = [];
+  let prev = 0;
+  for (const c of [...cuts, buf.length]) {
+    out.push(Buffer.from(buf.subarray(prev, c))); // copies: each chunk its own memory, as from a socket
+    prev = c;
+  }
+  return out;
+}
+
+function expectFrames(frames: Frame[]): void {
+  expect(frames.map((f) => ({ type: f.type, channel: f.channel, payload: f.payload.toString('hex') }))).toEqual(
+    EXPECTED.map((f) => ({ type: f.type, channel: f.channel, payload: f.payload.toString('hex') })),
+  );
+}
+
+function frameError(fn: () => unknown): AmqpConnectionError {
+  try {
+    fn();
+  } catch (err) {
+    expect(err).toBeInstanceOf(AmqpConnectionError);
+    expect((err as AmqpConnectionError).replyCode).toBe(ReplyCode.FrameError);
+    return err as AmqpConnectionError;
+  }
+  throw new Error('expected a FRAME_ERROR');
+}
+
+/** deterministic PRNG (mulberry32) so "random" splits are reproducible */
+function rng(seed: number): () => number {
+  return () => {
+    seed = (seed + 0x6d2b79f5) | 0;
+    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+describe('FrameReader splitting', () => {
+  it('reads the whole input in one chunk', () => {
+    const reader = new FrameReader(4096);
+    expectFrames(readAll(reader, [INPUT]));
+    expect(reader.bufferedBytes).toBe(0);
+  });
+
+  it('every 2-way split', () => {
+    for (let i = 0; i <= INPUT.length; i++) {
+      const reader = new FrameReader(4096);
+      expectFrames(readAll(reader, splitAt(INPUT, [i])));
+      expect(reader.bufferedBytes).toBe(0);
+    }
+  });
+
+  it('every 3-way split', () => {
+    for (let i = 0; i <= INPUT.length; i++) {
+      for (let j = i; j <= INPUT.length; j++) expectFrames(readAll(new FrameReader(4096), splitAt(INPUT, [i, j])));
+    }
+  });
+
+  it('one byte at a time', () => {
+    const reader = new FrameReader(4096);
+    const chunks = [...INPUT].map((b) => Buffer.from([b]));
+    const frames: Frame[] = [];
+    for (const c of chunks) {
+      reader.push(c);
+      const f = reader.next();
+      if (f) frames.push(f);
+      expect(reader.next()).toBeNull(); // at most one frame completes per byte
+    }
+    expectFrames(frames);
+    expect(reader.bufferedBytes).toBe(0);
+  });
+
+  it('500 random splits', () => {
+    const rand = rng(42);
+    for (let run = 0; run < 500; run++) {
+      const cuts = Array.from({ length: 1 + Math.floor(rand() * 12) }, () => Math.floor(rand() * (INPUT.length + 1))).sort((a, b) => a - b);
+      expectFrames(readAll(new FrameReader(4096), splitAt(INPUT, cuts)));
+    }
+  });
+
+  it('all pushes before any next(), and empty chunks are ignored', () => {
+    const reader = new FrameReader(4096);
+    for (const c of splitAt(INPUT, [3, 3, 40, 41, 100])) reader.push(c);
+    reader.push(Buffer.alloc(0));
+    expect(reader.bufferedBytes).toBe(INPUT.length);
+    const frames: Frame[] = [];
+    for (let f = reader.next(); f !== null; f = reader.next()) frames.push(f);
+    expectFrames(frames);
+  });
+
+  it('bufferedBytes counts unconsumed bytes', () => {
+    const reader = new FrameReader(4096);
+    reader.push(INPUT.subarray(0, 10));
+    expect(reader.next()).toBeNull();
+    expect(reader.bufferedBytes).toBe(3); // header consumed, 3 payload bytes waiting
+    reader.push(INPUT.subarray(10));
+    expect(reader.next()).not.toBeNull();
+    expect(reader.bufferedBytes).toBe(INPUT.length - FRAMES[0]!.length);
+  });
+});
+
+describe('FrameReader payload aliasing', () => {
+  it('a payload inside one chunk is a view of that chunk (zero copy)', () => {
+    const chunk = Buffer.from(INPUT);
+    const reader = new FrameReader(4096);
+    reader.push(chunk);
+    const f = reader.next()!;
+    expect(f.payload.buffer).toBe(chunk.buffer);
+    expect(f.payload.byteOffset).toBe(chunk.byteOffset + 7);
+  });
+
+  it('clobber: a payload spanning chunks is a copy, unaffected when the source chunks are overwritten', () => {
+    const [a, b] = splitAt(FRAMES[0]!, [12]); // cut inside the payload
+    const reader = new FrameReader(4096);
+    reader.push(a!);
+    expect(reader.next()).toBeNull();
+    reader.push(b!);
+    const f = reader.next()!;
+    const expected = Buffer.from(EXPECTED[0]!.payload);
+    a!.fill(0xff);
+    b!.fill(0xff);
+    expect(f.payload).toEqual(expected);
+  });
+
+  it('returned payloads stay valid across later push/next calls', () => {
+    const reader = new FrameReader(4096);
+    const frames = readAll(reader, splitAt(INPUT, [5, 30, 31, 90]));
+    expectFrames(frames);
+  });
+});
+
+describe('FrameReader errors', () => {
+  it('bad frame-end octet → 501 mentioning the frame end marker', () => {
+    const bad = Buffer.from(FRAMES[0]!);
+    bad[bad.length - 1] = 0x00;
+    const reader = new FrameReader(4096);
+    reader.push(bad);
+    expect(frameError(() => reader.next()).replyText).toMatch(/frame end marker 0x00/);
+  });
+
+  it('unknown frame type → 501 "unknown frame type N"', () => {
+    const bad = Buffer.from(HEARTBEAT_FRAME);
+    bad[0] = 4;
+    const reader = new FrameReader(4096);
+    reader.push(bad);
+    expect(frameError(() => reader.next()).replyText).toBe('unknown frame type 4');
+  });
+
+  it('oversized frame is refused from the header alone, before its payload arrives', () => {
+    const reader = new FrameReader(4096);
+    reader.push(Buffer.from([1, 0, 1, 0x00, 0x10, 0x00, 0x01])); // size 1 MiB + 1: only the header
+    const err = frameError(() => reader.next());
+    expect(err.replyText).toContain('frame too large');
+    expect(err.replyText).toContain('1048577');
+    expect(err.replyText).toContain('4088');
+  });
+
+  it("applies RabbitMQ's 8-octet fudge: payload = frameMax accepted, frameMax + 1 refused", () => {
+    const frame = (size: number): Buffer => {
+      const f = Buffer.alloc(size + 8);
+      f[0] = FrameType.Body;
+      f.writeUInt32BE(size, 3);
+      f[size + 7] = 0xce;
+      return f;
+    };
+    const ok = new FrameReader(4096);
+    ok.push(frame(4096));
+    expect(ok.next()!.payload.length).toBe(4096);
+    const tooBig = new FrameReader(4096);
+    tooBig.push(frame(4097).subarray(0, 7));
+    frameError(() => tooBig.next());
+  });
+
+  it('frameMax is writable (lowered after tune-ok) and 0 means no limit', () => {
+    const reader = new FrameReader(0);
+    const big = encodeBodyFrames(1, Buffer.alloc(200_000, 1), 0)[0]!;
+    reader.push(big);
+    expect(reader.next()!.payload.length).toBe(200_000);
+    reader.frameMax = 4096;
+    reader.push(big.subarray(0, 7));
+    frameError(() => reader.next());
+  });
+});
+
+describe('FrameReader protocol header', () => {
+  it('returns the 8-octet header once complete, then frames', () => {
+    const reader = new FrameReader(4096);
+    const input = Buffer.concat([PROTOCOL_HEADER, INPUT]);
+    reader.push(input.subarray(0, 3));
+    expect(reader.readProtocolHeader()).toBeNull();
+    reader.push(input.subarray(3, 10));
+    expect(reader.readProtocolHeader()).toEqual(PROTOCOL_HEADER);
+    expectFrames(readAll(reader, [input.subarray(10)]));
+  });
+});

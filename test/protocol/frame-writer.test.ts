@@ -1,0 +1,95 @@
+import { describe, expect, it } from 'vitest';
+import { FrameReader, type Frame } from '../../src/protocol/frame-reader.js';
+import {
+  encodeBodyFrameHead,
+  encodeBodyFrames,
+  encodeContentHeaderFrame,
+  encodeDeliveryHead,
+  encodeGetOkHead,
+  encodeReturnHead,
+  FRAME_END_BUFFER,
+  HEARTBEAT_FRAME,
+} from '../../src/protocol/frame-writer.js';
+import { MethodId } from '../../src/protocol/generated/constants.js';
+import { decodeMethod, encodeBasicDeliverFrame, encodeBasicGetOkFrame, encodeBasicReturnFrame } from '../../src/protocol/generated/methods.js';
+import { encodeBasicProperties } from '../../src/protocol/generated/properties.js';
+import { amqplibDefs } from './helpers.js';
+
+function frames(buf: Buffer | Buffer[]): Frame[] {
+  const reader = new FrameReader(0);
+  for (const b of Array.isArray(buf) ? buf : [buf]) reader.push(b);
+  const out: Frame[] = [];
+  for (let f = reader.next(); f !== null; f = reader.next()) out.push(f);
+  expect(reader.bufferedBytes).toBe(0);
+  return out;
+}
+
+const props = encodeBasicProperties({ contentType: 'application/json', deliveryMode: 2, headers: new Map([['a', { type: 'I', value: 1 }]]) });
+
+describe('frame writer', () => {
+  it('HEARTBEAT_FRAME', () => {
+    expect(HEARTBEAT_FRAME.toString('hex')).toBe('0800000000000' + '0ce');
+  });
+
+  it('content header frame: class, weight 0, body size u64, raw properties verbatim — same bytes as amqplib', () => {
+    const f = encodeContentHeaderFrame(5, 60, 2 ** 40 + 3, props);
+    expect(f.subarray(0, 7).toString('hex')).toBe('02' + '0005' + (12 + props.length).toString(16).padStart(8, '0'));
+    expect(f.subarray(7, 19).toString('hex')).toBe('003c' + '0000' + '0000010000000003');
+    expect(f.subarray(19, f.length - 1)).toEqual(props);
+    expect(f[f.length - 1]).toBe(0xce);
+    const theirs = amqplibDefs.encodeProperties(60, 5, 2 ** 40 + 3, { contentType: 'application/json', deliveryMode: 2, headers: { a: { '!': 'int32', value: 1 } } });
+    expect(f).toEqual(theirs);
+  });
+
+  it('body frames: each frame ≤ frameMax in total, payloads concatenate to the body', () => {
+    const body = Buffer.from(Array.from({ length: 10_000 }, (_, i) => i & 0xff));
+    for (const frameMax of [4096, 4097, 5000, 10_008, 10_007, 131072]) {
+      const out = encodeBodyFrames(7, body, frameMax);
+      for (const f of out) expect(f.length).toBeLessThanOrEqual(frameMax);
+      const parsed = frames(out);
+      expect(parsed.every((p) => p.type === 3 && p.channel === 7)).toBe(true);
+      expect(Buffer.concat(parsed.map((p) => p.payload))).toEqual(body);
+      expect(out.length).toBe(Math.ceil(body.length / (frameMax - 8)));
+    }
+    expect(encodeBodyFrames(1, body, 0)).toHaveLength(1); // frameMax 0: no limit
+    expect(encodeBodyFrames(1, Buffer.alloc(0), 4096)).toEqual([]); // empty body: no body frame
+    expect(encodeBodyFrames(1, Buffer.alloc(4088), 4096)).toHaveLength(1); // exactly fits
+    expect(encodeBodyFrames(1, Buffer.alloc(4089), 4096)).toHaveLength(2);
+  });
+
+  it('encodeBodyFrameHead + body + FRAME_END_BUFFER is a body frame (writev without copying)', () => {
+    const body = Buffer.from('hello');
+    expect(Buffer.concat([encodeBodyFrameHead(3, body.length), body, FRAME_END_BUFFER])).toEqual(encodeBodyFrames(3, body, 4096)[0]);
+  });
+
+  it('encodeDeliveryHead = basic.deliver frame + content header frame, in one exact-size buffer', () => {
+    const head = encodeDeliveryHead(2, 'ctag-1', 2 ** 50 + 1, true, 'amq.topic', 'a.b.c', props, 1234);
+    const deliver = encodeBasicDeliverFrame(2, { consumerTag: 'ctag-1', deliveryTag: 2 ** 50 + 1, redelivered: true, exchange: 'amq.topic', routingKey: 'a.b.c' });
+    expect(head).toEqual(Buffer.concat([deliver, encodeContentHeaderFrame(2, 60, 1234, props)]));
+    const amqplibDeliver = amqplibDefs.encodeMethod(MethodId.BasicDeliver, 2, { consumerTag: 'ctag-1', deliveryTag: 2 ** 50 + 1, redelivered: true, exchange: 'amq.topic', routingKey: 'a.b.c' });
+    expect(deliver).toEqual(amqplibDeliver);
+    const [m, h] = frames(head);
+    expect(decodeMethod(m!.payload).args).toEqual({ consumerTag: 'ctag-1', deliveryTag: 2 ** 50 + 1, redelivered: true, exchange: 'amq.topic', routingKey: 'a.b.c' });
+    expect(h!.type).toBe(2);
+  });
+
+  it('encodeGetOkHead and encodeReturnHead match the generated encoders', () => {
+    const getOk = encodeGetOkHead(4, 17, false, '', 'q1', 99, props, 0);
+    expect(getOk).toEqual(Buffer.concat([
+      encodeBasicGetOkFrame(4, { deliveryTag: 17, redelivered: false, exchange: '', routingKey: 'q1', messageCount: 99 }),
+      encodeContentHeaderFrame(4, 60, 0, props),
+    ]));
+    const ret = encodeReturnHead(4, 312, 'NO_ROUTE', 'ex', 'rk', props, 10);
+    expect(ret).toEqual(Buffer.concat([
+      encodeBasicReturnFrame(4, { replyCode: 312, replyText: 'NO_ROUTE', exchange: 'ex', routingKey: 'rk' }),
+      encodeContentHeaderFrame(4, 60, 10, props),
+    ]));
+    const longText = encodeReturnHead(1, 312, 'x'.repeat(300), 'ex', 'rk', props, 0);
+    const [m] = frames(longText);
+    expect((decodeMethod(m!.payload).args as { replyText: string }).replyText).toBe('x'.repeat(255));
+  });
+
+  it('over-long shortstrs are refused, not silently truncated', () => {
+    expect(() => encodeDeliveryHead(1, 'c'.repeat(256), 1, false, '', '', props, 0)).toThrow(RangeError);
+  });
+});
