@@ -282,8 +282,11 @@ export class Channel implements ConsumerOwner {
       return;
     }
     const seq = this.confirmMode ? this.nextPublishSeqNo++ : 0;
-    basic.publish(this, p.exchange, message, p.mandatory);
-    if (seq !== 0) this.confirm(seq);
+    const accepted = basic.publish(this, p.exchange, message, p.mandatory);
+    if (seq !== 0) {
+      if (accepted) this.confirm(seq);
+      else this.nackPublish(seq);
+    }
   }
 
   // ---- publisher confirms ----------------------------------------------------------------------
@@ -292,6 +295,14 @@ export class Channel implements ConsumerOwner {
   confirm(seq: number): void {
     if (seq > this.confirmUpTo) this.confirmUpTo = seq;
     this.conn.pendingConfirms.add(this);
+  }
+
+  /** A queue refused the message: earlier confirms go out first, then basic.nack for this seq. */
+  nackPublish(seq: number): void {
+    this.flushConfirms();
+    this.lastConfirmSent = seq;
+    if (this.confirmUpTo < seq) this.confirmUpTo = seq;
+    this.conn.send(this.id, { id: MethodId.BasicNack, args: { deliveryTag: seq, multiple: false, requeue: false } });
   }
 
   /** One basic.ack per channel per read batch: multiple=true covers every earlier seq. */

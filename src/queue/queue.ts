@@ -2,6 +2,7 @@ import type { Message } from '../message/message.js';
 import type { FieldTable } from '../protocol/field-types.js';
 import type { Consumer } from './consumer.js';
 import type { QueueEntry } from './queue-entry.js';
+import { parseQueueArguments, type QueueLimits } from './queue-arguments.js';
 import { ReadyList } from './ready-list.js';
 
 /** Deliveries made in one pass before yielding the event loop (fairness between queues). */
@@ -33,6 +34,7 @@ export class Queue {
   /** delivered and not yet acked, over all channels */
   unackedCount = 0;
   deleted = false;
+  readonly limits: QueueLimits;
 
   private nextSeq = 1;
   private rrIndex = 0;
@@ -44,8 +46,10 @@ export class Queue {
     readonly name: string,
     readonly options: QueueOptions,
     private readonly host: QueueHost,
+    limits?: QueueLimits,
   ) {
     this.runPass = () => this.deliveryPass();
+    this.limits = limits ?? parseQueueArguments(options.arguments, `queue '${name}'`);
   }
 
   get durable(): boolean {
@@ -61,9 +65,28 @@ export class Queue {
     return this.consumers.length;
   }
 
-  enqueue(message: Message): void {
+  /**
+   * Appends a message. Returns false when the queue refused it (x-overflow
+   * reject-publish at its length limit): the publisher gets basic.nack.
+   */
+  enqueue(message: Message): boolean {
+    const limits = this.limits;
+    if (limits.maxLength !== Infinity || limits.maxLengthBytes !== Infinity) {
+      if (limits.overflow !== 'drop-head') {
+        if (this.ready.length >= limits.maxLength || this.ready.byteSize + message.bodySize > limits.maxLengthBytes) {
+          return false;
+        }
+      } else {
+        this.ready.push({ seq: this.nextSeq++, message, redelivered: false });
+        // drop-head: the oldest ready messages make room
+        while (this.ready.length > limits.maxLength || this.ready.byteSize > limits.maxLengthBytes) this.ready.shift();
+        if (this.consumers.length !== 0) this.scheduleDelivery();
+        return true;
+      }
+    }
     this.ready.push({ seq: this.nextSeq++, message, redelivered: false });
     if (this.consumers.length !== 0) this.scheduleDelivery();
+    return true;
   }
 
   /** basic.get: the head entry, or undefined. */

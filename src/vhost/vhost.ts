@@ -3,6 +3,7 @@ import type { FieldTable } from '../protocol/field-types.js';
 import { ReplyCode } from '../protocol/reply-code.js';
 import type { Message } from '../message/message.js';
 import { Queue, type QueueHost, type QueueOptions } from '../queue/queue.js';
+import { parseQueueArguments } from '../queue/queue-arguments.js';
 import type { Store } from '../store/store.js';
 import { type Destination, Exchange, type ExchangeOptions, type ExchangeType } from './exchange.js';
 import { assertArgsEquivalent } from './equivalence.js';
@@ -124,16 +125,18 @@ export class Vhost implements QueueHost {
 
   /** Creates the queue, or checks an existing one is equivalent (406 otherwise). */
   declareQueue(name: string, options: QueueOptions): Queue {
+    const desc = this.describeQueue(name);
+    // RabbitMQ validates arguments before looking the queue up
+    const limits = parseQueueArguments(options.arguments, desc);
     const existing = this.queues.get(name);
     if (existing !== undefined) {
-      const desc = this.describeQueue(name);
       if (existing.durable !== options.durable) inequivalent('durable', desc, options.durable, existing.durable);
       if (existing.options.autoDelete !== options.autoDelete) inequivalent('auto_delete', desc, options.autoDelete, existing.options.autoDelete);
       if (existing.exclusive !== (options.exclusiveOwner !== null)) inequivalent('exclusive', desc, options.exclusiveOwner !== null, existing.exclusive);
       assertArgsEquivalent(existing.options.arguments, options.arguments, desc, COMPARED_QUEUE_ARGS);
       return existing;
     }
-    const q = new Queue(name, options, this);
+    const q = new Queue(name, options, this, limits);
     this.queues.set(name, q);
     if (options.durable && options.exclusiveOwner === null) {
       this.store.putQueue({ vhost: this.name, name, autoDelete: options.autoDelete, arguments: options.arguments });

@@ -45,24 +45,27 @@ export function validateProperties(ch: Channel, message: Message): void {
 
 /**
  * Routes a complete message and enqueues it. Unroutable + mandatory → basic.return
- * 312 NO_ROUTE (sent before the confirm, as RabbitMQ does).
+ * 312 NO_ROUTE (sent before the confirm, as RabbitMQ does). Returns false when a
+ * queue refused the message (reject-publish overflow): the publisher gets a nack.
  */
-export function publish(ch: Channel, exchange: Exchange, message: Message, mandatory: boolean): void {
+export function publish(ch: Channel, exchange: Exchange, message: Message, mandatory: boolean): boolean {
   if (message.hasProperty(PropertyFlag.ReplyTo) && message.properties().replyTo === DIRECT_REPLY_TO) {
     message = rewriteReplyTo(ch, message);
   }
   if (exchange.isDefault && isDirectReplyAddress(message.routingKey)) {
     if (!publishDirectReply(ch, message) && mandatory) ch.sendReturn(ReplyCode.NoRoute, 'NO_ROUTE', message);
-    return;
+    return true;
   }
   const routed = ch.routed;
   ch.vhost.route(exchange, message, routed);
   if (routed.size === 0) {
     if (mandatory) ch.sendReturn(ReplyCode.NoRoute, 'NO_ROUTE', message);
-    return;
+    return true;
   }
-  for (const q of routed) q.enqueue(message);
+  let accepted = true;
+  for (const q of routed) if (!q.enqueue(message)) accepted = false;
   routed.clear();
+  return accepted;
 }
 
 export function handleBasicQos(ch: Channel, args: Args<typeof MethodId.BasicQos>): void {
