@@ -4,6 +4,8 @@ import { once } from 'node:events';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { connect, openChannel, uniqueName, withChannel } from './helpers.js';
 import {
+  basicQos,
+  basicRecover,
   connectionUser,
   consumeInto,
   drain,
@@ -140,6 +142,62 @@ describe('basic.publish', () => {
     } finally {
       await other.close();
     }
+  });
+
+  it('a message published right before channel.close is still routed', async () => {
+    await withChannel(async (ch, conn) => {
+      const q = await exclusiveQueue(ch);
+      ch.sendToQueue(q, Buffer.from('last words'));
+      await ch.close();
+      const ch2 = await openChannel(conn);
+      expect(await drain(ch2, q)).toEqual(['last words']);
+    });
+  });
+
+  it('to an internal exchange → channel error 403 ACCESS_REFUSED', async () => {
+    await withChannel(async (ch, conn) => {
+      const x = uniqueName('internal-x');
+      await adminCh.assertExchange(x, 'direct', { internal: true, durable: false, autoDelete: false });
+      try {
+        const closing = expectChannelClose(ch);
+        ch.publish(x, 'k', Buffer.from('x'));
+        const err = await closing;
+        expect(err.code).toBe(403);
+        expect(err.replyText).toBe(`ACCESS_REFUSED - cannot publish to internal exchange '${x}' in vhost '/'`);
+        expect([err.classId, err.methodId]).toEqual([BASIC, BASIC_PUBLISH]);
+        await (await openChannel(conn)).checkExchange('amq.direct');
+      } finally {
+        await adminCh.deleteExchange(x);
+      }
+    });
+  });
+
+  it('to "amq.default" → 404: the default exchange is only reachable as ""', async () => {
+    await withChannel(async (ch) => {
+      const q = await exclusiveQueue(ch);
+      const closing = expectChannelClose(ch);
+      ch.publish('amq.default', q, Buffer.from('x'));
+      const err = await closing;
+      // RabbitMQ 3.10: publishing to "amq.default" is not an alias of ""
+      expect(err.code).toBe(404);
+      expect(err.replyText).toBe("NOT_FOUND - no exchange 'amq.default' in vhost '/'");
+    });
+  });
+
+  it.each([
+    ['abc', "PRECONDITION_FAILED - invalid expiration 'abc': no_integer"],
+    ['-1', "PRECONDITION_FAILED - invalid expiration '-1': {value_negative,-1}"],
+  ])('an invalid expiration %j → channel error 406 PRECONDITION_FAILED', async (expiration, replyText) => {
+    await withChannel(async (ch, conn) => {
+      const q = await sharedQueue();
+      const closing = expectChannelClose(ch);
+      ch.sendToQueue(q, Buffer.from('x'), { expiration });
+      const err = await closing;
+      expect(err.code).toBe(406);
+      expect(err.replyText).toBe(replyText);
+      expect([err.classId, err.methodId]).toEqual([BASIC, BASIC_PUBLISH]);
+      expect((await (await openChannel(conn)).checkQueue(q)).messageCount).toBe(0);
+    });
   });
 
   it('every property round-trips as sent', async () => {
@@ -492,6 +550,31 @@ describe('basic.qos', () => {
     });
   });
 
+  it('prefetch_size != 0 → connection error 540 NOT_IMPLEMENTED', async () => {
+    await withChannel(async (ch, conn) => {
+      const closing = expectConnectionClose(conn);
+      await expect(basicQos(ch, 10, 0, false)).rejects.toThrow();
+      const err = await closing;
+      expect(err.code).toBe(540);
+      expect(err.replyText).toBe('NOT_IMPLEMENTED - prefetch_size!=0 (10)');
+    });
+  });
+
+  it('a new prefetch applies to consumers created after it, not to existing ones', async () => {
+    await withChannel(async (ch) => {
+      const q = await exclusiveQueue(ch);
+      const unlimited = await consumeInto(ch, q);
+      await ch.prefetch(1);
+      publishAll(ch, q, ['1', '2', '3']);
+      await unlimited.untilCount(3);
+      await ch.cancel(unlimited.consumerTag);
+      ch.nackAll(true);
+      const limited = await consumeInto(ch, q);
+      await limited.untilCount(1);
+      expect(await settle(ch, q)).toBe(2);
+    });
+  });
+
   it('basic.get ignores the prefetch limit', async () => {
     await withChannel(async (ch) => {
       const q = await exclusiveQueue(ch);
@@ -779,6 +862,16 @@ describe('basic.recover', () => {
       // the old tags are void; the new ones are valid
       ch.ack(again[1]!, true);
       expect(await settle(ch, q)).toBe(0);
+    });
+  });
+
+  it('requeue=false → connection error 540 NOT_IMPLEMENTED', async () => {
+    await withChannel(async (ch, conn) => {
+      const closing = expectConnectionClose(conn);
+      await expect(basicRecover(ch, false)).rejects.toThrow();
+      const err = await closing;
+      expect(err.code).toBe(540);
+      expect(err.replyText).toBe('NOT_IMPLEMENTED - requeue=false');
     });
   });
 });

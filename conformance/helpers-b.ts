@@ -153,6 +153,10 @@ const TX_COMMIT = (90 << 16) | 20;
 const TX_COMMIT_OK = (90 << 16) | 21;
 const TX_ROLLBACK = (90 << 16) | 30;
 const TX_ROLLBACK_OK = (90 << 16) | 31;
+const BASIC_QOS = (60 << 16) | 10;
+const BASIC_QOS_OK = (60 << 16) | 11;
+const BASIC_RECOVER = (60 << 16) | 110;
+const BASIC_RECOVER_OK = (60 << 16) | 111;
 const CONFIRM_SELECT = (85 << 16) | 10;
 const CONFIRM_SELECT_OK = (85 << 16) | 11;
 
@@ -167,6 +171,13 @@ export const txSelect = (ch: Channel): Promise<object> => raw(ch).rpc(TX_SELECT,
 export const txCommit = (ch: Channel): Promise<object> => raw(ch).rpc(TX_COMMIT, {}, TX_COMMIT_OK);
 export const txRollback = (ch: Channel): Promise<object> => raw(ch).rpc(TX_ROLLBACK, {}, TX_ROLLBACK_OK);
 export const confirmSelect = (ch: Channel): Promise<object> => raw(ch).rpc(CONFIRM_SELECT, { nowait: false }, CONFIRM_SELECT_OK);
+
+/** basic.recover with an explicit requeue flag (amqplib's recover() always sends requeue=true). */
+export const basicRecover = (ch: Channel, requeue: boolean): Promise<object> => raw(ch).rpc(BASIC_RECOVER, { requeue }, BASIC_RECOVER_OK);
+
+/** basic.qos with a prefetch_size (amqplib's qos() always sends 0). */
+export const basicQos = (ch: Channel, prefetchSize: number, prefetchCount: number, global: boolean): Promise<object> =>
+  raw(ch).rpc(BASIC_QOS, { prefetchSize, prefetchCount, global }, BASIC_QOS_OK);
 
 /**
  * basic.publish with the method fields and properties exactly as given, for what amqplib's
