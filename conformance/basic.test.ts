@@ -370,6 +370,26 @@ describe('basic.consume', () => {
     });
   });
 
+  it('once the exclusive consumer cancels, others may consume', async () => {
+    await withChannel(async (ch, conn) => {
+      const q = await sharedQueue();
+      const { consumerTag } = await ch.consume(q, () => {}, { exclusive: true });
+      await ch.cancel(consumerTag);
+      const ch2 = await openChannel(conn);
+      await ch2.consume(q, () => {});
+    });
+  });
+
+  it('noLocal is ignored: a connection receives its own publishes', async () => {
+    await withChannel(async (ch) => {
+      const q = await exclusiveQueue(ch);
+      // RabbitMQ does not implement no-local
+      const inbox = await consumeInto(ch, q, { noAck: true, noLocal: true });
+      ch.sendToQueue(q, Buffer.from('mine'));
+      expect(body(await inbox.nth(1))).toBe('mine');
+    });
+  });
+
   it('duplicate consumer tag on a channel → connection error 530 NOT_ALLOWED', async () => {
     const other = await connect();
     try {
@@ -660,6 +680,36 @@ describe('basic.ack', () => {
       expect(err.message).toMatch(/^Channel closed by server: 406 \(PRECONDITION-FAILED\) with message "PRECONDITION_FAILED/);
       expect([err.classId, err.methodId]).toEqual([BASIC, BASIC_ACK]);
       await (await openChannel(conn)).checkExchange('amq.direct');
+    });
+  });
+
+  it('delivery tags belong to their channel: acking on another channel → 406', async () => {
+    await withChannel(async (ch, conn) => {
+      const q = await exclusiveQueue(ch);
+      publishAll(ch, q, ['1']);
+      const m = await getOne(ch, q);
+      const other = await openChannel(conn);
+      const closing = expectChannelClose(other);
+      other.ack(m);
+      const err = await closing;
+      expect(err.code).toBe(406);
+      expect(err.replyText).toBe('PRECONDITION_FAILED - unknown delivery tag 1');
+      // the delivering channel can still ack it
+      ch.ack(m);
+      expect(await settle(ch, q)).toBe(0);
+    });
+  });
+
+  it('delivery tag 0 without multiple → 406 unknown delivery tag 0', async () => {
+    await withChannel(async (ch) => {
+      const q = await exclusiveQueue(ch);
+      publishAll(ch, q, ['1']);
+      await getOne(ch, q);
+      const closing = expectChannelClose(ch);
+      ch.ack({ fields: { deliveryTag: 0 } } as unknown as Message, false);
+      const err = await closing;
+      expect(err.code).toBe(406);
+      expect(err.replyText).toBe('PRECONDITION_FAILED - unknown delivery tag 0');
     });
   });
 
