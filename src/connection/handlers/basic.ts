@@ -70,7 +70,10 @@ export function publish(ch: Channel, exchange: Exchange, message: Message, manda
 
 export function handleBasicQos(ch: Channel, args: Args<typeof MethodId.BasicQos>): void {
   // RabbitMQ semantics: global=false → per consumer (consumers created after this), global=true → per channel.
-  // prefetch_size is not implemented by RabbitMQ and is ignored here.
+  if (args.prefetchSize !== 0) {
+    // RabbitMQ does not implement prefetch_size and says so with a connection error
+    throw new AmqpConnectionError(ReplyCode.NotImplemented, `prefetch_size!=0 (${args.prefetchSize})`, 60, 10);
+  }
   if (args.global) {
     ch.channelPrefetch = args.prefetchCount;
     ch.resumeDeliveries();
