@@ -10,6 +10,7 @@ import {
   consumeInto,
   drain,
   expectChannelClose,
+  expectChannelCloseAfter,
   expectConnectionClose,
   getOne,
   publishRaw,
@@ -114,9 +115,8 @@ describe('basic.publish', () => {
   it('to a missing exchange → channel error 404 NOT_FOUND; the connection still works', async () => {
     await withChannel(async (ch, conn) => {
       const x = uniqueName('missing-x');
-      const closing = expectChannelClose(ch);
       ch.publish(x, 'k', Buffer.from('x'));
-      const err = await closing;
+      const err = await expectChannelCloseAfter(ch);
       expect(err.code).toBe(404);
       expect(err.replyText).toBe(`NOT_FOUND - no exchange '${x}' in vhost '/'`);
       expect(err.message).toMatch(/^Channel closed by server: 404 \(NOT-FOUND\) with message "NOT_FOUND/);
@@ -159,9 +159,8 @@ describe('basic.publish', () => {
       const x = uniqueName('internal-x');
       await adminCh.assertExchange(x, 'direct', { internal: true, durable: false, autoDelete: false });
       try {
-        const closing = expectChannelClose(ch);
         ch.publish(x, 'k', Buffer.from('x'));
-        const err = await closing;
+        const err = await expectChannelCloseAfter(ch);
         expect(err.code).toBe(403);
         expect(err.replyText).toBe(`ACCESS_REFUSED - cannot publish to internal exchange '${x}' in vhost '/'`);
         expect([err.classId, err.methodId]).toEqual([BASIC, BASIC_PUBLISH]);
@@ -175,9 +174,8 @@ describe('basic.publish', () => {
   it('to "amq.default" → 404: the default exchange is only reachable as ""', async () => {
     await withChannel(async (ch) => {
       const q = await exclusiveQueue(ch);
-      const closing = expectChannelClose(ch);
       ch.publish('amq.default', q, Buffer.from('x'));
-      const err = await closing;
+      const err = await expectChannelCloseAfter(ch);
       // RabbitMQ 3.10: publishing to "amq.default" is not an alias of ""
       expect(err.code).toBe(404);
       expect(err.replyText).toBe("NOT_FOUND - no exchange 'amq.default' in vhost '/'");
@@ -190,9 +188,8 @@ describe('basic.publish', () => {
   ])('an invalid expiration %j → channel error 406 PRECONDITION_FAILED', async (expiration, replyText) => {
     await withChannel(async (ch, conn) => {
       const q = await sharedQueue();
-      const closing = expectChannelClose(ch);
       ch.sendToQueue(q, Buffer.from('x'), { expiration });
-      const err = await closing;
+      const err = await expectChannelCloseAfter(ch);
       expect(err.code).toBe(406);
       expect(err.replyText).toBe(replyText);
       expect([err.classId, err.methodId]).toEqual([BASIC, BASIC_PUBLISH]);
@@ -276,9 +273,8 @@ describe('basic.publish', () => {
   it('userId different from the authenticated user → channel error 406 PRECONDITION_FAILED', async () => {
     await withChannel(async (ch, conn) => {
       const q = await exclusiveQueue(ch);
-      const closing = expectChannelClose(ch);
       ch.sendToQueue(q, Buffer.from('x'), { userId: 'not-the-user' });
-      const err = await closing;
+      const err = await expectChannelCloseAfter(ch);
       expect(err.code).toBe(406);
       expect(err.replyText).toBe(`PRECONDITION_FAILED - user_id property set to 'not-the-user' but authenticated user was '${connectionUser()}'`);
       expect([err.classId, err.methodId]).toEqual([BASIC, BASIC_PUBLISH]);
@@ -437,10 +433,9 @@ describe('basic.consume', () => {
       await ch.cancel(inbox.consumerTag);
       expect((await ch.checkQueue(q)).messageCount).toBe(0);
       expect(inbox.bodies()).toEqual(['a', 'b', 'c']);
-      // closing the channel requeues nothing: a no-ack delivery is settled on send
-      const closing = expectChannelClose(ch);
+      // a no-ack delivery is settled when sent, so its tag is unknown to basic.ack
       ch.ack(inbox.received[0]!);
-      const err = await closing;
+      const err = await expectChannelCloseAfter(ch);
       expect(err.code).toBe(406);
       expect(err.replyText).toBe('PRECONDITION_FAILED - unknown delivery tag 1');
     });
@@ -672,9 +667,8 @@ describe('basic.ack', () => {
 
   it('unknown delivery tag → channel error 406 PRECONDITION_FAILED', async () => {
     await withChannel(async (ch, conn) => {
-      const closing = expectChannelClose(ch);
       ch.ack({ fields: { deliveryTag: 42 } } as unknown as Message);
-      const err = await closing;
+      const err = await expectChannelCloseAfter(ch);
       expect(err.code).toBe(406);
       expect(err.replyText).toBe('PRECONDITION_FAILED - unknown delivery tag 42');
       expect(err.message).toMatch(/^Channel closed by server: 406 \(PRECONDITION-FAILED\) with message "PRECONDITION_FAILED/);
@@ -689,9 +683,8 @@ describe('basic.ack', () => {
       publishAll(ch, q, ['1']);
       const m = await getOne(ch, q);
       const other = await openChannel(conn);
-      const closing = expectChannelClose(other);
       other.ack(m);
-      const err = await closing;
+      const err = await expectChannelCloseAfter(other);
       expect(err.code).toBe(406);
       expect(err.replyText).toBe('PRECONDITION_FAILED - unknown delivery tag 1');
       // the delivering channel can still ack it
@@ -705,9 +698,8 @@ describe('basic.ack', () => {
       const q = await exclusiveQueue(ch);
       publishAll(ch, q, ['1']);
       await getOne(ch, q);
-      const closing = expectChannelClose(ch);
       ch.ack({ fields: { deliveryTag: 0 } } as unknown as Message, false);
-      const err = await closing;
+      const err = await expectChannelCloseAfter(ch);
       expect(err.code).toBe(406);
       expect(err.replyText).toBe('PRECONDITION_FAILED - unknown delivery tag 0');
     });
@@ -718,10 +710,9 @@ describe('basic.ack', () => {
       const q = await exclusiveQueue(ch);
       publishAll(ch, q, ['1']);
       const m = await getOne(ch, q);
-      const closing = expectChannelClose(ch);
       ch.ack(m);
       ch.ack(m);
-      const err = await closing;
+      const err = await expectChannelCloseAfter(ch);
       expect(err.code).toBe(406);
       expect(err.replyText).toBe('PRECONDITION_FAILED - unknown delivery tag 1');
     });
@@ -850,11 +841,10 @@ describe('basic.nack / basic.reject', () => {
     ['reject', BASIC_REJECT],
   ] as const)('%s of an unknown delivery tag → channel error 406', async (method, methodId) => {
     await withChannel(async (ch) => {
-      const closing = expectChannelClose(ch);
       const fake = { fields: { deliveryTag: 7 } } as unknown as Message;
       if (method === 'nack') ch.nack(fake, false, true);
       else ch.reject(fake, true);
-      const err = await closing;
+      const err = await expectChannelCloseAfter(ch);
       expect(err.code).toBe(406);
       expect(err.replyText).toBe('PRECONDITION_FAILED - unknown delivery tag 7');
       expect([err.classId, err.methodId]).toEqual([BASIC, methodId]);

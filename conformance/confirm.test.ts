@@ -1,7 +1,7 @@
 import type { ConfirmChannel } from 'amqplib';
 import { describe, expect, it } from 'vitest';
 import { connect, openChannel, openConfirmChannel, uniqueName, withChannel } from './helpers.js';
-import { confirmSelect, drain, expectChannelClose, txSelect, type ReturnedMessage } from './helpers-b.js';
+import { confirmSelect, drain, expectChannelClose, expectChannelCloseAfter, txSelect, type ReturnedMessage } from './helpers-b.js';
 
 /** Runs fn with a fresh connection and confirm channel; always closes the connection. */
 async function withConfirmChannel(fn: (ch: ConfirmChannel) => Promise<void>): Promise<void> {
@@ -138,9 +138,8 @@ describe('basic.publish (confirm mode)', () => {
       const q = (await ch.assertQueue('', { exclusive: true })).queue;
       expect(await publishConfirmed(ch, '', q, 'ok')).toBeNull();
       const x = uniqueName('missing-x');
-      const closing = expectChannelClose(ch);
       const outcome = publishConfirmed(ch, x, 'k', 'lost');
-      const err = await closing;
+      const err = await expectChannelCloseAfter(ch);
       expect(err.code).toBe(404);
       expect(err.replyText).toBe(`NOT_FOUND - no exchange '${x}' in vhost '/'`);
       // amqplib fails the callbacks of publishes the broker never confirmed

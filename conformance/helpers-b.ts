@@ -55,6 +55,16 @@ export async function expectChannelClose(ch: Channel, action?: Promise<unknown>)
   return toServerClose(err);
 }
 
+/**
+ * For errors provoked by asynchronous methods (publish, ack, nack, reject): call it right
+ * after them. It sends a synchronous method as a barrier; the broker handles the faulty
+ * method first, so the barrier must be rejected by the channel close. A broker that does not
+ * close the channel answers the barrier, and the test fails at once instead of timing out.
+ */
+export function expectChannelCloseAfter(ch: Channel): Promise<ServerClose> {
+  return expectChannelClose(ch, ch.checkExchange('amq.direct'));
+}
+
 /** Waits for the broker to close the whole connection (amqplib: 'error' then 'close' on the model). */
 export async function expectConnectionClose(conn: ChannelModel): Promise<ServerClose> {
   const errored = once(conn, 'error') as Promise<[RawError]>;

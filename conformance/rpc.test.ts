@@ -1,7 +1,7 @@
 import type { Channel, ChannelModel, ConsumeMessage } from 'amqplib';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { connect, openChannel, uniqueName } from './helpers.js';
-import { consumeInto, expectChannelClose } from './helpers-b.js';
+import { consumeInto, expectChannelClose, expectChannelCloseAfter } from './helpers-b.js';
 
 const DIRECT_REPLY_TO = 'amq.rabbitmq.reply-to';
 
@@ -184,9 +184,8 @@ describe('rpc over direct reply-to (amq.rabbitmq.reply-to)', () => {
     const conn = await tracked();
     const q = await requestQueue();
     const ch = await openChannel(conn);
-    const closing = expectChannelClose(ch);
     ch.sendToQueue(q, Buffer.from('x'), { replyTo: DIRECT_REPLY_TO });
-    const err = await closing;
+    const err = await expectChannelCloseAfter(ch);
     expect(err.code).toBe(406);
     expect(err.replyText).toBe('PRECONDITION_FAILED - fast reply consumer does not exist');
     expect([err.classId, err.methodId]).toEqual([60, 40]);
