@@ -30,6 +30,21 @@ export function checkBasicPublish(ch: Channel, args: Args<typeof MethodId.BasicP
 
 /** Checks on the content header that RabbitMQ makes (user-id must be the authenticated user). */
 export function validateProperties(ch: Channel, message: Message): void {
+  if (message.hasProperty(PropertyFlag.Expiration)) {
+    const expiration = message.properties().expiration ?? '';
+    // RabbitMQ: expiration must be a non-negative integer (milliseconds) written in decimal
+    if (!/^-?\d+$/.test(expiration)) {
+      throw new AmqpChannelError(ReplyCode.PreconditionFailed, `invalid expiration '${expiration}': no_integer`, 60, 40);
+    }
+    if (expiration.startsWith('-')) {
+      throw new AmqpChannelError(
+        ReplyCode.PreconditionFailed,
+        `invalid expiration '${expiration}': {value_negative,${expiration}}`,
+        60,
+        40,
+      );
+    }
+  }
   if (message.hasProperty(PropertyFlag.UserId)) {
     const userId = message.properties().userId;
     if (userId !== undefined && userId !== ch.conn.username) {
