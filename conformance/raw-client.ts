@@ -309,8 +309,15 @@ export class RawClient {
     await new Promise<void>((resolve) => (this.waiter = resolve));
   }
 
+  /** When set, every write is split into one-octet writes (proves the server reassembles frames). */
+  bytewise = false;
+
   write(b: Buffer): void {
-    this.socket.write(b);
+    if (!this.bytewise) {
+      this.socket.write(b);
+      return;
+    }
+    for (let i = 0; i < b.length; i++) this.socket.write(b.subarray(i, i + 1));
   }
 
   sendMethod(channel: number, method: readonly [number, number], a?: Buffer): void {
@@ -406,6 +413,29 @@ export class RawClient {
     if (m.channel !== channel) throw new Error(`channel.close on ${m.channel}, expected ${channel}`);
     this.sendMethod(channel, M.ChannelCloseOk);
     return decodeClose(m);
+  }
+
+  /**
+   * Reads until the server closes the socket, answering a connection.close with close-ok.
+   * Resolves with that close's arguments, or null if the server just dropped the socket.
+   */
+  async drainUntilClosed(): Promise<CloseInfo | null> {
+    let close: CloseInfo | null = null;
+    try {
+      for (;;) {
+        const f = await this.nextFrame();
+        if (f.type !== FrameType.Method) continue;
+        const m = decodeMethod(f);
+        if (isMethod(m, M.ConnectionClose)) {
+          close = decodeClose(m);
+          this.sendMethod(0, M.ConnectionCloseOk);
+        }
+      }
+    } catch {
+      // socket closed
+    }
+    await this.closed;
+    return close;
   }
 
   /** Clean client-initiated close. */
