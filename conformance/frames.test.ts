@@ -71,7 +71,7 @@ async function basicGet(c: RawClient, queue: string, channel = 1): Promise<Buffe
 }
 
 /** Asserts the broker sends connection.close with exactly these arguments and then closes the socket. */
-async function expectConnectionClose(c: RawClient, expected: Partial<CloseInfo> & { replyText: string | RegExp }): Promise<CloseInfo> {
+async function expectConnectionClose(c: RawClient, expected: Omit<Partial<CloseInfo>, 'replyText'> & { replyText: string | RegExp }): Promise<CloseInfo> {
   const close = await c.drainUntilClosed();
   expect(close, 'broker must send connection.close before closing the socket').not.toBeNull();
   const { replyText, ...rest } = expected;
