@@ -1,20 +1,133 @@
-import type { BindingRecord, ExchangeRecord, QueueRecord, Store, Topology } from './store.js';
+import { bindingArgsKey } from '../routing/binding-args-key.js';
+import type {
+  BindingRecord,
+  CommitListener,
+  EntryRecord,
+  ExchangeRecord,
+  MessageRecord,
+  QueueIndexSummary,
+  QueueRecord,
+  RecoveryInfo,
+  Store,
+  StoredEntry,
+  Topology,
+} from './store.js';
 
 const bindingKey = (b: BindingRecord): string =>
-  JSON.stringify([b.vhost, b.source, b.destinationKind, b.destination, b.routingKey, [...b.arguments.keys()].sort()]);
+  JSON.stringify([b.vhost, b.source, b.destinationKind, b.destination, b.routingKey, bindingArgsKey(b.arguments)]);
+
+const COMPACT_AT = 1024;
 
 /**
- * Keeps topology records in memory for the life of the process: the store for
- * in-memory brokers (startBroker in tests) and the reference for the store contract.
+ * The entries of one (queue, priority) sorted by seq. Entries arrive mostly in seq order
+ * and leave mostly from the front, so removal at the head only moves `head` (no O(n) shift).
+ */
+class SeqList {
+  seqs: number[] = [];
+  entries: (EntryRecord | undefined)[] = [];
+  head = 0;
+
+  get size(): number {
+    return this.seqs.length - this.head;
+  }
+
+  /** index of the first seq >= `seq` */
+  lowerBound(seq: number): number {
+    let lo = this.head;
+    let hi = this.seqs.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (this.seqs[mid]! < seq) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
+  }
+
+  put(entry: EntryRecord): void {
+    const n = this.seqs.length;
+    if (n === this.head || this.seqs[n - 1]! < entry.seq) {
+      this.seqs.push(entry.seq);
+      this.entries.push(entry);
+      return;
+    }
+    const i = this.lowerBound(entry.seq);
+    if (this.seqs[i] === entry.seq) this.entries[i] = entry;
+    else {
+      this.seqs.splice(i, 0, entry.seq);
+      this.entries.splice(i, 0, entry);
+    }
+  }
+
+  delete(seq: number): void {
+    const i = this.lowerBound(seq);
+    if (i >= this.seqs.length || this.seqs[i] !== seq) return;
+    if (i === this.head) {
+      this.entries[i] = undefined;
+      this.head++;
+      if (this.head >= COMPACT_AT && this.head * 2 >= this.seqs.length) {
+        this.seqs = this.seqs.slice(this.head);
+        this.entries = this.entries.slice(this.head);
+        this.head = 0;
+      }
+    } else {
+      this.seqs.splice(i, 1);
+      this.entries.splice(i, 1);
+    }
+  }
+}
+
+/** One queue's entries: a SeqList per priority, read highest priority first. */
+class QueueEntries {
+  readonly byPriority = new Map<number, SeqList>();
+
+  put(entry: EntryRecord): void {
+    let list = this.byPriority.get(entry.priority);
+    if (list === undefined) {
+      list = new SeqList();
+      this.byPriority.set(entry.priority, list);
+    }
+    list.put(entry);
+  }
+
+  delete(priority: number, seq: number): void {
+    const list = this.byPriority.get(priority);
+    if (list === undefined) return;
+    list.delete(seq);
+    if (list.size === 0) this.byPriority.delete(priority);
+  }
+
+  /** priorities present, highest first (delivery order) */
+  priorities(): number[] {
+    return [...this.byPriority.keys()].sort((a, b) => b - a);
+  }
+}
+
+function notifyAll(store: MemoryStore): void {
+  store.commitOpenBatch();
+}
+
+/**
+ * Keeps everything in memory for the life of the process: the store for in-memory
+ * brokers (startBroker in tests) and the reference for the store contract. Nothing is
+ * written anywhere, so a "batch" is one tick: afterCommit listeners registered during
+ * a tick are called once on the next one. close() keeps the data: open() again on the
+ * same instance sees it, like a restart of a durable store.
  */
 export class MemoryStore implements Store {
   private readonly vhosts = new Set<string>();
   private readonly exchanges = new Map<string, ExchangeRecord>();
   private readonly queues = new Map<string, QueueRecord>();
   private readonly bindings = new Map<string, BindingRecord>();
+  private readonly messages = new Map<number, MessageRecord>();
+  private readonly entries = new Map<number, QueueEntries>();
+  private listeners = new Set<CommitListener>();
+  private batchId = 1;
+  private tickScheduled = false;
 
   async open(): Promise<void> {}
-  async close(): Promise<void> {}
+  async close(): Promise<void> {
+    await this.flush();
+  }
 
   async loadTopology(): Promise<Topology> {
     return {
@@ -37,8 +150,9 @@ export class MemoryStore implements Store {
   putQueue(record: QueueRecord): void {
     this.queues.set(`${record.vhost}\0${record.name}`, record);
   }
-  deleteQueue(vhost: string, name: string): void {
+  deleteQueue(vhost: string, name: string, queueId: number): void {
     this.queues.delete(`${vhost}\0${name}`);
+    this.entries.delete(queueId);
   }
   putBinding(record: BindingRecord): void {
     this.bindings.set(bindingKey(record), record);
@@ -46,5 +160,114 @@ export class MemoryStore implements Store {
   deleteBinding(record: BindingRecord): void {
     this.bindings.delete(bindingKey(record));
   }
-  async flush(): Promise<void> {}
+
+  putMessage(messageId: number, record: MessageRecord): void {
+    // a snapshot: callers may pass a live object (the model's Message)
+    this.messages.set(messageId, { exchange: record.exchange, routingKey: record.routingKey, rawProperties: record.rawProperties, body: record.body });
+  }
+  deleteMessage(messageId: number): void {
+    this.messages.delete(messageId);
+  }
+  putEntry(e: EntryRecord): void {
+    let q = this.entries.get(e.queueId);
+    if (q === undefined) {
+      q = new QueueEntries();
+      this.entries.set(e.queueId, q);
+    }
+    // a snapshot: the model's entry objects change (redelivered) after they are written
+    q.put({ queueId: e.queueId, priority: e.priority, seq: e.seq, messageId: e.messageId, refs: e.refs, redelivered: e.redelivered, transient: e.transient });
+  }
+  deleteEntry(queueId: number, priority: number, seq: number): void {
+    const q = this.entries.get(queueId);
+    if (q === undefined) return;
+    q.delete(priority, seq);
+    if (q.byPriority.size === 0) this.entries.delete(queueId);
+  }
+
+  async readEntries(queueId: number, after: { priority: number; seq: number } | null, limit: number): Promise<StoredEntry[]> {
+    const out: StoredEntry[] = [];
+    const q = this.entries.get(queueId);
+    if (q === undefined || limit <= 0) return out;
+    for (const priority of q.priorities()) {
+      if (after !== null && priority > after.priority) continue;
+      const list = q.byPriority.get(priority)!;
+      let i = after !== null && priority === after.priority ? list.lowerBound(after.seq + 1) : list.head;
+      for (; i < list.seqs.length && out.length < limit; i++) {
+        const e = list.entries[i]!;
+        const message = this.messages.get(e.messageId);
+        if (message !== undefined) out.push({ ...e, message });
+      }
+      if (out.length >= limit) break;
+    }
+    return out;
+  }
+
+  async recover(): Promise<RecoveryInfo> {
+    let maxQueueId = 0;
+    const summaries = new Map<number, { queueId: number; count: number; bytes: number; lastSeq: number }>();
+    for (const r of this.queues.values()) {
+      summaries.set(r.id, { queueId: r.id, count: 0, bytes: 0, lastSeq: 0 });
+      if (r.id > maxQueueId) maxQueueId = r.id;
+    }
+    let maxMessageId = 0;
+    for (const id of this.messages.keys()) if (id > maxMessageId) maxMessageId = id;
+    const sharedRefs = new Map<number, number>();
+    const transient: EntryRecord[] = [];
+    for (const [queueId, q] of [...this.entries]) {
+      if (queueId > maxQueueId) maxQueueId = queueId;
+      const summary = summaries.get(queueId);
+      for (const list of q.byPriority.values()) {
+        for (let i = list.head; i < list.seqs.length; i++) {
+          const e = list.entries[i]!;
+          if (e.messageId > maxMessageId) maxMessageId = e.messageId;
+          if (summary === undefined) {
+            // left by an interrupted queue delete: the unshared messages have no other holder
+            if (e.refs <= 1 || e.transient) this.messages.delete(e.messageId);
+            continue;
+          }
+          if (e.seq > summary.lastSeq) summary.lastSeq = e.seq;
+          if (e.transient) {
+            transient.push(e);
+            continue;
+          }
+          summary.count++;
+          summary.bytes += this.messages.get(e.messageId)?.body.length ?? 0;
+          if (e.refs > 1) sharedRefs.set(e.messageId, (sharedRefs.get(e.messageId) ?? 0) + 1);
+        }
+      }
+      if (summary === undefined) this.entries.delete(queueId);
+    }
+    // paged-out transient messages never survive a restart
+    for (const e of transient) {
+      this.deleteEntry(e.queueId, e.priority, e.seq);
+      this.messages.delete(e.messageId);
+    }
+    const queues: QueueIndexSummary[] = [...summaries.values()].sort((a, b) => a.queueId - b.queueId);
+    return { queues, nextMessageId: maxMessageId + 1, nextQueueId: maxQueueId + 1, sharedRefs };
+  }
+
+  get openBatchId(): number {
+    return this.batchId;
+  }
+
+  afterCommit(listener: CommitListener): void {
+    this.listeners.add(listener);
+    if (!this.tickScheduled) {
+      this.tickScheduled = true;
+      process.nextTick(notifyAll, this);
+    }
+  }
+
+  /** @internal the tick's batch is "durable": call its listeners once */
+  commitOpenBatch(): void {
+    const listeners = this.listeners;
+    this.listeners = new Set();
+    this.tickScheduled = false;
+    this.batchId++;
+    for (const l of listeners) l.batchCommitted(null);
+  }
+
+  flush(): Promise<void> {
+    return new Promise<void>((resolve) => this.afterCommit({ batchCommitted: () => resolve() }));
+  }
 }

@@ -1,0 +1,238 @@
+/**
+ * Binary, order-preserving LevelDB keys and the binary values of the hot records.
+ *
+ * One key space, a 1-byte prefix per kind (models.md rule 9: never decimal strings,
+ * whose order depends on digit count):
+ *
+ *   0x00 'format'                                   → u32 BE format version
+ *   0x01 <vhost>                                     → empty
+ *   0x02 <vhost><name>                               → JSON ExchangeRecord (arguments base64)
+ *   0x03 <vhost><name>                               → JSON QueueRecord (arguments base64)
+ *   0x04 <vhost><source><kind u8><destination><routingKey><argsKey u32-prefixed>
+ *                                                    → JSON BindingRecord (arguments base64)
+ *   0x10 <messageId u64 BE>                          → message value (below)
+ *   0x20 <queueId u32 BE><255-priority u8><seq u64 BE> → index value (below)
+ *
+ * Strings in keys carry a u16 BE byte-length prefix, so ("ab","c") and ("a","bc")
+ * never collide and every key of one vhost shares one prefix.
+ *
+ * Message value: <u16 len><exchange><u16 len><routingKey><u32 len><rawProperties><body…>
+ * Index value:   <messageId u64 BE><refs u16 BE><flags u8 (bit0 redelivered, bit1 transient)><bodySize u32 BE>
+ * bodySize lets recovery report per-queue bytes without reading bodies; UNKNOWN_BODY_SIZE
+ * marks an entry written when the body size was not at hand (recovery then reads the message).
+ */
+import { bindingArgsKey } from '../routing/binding-args-key.js';
+import type { BindingRecord, MessageRecord } from './store.js';
+import { StoreError } from './store-error.js';
+
+export const Prefix = {
+  Meta: 0x00,
+  Vhost: 0x01,
+  Exchange: 0x02,
+  Queue: 0x03,
+  Binding: 0x04,
+  Message: 0x10,
+  Index: 0x20,
+} as const;
+
+export const FORMAT_VERSION = 1;
+export const FORMAT_KEY = Buffer.concat([Buffer.from([Prefix.Meta]), Buffer.from('format', 'latin1')]);
+
+export const INDEX_VALUE_SIZE = 15;
+export const UNKNOWN_BODY_SIZE = 0xffffffff;
+const INDEX_KEY_SIZE = 14;
+const MESSAGE_KEY_SIZE = 9;
+const TWO_POW_32 = 0x1_0000_0000;
+
+/** [gte, lt) bounds covering every key of one kind */
+export function kindRange(prefix: number): { gte: Buffer; lt: Buffer } {
+  return { gte: Buffer.from([prefix]), lt: Buffer.from([prefix + 1]) };
+}
+
+// ------------------------------------------------------------ string keys
+
+function strBytes(s: string): Buffer {
+  const b = Buffer.from(s, 'utf8');
+  if (b.length > 0xffff) throw new StoreError(`name too long for a store key (${b.length} bytes)`);
+  return b;
+}
+
+function stringKey(prefix: number, parts: readonly string[], tail?: Buffer): Buffer {
+  const bufs: Buffer[] = [];
+  let size = 1;
+  for (const p of parts) {
+    const b = strBytes(p);
+    bufs.push(b);
+    size += 2 + b.length;
+  }
+  if (tail !== undefined) size += 4 + tail.length;
+  const key = Buffer.allocUnsafe(size);
+  key[0] = prefix;
+  let o = 1;
+  for (const b of bufs) {
+    key.writeUInt16BE(b.length, o);
+    o += 2;
+    o += b.copy(key, o);
+  }
+  if (tail !== undefined) {
+    key.writeUInt32BE(tail.length, o);
+    o += 4;
+    tail.copy(key, o);
+  }
+  return key;
+}
+
+export function vhostKey(vhost: string): Buffer {
+  return stringKey(Prefix.Vhost, [vhost]);
+}
+
+export function exchangeKey(vhost: string, name: string): Buffer {
+  return stringKey(Prefix.Exchange, [vhost, name]);
+}
+
+export function queueKey(vhost: string, name: string): Buffer {
+  return stringKey(Prefix.Queue, [vhost, name]);
+}
+
+/**
+ * A binding's identity is (vhost, source, destination kind, destination, routing key, arguments)
+ * RabbitMQ: arguments compare as a key-sorted typed table, as bindingArgsKey canonicalises them.
+ */
+export function bindingKey(b: BindingRecord): Buffer {
+  const kind = b.destinationKind === 'queue' ? 'q' : 'e';
+  return stringKey(Prefix.Binding, [b.vhost, b.source, kind, b.destination, b.routingKey], Buffer.from(bindingArgsKey(b.arguments), 'utf8'));
+}
+
+// ------------------------------------------------------------ message keys and values
+
+function writeU64(buf: Buffer, offset: number, value: number): void {
+  // two u32 halves: exact for every safe integer, no BigInt on the hot path
+  buf.writeUInt32BE(Math.floor(value / TWO_POW_32), offset);
+  buf.writeUInt32BE(value % TWO_POW_32, offset + 4);
+}
+
+export function readU64(buf: Buffer, offset: number): number {
+  return buf.readUInt32BE(offset) * TWO_POW_32 + buf.readUInt32BE(offset + 4);
+}
+
+export function messageKey(messageId: number): Buffer {
+  const key = Buffer.allocUnsafe(MESSAGE_KEY_SIZE);
+  key[0] = Prefix.Message;
+  writeU64(key, 1, messageId);
+  return key;
+}
+
+export function messageIdOfKey(key: Buffer): number {
+  return readU64(key, 1);
+}
+
+export function encodeMessage(record: MessageRecord): Buffer {
+  const exchange = Buffer.from(record.exchange, 'utf8');
+  const routingKey = Buffer.from(record.routingKey, 'utf8');
+  const props = record.rawProperties;
+  const body = record.body;
+  const value = Buffer.allocUnsafe(2 + exchange.length + 2 + routingKey.length + 4 + props.length + body.length);
+  let o = value.writeUInt16BE(exchange.length, 0);
+  o += exchange.copy(value, o);
+  o = value.writeUInt16BE(routingKey.length, o);
+  o += routingKey.copy(value, o);
+  o = value.writeUInt32BE(props.length, o);
+  o += props.copy(value, o);
+  body.copy(value, o);
+  return value;
+}
+
+/** Decodes a message value; the buffers are views into `value` (not copied). */
+export function decodeMessage(value: Buffer): MessageRecord {
+  let o = 0;
+  const exLen = value.readUInt16BE(o);
+  o += 2;
+  const exchange = value.toString('utf8', o, o + exLen);
+  o += exLen;
+  const rkLen = value.readUInt16BE(o);
+  o += 2;
+  const routingKey = value.toString('utf8', o, o + rkLen);
+  o += rkLen;
+  const propsLen = value.readUInt32BE(o);
+  o += 4;
+  const rawProperties = value.subarray(o, o + propsLen);
+  o += propsLen;
+  return { exchange, routingKey, rawProperties, body: value.subarray(o) };
+}
+
+/** Body length of an encoded message value, without decoding strings. */
+export function messageBodySize(value: Buffer): number {
+  let o = 2 + value.readUInt16BE(0);
+  o += 2 + value.readUInt16BE(o);
+  o += 4 + value.readUInt32BE(o);
+  return value.length - o;
+}
+
+// ------------------------------------------------------------ index keys and values
+
+export function indexKey(queueId: number, priority: number, seq: number): Buffer {
+  const key = Buffer.allocUnsafe(INDEX_KEY_SIZE);
+  key[0] = Prefix.Index;
+  key.writeUInt32BE(queueId, 1);
+  // spec: higher priority is delivered first, so the key holds 255 - priority
+  key[5] = 255 - priority;
+  writeU64(key, 6, seq);
+  return key;
+}
+
+/** [gte, lt) bounds of one queue's index range */
+export function queueIndexRange(queueId: number): { gte: Buffer; lt: Buffer } {
+  const gte = Buffer.allocUnsafe(5);
+  gte[0] = Prefix.Index;
+  gte.writeUInt32BE(queueId, 1);
+  const lt = Buffer.allocUnsafe(5);
+  if (queueId === 0xffffffff) {
+    lt[0] = Prefix.Index + 1;
+    lt.writeUInt32BE(0, 1);
+  } else {
+    lt[0] = Prefix.Index;
+    lt.writeUInt32BE(queueId + 1, 1);
+  }
+  return { gte, lt };
+}
+
+export function queueIdOfIndexKey(key: Buffer): number {
+  return key.readUInt32BE(1);
+}
+
+export function priorityOfIndexKey(key: Buffer): number {
+  return 255 - key[5];
+}
+
+export function seqOfIndexKey(key: Buffer): number {
+  return readU64(key, 6);
+}
+
+export function encodeIndexValue(messageId: number, refs: number, redelivered: boolean, transient: boolean, bodySize: number): Buffer {
+  const value = Buffer.allocUnsafe(INDEX_VALUE_SIZE);
+  writeU64(value, 0, messageId);
+  value.writeUInt16BE(refs, 8);
+  value[10] = (redelivered ? 1 : 0) | (transient ? 2 : 0);
+  value.writeUInt32BE(bodySize, 11);
+  return value;
+}
+
+export function indexMessageId(value: Buffer): number {
+  return readU64(value, 0);
+}
+
+export function indexRefs(value: Buffer): number {
+  return value.readUInt16BE(8);
+}
+
+export function indexRedelivered(value: Buffer): boolean {
+  return (value[10] & 1) !== 0;
+}
+
+export function indexTransient(value: Buffer): boolean {
+  return (value[10] & 2) !== 0;
+}
+
+export function indexBodySize(value: Buffer): number {
+  return value.readUInt32BE(11);
+}

@@ -1,0 +1,651 @@
+import { mkdir, readdir } from 'node:fs/promises';
+import { Level } from 'level';
+import type { Logger } from 'pino';
+import { decodeFieldTable, encodeFieldTable } from '../protocol/field-table.js';
+import type { FieldTable } from '../protocol/field-types.js';
+import {
+  FORMAT_KEY,
+  FORMAT_VERSION,
+  Prefix,
+  UNKNOWN_BODY_SIZE,
+  bindingKey,
+  decodeMessage,
+  encodeIndexValue,
+  encodeMessage,
+  exchangeKey,
+  indexBodySize,
+  indexKey,
+  indexMessageId,
+  indexRedelivered,
+  indexRefs,
+  indexTransient,
+  kindRange,
+  messageBodySize,
+  messageIdOfKey,
+  messageKey,
+  priorityOfIndexKey,
+  queueIdOfIndexKey,
+  queueIndexRange,
+  queueKey,
+  seqOfIndexKey,
+  vhostKey,
+} from './keys.js';
+import type {
+  BindingRecord,
+  CommitListener,
+  EntryRecord,
+  ExchangeRecord,
+  MessageRecord,
+  QueueIndexSummary,
+  QueueRecord,
+  RecoveryInfo,
+  Store,
+  StoredEntry,
+  Topology,
+} from './store.js';
+import { StoreError } from './store-error.js';
+
+type Db = Level<Buffer, Buffer>;
+type BatchOp = { type: 'put'; key: Buffer; value: Buffer } | { type: 'del'; key: Buffer };
+
+interface QueueSummary {
+  queueId: number;
+  count: number;
+  bytes: number;
+  lastSeq: number;
+}
+
+const EMPTY = Buffer.alloc(0);
+const RECOVERY_CHUNK = 1000;
+const RETRY_MIN_MS = 50;
+const RETRY_MAX_MS = 2000;
+
+/**
+ * One group-commit window. `ops` maps the key's bytes (as a latin1 string: one char per
+ * byte, so string order is byte order) to the value to put, or null for a delete.
+ */
+class Batch {
+  readonly ops = new Map<string, Buffer | null>();
+  /** body sizes of the messages put in this batch: index values carry them, and their entries are new */
+  readonly messageSizes = new Map<number, number>();
+  /** queues whose whole index range is cleared after this batch's write */
+  readonly clears = new Set<number>();
+  readonly listeners = new Set<CommitListener>();
+
+  constructor(readonly id: number) {}
+
+  isEmpty(): boolean {
+    return this.ops.size === 0 && this.clears.size === 0 && this.listeners.size === 0;
+  }
+}
+
+function keyString(key: Buffer): string {
+  return key.toString('latin1');
+}
+
+function notifyCommitted(listener: CommitListener): void {
+  listener.batchCommitted(null);
+}
+
+function toError(e: unknown): Error {
+  return e instanceof Error ? e : new Error(String(e));
+}
+
+function errorCode(e: unknown): string | undefined {
+  const code = (e as { code?: unknown } | null)?.code;
+  return typeof code === 'string' ? code : undefined;
+}
+
+function encodeArgs(table: FieldTable): string {
+  return encodeFieldTable(table).toString('base64');
+}
+
+function decodeArgs(b64: string): FieldTable {
+  return decodeFieldTable(Buffer.from(b64, 'base64'), 0).table;
+}
+
+/**
+ * The durable store: LevelDB through `level`, binary order-preserving keys (keys.ts).
+ *
+ * Group commit (models.md rule 8, LavinMQ's persister): the put/delete methods only set one
+ * key in the open batch. The first operation schedules a commit (setImmediate); the commit
+ * takes the open batch, opens a new one and writes the old one with ONE
+ * `db.batch(ops, { sync: true })`. Operations arriving meanwhile accumulate in the new batch,
+ * written as soon as the in-flight one finishes, so batches grow with load and no timer
+ * delays a quiet broker.
+ *
+ * Cancel-out: a delete of a key put in the same open batch removes the put only when the
+ * key cannot exist elsewhere (on disk or in flight):
+ *   - a message: ids are never reused and a message is put once;
+ *   - an index entry whose message was put in the same open batch (the entry is new).
+ * Every other delete (topology, an entry updated in place, a key put in the in-flight batch)
+ * is written as a delete. Callers must not re-point an existing entry to a newly put message.
+ *
+ * Write errors never throw to the model: the failed batch's listeners get the error, it is
+ * logged once per distinct cause, and its operations are merged under the open batch and
+ * retried with a backoff (newer operations on the same key win).
+ *
+ * readEntries sees operations still in the open and in-flight batches (merged over the db).
+ */
+export class LevelStore implements Store {
+  private db: Db | null = null;
+  private batchCount = 1;
+  private open_ = new Batch(this.batchCount);
+  private inFlight: Batch | null = null;
+  /** a commit is queued (setImmediate, or the retry timer after a failure) */
+  private scheduled = false;
+  private retryTimer: NodeJS.Timeout | null = null;
+  private retryDelay = RETRY_MIN_MS;
+  private closing = false;
+  private loggedWriteError: string | null = null;
+  private readonly runScheduledCommit = (): void => {
+    this.scheduled = false;
+    this.retryTimer = null;
+    this.startCommit();
+  };
+
+  constructor(
+    private readonly dataDir: string,
+    private readonly logger: Logger,
+  ) {}
+
+  // ------------------------------------------------------------------ lifecycle
+
+  async open(): Promise<void> {
+    if (this.db !== null) return;
+    const dir = this.dataDir;
+    try {
+      await mkdir(dir, { recursive: true });
+    } catch (e) {
+      throw new StoreError(`cannot create data directory ${dir}: ${toError(e).message}`, { cause: e });
+    }
+    const existing = await readdir(dir);
+    // LevelDB would happily create its files among someone else's: refuse instead
+    if (existing.length > 0 && !existing.includes('CURRENT')) {
+      throw new StoreError(`data directory ${dir} is not empty and is not a Warren store; refusing to use it`);
+    }
+    const db: Db = new Level<Buffer, Buffer>(dir, { keyEncoding: 'buffer', valueEncoding: 'buffer' });
+    try {
+      await db.open({ createIfMissing: true, errorIfExists: false });
+    } catch (e) {
+      const cause = (e as { cause?: unknown }).cause;
+      if (errorCode(cause) === 'LEVEL_LOCKED') {
+        throw new StoreError(`data directory ${dir} is in use by another Warren process`, { cause: e });
+      }
+      const detail = cause instanceof Error ? cause.message : toError(e).message;
+      throw new StoreError(`cannot open the store in ${dir}: ${detail}`, { cause: e });
+    }
+    try {
+      await this.checkFormat(db, dir);
+    } catch (e) {
+      await db.close();
+      throw e;
+    }
+    this.db = db;
+    this.closing = false;
+    this.logger.info({ dataDir: dir, format: FORMAT_VERSION }, 'store opened');
+  }
+
+  /** A new store records its format; an existing one must carry exactly ours (never wiped, never guessed). */
+  private async checkFormat(db: Db, dir: string): Promise<void> {
+    const format = await db.get(FORMAT_KEY);
+    if (format === undefined) {
+      const any = await db.keys({ limit: 1 }).all();
+      if (any.length > 0) {
+        throw new StoreError(`data directory ${dir} holds a LevelDB database that is not a Warren store (no format record); refusing to use it`);
+      }
+      const value = Buffer.allocUnsafe(4);
+      value.writeUInt32BE(FORMAT_VERSION, 0);
+      await db.put(FORMAT_KEY, value, { sync: true });
+      return;
+    }
+    const version = format.length === 4 ? format.readUInt32BE(0) : null;
+    if (version !== FORMAT_VERSION) {
+      const found = version === null ? `an unreadable format record (0x${format.toString('hex')})` : `format ${version}`;
+      throw new StoreError(`data directory ${dir} holds a Warren store of ${found}; this Warren reads format ${FORMAT_VERSION} only`);
+    }
+  }
+
+  async close(): Promise<void> {
+    const db = this.db;
+    if (db === null) return;
+    this.closing = true;
+    if (this.retryTimer !== null) {
+      clearTimeout(this.retryTimer);
+      this.retryTimer = null;
+      this.scheduled = false;
+    }
+    let failure: unknown = null;
+    try {
+      const done = this.flush();
+      this.startCommit();
+      await done;
+    } catch (e) {
+      failure = e;
+    }
+    this.db = null;
+    await db.close();
+    if (failure !== null) {
+      throw new StoreError(`store closed with operations that could not be written: ${toError(failure).message}`, { cause: failure });
+    }
+  }
+
+  // ------------------------------------------------------------------ topology
+
+  async loadTopology(): Promise<Topology> {
+    const db = this.requireDb();
+    await this.flush();
+    const vhosts: string[] = [];
+    for (const key of await db.keys(kindRange(Prefix.Vhost)).all()) {
+      vhosts.push(key.toString('utf8', 3, 3 + key.readUInt16BE(1)));
+    }
+    const exchanges: ExchangeRecord[] = [];
+    for (const value of await db.values(kindRange(Prefix.Exchange)).all()) {
+      const j = JSON.parse(value.toString('utf8')) as Omit<ExchangeRecord, 'arguments'> & { arguments: string };
+      exchanges.push({ vhost: j.vhost, name: j.name, type: j.type, autoDelete: j.autoDelete, internal: j.internal, arguments: decodeArgs(j.arguments) });
+    }
+    const queues: QueueRecord[] = [];
+    for (const value of await db.values(kindRange(Prefix.Queue)).all()) {
+      const j = JSON.parse(value.toString('utf8')) as Omit<QueueRecord, 'arguments'> & { arguments: string };
+      queues.push({ vhost: j.vhost, name: j.name, id: j.id, autoDelete: j.autoDelete, arguments: decodeArgs(j.arguments) });
+    }
+    const bindings: BindingRecord[] = [];
+    for (const value of await db.values(kindRange(Prefix.Binding)).all()) {
+      const j = JSON.parse(value.toString('utf8')) as Omit<BindingRecord, 'arguments'> & { arguments: string };
+      bindings.push({
+        vhost: j.vhost,
+        source: j.source,
+        destination: j.destination,
+        destinationKind: j.destinationKind,
+        routingKey: j.routingKey,
+        arguments: decodeArgs(j.arguments),
+      });
+    }
+    return { vhosts, exchanges, queues, bindings };
+  }
+
+  putVhost(name: string): void {
+    this.set(vhostKey(name), EMPTY);
+  }
+
+  putExchange(r: ExchangeRecord): void {
+    const json = { vhost: r.vhost, name: r.name, type: r.type, autoDelete: r.autoDelete, internal: r.internal, arguments: encodeArgs(r.arguments) };
+    this.set(exchangeKey(r.vhost, r.name), Buffer.from(JSON.stringify(json), 'utf8'));
+  }
+
+  deleteExchange(vhost: string, name: string): void {
+    this.set(exchangeKey(vhost, name), null);
+  }
+
+  putQueue(r: QueueRecord): void {
+    const json = { vhost: r.vhost, name: r.name, id: r.id, autoDelete: r.autoDelete, arguments: encodeArgs(r.arguments) };
+    this.set(queueKey(r.vhost, r.name), Buffer.from(JSON.stringify(json), 'utf8'));
+  }
+
+  deleteQueue(vhost: string, name: string, queueId: number): void {
+    const batch = this.open_;
+    batch.ops.set(keyString(queueKey(vhost, name)), null);
+    // pending index puts of the queue never need to reach the disk; the range clear
+    // (after this batch's write) removes what is on disk or in flight
+    const prefix = keyString(queueIndexRange(queueId).gte);
+    for (const k of batch.ops.keys()) {
+      if (k.startsWith(prefix)) batch.ops.delete(k);
+    }
+    batch.clears.add(queueId);
+    this.touch();
+  }
+
+  putBinding(r: BindingRecord): void {
+    const json = {
+      vhost: r.vhost,
+      source: r.source,
+      destination: r.destination,
+      destinationKind: r.destinationKind,
+      routingKey: r.routingKey,
+      arguments: encodeArgs(r.arguments),
+    };
+    this.set(bindingKey(r), Buffer.from(JSON.stringify(json), 'utf8'));
+  }
+
+  deleteBinding(r: BindingRecord): void {
+    this.set(bindingKey(r), null);
+  }
+
+  // ------------------------------------------------------------------ messages and index
+
+  putMessage(messageId: number, record: MessageRecord): void {
+    const batch = this.open_;
+    batch.ops.set(keyString(messageKey(messageId)), encodeMessage(record));
+    batch.messageSizes.set(messageId, record.body.length);
+    this.touch();
+  }
+
+  deleteMessage(messageId: number): void {
+    const batch = this.open_;
+    const k = keyString(messageKey(messageId));
+    // message ids are never reused and a message is put once: a put in the open batch
+    // is the only version anywhere, so publish + ack in one window writes nothing
+    if (batch.ops.get(k)) batch.ops.delete(k);
+    else batch.ops.set(k, null);
+    this.touch();
+  }
+
+  putEntry(e: EntryRecord): void {
+    const batch = this.open_;
+    const bodySize = batch.messageSizes.get(e.messageId) ?? this.inFlight?.messageSizes.get(e.messageId) ?? UNKNOWN_BODY_SIZE;
+    batch.ops.set(keyString(indexKey(e.queueId, e.priority, e.seq)), encodeIndexValue(e.messageId, e.refs, e.redelivered, e.transient, bodySize));
+    this.touch();
+  }
+
+  deleteEntry(queueId: number, priority: number, seq: number): void {
+    const batch = this.open_;
+    const k = keyString(indexKey(queueId, priority, seq));
+    const pending = batch.ops.get(k);
+    // an entry of a message put in this same batch is new: nothing older exists to delete
+    if (pending && batch.messageSizes.has(indexMessageId(pending))) batch.ops.delete(k);
+    else batch.ops.set(k, null);
+    this.touch();
+  }
+
+  async readEntries(queueId: number, after: { priority: number; seq: number } | null, limit: number): Promise<StoredEntry[]> {
+    const db = this.requireDb();
+    if (limit <= 0) return [];
+    const inFlight = this.inFlight;
+    const open = this.open_;
+    // a queue being deleted has no entries, whatever the disk still holds
+    if (open.clears.has(queueId) || (inFlight !== null && inFlight.clears.has(queueId))) return [];
+
+    const range = queueIndexRange(queueId);
+    const lowerKey = after === null ? null : indexKey(queueId, after.priority, after.seq);
+    const lower = keyString(lowerKey ?? range.gte);
+    const upper = keyString(range.lt);
+
+    // pending operations of this queue's range, the open batch over the in-flight one
+    let overlay: Map<string, Buffer | null> | null = null;
+    let pendingDeletes = 0;
+    for (const batch of inFlight === null ? [open] : [inFlight, open]) {
+      for (const [k, v] of batch.ops) {
+        if (k.charCodeAt(0) !== Prefix.Index || k < lower || k >= upper || (lowerKey !== null && k === lower)) continue;
+        overlay ??= new Map();
+        overlay.set(k, v);
+      }
+    }
+    if (overlay !== null) for (const v of overlay.values()) if (v === null) pendingDeletes++;
+
+    // each pending delete can hide at most one db row: read that many more
+    const readLimit = limit + pendingDeletes;
+    const rows = await db.iterator(lowerKey === null ? { gte: range.gte, lt: range.lt, limit: readLimit } : { gt: lowerKey, lt: range.lt, limit: readLimit }).all();
+
+    let keys: Buffer[];
+    let values: Buffer[];
+    if (overlay === null) {
+      keys = rows.map((r) => r[0]);
+      values = rows.map((r) => r[1]);
+    } else {
+      const merged = new Map<string, Buffer>();
+      for (const [k, v] of rows) merged.set(keyString(k), v);
+      // when the db had more rows than we read, a pending put past the last row read
+      // could sort after rows we did not read: leave it for the next page
+      const last = rows.length === readLimit ? keyString(rows[rows.length - 1]![0]) : null;
+      for (const [k, v] of overlay) {
+        if (v === null) merged.delete(k);
+        else if (last === null || k <= last) merged.set(k, v);
+      }
+      const sorted = [...merged.keys()].sort().slice(0, limit);
+      keys = sorted.map((k) => Buffer.from(k, 'latin1'));
+      values = sorted.map((k) => merged.get(k)!);
+    }
+    if (keys.length > limit) {
+      keys.length = limit;
+      values.length = limit;
+    }
+
+    // the messages: pending puts first, then one getMany for the rest
+    const hasPending = open.ops.size > 0 || (inFlight !== null && inFlight.ops.size > 0);
+    const messages: (Buffer | null | undefined)[] = new Array(keys.length);
+    const missingKeys: Buffer[] = [];
+    const missingAt: number[] = [];
+    for (let i = 0; i < keys.length; i++) {
+      const mk = messageKey(indexMessageId(values[i]!));
+      if (hasPending) {
+        const ks = keyString(mk);
+        const pending = open.ops.has(ks) ? open.ops.get(ks) : inFlight?.ops.get(ks);
+        if (pending !== undefined) {
+          messages[i] = pending;
+          continue;
+        }
+      }
+      missingKeys.push(mk);
+      missingAt.push(i);
+    }
+    if (missingKeys.length > 0) {
+      const got = await db.getMany(missingKeys);
+      for (let j = 0; j < got.length; j++) messages[missingAt[j]!] = got[j];
+    }
+
+    const out: StoredEntry[] = [];
+    let lost = 0;
+    for (let i = 0; i < keys.length; i++) {
+      const key = keys[i]!;
+      const value = values[i]!;
+      const m = messages[i];
+      if (m === null || m === undefined) {
+        lost++;
+        continue;
+      }
+      out.push({
+        queueId,
+        priority: priorityOfIndexKey(key),
+        seq: seqOfIndexKey(key),
+        messageId: indexMessageId(value),
+        refs: indexRefs(value),
+        redelivered: indexRedelivered(value),
+        transient: indexTransient(value),
+        message: decodeMessage(m),
+      });
+    }
+    if (lost > 0) this.logger.warn({ queueId, lost }, 'store: index entries reference missing messages; skipped');
+    return out;
+  }
+
+  async recover(): Promise<RecoveryInfo> {
+    const db = this.requireDb();
+    await this.flush();
+
+    const summaries = new Map<number, QueueSummary>();
+    let maxQueueId = 0;
+    for (const value of await db.values(kindRange(Prefix.Queue)).all()) {
+      const id = (JSON.parse(value.toString('utf8')) as { id: number }).id;
+      summaries.set(id, { queueId: id, count: 0, bytes: 0, lastSeq: 0 });
+      if (id > maxQueueId) maxQueueId = id;
+    }
+
+    const sharedRefs = new Map<number, number>();
+    const orphanQueues: number[] = [];
+    const unknownSize: { summary: QueueSummary; messageId: number }[] = [];
+    // deletes done by recovery: transient entries (paged-out transient messages never
+    // survive a restart) and the messages of entries left by an interrupted queue delete
+    let dropOps: BatchOp[] = [];
+    let transientCount = 0;
+    let maxMessageId = 0;
+    let currentId = -1;
+    let current: QueueSummary | undefined;
+    const it = db.iterator(kindRange(Prefix.Index));
+    try {
+      for (;;) {
+        const chunk = await it.nextv(RECOVERY_CHUNK);
+        if (chunk.length === 0) break;
+        for (const [key, value] of chunk) {
+          const queueId = queueIdOfIndexKey(key);
+          if (queueId !== currentId) {
+            currentId = queueId;
+            current = summaries.get(queueId);
+            if (queueId > maxQueueId) maxQueueId = queueId;
+            if (current === undefined) orphanQueues.push(queueId);
+          }
+          const messageId = indexMessageId(value);
+          if (messageId > maxMessageId) maxMessageId = messageId;
+          if (current === undefined) {
+            // an orphan entry's unshared (or transient) message has no other holder
+            if (indexRefs(value) <= 1 || indexTransient(value)) dropOps.push({ type: 'del', key: messageKey(messageId) });
+            continue;
+          }
+          const seq = seqOfIndexKey(key);
+          if (seq > current.lastSeq) current.lastSeq = seq;
+          if (indexTransient(value)) {
+            dropOps.push({ type: 'del', key }, { type: 'del', key: messageKey(messageId) });
+            transientCount++;
+            continue;
+          }
+          current.count++;
+          const size = indexBodySize(value);
+          if (size === UNKNOWN_BODY_SIZE) unknownSize.push({ summary: current, messageId });
+          else current.bytes += size;
+          if (indexRefs(value) > 1) sharedRefs.set(messageId, (sharedRefs.get(messageId) ?? 0) + 1);
+        }
+        if (dropOps.length >= RECOVERY_CHUNK) {
+          await db.batch(dropOps);
+          dropOps = [];
+        }
+      }
+    } finally {
+      await it.close();
+    }
+    if (dropOps.length > 0) await db.batch(dropOps);
+    if (transientCount > 0) this.logger.info({ entries: transientCount }, 'store: dropped paged-out transient messages');
+
+    // entries written without their body size at hand (rare): read those messages
+    for (let i = 0; i < unknownSize.length; i += RECOVERY_CHUNK) {
+      const part = unknownSize.slice(i, i + RECOVERY_CHUNK);
+      const got = await db.getMany(part.map((u) => messageKey(u.messageId)));
+      for (let j = 0; j < part.length; j++) {
+        const m = got[j];
+        if (m !== undefined) part[j]!.summary.bytes += messageBodySize(m);
+      }
+    }
+
+    // index ranges of queues whose record is gone: a delete interrupted between the
+    // record's (synced) delete and the range clear. Finish it.
+    for (const queueId of orphanQueues) {
+      await db.clear(queueIndexRange(queueId));
+      this.logger.warn({ queueId }, 'store: removed index entries of a deleted queue');
+    }
+
+    const lastMessage = await db.keys({ ...kindRange(Prefix.Message), reverse: true, limit: 1 }).all();
+    if (lastMessage.length > 0) maxMessageId = Math.max(maxMessageId, messageIdOfKey(lastMessage[0]!));
+
+    const queues: QueueIndexSummary[] = [...summaries.values()].sort((a, b) => a.queueId - b.queueId);
+    return { queues, nextMessageId: maxMessageId + 1, nextQueueId: maxQueueId + 1, sharedRefs };
+  }
+
+  // ------------------------------------------------------------------ group commit
+
+  get openBatchId(): number {
+    return this.open_.id;
+  }
+
+  afterCommit(listener: CommitListener): void {
+    if (this.inFlight === null && this.open_.isEmpty()) {
+      process.nextTick(notifyCommitted, listener);
+      return;
+    }
+    this.open_.listeners.add(listener);
+    this.touch();
+  }
+
+  flush(): Promise<void> {
+    if (this.inFlight === null && this.open_.isEmpty()) return Promise.resolve();
+    return new Promise<void>((resolve, reject) => {
+      this.open_.listeners.add({ batchCommitted: (error) => (error === null ? resolve() : reject(error)) });
+      this.touch();
+    });
+  }
+
+  private set(key: Buffer, value: Buffer | null): void {
+    this.open_.ops.set(keyString(key), value);
+    this.touch();
+  }
+
+  /** the first operation of a window schedules its commit; an in-flight commit picks it up when done */
+  private touch(): void {
+    if (this.scheduled || this.inFlight !== null || this.db === null) return;
+    this.scheduled = true;
+    setImmediate(this.runScheduledCommit);
+  }
+
+  private startCommit(): void {
+    const db = this.db;
+    if (db === null || this.inFlight !== null || this.open_.isEmpty()) return;
+    const batch = this.open_;
+    this.open_ = new Batch(++this.batchCount);
+    this.inFlight = batch;
+    void this.commit(db, batch);
+  }
+
+  private async commit(db: Db, batch: Batch): Promise<void> {
+    let error: Error | null = null;
+    let written = false;
+    try {
+      if (batch.ops.size > 0) {
+        const ops: BatchOp[] = [];
+        for (const [k, v] of batch.ops) {
+          ops.push(v === null ? { type: 'del', key: Buffer.from(k, 'latin1') } : { type: 'put', key: Buffer.from(k, 'latin1'), value: v });
+        }
+        await db.batch(ops, { sync: true });
+      }
+      written = true;
+      for (const queueId of batch.clears) await db.clear(queueIndexRange(queueId));
+    } catch (e) {
+      error = toError(e);
+    }
+    this.inFlight = null;
+    if (error === null) this.writeSucceeded();
+    else this.writeFailed(batch, error, written);
+    for (const listener of batch.listeners) {
+      try {
+        listener.batchCommitted(error);
+      } catch (e) {
+        this.logger.error({ err: e }, 'store: commit listener threw');
+      }
+    }
+    if (this.open_.isEmpty() || this.scheduled) return;
+    if (error === null) this.startCommit();
+    else if (!this.closing) {
+      // back off so a full disk does not turn into a busy loop
+      this.scheduled = true;
+      this.retryTimer = setTimeout(this.runScheduledCommit, this.retryDelay);
+      this.retryTimer.unref();
+      this.retryDelay = Math.min(this.retryDelay * 2, RETRY_MAX_MS);
+    }
+  }
+
+  private writeSucceeded(): void {
+    this.retryDelay = RETRY_MIN_MS;
+    if (this.loggedWriteError !== null) {
+      this.loggedWriteError = null;
+      this.logger.info('store: writes succeed again');
+    }
+  }
+
+  /** Requeues the failed work under the open batch (newer operations on a key win) and logs once per cause. */
+  private writeFailed(batch: Batch, error: Error, opsWritten: boolean): void {
+    const open = this.open_;
+    if (!opsWritten) {
+      for (const [k, v] of batch.ops) if (!open.ops.has(k)) open.ops.set(k, v);
+      // nothing of the batch reached the disk: its messages are still new for cancel-out
+      for (const [id, size] of batch.messageSizes) if (!open.messageSizes.has(id)) open.messageSizes.set(id, size);
+    }
+    for (const queueId of batch.clears) open.clears.add(queueId);
+    const cause = (error as { cause?: unknown }).cause;
+    const id = `${errorCode(error) ?? ''}|${error.message}|${cause instanceof Error ? cause.message : ''}`;
+    if (id !== this.loggedWriteError) {
+      this.loggedWriteError = id;
+      this.logger.error({ err: error, cause }, 'store: write failed; operations kept and retried');
+    }
+  }
+
+  private requireDb(): Db {
+    if (this.db === null) throw new StoreError('store is not open');
+    return this.db;
+  }
+}
