@@ -38,15 +38,19 @@ export async function expectConnectionUsable(conn: ChannelModel): Promise<void> 
 /**
  * Runs `act` (which must make the broker close `ch`), and asserts a channel-level error:
  * the pending call rejects, the channel emits 'error' with `code` and a reply-text matching
- * `text`, the channel closes, and the connection keeps working. Resolves with the reply-text.
+ * `text`, the channel closes, and the connection keeps working. `act` must return the
+ * promise of a synchronous method (for an asynchronous one such as basic.publish, follow it
+ * with a synchronous barrier like checkExchange and return that), so a broker that does not
+ * close the channel makes the test fail at once rather than time out.
+ * Resolves with the reply-text and the class/method ids the broker blamed.
  */
 export async function expectChannelError(
   conn: ChannelModel,
   ch: Channel,
   act: () => Promise<unknown>,
   code: number,
-  text: RegExp,
-): Promise<string> {
+  text: RegExp | string,
+): Promise<{ replyText: string; classId?: number; methodId?: number }> {
   const errored = once(ch, 'error') as Promise<[AmqpCloseError]>;
   const closed = closeEvent(ch);
   let connErr: unknown = null;
@@ -55,16 +59,22 @@ export async function expectChannelError(
   };
   conn.on('error', onConnError);
   try {
-    await expect(act()).rejects.toBeTruthy();
+    await act().then(
+      () => {
+        throw new Error('expected the broker to close the channel, but the call succeeded');
+      },
+      () => undefined,
+    );
     const [err] = await errored;
     await closed;
     expect(err.code).toBe(code);
     const reply = replyText(err);
-    expect(reply).toMatch(text);
+    if (typeof text === 'string') expect(reply).toBe(text);
+    else expect(reply).toMatch(text);
     // a channel error must not take the connection down (spec: channel exceptions close only the channel)
     await expectConnectionUsable(conn);
     expect(connErr).toBeNull();
-    return reply;
+    return { replyText: reply, classId: err.classId, methodId: err.methodId };
   } finally {
     conn.off('error', onConnError);
   }
@@ -79,19 +89,25 @@ export async function expectConnectionError(
   conn: ChannelModel,
   act: () => Promise<unknown>,
   code: number,
-  text: RegExp,
+  text: RegExp | string,
 ): Promise<string> {
   const bystander = await connect();
   try {
     const errored = once(conn, 'error') as Promise<[AmqpCloseError]>;
     const closed = closeEvent(conn);
-    // the pending call (if any) is rejected when the connection goes; that is expected
-    await act().catch(() => {});
+    // the pending call must be rejected by the connection going away, never answered
+    await act().then(
+      () => {
+        throw new Error('expected the broker to close the connection, but the call succeeded');
+      },
+      () => undefined,
+    );
     const [err] = await errored;
     await closed;
     expect(err.code).toBe(code);
     const reply = replyText(err);
-    expect(reply).toMatch(text);
+    if (typeof text === 'string') expect(reply).toBe(text);
+    else expect(reply).toMatch(text);
     await expectConnectionUsable(bystander);
     return reply;
   } finally {
