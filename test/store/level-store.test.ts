@@ -1,0 +1,299 @@
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Writable } from 'node:stream';
+import { Level } from 'level';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { createLogger } from '../../src/logging/logger.js';
+import { FORMAT_KEY, messageKey } from '../../src/store/keys.js';
+import { LevelStore } from '../../src/store/level-store.js';
+import { StoreError } from '../../src/store/store-error.js';
+import type { CommitListener, Store } from '../../src/store/store.js';
+import { entry, message, runStoreContract, type StoreFixture } from './store-contract.js';
+
+const silent = createLogger('silent');
+
+async function tempDir(): Promise<string> {
+  return mkdtemp(join(tmpdir(), 'warren-store-'));
+}
+
+async function levelFixture(): Promise<StoreFixture> {
+  const dir = await tempDir();
+  let current = new LevelStore(dir, silent);
+  await current.open();
+  return {
+    store: current,
+    reopen: async () => {
+      await current.close();
+      current = new LevelStore(dir, silent);
+      await current.open();
+      return current;
+    },
+    cleanup: async () => {
+      await current.close();
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+runStoreContract('level', levelFixture);
+
+type BatchOps = { type: string; key: Buffer }[];
+
+describe('LevelStore', () => {
+  const cleanups: (() => Promise<void>)[] = [];
+  afterEach(async () => {
+    vi.restoreAllMocks();
+    for (const c of cleanups.splice(0).reverse()) await c();
+  });
+
+  async function openStore(dir?: string, logger = silent): Promise<{ store: LevelStore; dir: string }> {
+    const d = dir ?? (await tempDir());
+    const store = new LevelStore(d, logger);
+    await store.open();
+    cleanups.push(async () => {
+      await store.close().catch(() => undefined);
+      if (dir === undefined) await rm(d, { recursive: true, force: true });
+    });
+    return { store, dir: d };
+  }
+
+  function spyBatch() {
+    return vi.spyOn(Level.prototype as unknown as { batch: (ops: BatchOps, opts: object) => Promise<void> }, 'batch');
+  }
+
+  it('reopening after close keeps topology, messages and entries', async () => {
+    const { store, dir } = await openStore();
+    store.putVhost('/');
+    store.putQueue({ vhost: '/', name: 'q', id: 1, autoDelete: false, arguments: new Map() });
+    store.putMessage(1, message(1, 5000));
+    store.putEntry(entry(1, 4, 1, 1, 1, { redelivered: true }));
+    await store.close();
+    const { store: again } = await openStore(dir);
+    expect((await again.loadTopology()).queues.map((q) => q.name)).toEqual(['q']);
+    const [e] = await again.readEntries(1, null, 10);
+    expect(e).toEqual({ ...entry(1, 4, 1, 1, 1, { redelivered: true }), message: message(1, 5000) });
+  });
+
+  it('a put and a delete of the same message/entry in one open batch never reach the disk', async () => {
+    const { store } = await openStore();
+    const batch = spyBatch();
+    store.putMessage(1, message(1));
+    store.putEntry(entry(1, 0, 1, 1));
+    store.putMessage(2, message(2));
+    store.putEntry(entry(1, 0, 2, 2));
+    store.deleteEntry(1, 0, 1);
+    store.deleteMessage(1);
+    await store.flush();
+    expect(batch).toHaveBeenCalledTimes(1);
+    const ops = batch.mock.calls[0]![0];
+    expect(ops.map((o) => o.type)).toEqual(['put', 'put']);
+    expect(ops.some((o) => o.key.equals(messageKey(1)))).toBe(false);
+    expect(batch.mock.calls[0]![1]).toMatchObject({ sync: true });
+
+    // published and consumed entirely within one window: nothing at all is written
+    store.putMessage(3, message(3));
+    store.putEntry(entry(1, 0, 3, 3));
+    store.deleteEntry(1, 0, 3);
+    store.deleteMessage(3);
+    await store.flush();
+    expect(batch).toHaveBeenCalledTimes(1);
+  });
+
+  it('a delete of a key whose put is in flight is written as a delete in the next batch', async () => {
+    const { store, dir } = await openStore();
+    const real = Level.prototype.batch as (this: unknown, ...args: unknown[]) => Promise<void>;
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    let started!: () => void;
+    const inFlight = new Promise<void>((r) => (started = r));
+    const batch = spyBatch().mockImplementationOnce(async function (this: unknown, ...args: unknown[]) {
+      started();
+      await gate;
+      return real.apply(this, args);
+    });
+    store.putMessage(1, message(1));
+    store.putEntry(entry(1, 0, 1, 1));
+    const firstDone = store.flush();
+    await inFlight;
+    // the first batch is being written; these go to the next one
+    store.deleteEntry(1, 0, 1);
+    store.deleteMessage(1);
+    store.putMessage(2, message(2));
+    store.putEntry(entry(1, 0, 2, 2));
+    expect((await store.readEntries(1, null, 10)).map((e) => e.seq)).toEqual([2]);
+    const secondDone = store.flush();
+    release();
+    await firstDone;
+    await secondDone;
+    expect(batch).toHaveBeenCalledTimes(2);
+    const second = batch.mock.calls[1]![0];
+    expect(second.map((o) => o.type).sort()).toEqual(['del', 'del', 'put', 'put']);
+    await store.close();
+    const { store: again } = await openStore(dir);
+    expect((await again.readEntries(1, null, 10)).map((e) => e.seq)).toEqual([2]);
+    expect((await again.recover()).nextMessageId).toBe(3);
+  });
+
+  it('operations arriving during a commit are grouped into the next batch', async () => {
+    const { store } = await openStore();
+    const batch = spyBatch();
+    store.putMessage(1, message(1));
+    const first = store.flush();
+    await new Promise<void>((r) => setImmediate(r)); // the commit has started
+    for (let i = 2; i <= 50; i++) store.putMessage(i, message(i));
+    await first;
+    await store.flush();
+    expect(batch.mock.calls.map((c) => c[0].length)).toEqual([1, 49]);
+  });
+
+  it('afterCommit listeners run only after the batch write resolved', async () => {
+    const { store } = await openStore();
+    const events: string[] = [];
+    const real = Level.prototype.batch as (this: unknown, ...args: unknown[]) => Promise<void>;
+    spyBatch().mockImplementation(async function (this: unknown, ...args: unknown[]) {
+      events.push('write started');
+      await real.apply(this, args);
+      events.push('write done');
+    });
+    store.putMessage(1, message(1));
+    await new Promise<void>((resolve) =>
+      store.afterCommit({
+        batchCommitted: (e) => {
+          events.push(`listener ${String(e)}`);
+          resolve();
+        },
+      }),
+    );
+    expect(events).toEqual(['write started', 'write done', 'listener null']);
+  });
+
+  it('refuses a store of another format version, without touching it', async () => {
+    const { store, dir } = await openStore();
+    store.putVhost('/');
+    await store.close();
+    const raw = new Level<Buffer, Buffer>(dir, { keyEncoding: 'buffer', valueEncoding: 'buffer' });
+    await raw.put(FORMAT_KEY, Buffer.from([0, 0, 0, 2]));
+    await raw.close();
+    const other = new LevelStore(dir, silent);
+    await expect(other.open()).rejects.toThrow(StoreError);
+    await expect(other.open()).rejects.toThrow(/format 2.*format 1/);
+    // unchanged: a corrected version opens with the data intact
+    const raw2 = new Level<Buffer, Buffer>(dir, { keyEncoding: 'buffer', valueEncoding: 'buffer' });
+    expect(await raw2.get(FORMAT_KEY)).toEqual(Buffer.from([0, 0, 0, 2]));
+    await raw2.put(FORMAT_KEY, Buffer.from([0, 0, 0, 1]));
+    await raw2.close();
+    const { store: fixed } = await openStore(dir);
+    expect((await fixed.loadTopology()).vhosts).toEqual(['/']);
+  });
+
+  it('refuses a non-empty directory that is not a Warren store, and a foreign LevelDB', async () => {
+    const dir = await tempDir();
+    cleanups.push(() => rm(dir, { recursive: true, force: true }));
+    await writeFile(join(dir, 'notes.txt'), 'hello');
+    await expect(new LevelStore(dir, silent).open()).rejects.toThrow(/not empty and is not a Warren store/);
+
+    const foreign = await tempDir();
+    cleanups.push(() => rm(foreign, { recursive: true, force: true }));
+    const raw = new Level(foreign);
+    await raw.put('some', 'data');
+    await raw.close();
+    await expect(new LevelStore(foreign, silent).open()).rejects.toThrow(/not a Warren store/);
+  });
+
+  it('refuses a data directory in use by another Warren process', async () => {
+    const { dir } = await openStore();
+    const second = new LevelStore(dir, silent);
+    const err = await second.open().then(
+      () => null,
+      (e: unknown) => e,
+    );
+    expect(err).toBeInstanceOf(StoreError);
+    expect((err as Error).message).toBe(`data directory ${dir} is in use by another Warren process`);
+  });
+
+  it('a write error reaches the listeners, is logged once, and the operations are retried', async () => {
+    const lines: string[] = [];
+    const logger = createLogger(
+      'warn',
+      new Writable({
+        write(chunk: Buffer, _enc, cb) {
+          lines.push(chunk.toString());
+          cb();
+        },
+      }),
+    );
+    const { store, dir } = await openStore(undefined, logger);
+    let failures = 0;
+    let thirdFailure!: () => void;
+    const threeFailed = new Promise<void>((r) => (thirdFailure = r));
+    const real = Level.prototype.batch as (this: unknown, ...args: unknown[]) => Promise<void>;
+    const batch = spyBatch().mockImplementation(async function (this: unknown, ...args: unknown[]) {
+      if (failures < 3) {
+        failures++;
+        if (failures === 3) thirdFailure();
+        throw Object.assign(new Error('IO error: No space left on device'), { code: 'LEVEL_IO_ERROR' });
+      }
+      return real.apply(this, args);
+    });
+
+    const errors: (Error | null)[] = [];
+    const listener: CommitListener = { batchCommitted: (e) => errors.push(e) };
+    store.putMessage(1, message(1));
+    store.putEntry(entry(1, 0, 1, 1));
+    const flushed = store.flush();
+    store.afterCommit(listener);
+    await expect(flushed).rejects.toThrow(/No space left/);
+    expect(errors).toHaveLength(1);
+    expect(errors[0]!.message).toMatch(/No space left/);
+
+    // the store keeps accepting operations; the failed ones are retried with them
+    store.putMessage(2, message(2));
+    store.putEntry(entry(1, 0, 2, 2));
+    await threeFailed;
+    await store.flush();
+    expect(batch.mock.calls.length).toBeGreaterThanOrEqual(4);
+    const errorLines = lines.map((l) => JSON.parse(l) as { level: number; msg: string }).filter((l) => l.level >= 50);
+    expect(errorLines).toHaveLength(1);
+    expect(errorLines[0]!.msg).toMatch(/write failed/);
+    expect(JSON.stringify(errorLines[0])).toMatch(/No space left/);
+
+    await store.close();
+    const { store: again } = await openStore(dir);
+    expect((await again.readEntries(1, null, 10)).map((e) => e.seq)).toEqual([1, 2]);
+  });
+
+  it('recovery scans a large index in one pass (nextv batches)', async () => {
+    const { store } = await openStore();
+    store.putQueue({ vhost: '/', name: 'big', id: 3, autoDelete: false, arguments: new Map() });
+    const n = 20000;
+    for (let i = 1; i <= n; i++) {
+      store.putMessage(i, message(i, 16));
+      store.putEntry(entry(3, i % 3, i, i));
+    }
+    await store.flush();
+    const info = await store.recover();
+    expect(info.queues).toEqual([{ queueId: 3, count: n, bytes: 16 * n, lastSeq: n }]);
+    expect(info.nextMessageId).toBe(n + 1);
+  });
+
+  it('recovery finishes an interrupted queue delete (index entries left without their record)', async () => {
+    const { store, dir } = await openStore();
+    store.putQueue({ vhost: '/', name: 'kept', id: 1, autoDelete: false, arguments: new Map() });
+    store.putMessage(1, message(1));
+    store.putEntry(entry(1, 0, 1, 1));
+    store.putMessage(2, message(2));
+    store.putEntry(entry(2, 0, 1, 2)); // queue 2 has no record
+    await store.close();
+    const { store: again } = await openStore(dir);
+    const info = await again.recover();
+    expect(info.queues.map((q) => q.queueId)).toEqual([1]);
+    expect(info.nextQueueId).toBe(3); // never reuse an id seen in the index
+    expect(await again.readEntries(2, null, 10)).toEqual([]);
+  });
+
+  it('uses the Store interface', () => {
+    const s: Store = new LevelStore('/nonexistent', silent);
+    expect(typeof s.openBatchId).toBe('number');
+  });
+});

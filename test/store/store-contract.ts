@@ -1,0 +1,348 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import type { FieldTable } from '../../src/protocol/field-types.js';
+import type { BindingRecord, CommitListener, EntryRecord, MessageRecord, StoredEntry, Store } from '../../src/store/store.js';
+
+export interface StoreFixture {
+  store: Store;
+  /** closes the store and opens the same data again (a restart); absent when the backend cannot */
+  reopen?: () => Promise<Store>;
+  /** closes whatever is open and removes the data */
+  cleanup?: () => Promise<void>;
+}
+
+export function message(n: number, bodySize = 10): MessageRecord {
+  return {
+    exchange: `ex-${n}`,
+    routingKey: `rk.${n}`,
+    rawProperties: Buffer.from([0x80, 0x00, n & 0xff]),
+    body: Buffer.alloc(bodySize, n & 0xff),
+  };
+}
+
+export function entry(queueId: number, priority: number, seq: number, messageId: number, refs = 1, extra: Partial<EntryRecord> = {}): EntryRecord {
+  return { queueId, priority, seq, messageId, refs, redelivered: false, transient: false, ...extra };
+}
+
+const pos = (e: { priority: number; seq: number }): string => `${e.priority}/${e.seq}`;
+
+function typedArgs(): FieldTable {
+  const nested: FieldTable = new Map([['inner', { type: 'l', value: -5n }]]);
+  return new Map([
+    ['bool', { type: 't', value: true }],
+    ['i8', { type: 'b', value: -3 }],
+    ['u8', { type: 'B', value: 200 }],
+    ['i16', { type: 's', value: -300 }],
+    ['u16', { type: 'u', value: 60000 }],
+    ['i32', { type: 'I', value: 1 }],
+    ['u32', { type: 'i', value: 4000000000 }],
+    ['i64', { type: 'l', value: 1n }],
+    ['f32', { type: 'f', value: 1.5 }],
+    ['f64', { type: 'd', value: 2.25 }],
+    ['dec', { type: 'D', value: { scale: 2, value: 12345 } }],
+    ['str', { type: 'S', value: Buffer.from('héllo') }],
+    ['bytes', { type: 'x', value: Buffer.from([0, 1, 255]) }],
+    ['arr', { type: 'A', value: [{ type: 'I', value: 7 }, { type: 'S', value: Buffer.from('x') }] }],
+    ['ts', { type: 'T', value: 1700000000n }],
+    ['table', { type: 'F', value: nested }],
+    ['void', { type: 'V', value: null }],
+  ]);
+}
+
+/** Delivery-order positions used by the ordering tests: priorities 0/5/255, seqs across byte boundaries. */
+const PRIORITIES = [0, 5, 255];
+const SEQS = [1, 255, 256, 65535, 65536, 2 ** 32 - 1, 2 ** 32 + 5, 2 ** 40];
+
+/**
+ * The behaviour every Store backend shares. `makeStore` returns an opened store
+ * on fresh, empty data.
+ */
+export function runStoreContract(name: string, makeStore: () => Promise<StoreFixture>): void {
+  describe(`Store contract: ${name}`, () => {
+    const fixtures: StoreFixture[] = [];
+    const make = async (): Promise<StoreFixture> => {
+      const f = await makeStore();
+      fixtures.push(f);
+      return f;
+    };
+    afterEach(async () => {
+      for (const f of fixtures.splice(0)) await f.cleanup?.();
+    });
+
+    /** an open store with 3 priorities × 8 seqs in queue 7 (written in scrambled order) and a few in queue 8 */
+    async function populated(): Promise<{ f: StoreFixture; store: Store; expected: string[] }> {
+      const f = await make();
+      const store = f.store;
+      let id = 1;
+      const puts: EntryRecord[] = [];
+      for (const p of PRIORITIES) for (const s of SEQS) puts.push(entry(7, p, s, id++));
+      // scramble deterministically: reverse and interleave
+      const scrambled = [...puts.filter((_, i) => i % 2 === 1).reverse(), ...puts.filter((_, i) => i % 2 === 0)];
+      for (const e of scrambled) {
+        store.putMessage(e.messageId, message(e.messageId));
+        store.putEntry(e);
+      }
+      for (const s of [1, 2, 3]) {
+        store.putMessage(id, message(id));
+        store.putEntry(entry(8, 5, s, id++));
+      }
+      const expected: string[] = [];
+      for (const p of [...PRIORITIES].sort((a, b) => b - a)) for (const s of SEQS) expected.push(`${p}/${s}`);
+      return { f, store, expected };
+    }
+
+    it('round-trips topology, field tables keeping their types', async () => {
+      const f = await make();
+      let store = f.store;
+      const args = typedArgs();
+      store.putVhost('/');
+      store.putVhost('other');
+      store.putExchange({ vhost: '/', name: 'ex.a', type: 'topic', autoDelete: false, internal: true, arguments: args });
+      store.putExchange({ vhost: '/', name: 'gone', type: 'direct', autoDelete: false, internal: false, arguments: new Map() });
+      store.putExchange({ vhost: 'other', name: 'ex.a', type: 'fanout', autoDelete: true, internal: false, arguments: new Map() });
+      store.putQueue({ vhost: '/', name: 'q1', id: 3, autoDelete: false, arguments: new Map([['x-max-priority', { type: 'B', value: 10 }]]) });
+      store.putQueue({ vhost: '/', name: 'q2', id: 4, autoDelete: true, arguments: new Map() });
+      const b1: BindingRecord = { vhost: '/', source: 'ex.a', destination: 'q1', destinationKind: 'queue', routingKey: 'a.#', arguments: args };
+      // differs from b3 only by the argument's type: RabbitMQ keeps both bindings
+      const b2: BindingRecord = { vhost: '/', source: 'ex.a', destination: 'q1', destinationKind: 'queue', routingKey: 'k', arguments: new Map([['n', { type: 'I', value: 1 }]]) };
+      const b3: BindingRecord = { vhost: '/', source: 'ex.a', destination: 'q1', destinationKind: 'queue', routingKey: 'k', arguments: new Map([['n', { type: 'l', value: 1n }]]) };
+      const b4: BindingRecord = { vhost: '/', source: 'ex.a', destination: 'q1', destinationKind: 'exchange', routingKey: 'k', arguments: new Map() };
+      for (const b of [b1, b2, b3, b4]) store.putBinding(b);
+      store.deleteBinding(b4);
+      store.deleteExchange('/', 'gone');
+      store.putQueue({ vhost: '/', name: 'q3', id: 9, autoDelete: false, arguments: new Map() });
+      store.deleteQueue('/', 'q3', 9);
+      await store.flush();
+
+      const check = async (s: Store): Promise<void> => {
+        const t = await s.loadTopology();
+        expect([...t.vhosts].sort()).toEqual(['/', 'other']);
+        const exA = t.exchanges.find((e) => e.vhost === '/' && e.name === 'ex.a');
+        expect(exA).toEqual({ vhost: '/', name: 'ex.a', type: 'topic', autoDelete: false, internal: true, arguments: args });
+        expect(t.exchanges.map((e) => `${e.vhost}:${e.name}`).sort()).toEqual(['/:ex.a', 'other:ex.a']);
+        expect([...t.queues].sort((a, b) => a.id - b.id)).toEqual([
+          { vhost: '/', name: 'q1', id: 3, autoDelete: false, arguments: new Map([['x-max-priority', { type: 'B', value: 10 }]]) },
+          { vhost: '/', name: 'q2', id: 4, autoDelete: true, arguments: new Map() },
+        ]);
+        expect(t.bindings).toHaveLength(3);
+        for (const b of [b1, b2, b3]) expect(t.bindings).toContainEqual(b);
+        // the typed values survive exactly (int32 1 is not int64 1)
+        const types = t.bindings.filter((b) => b.routingKey === 'k').map((b) => b.arguments.get('n')!.type).sort();
+        expect(types).toEqual(['I', 'l']);
+      };
+      await check(store);
+      if (f.reopen) {
+        store = await f.reopen();
+        await check(store);
+      }
+    });
+
+    it('reads entries in delivery order: priority desc, then seq asc (across byte boundaries)', async () => {
+      const { f, store, expected } = await populated();
+      // before the batch is durable: the store sees its own pending operations
+      const pending = await store.readEntries(7, null, 1000);
+      expect(pending.map(pos)).toEqual(expected);
+      await store.flush();
+      const read = await store.readEntries(7, null, 1000);
+      expect(read.map(pos)).toEqual(expected);
+      for (const e of read) {
+        expect(e.queueId).toBe(7);
+        expect(e.message).toEqual(message(e.messageId));
+        expect(e.refs).toBe(1);
+        expect(e.redelivered).toBe(false);
+        expect(e.transient).toBe(false);
+      }
+      expect((await store.readEntries(8, null, 1000)).map(pos)).toEqual(['5/1', '5/2', '5/3']);
+      expect(await store.readEntries(99, null, 10)).toEqual([]);
+      if (f.reopen) {
+        const again = await f.reopen();
+        expect((await again.readEntries(7, null, 1000)).map(pos)).toEqual(expected);
+      }
+    });
+
+    it('pages with `after`, strictly after the given position', async () => {
+      const { store, expected } = await populated();
+      const page = async (): Promise<string[]> => {
+        const got: string[] = [];
+        let after: { priority: number; seq: number } | null = null;
+        for (;;) {
+          const batch: StoredEntry[] = await store.readEntries(7, after, 5);
+          if (batch.length === 0) break;
+          expect(batch.length).toBeLessThanOrEqual(5);
+          got.push(...batch.map(pos));
+          const last = batch[batch.length - 1]!;
+          after = { priority: last.priority, seq: last.seq };
+        }
+        return got;
+      };
+      expect(await page()).toEqual(expected);
+      await store.flush();
+      expect(await page()).toEqual(expected);
+      // a position that holds no entry: continue from where it would sort
+      expect((await store.readEntries(7, { priority: 5, seq: 300 }, 3)).map(pos)).toEqual(['5/65535', '5/65536', `5/${2 ** 32 - 1}`]);
+      expect((await store.readEntries(7, { priority: 4, seq: 0 }, 2)).map(pos)).toEqual(['0/1', '0/255']);
+      expect(await store.readEntries(7, { priority: 0, seq: 2 ** 40 }, 10)).toEqual([]);
+      expect(await store.readEntries(7, null, 0)).toEqual([]);
+    });
+
+    it('deleteEntry removes one entry, pending or durable', async () => {
+      const { f, store, expected } = await populated();
+      store.deleteEntry(7, 255, 256); // still pending
+      await store.flush();
+      store.deleteEntry(7, 0, 2 ** 40); // durable
+      store.deleteEntry(7, 5, 12345); // never existed: harmless
+      const want = expected.filter((p) => p !== '255/256' && p !== `0/${2 ** 40}`);
+      expect((await store.readEntries(7, null, 1000)).map(pos)).toEqual(want);
+      await store.flush();
+      expect((await store.readEntries(7, null, 1000)).map(pos)).toEqual(want);
+      // paging across a pending delete still returns full pages
+      store.deleteEntry(7, 255, 1);
+      store.deleteEntry(7, 255, 255);
+      expect((await store.readEntries(7, null, 3)).map(pos)).toEqual(['255/65535', '255/65536', `255/${2 ** 32 - 1}`]);
+      if (f.reopen) {
+        const again = await f.reopen();
+        expect((await again.readEntries(7, null, 1000)).map(pos)).toEqual(want.slice(2));
+      }
+    });
+
+    it('an updated entry (put again at the same position) replaces the old one', async () => {
+      const f = await make();
+      const store = f.store;
+      store.putMessage(1, message(1));
+      store.putEntry(entry(1, 0, 1, 1));
+      await store.flush();
+      store.putEntry(entry(1, 0, 1, 1, 1, { redelivered: true }));
+      expect((await store.readEntries(1, null, 10)).map((e) => e.redelivered)).toEqual([true]);
+      await store.flush();
+      expect((await store.readEntries(1, null, 10)).map((e) => e.redelivered)).toEqual([true]);
+      // updated then deleted in one window: the durable entry must go too
+      store.putEntry(entry(1, 0, 1, 1, 1, { redelivered: true }));
+      store.deleteEntry(1, 0, 1);
+      await store.flush();
+      expect(await store.readEntries(1, null, 10)).toEqual([]);
+      if (f.reopen) expect(await (await f.reopen()).readEntries(1, null, 10)).toEqual([]);
+    });
+
+    it('deleteQueue removes the record and only that queue’s entries', async () => {
+      const { f, store, expected } = await populated();
+      store.putQueue({ vhost: '/', name: 'seven', id: 7, autoDelete: false, arguments: new Map() });
+      store.putQueue({ vhost: '/', name: 'eight', id: 8, autoDelete: false, arguments: new Map() });
+      store.putQueue({ vhost: '/', name: 'six', id: 6, autoDelete: false, arguments: new Map() });
+      store.putMessage(500, message(500));
+      store.putEntry(entry(6, 0, 1, 500));
+      await store.flush();
+      expect((await store.readEntries(7, null, 1000)).map(pos)).toEqual(expected);
+      store.putMessage(501, message(501));
+      store.putEntry(entry(7, 0, 3, 501)); // pending when the queue goes
+      store.deleteQueue('/', 'seven', 7);
+      expect(await store.readEntries(7, null, 1000)).toEqual([]);
+      await store.flush();
+      expect(await store.readEntries(7, null, 1000)).toEqual([]);
+      expect((await store.readEntries(8, null, 1000)).map(pos)).toEqual(['5/1', '5/2', '5/3']);
+      expect((await store.readEntries(6, null, 1000)).map(pos)).toEqual(['0/1']);
+      expect((await store.loadTopology()).queues.map((q) => q.name).sort()).toEqual(['eight', 'six']);
+      const check = async (s: Store): Promise<void> => {
+        const info = await s.recover();
+        expect(info.queues.map((q) => [q.queueId, q.count])).toEqual([
+          [6, 1],
+          [8, 3],
+        ]);
+      };
+      await check(store);
+      if (f.reopen) await check(await f.reopen());
+    });
+
+    it('afterCommit: called once per batch, after the batch, and asynchronously when nothing is pending', async () => {
+      const f = await make();
+      const store = f.store;
+      const calls: (Error | null)[] = [];
+      const listener: CommitListener = { batchCommitted: (e) => calls.push(e) };
+
+      // nothing pending: called back, but never synchronously
+      await new Promise<void>((resolve) => {
+        store.afterCommit({ batchCommitted: () => resolve() });
+        expect(calls).toEqual([]);
+      });
+
+      const before = store.openBatchId;
+      store.putMessage(1, message(1));
+      store.putEntry(entry(1, 0, 1, 1));
+      store.afterCommit(listener);
+      store.afterCommit(listener); // registering twice = once
+      expect(calls).toEqual([]);
+      await new Promise<void>((resolve) => store.afterCommit({ batchCommitted: () => resolve() }));
+      expect(calls).toEqual([null]);
+      expect(store.openBatchId).not.toBe(before);
+      expect((await store.readEntries(1, null, 10)).map(pos)).toEqual(['0/1']);
+      await store.flush();
+      expect(calls).toEqual([null]);
+    });
+
+    it('recover(): per-queue counts, bytes and last seq; next ids; shared refs; transient entries dropped', async () => {
+      const f = await make();
+      let store = f.store;
+      store.putQueue({ vhost: '/', name: 'a', id: 1, autoDelete: false, arguments: new Map() });
+      store.putQueue({ vhost: '/', name: 'b', id: 2, autoDelete: false, arguments: new Map() });
+      store.putQueue({ vhost: '/', name: 'empty', id: 41, autoDelete: false, arguments: new Map() });
+      // message 10 fanned out to both queues (refs 2); 11 only in a; 12 in a, b and a again (refs 3)
+      store.putMessage(10, message(10, 100));
+      store.putEntry(entry(1, 0, 1, 10, 2));
+      store.putEntry(entry(2, 0, 1, 10, 2));
+      store.putMessage(11, message(11, 7));
+      store.putEntry(entry(1, 3, 2, 11));
+      store.putMessage(12, message(12, 1000));
+      store.putEntry(entry(1, 0, 3, 12, 3));
+      store.putEntry(entry(2, 0, 2, 12, 3));
+      store.putEntry(entry(2, 9, 2 ** 33, 12, 3));
+      // a paged-out transient message: gone after a restart
+      store.putMessage(13, message(13, 50));
+      store.putEntry(entry(2, 0, 3, 13, 1, { transient: true }));
+      await store.flush();
+      // consumed later: one of 12's three entries
+      store.deleteEntry(2, 0, 2);
+      await store.flush();
+
+      if (f.reopen) store = await f.reopen();
+      const info = await store.recover();
+      expect(info.queues).toEqual([
+        { queueId: 1, count: 3, bytes: 100 + 7 + 1000, lastSeq: 3 },
+        { queueId: 2, count: 2, bytes: 100 + 1000, lastSeq: 2 ** 33 },
+        { queueId: 41, count: 0, bytes: 0, lastSeq: 0 },
+      ]);
+      expect(info.nextMessageId).toBe(14);
+      expect(info.nextQueueId).toBe(42);
+      expect(new Map(info.sharedRefs)).toEqual(
+        new Map([
+          [10, 2],
+          [12, 2],
+        ]),
+      );
+      // the transient entry was dropped with its message
+      expect((await store.readEntries(2, null, 10)).map(pos)).toEqual([`9/${2 ** 33}`, '0/1']);
+      const again = await store.recover();
+      expect(again.queues[1]).toEqual({ queueId: 2, count: 2, bytes: 1100, lastSeq: 2 ** 33 });
+    });
+
+    it('recover() on an empty store', async () => {
+      const f = await make();
+      const info = await f.store.recover();
+      expect(info).toEqual({ queues: [], nextMessageId: 1, nextQueueId: 1, sharedRefs: new Map() });
+    });
+
+    it('flush() resolves once everything queued is durable; message bodies are stored once', async () => {
+      const f = await make();
+      const store = f.store;
+      store.putMessage(5, message(5, 3000));
+      for (let q = 1; q <= 3; q++) store.putEntry(entry(q, 0, 1, 5, 3));
+      await store.flush();
+      for (let q = 1; q <= 3; q++) {
+        const [e] = await store.readEntries(q, null, 1);
+        expect(e!.message).toEqual(message(5, 3000));
+        expect(e!.refs).toBe(3);
+      }
+      store.deleteMessage(5);
+      await store.flush();
+      // an entry whose message is gone is not returned (the model freed it)
+      expect(await store.readEntries(1, null, 1)).toEqual([]);
+    });
+  });
+}
