@@ -184,6 +184,8 @@ export class LevelStore implements Store {
     this.db = db;
     this.closing = false;
     this.logger.info({ dataDir: dir, format: FORMAT_VERSION }, 'store opened');
+    // operations queued before open (or left by a failed close) are written now
+    if (!this.open_.isEmpty()) this.touch();
   }
 
   /** A new store records its format; an existing one must carry exactly ours (never wiped, never guessed). */
