@@ -9,7 +9,10 @@ import { createLogger } from './logging/logger.js';
 import type { FieldTable } from './protocol/field-types.js';
 import { fieldTableFromJs } from './protocol/field-table.js';
 import { MemoryStore } from './store/memory-store.js';
+import { LevelStore } from './store/level-store.js';
 import type { Store } from './store/store.js';
+import { DurableStorage } from './queue/durable-storage.js';
+import type { ExchangeType } from './vhost/exchange.js';
 import { listen } from './transport/listener.js';
 import { Vhost } from './vhost/vhost.js';
 
@@ -40,6 +43,7 @@ const CAPABILITIES = {
   authentication_failure_close: true,
   per_consumer_qos: true,
   direct_reply_to: true,
+  consumer_priorities: true,
 };
 
 function serverProperties(): FieldTable {
@@ -61,24 +65,102 @@ export class Broker implements BrokerContext {
   readonly vhosts = new Map<string, Vhost>();
   readonly serverProperties = serverProperties();
   private readonly connections = new Map<number, Connection>();
-  private readonly store: Store;
+  readonly store: Store;
+  private readonly storage: DurableStorage;
   private server: Server | null = null;
 
-  constructor(config: WarrenConfig, logger: Logger, store: Store = new MemoryStore()) {
+  constructor(config: WarrenConfig, logger: Logger, store?: Store) {
     this.config = config;
     this.logger = logger;
     this.users = new UserStore(config.users);
-    this.store = store;
+    this.store = store ?? (config.dataDir === null ? new MemoryStore() : new LevelStore(config.dataDir, logger.child({ component: 'store' })));
+    this.storage = new DurableStorage(this.store);
   }
 
   async start(): Promise<RunningBroker> {
     await this.store.open();
-    for (const name of this.config.vhosts) {
-      this.vhosts.set(name, new Vhost(name, this.store));
-      this.store.putVhost(name);
+    try {
+      await this.recover();
+      this.server = await listen(this.config.host, this.config.port, (socket) => this.accept(socket));
+    } catch (err) {
+      await this.store.close().catch(() => {});
+      throw err;
     }
-    this.server = await listen(this.config.host, this.config.port, (socket) => this.accept(socket));
-    const address = this.server.address();
+    return this.running();
+  }
+
+  private vhost(name: string): Vhost {
+    let v = this.vhosts.get(name);
+    if (v === undefined) {
+      v = new Vhost(name, this.store, this.storage, this.logger);
+      this.vhosts.set(name, v);
+    }
+    return v;
+  }
+
+  /**
+   * Rebuilds durable topology and queue indexes from the store. Exclusive and
+   * non-durable things were never written; transient messages are dropped by the
+   * store's recovery; entries that were unacked come back ready (redelivered).
+   */
+  private async recover(): Promise<void> {
+    const started = Date.now();
+    const topology = await this.store.loadTopology();
+    const info = await this.store.recover();
+    this.storage.restore(info.nextMessageId, info.nextQueueId, info.sharedRefs);
+    for (const name of new Set([...this.config.vhosts, ...topology.vhosts])) {
+      this.vhost(name);
+      if (!topology.vhosts.includes(name)) this.store.putVhost(name);
+    }
+    for (const v of this.vhosts.values()) v.recovering = true;
+    try {
+      for (const x of topology.exchanges) {
+        this.vhost(x.vhost).declareExchange(x.name, x.type as ExchangeType, {
+          durable: true,
+          autoDelete: x.autoDelete,
+          internal: x.internal,
+          arguments: x.arguments,
+        });
+      }
+      for (const q of topology.queues) {
+        this.vhost(q.vhost).declareQueue(
+          q.name,
+          { durable: true, autoDelete: q.autoDelete, exclusiveOwner: null, arguments: q.arguments },
+          q.id,
+        );
+      }
+      for (const b of topology.bindings) {
+        const v = this.vhost(b.vhost);
+        const source = v.exchanges.get(b.source);
+        const dest = b.destinationKind === 'queue' ? v.findQueue(b.destination) : v.exchanges.get(b.destination);
+        if (source !== undefined && dest !== undefined) v.bind(source, dest, b.routingKey, b.arguments);
+      }
+    } finally {
+      for (const v of this.vhosts.values()) v.recovering = false;
+    }
+    const byId = new Map<number, import('./queue/queue.js').Queue>();
+    for (const v of this.vhosts.values()) for (const q of v.queues.values()) if (q.id !== 0) byId.set(q.id, q);
+    let messages = 0;
+    const loads: Promise<void>[] = [];
+    for (const summary of info.queues) {
+      const q = byId.get(summary.queueId);
+      if (q === undefined || summary.count === 0) continue;
+      messages += summary.count;
+      loads.push(q.restore(summary));
+    }
+    await Promise.all(loads);
+    await this.store.flush();
+    if (topology.queues.length > 0 || messages > 0) {
+      this.logger.info(
+        { exchanges: topology.exchanges.length, queues: topology.queues.length, bindings: topology.bindings.length, messages, ms: Date.now() - started },
+        'recovered durable state',
+      );
+    }
+  }
+
+  private running(): RunningBroker {
+    const server = this.server!;
+    const address = server.address();
     const port = typeof address === 'object' && address !== null ? address.port : this.config.port;
     const host = this.config.host;
     const urlHost = host === '0.0.0.0' || host === '::' ? 'localhost' : host.includes(':') ? `[${host}]` : host;

@@ -2,6 +2,7 @@ import type { Logger } from 'pino';
 import type { UserStore } from '../auth/user-store.js';
 import type { WarrenConfig } from '../config/config.js';
 import type { FieldTable } from '../protocol/field-types.js';
+import type { Store } from '../store/store.js';
 import type { Vhost } from '../vhost/vhost.js';
 import type { Connection } from './connection.js';
 
@@ -12,6 +13,7 @@ export interface BrokerContext {
   readonly users: UserStore;
   readonly vhosts: ReadonlyMap<string, Vhost>;
   readonly serverProperties: FieldTable;
+  readonly store: Store;
   connectionOpened(conn: Connection): void;
   connectionClosed(conn: Connection): void;
   /** direct reply-to: find the channel a token names */

@@ -6,7 +6,8 @@ import type { Method } from '../protocol/generated/methods.js';
 import { ReplyCode, replyCodeName } from '../protocol/reply-code.js';
 import { Message } from '../message/message.js';
 import { Consumer, type ConsumerOwner } from '../queue/consumer.js';
-import type { Queue } from '../queue/queue.js';
+import { Enqueued, type Queue } from '../queue/queue.js';
+import type { CommitListener } from '../store/store.js';
 import type { QueueEntry } from '../queue/queue-entry.js';
 import type { Exchange } from '../vhost/exchange.js';
 import type { Connection } from './connection.js';
@@ -75,15 +76,21 @@ export class Channel implements ConsumerOwner {
 
   confirmMode = false;
   nextPublishSeqNo = 1;
-  /** highest publish seq confirmed but not yet sent */
-  private confirmUpTo = 0;
+  /** highest publish seq handled (routed; maybe still waiting for the store) */
+  private handledUpTo = 0;
   private lastConfirmSent = 0;
+  /** seqs written to the store and not yet durable, ascending */
+  private readonly awaitingCommit: number[] = [];
+  /** this channel's listener on the store's open batch (one per channel per batch) */
+  private commitWaiter: CommitWaiter | null = null;
 
   txMode = false;
   txPublishes: TxPublish[] = [];
   /** acks/rejects taken out of `unacked` inside the current transaction */
   txSettlements: { unacked: Unacked; requeue: boolean | null }[] = [];
 
+  /** spec: the queue most recently declared on this channel (an empty queue name means it) */
+  lastDeclaredQueue: string | null = null;
   /** direct reply-to consumer tag on this channel, if any */
   directReplyConsumerTag: string | null = null;
 
@@ -113,11 +120,14 @@ export class Channel implements ConsumerOwner {
       return;
     }
     if (this.pending !== null) {
+      // RabbitMQ's command assembler names the publish whose content was interrupted
       throw new AmqpConnectionError(
         ReplyCode.UnexpectedFrame,
-        `expected content header for class 60, got non content header frame instead`,
-        method.id >>> 16,
-        method.id & 0xffff,
+        this.pending.rawProperties === null
+          ? 'expected content header for class 60, got non content header frame instead'
+          : 'expected content body, got non content body frame instead',
+        60,
+        40,
       );
     }
     switch (method.id) {
@@ -282,33 +292,68 @@ export class Channel implements ConsumerOwner {
       return;
     }
     const seq = this.confirmMode ? this.nextPublishSeqNo++ : 0;
-    const accepted = basic.publish(this, p.exchange, message, p.mandatory);
+    const outcome = basic.publish(this, p.exchange, message, p.mandatory);
     if (seq !== 0) {
-      if (accepted) this.confirm(seq);
+      if (outcome === Enqueued.Accepted) this.confirm(seq);
+      else if (outcome === Enqueued.Stored) this.confirmAfterCommit(seq);
       else this.nackPublish(seq);
     }
   }
 
   // ---- publisher confirms ----------------------------------------------------------------------
+  //
+  // Seqs are handled in order; a seq is "settled" once routed (transient) or once the
+  // store batch holding it is durable (persistent → durable queue). The ack point is the
+  // highest seq below the oldest one still waiting for the store, so one
+  // basic.ack multiple=true covers everything before it.
 
-  /** The message with this seq is safe (routed, and for durable storage: written). */
+  /** A publish was handled and needs no further wait. */
   confirm(seq: number): void {
-    if (seq > this.confirmUpTo) this.confirmUpTo = seq;
+    if (seq > this.handledUpTo) this.handledUpTo = seq;
     this.conn.pendingConfirms.add(this);
   }
 
-  /** A queue refused the message: earlier confirms go out first, then basic.nack for this seq. */
-  nackPublish(seq: number): void {
+  /** A publish was written to the store: it is confirmed when the current batch commits. */
+  confirmAfterCommit(seq: number): void {
+    if (seq > this.handledUpTo) this.handledUpTo = seq;
+    this.awaitingCommit.push(seq);
+    const store = this.conn.broker.store;
+    if (this.commitWaiter === null || this.commitWaiter.batchId !== store.openBatchId) {
+      this.commitWaiter = new CommitWaiter(this, store.openBatchId);
+      store.afterCommit(this.commitWaiter);
+    }
+    this.commitWaiter.upTo = seq;
+  }
+
+  /** The store batch holding seqs up to `upTo` is durable (or failed: those publishes are nacked). */
+  batchCommitted(upTo: number, error: Error | null): void {
+    if (this.state !== State.Open) return;
+    const waiting = this.awaitingCommit;
+    let n = 0;
+    while (n < waiting.length && waiting[n]! <= upTo) n++;
+    const done = waiting.splice(0, n);
+    if (error !== null) {
+      this.logger.warn({ err: error, count: done.length }, 'store write failed; nacking publishes');
+      for (const seq of done) this.nackPublish(seq);
+    }
     this.flushConfirms();
-    this.lastConfirmSent = seq;
-    if (this.confirmUpTo < seq) this.confirmUpTo = seq;
+  }
+
+  /** A queue refused the message (or the store failed): earlier confirms go out first, then basic.nack. */
+  nackPublish(seq: number): void {
+    if (seq > this.handledUpTo) this.handledUpTo = seq;
+    this.flushConfirms(seq - 1);
+    // a later multiple ack may cover this tag: clients ignore tags already settled
+    if (this.lastConfirmSent === seq - 1) this.lastConfirmSent = seq;
     this.conn.send(this.id, { id: MethodId.BasicNack, args: { deliveryTag: seq, multiple: false, requeue: false } });
   }
 
-  /** One basic.ack per channel per read batch: multiple=true covers every earlier seq. */
-  flushConfirms(): void {
-    if (this.state !== State.Open || this.confirmUpTo <= this.lastConfirmSent) return;
-    const upTo = this.confirmUpTo;
+  /** One basic.ack per channel per read batch / store batch: multiple=true covers every earlier seq. */
+  flushConfirms(limit = Infinity): void {
+    if (this.state !== State.Open) return;
+    let upTo = this.awaitingCommit.length !== 0 ? this.awaitingCommit[0]! - 1 : this.handledUpTo;
+    if (upTo > limit) upTo = limit;
+    if (upTo <= this.lastConfirmSent) return;
     const multiple = upTo - this.lastConfirmSent > 1;
     this.lastConfirmSent = upTo;
     this.conn.send(this.id, { id: MethodId.BasicAck, args: { deliveryTag: upTo, multiple } });
@@ -354,6 +399,8 @@ export class Channel implements ConsumerOwner {
     if (!noAck) {
       this.unacked.set(tag, new Unacked(tag, entry, queue, null));
       queue.unackedCount++;
+    } else {
+      queue.discard(entry);
     }
     const m = entry.message;
     this.conn.out.write(
@@ -449,6 +496,7 @@ export class Channel implements ConsumerOwner {
       if (u.consumer !== null) this.consumerUnacked--;
       u.queue.settled(u.consumer);
       if (requeue === true) u.queue.requeue(u.entry);
+      else u.queue.discard(u.entry);
       touched.add(u.queue);
     }
     for (const q of touched) q.scheduleDelivery();
@@ -527,3 +575,15 @@ export class Channel implements ConsumerOwner {
 }
 
 const FRAME_END_BUF = Buffer.from([0xce]);
+
+/** Listens on one store batch for one channel; `upTo` is the channel's highest seq in that batch. */
+class CommitWaiter implements CommitListener {
+  upTo = 0;
+  constructor(
+    private readonly channel: Channel,
+    readonly batchId: number,
+  ) {}
+  batchCommitted(error: Error | null): void {
+    this.channel.batchCommitted(this.upTo, error);
+  }
+}

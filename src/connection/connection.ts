@@ -4,7 +4,7 @@ import { parseSaslResponse, SASL_MECHANISMS } from '../auth/sasl.js';
 import { AmqpChannelError, AmqpConnectionError } from '../protocol/errors.js';
 import type { FieldTable } from '../protocol/field-types.js';
 import { fieldValueToJs } from '../protocol/field-table.js';
-import { FrameReader, type Frame } from '../protocol/frame-reader.js';
+import { erlangBinary, FrameReader, type Frame } from '../protocol/frame-reader.js';
 import { HEARTBEAT_FRAME } from '../protocol/frame-writer.js';
 import { FRAME_MIN_SIZE, FrameType, MethodId, methodName } from '../protocol/generated/constants.js';
 import { decodeMethod, encodeMethodFrame, type Method } from '../protocol/generated/methods.js';
@@ -165,7 +165,7 @@ export class Connection {
     }
     if (type === FrameType.Heartbeat) {
       if (channel !== 0) {
-        throw new AmqpConnectionError(ReplyCode.FrameError, `heartbeat frame on non-zero channel ${channel}`);
+        throw new AmqpConnectionError(ReplyCode.UnexpectedFrame, `type 8, all octets = ${erlangBinary(frame.payload)}`);
       }
       return;
     }
@@ -184,12 +184,7 @@ export class Connection {
       const method = decodeMethod(frame.payload);
       if (ch === undefined) {
         if (method.id !== MethodId.ChannelOpen) {
-          throw new AmqpConnectionError(
-            ReplyCode.ChannelError,
-            `expected 'channel.open' on channel ${channel}, got '${methodName(method.id)}'`,
-            method.id >>> 16,
-            method.id & 0xffff,
-          );
+          throw new AmqpConnectionError(ReplyCode.ChannelError, "expected 'channel.open'", method.id >>> 16, method.id & 0xffff);
         }
         ch = this.openChannel(channel);
         return;
@@ -225,12 +220,11 @@ export class Connection {
   }
 
   private openChannel(id: number): Channel {
-    if (id > this.channelMax) {
+    // RabbitMQ counts open channels against channel_max
+    if (this.channels.size >= this.channelMax) {
       throw new AmqpConnectionError(
-        ReplyCode.ChannelError,
-        `channel ${id} is above the negotiated channel_max ${this.channelMax}`,
-        20,
-        10,
+        ReplyCode.NotAllowed,
+        `number of channels opened (${this.channels.size}) has reached the negotiated channel_max (${this.channelMax})`,
       );
     }
     const ch = new Channel(id, this);
@@ -278,9 +272,17 @@ export class Connection {
       this.handleConnectionClose();
       return;
     }
+    if (this.state === State.Open) {
+      throw new AmqpConnectionError(
+        ReplyCode.ChannelError,
+        'unexpected method in connection state running',
+        method.id >>> 16,
+        method.id & 0xffff,
+      );
+    }
     throw new AmqpConnectionError(
       ReplyCode.CommandInvalid,
-      `unexpected method '${methodName(method.id)}' on channel 0`,
+      `unexpected method '${methodName(method.id)}' during the handshake`,
       method.id >>> 16,
       method.id & 0xffff,
     );
@@ -327,6 +329,16 @@ export class Connection {
   }
 
   private handleConnectionTuneOk(args: Extract<Method, { id: typeof MethodId.ConnectionTuneOk }>['args']): void {
+    try {
+      this.negotiate(args);
+    } catch (err) {
+      // RabbitMQ: a bad tune-ok is refused by closing the socket (no connection.close before open)
+      this.logger.warn({ reason: (err as Error).message }, 'connection.tune-ok refused');
+      this.destroy((err as Error).message);
+    }
+  }
+
+  private negotiate(args: Extract<Method, { id: typeof MethodId.ConnectionTuneOk }>['args']): void {
     const cfg = this.broker.config;
     // spec: 0 means "no limit" — the server's own limit then applies
     const channelMax = args.channelMax === 0 ? cfg.channelMax : args.channelMax;

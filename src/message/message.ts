@@ -12,6 +12,10 @@ import { PropertyFlag, peekHeadersOffset, peekOctet } from './properties-view.js
 export class Message {
   readonly persistent: boolean;
   readonly priority: number;
+  /** id in the store once a durable queue wrote it (0 = not stored) */
+  storeId = 0;
+  /** durable queues this persistent message was routed to (set at publish) */
+  durableRefs = 0;
   private decoded: BasicProperties | undefined;
   private decodedHeaders: FieldTable | null | undefined;
 

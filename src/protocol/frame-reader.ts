@@ -104,14 +104,15 @@ export class FrameReader {
     this.size = NO_HEADER;
 
     // RabbitMQ checks the end marker first (rabbit_reader handle_input), then the type.
+    // reply texts follow rabbit_reader's frame_error format: "type T, all octets = <<…>>: reason"
     if (end !== FRAME_END) {
       throw new AmqpConnectionError(
         ReplyCode.FrameError,
-        `type ${type}, invalid frame end marker 0x${end.toString(16).padStart(2, '0')} (expected 0xce)`,
+        `type ${type}, all octets = ${erlangBinary(payload)}: {invalid_frame_end_marker,${end}}`,
       );
     }
     if (type !== FrameType.Method && type !== FrameType.Header && type !== FrameType.Body && type !== FrameType.Heartbeat) {
-      throw new AmqpConnectionError(ReplyCode.FrameError, `unknown frame type ${type}`);
+      throw new AmqpConnectionError(ReplyCode.FrameError, `type ${type}, all octets = ${erlangBinary(payload)}: unknown_frame`);
     }
     return { type, channel: this.channel, payload };
   }
@@ -137,7 +138,7 @@ export class FrameReader {
     if (frameMax !== 0 && size > frameMax - EMPTY_FRAME_SIZE + FRAME_SIZE_FUDGE) {
       throw new AmqpConnectionError(
         ReplyCode.FrameError,
-        `type ${type}, frame too large: payload of ${size} octets, negotiated maximum is ${frameMax - EMPTY_FRAME_SIZE} (frame_max ${frameMax})`,
+        `type ${type}, all octets = <<>>: {frame_too_large,${size},${frameMax - EMPTY_FRAME_SIZE}}`,
       );
     }
     this.type = type;
@@ -188,3 +189,9 @@ export class FrameReader {
 }
 
 const EMPTY = Buffer.alloc(0);
+
+/** Erlang's rendering of a binary, as RabbitMQ prints payloads in frame errors (cut short past 64 octets). */
+export function erlangBinary(b: Buffer): string {
+  const shown = b.length > 64 ? [...b.subarray(0, 64)].join(',') + ',...' : [...b].join(',');
+  return `<<${shown}>>`;
+}

@@ -16,6 +16,8 @@ export interface ConsumerOwner {
 export class Consumer {
   /** deliveries not yet acked (only counted when !noAck) */
   unacked = 0;
+  /** RabbitMQ consumer priority (x-priority argument): higher ones are served first while they have credit */
+  readonly priority: number;
 
   constructor(
     readonly tag: string,
@@ -26,5 +28,8 @@ export class Consumer {
     /** prefetch_count in force when the consumer was created (basic.qos global=false); 0 = unlimited */
     readonly prefetchCount: number,
     readonly args: FieldTable,
-  ) {}
+  ) {
+    const p = args.get('x-priority');
+    this.priority = p !== undefined && typeof p.value === 'number' ? p.value : p?.type === 'l' ? Number(p.value) : 0;
+  }
 }

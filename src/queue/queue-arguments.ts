@@ -1,6 +1,7 @@
 import { AmqpChannelError } from '../protocol/errors.js';
 import type { FieldTable, FieldValue } from '../protocol/field-types.js';
 import { ReplyCode } from '../protocol/reply-code.js';
+import { fieldTypeName } from '../vhost/equivalence.js';
 
 export type Overflow = 'drop-head' | 'reject-publish' | 'reject-publish-dlx';
 
@@ -20,7 +21,7 @@ function invalid(desc: string, key: string, reason: string): never {
 }
 
 function nonNegativeInt(v: FieldValue, desc: string, key: string): number {
-  if (!INTEGER_TAGS.has(v.type)) invalid(desc, key, `{unacceptable_type,${v.type}}`);
+  if (!INTEGER_TAGS.has(v.type)) invalid(desc, key, `"expected integer, got ${fieldTypeName(v.type)}"`);
   const n = Number(v.value as number | bigint);
   if (n < 0) invalid(desc, key, `{value_negative,${n}}`);
   return n;
@@ -35,6 +36,8 @@ export function parseQueueArguments(args: FieldTable, desc: string): QueueLimits
   if (ml !== undefined) maxLength = nonNegativeInt(ml, desc, 'x-max-length');
   const mlb = args.get('x-max-length-bytes');
   if (mlb !== undefined) maxLengthBytes = nonNegativeInt(mlb, desc, 'x-max-length-bytes');
+  const ttl = args.get('x-message-ttl');
+  if (ttl !== undefined) nonNegativeInt(ttl, desc, 'x-message-ttl');
   const ov = args.get('x-overflow');
   if (ov !== undefined) {
     const s = ov.type === 'S' ? ov.value.toString('utf8') : '';

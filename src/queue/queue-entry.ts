@@ -5,4 +5,11 @@ export interface QueueEntry {
   readonly seq: number;
   readonly message: Message;
   redelivered: boolean;
+  /**
+   * Id of the stored message this entry's index record points to; 0 when the entry
+   * is not in the store (transient message in memory, or a non-durable queue).
+   */
+  storeMessageId: number;
+  /** entries that referenced the stored message when it was written (body freed after the last) */
+  storeRefs: number;
 }

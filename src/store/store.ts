@@ -13,6 +13,8 @@ export interface ExchangeRecord {
 export interface QueueRecord {
   readonly vhost: string;
   readonly name: string;
+  /** store-wide id (u32) naming the queue in message index keys; assigned by the broker, never reused */
+  readonly id: number;
   readonly autoDelete: boolean;
   readonly arguments: FieldTable;
 }
@@ -33,10 +35,72 @@ export interface Topology {
   readonly bindings: readonly BindingRecord[];
 }
 
+/** A persistent message's content, stored once however many queues hold it. */
+export interface MessageRecord {
+  readonly exchange: string;
+  readonly routingKey: string;
+  /** content-header property bytes exactly as published */
+  readonly rawProperties: Buffer;
+  readonly body: Buffer;
+}
+
 /**
- * The broker's storage seam. The model calls the put/delete methods synchronously
- * (they are queued into the store's next batch); `flush()` resolves when everything
- * queued so far is durable. Backends: memory (tests, in-memory brokers) and level.
+ * One message's place in one durable queue. Index keys sort in delivery order:
+ * (queueId, 255 - priority, seq), binary and fixed-width.
+ */
+export interface EntryRecord {
+  readonly queueId: number;
+  /** 0–255; higher is delivered first */
+  readonly priority: number;
+  /** per-queue sequence, < 2^53 */
+  readonly seq: number;
+  readonly messageId: number;
+  /** how many queue entries referenced the message when it was published (body freed when all are gone) */
+  readonly refs: number;
+  readonly redelivered: boolean;
+  /**
+   * A transient message paged out of memory (RabbitMQ pages transient messages of
+   * durable queues too). Never survives a restart: recover() deletes such entries
+   * (and their messages) and does not count them. Stored as flags bit 1.
+   */
+  readonly transient: boolean;
+}
+
+export interface StoredEntry extends EntryRecord {
+  readonly message: MessageRecord;
+}
+
+/** Per-queue summary computed at recovery from the index (no bodies read). */
+export interface QueueIndexSummary {
+  readonly queueId: number;
+  readonly count: number;
+  readonly bytes: number;
+  /** highest seq among the queue's entries (new entries must continue above it) */
+  readonly lastSeq: number;
+}
+
+/** What recovery needs beyond topology. */
+export interface RecoveryInfo {
+  readonly queues: readonly QueueIndexSummary[];
+  /** next free message id (larger than any stored) */
+  readonly nextMessageId: number;
+  /** next free queue id (larger than any stored) */
+  readonly nextQueueId: number;
+  /** remaining reference counts of messages still referenced by more than one entry */
+  readonly sharedRefs: ReadonlyMap<number, number>;
+}
+
+/** Told when the batch that was open when it registered is durable (or failed). */
+export interface CommitListener {
+  batchCommitted(error: Error | null): void;
+}
+
+/**
+ * The broker's storage seam. The model calls the put/delete methods synchronously;
+ * they go into the store's open batch, which is written as one atomic write with
+ * sync (group commit) shortly after its first operation. A put and a delete of the
+ * same key within one open batch cancel out before reaching the disk.
+ * Backends: memory (tests, in-memory brokers) and level (durable default).
  */
 export interface Store {
   open(): Promise<void>;
@@ -46,8 +110,28 @@ export interface Store {
   putExchange(record: ExchangeRecord): void;
   deleteExchange(vhost: string, name: string): void;
   putQueue(record: QueueRecord): void;
-  deleteQueue(vhost: string, name: string): void;
+  /** deletes the queue record and every index entry of the queue (message bodies are the caller's to free) */
+  deleteQueue(vhost: string, name: string, queueId: number): void;
   putBinding(record: BindingRecord): void;
   deleteBinding(record: BindingRecord): void;
+
+  putMessage(messageId: number, record: MessageRecord): void;
+  deleteMessage(messageId: number): void;
+  putEntry(entry: EntryRecord): void;
+  deleteEntry(queueId: number, priority: number, seq: number): void;
+  /** entries of one queue in delivery order, strictly after `after` (null = from the start), with their messages */
+  readEntries(queueId: number, after: { priority: number; seq: number } | null, limit: number): Promise<StoredEntry[]>;
+  /** scans the index once at startup */
+  recover(): Promise<RecoveryInfo>;
+
+  /** register for the currently open batch (no-op immediate callback when nothing is pending) */
+  afterCommit(listener: CommitListener): void;
+  /**
+   * Id of the currently open batch; it changes when that batch is closed for writing.
+   * Lets a caller keep one listener object per batch (e.g. one per channel per batch)
+   * instead of one per operation.
+   */
+  readonly openBatchId: number;
+  /** resolves when everything queued so far is durable */
   flush(): Promise<void>;
 }

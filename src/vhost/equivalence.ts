@@ -55,23 +55,27 @@ export function tablesEquivalent(a: FieldTable, b: FieldTable): boolean {
   return true;
 }
 
-function describe(v: FieldValue | undefined): string {
-  if (v === undefined) return 'none';
-  let shown: string;
+function plain(v: FieldValue): string {
   switch (v.type) {
     case 'S': case 'x':
-      shown = `<<"${(v.value as Buffer).toString('utf8')}">>`;
-      break;
+      return (v.value as Buffer).toString('utf8');
     case 'F': case 'A':
-      shown = '…';
-      break;
+      return '…';
     case 'D':
-      shown = `${v.value.value}e-${v.value.scale}`;
-      break;
+      return `${v.value.value}e-${v.value.scale}`;
     default:
-      shown = String(v.value);
+      return String(v.value);
   }
-  return `the value '${shown}' of type '${TYPE_NAMES[v.type]}'`;
+}
+
+/** RabbitMQ's val/1: "none", or "the value 'V' of type 'T'". */
+function describe(v: FieldValue | undefined): string {
+  if (v === undefined) return 'none';
+  return `the value '${plain(v)}' of type '${TYPE_NAMES[v.type]}'`;
+}
+
+export function fieldTypeName(type: FieldValue['type']): string {
+  return TYPE_NAMES[type];
 }
 
 /** rabbit_misc:assert_args_equivalence over the given keys → 406 with RabbitMQ's text. */
@@ -81,9 +85,13 @@ export function assertArgsEquivalent(current: FieldTable, received: FieldTable, 
     const r = received.get(key);
     if (c === undefined && r === undefined) continue;
     if (c !== undefined && r !== undefined && fieldValuesEqual(c, r)) continue;
+    // same type class: RabbitMQ prints the bare values; otherwise each with its type
+    const sameClass = c !== undefined && r !== undefined && typeClass(c.type) === typeClass(r.type);
     throw new AmqpChannelError(
       ReplyCode.PreconditionFailed,
-      `inequivalent arg '${key}' for ${desc}: received ${describe(r)} but current is ${describe(c)}`,
+      sameClass
+        ? `inequivalent arg '${key}' for ${desc}: received '${plain(r)}' but current is '${plain(c)}'`
+        : `inequivalent arg '${key}' for ${desc}: received ${describe(r)} but current is ${describe(c)}`,
     );
   }
 }

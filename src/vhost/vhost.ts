@@ -5,6 +5,8 @@ import type { Message } from '../message/message.js';
 import { Queue, type QueueHost, type QueueOptions } from '../queue/queue.js';
 import { parseQueueArguments } from '../queue/queue-arguments.js';
 import type { Store } from '../store/store.js';
+import type { DurableStorage } from '../queue/durable-storage.js';
+import type { Logger } from 'pino';
 import { type Destination, Exchange, type ExchangeOptions, type ExchangeType } from './exchange.js';
 import { assertArgsEquivalent } from './equivalence.js';
 
@@ -39,10 +41,14 @@ export class Vhost implements QueueHost {
   readonly defaultExchange: Exchange;
   private readonly scratch = new Set<Destination>();
   private events: VhostEvents | null = null;
+  /** true while recovery rebuilds the topology from the store: nothing is written back */
+  recovering = false;
 
   constructor(
     readonly name: string,
     private readonly store: Store,
+    private readonly storage: DurableStorage,
+    private readonly logger: Logger,
   ) {
     this.defaultExchange = new Exchange('', 'direct', { durable: true, autoDelete: false, internal: false, arguments: new Map() });
     this.exchanges.set('', this.defaultExchange);
@@ -83,7 +89,7 @@ export class Vhost implements QueueHost {
     }
     const ex = new Exchange(name, type, options);
     this.exchanges.set(name, ex);
-    if (options.durable) {
+    if (options.durable && !this.recovering) {
       this.store.putExchange({ vhost: this.name, name, type, autoDelete: options.autoDelete, internal: options.internal, arguments: options.arguments });
     }
     return ex;
@@ -124,7 +130,7 @@ export class Vhost implements QueueHost {
   }
 
   /** Creates the queue, or checks an existing one is equivalent (406 otherwise). */
-  declareQueue(name: string, options: QueueOptions): Queue {
+  declareQueue(name: string, options: QueueOptions, recoveredId = 0): Queue {
     const desc = this.describeQueue(name);
     // RabbitMQ validates arguments before looking the queue up
     const limits = parseQueueArguments(options.arguments, desc);
@@ -132,14 +138,16 @@ export class Vhost implements QueueHost {
     if (existing !== undefined) {
       if (existing.durable !== options.durable) inequivalent('durable', desc, options.durable, existing.durable);
       if (existing.options.autoDelete !== options.autoDelete) inequivalent('auto_delete', desc, options.autoDelete, existing.options.autoDelete);
-      if (existing.exclusive !== (options.exclusiveOwner !== null)) inequivalent('exclusive', desc, options.exclusiveOwner !== null, existing.exclusive);
       assertArgsEquivalent(existing.options.arguments, options.arguments, desc, COMPARED_QUEUE_ARGS);
       return existing;
     }
-    const q = new Queue(name, options, this, limits);
+    // durable, shared queues live in the store; exclusive ones never survive their connection
+    const durable = options.durable && options.exclusiveOwner === null;
+    const id = durable ? recoveredId || this.storage.allocateQueueId() : 0;
+    const q = new Queue(name, options, this, limits, id, durable ? this.storage : null);
     this.queues.set(name, q);
-    if (options.durable && options.exclusiveOwner === null) {
-      this.store.putQueue({ vhost: this.name, name, autoDelete: options.autoDelete, arguments: options.arguments });
+    if (durable && recoveredId === 0) {
+      this.store.putQueue({ vhost: this.name, name, id, autoDelete: options.autoDelete, arguments: options.arguments });
     }
     return q;
   }
@@ -150,9 +158,14 @@ export class Vhost implements QueueHost {
     this.queues.delete(q.name);
     for (const ex of [...this.exchanges.values()]) this.removeBindingsTo(ex, q);
     const n = q.markDeleted();
-    if (q.durable && !q.exclusive) this.store.deleteQueue(this.name, q.name);
+    if (q.id !== 0) this.store.deleteQueue(this.name, q.name, q.id);
     this.events?.queueDeleted(q);
     return n;
+  }
+
+  /** QueueHost: a store read for this queue failed. */
+  queueStoreError(queue: Queue, err: unknown): void {
+    this.logger.error({ err, queue: queue.name, vhost: this.name }, 'store read failed');
   }
 
   /** QueueHost: an auto-delete queue lost its last consumer. */
@@ -168,7 +181,7 @@ export class Vhost implements QueueHost {
     }
     if (!source.table.bind(dest, routingKey, args)) return; // RabbitMQ: binding twice is a no-op
     if (dest.kind === 'exchange') dest.inboundBindings++;
-    if (source.durable && dest.durable) {
+    if (source.durable && dest.durable && !this.recovering) {
       this.store.putBinding(this.bindingRecord(source, dest, routingKey, args));
     }
   }

@@ -164,24 +164,22 @@ describe('FrameReader errors', () => {
     bad[bad.length - 1] = 0x00;
     const reader = new FrameReader(4096);
     reader.push(bad);
-    expect(frameError(() => reader.next()).replyText).toMatch(/frame end marker 0x00/);
+    expect(frameError(() => reader.next()).replyText).toMatch(/^type 1, all octets = <<[\d,]+>>: \{invalid_frame_end_marker,0\}$/);
   });
 
-  it('unknown frame type → 501 "unknown frame type N"', () => {
+  it('unknown frame type → 501 in rabbit_reader\'s format', () => {
     const bad = Buffer.from(HEARTBEAT_FRAME);
     bad[0] = 4;
     const reader = new FrameReader(4096);
     reader.push(bad);
-    expect(frameError(() => reader.next()).replyText).toBe('unknown frame type 4');
+    expect(frameError(() => reader.next()).replyText).toBe('type 4, all octets = <<>>: unknown_frame');
   });
 
   it('oversized frame is refused from the header alone, before its payload arrives', () => {
     const reader = new FrameReader(4096);
     reader.push(Buffer.from([1, 0, 1, 0x00, 0x10, 0x00, 0x01])); // size 1 MiB + 1: only the header
     const err = frameError(() => reader.next());
-    expect(err.replyText).toContain('frame too large');
-    expect(err.replyText).toContain('1048577');
-    expect(err.replyText).toContain('4088');
+    expect(err.replyText).toBe('type 1, all octets = <<>>: {frame_too_large,1048577,4088}');
   });
 
   it("applies RabbitMQ's 8-octet fudge: payload = frameMax accepted, frameMax + 1 refused", () => {

@@ -5,6 +5,7 @@ import { ReplyCode } from '../../protocol/reply-code.js';
 import type { Message } from '../../message/message.js';
 import { PropertyFlag } from '../../message/properties-view.js';
 import { Consumer } from '../../queue/consumer.js';
+import { Enqueued } from '../../queue/queue.js';
 import type { Exchange } from '../../vhost/exchange.js';
 import type { Channel } from '../channel.js';
 import { DIRECT_REPLY_TO, isDirectReplyAddress, publishDirectReply, rewriteReplyTo, startDirectReplyConsumer } from '../direct-reply-to.js';
@@ -60,27 +61,39 @@ export function validateProperties(ch: Channel, message: Message): void {
 
 /**
  * Routes a complete message and enqueues it. Unroutable + mandatory → basic.return
- * 312 NO_ROUTE (sent before the confirm, as RabbitMQ does). Returns false when a
- * queue refused the message (reject-publish overflow): the publisher gets a nack.
+ * 312 NO_ROUTE (sent before the confirm, as RabbitMQ does). The outcome drives the
+ * publisher confirm: Rejected when a queue refused the message (reject-publish
+ * overflow: basic.nack), Stored when a durable queue wrote it (ack after the store's
+ * batch is durable), Accepted otherwise (ack now).
  */
-export function publish(ch: Channel, exchange: Exchange, message: Message, mandatory: boolean): boolean {
+export function publish(ch: Channel, exchange: Exchange, message: Message, mandatory: boolean): Enqueued {
   if (message.hasProperty(PropertyFlag.ReplyTo) && message.properties().replyTo === DIRECT_REPLY_TO) {
     message = rewriteReplyTo(ch, message);
   }
   if (exchange.isDefault && isDirectReplyAddress(message.routingKey)) {
     if (!publishDirectReply(ch, message) && mandatory) ch.sendReturn(ReplyCode.NoRoute, 'NO_ROUTE', message);
-    return true;
+    return Enqueued.Accepted;
   }
   const routed = ch.routed;
   ch.vhost.route(exchange, message, routed);
   if (routed.size === 0) {
     if (mandatory) ch.sendReturn(ReplyCode.NoRoute, 'NO_ROUTE', message);
-    return true;
+    return Enqueued.Accepted;
   }
-  let accepted = true;
-  for (const q of routed) if (!q.enqueue(message)) accepted = false;
+  if (message.persistent) {
+    // the body is stored once; it is freed when the last durable queue lets go of it
+    let durable = 0;
+    for (const q of routed) if (q.id !== 0) durable++;
+    message.durableRefs = durable;
+  }
+  let outcome = Enqueued.Accepted;
+  for (const q of routed) {
+    const r = q.enqueue(message);
+    if (r === Enqueued.Rejected) outcome = Enqueued.Rejected;
+    else if (r === Enqueued.Stored && outcome === Enqueued.Accepted) outcome = Enqueued.Stored;
+  }
   routed.clear();
-  return accepted;
+  return outcome;
 }
 
 export function handleBasicQos(ch: Channel, args: Args<typeof MethodId.BasicQos>): void {

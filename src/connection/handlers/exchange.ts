@@ -18,6 +18,7 @@ export function handleExchangeDeclare(ch: Channel, args: Args<typeof MethodId.Ex
   const vhost = ch.vhost;
   const name = args.exchange;
   if (args.passive) {
+    checkNotDefault(ch, name);
     // spec: passive declare only checks existence; the other fields are ignored
     vhost.getExchange(name);
   } else {
@@ -69,7 +70,9 @@ export function handleExchangeBind(ch: Channel, args: Args<typeof MethodId.Excha
 export function handleExchangeUnbind(ch: Channel, args: Args<typeof MethodId.ExchangeUnbind>): void {
   checkNotDefault(ch, args.destination);
   checkNotDefault(ch, args.source);
-  const [source, dest] = bindingEnds(ch, args.destination, args.source);
-  ch.vhost.unbind(source, dest, args.routingKey, args.arguments);
+  const source = ch.vhost.exchanges.get(args.source);
+  const dest = ch.vhost.exchanges.get(args.destination);
+  // RabbitMQ 3.x: unbinding with a missing source or destination succeeds
+  if (source !== undefined && dest !== undefined) ch.vhost.unbind(source, dest, args.routingKey, args.arguments);
   if (!args.noWait) ch.conn.send(ch.id, { id: MethodId.ExchangeUnbindOk, args: {} });
 }

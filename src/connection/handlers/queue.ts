@@ -16,17 +16,26 @@ export function generateName(prefix: string): string {
 
 /** spec: an exclusive queue may only be used by the connection that declared it → 405. */
 export function checkExclusiveAccess(ch: Channel, q: Queue): void {
-  if (q.exclusive && q.options.exclusiveOwner !== ch.conn) {
-    throw new AmqpChannelError(
-      ReplyCode.ResourceLocked,
-      `cannot obtain exclusive access to locked ${ch.vhost.describeQueue(q.name)}. It could be originally declared on another connection or the exclusive property value does not match that of the original declaration.`,
-    );
-  }
+  if (q.exclusive && q.options.exclusiveOwner !== ch.conn) throw lockedError(ch, q.name);
+}
+
+function lockedError(ch: Channel, name: string): AmqpChannelError {
+  return new AmqpChannelError(
+    ReplyCode.ResourceLocked,
+    `cannot obtain exclusive access to locked ${ch.vhost.describeQueue(name)}. It could be originally declared on another connection or the exclusive property value does not match that of the original declaration.`,
+  );
+}
+
+/** spec: an empty queue name means the queue last declared on this channel. */
+export function expandQueueName(ch: Channel, name: string): string {
+  if (name !== '') return name;
+  if (ch.lastDeclaredQueue === null) throw new AmqpChannelError(ReplyCode.NotFound, 'no previously declared queue');
+  return ch.lastDeclaredQueue;
 }
 
 /** Finds a queue the channel may use: 404 when missing, 405 when another connection's exclusive queue. */
 export function usableQueue(ch: Channel, name: string): Queue {
-  const q = ch.vhost.getQueue(name);
+  const q = ch.vhost.getQueue(expandQueueName(ch, name));
   checkExclusiveAccess(ch, q);
   return q;
 }
@@ -35,7 +44,9 @@ export function handleQueueDeclare(ch: Channel, args: Args<typeof MethodId.Queue
   const vhost = ch.vhost;
   let q: Queue;
   if (args.passive) {
-    q = usableQueue(ch, args.queue);
+    // no empty-name shortcut here: a passive declare of '' looks for a queue named ''
+    q = vhost.getQueue(args.queue);
+    checkExclusiveAccess(ch, q);
   } else {
     let name = args.queue;
     if (name === '') name = generateName('amq.gen');
@@ -43,7 +54,11 @@ export function handleQueueDeclare(ch: Channel, args: Args<typeof MethodId.Queue
       throw new AmqpChannelError(ReplyCode.AccessRefused, `queue name '${name}' contains reserved prefix 'amq.*'`);
     }
     const existing = vhost.findQueue(name);
-    if (existing !== undefined) checkExclusiveAccess(ch, existing);
+    if (existing !== undefined) {
+      checkExclusiveAccess(ch, existing);
+      // RabbitMQ: redeclaring with a different exclusive flag is a lock conflict, not an inequivalence
+      if (existing.exclusive !== args.exclusive) throw lockedError(ch, name);
+    }
     q = vhost.declareQueue(name, {
       durable: args.durable,
       autoDelete: args.autoDelete,
@@ -52,6 +67,7 @@ export function handleQueueDeclare(ch: Channel, args: Args<typeof MethodId.Queue
     });
     if (q.exclusive) ch.conn.exclusiveQueues.add(q);
   }
+  ch.lastDeclaredQueue = q.name;
   if (!args.noWait) {
     ch.conn.send(ch.id, {
       id: MethodId.QueueDeclareOk,
@@ -60,24 +76,38 @@ export function handleQueueDeclare(ch: Channel, args: Args<typeof MethodId.Queue
   }
 }
 
+/** spec: an empty queue name and an empty routing key both mean the last declared queue. */
+function bindingKeyOf(ch: Channel, queue: string, routingKey: string): string {
+  return queue === '' && routingKey === '' ? expandQueueName(ch, '') : routingKey;
+}
+
 export function handleQueueBind(ch: Channel, args: Args<typeof MethodId.QueueBind>): void {
-  const q = usableQueue(ch, args.queue);
   if (args.exchange === '') {
     throw new AmqpChannelError(ReplyCode.AccessRefused, 'operation not permitted on the default exchange');
   }
+  const queueName = expandQueueName(ch, args.queue);
+  // RabbitMQ looks the exchange up first: with both missing, the exchange is reported
   const ex = ch.vhost.getExchange(args.exchange);
+  const q = usableQueue(ch, queueName);
   if (ex.type === 'headers') validateHeadersBindingArgs(args.arguments);
-  ch.vhost.bind(ex, q, args.routingKey, args.arguments);
+  ch.vhost.bind(ex, q, bindingKeyOf(ch, args.queue, args.routingKey), args.arguments);
   if (!args.noWait) ch.conn.send(ch.id, { id: MethodId.QueueBindOk, args: {} });
 }
 
 export function handleQueueUnbind(ch: Channel, args: Args<typeof MethodId.QueueUnbind>): void {
-  const q = usableQueue(ch, args.queue);
   if (args.exchange === '') {
     throw new AmqpChannelError(ReplyCode.AccessRefused, 'operation not permitted on the default exchange');
   }
-  const ex = ch.vhost.getExchange(args.exchange);
-  ch.vhost.unbind(ex, q, args.routingKey, args.arguments);
+  const queueName = expandQueueName(ch, args.queue);
+  const ex = ch.vhost.exchanges.get(args.exchange);
+  const q = ch.vhost.findQueue(queueName);
+  const routingKey = bindingKeyOf(ch, args.queue, args.routingKey);
+  // RabbitMQ 3.x: unbinding what does not exist (binding, queue or exchange) succeeds;
+  // only an existing binding of another connection's exclusive queue is locked
+  if (ex !== undefined && q !== undefined && ex.table.hasBinding(q, routingKey, args.arguments)) {
+    checkExclusiveAccess(ch, q);
+    ch.vhost.unbind(ex, q, routingKey, args.arguments);
+  }
   ch.conn.send(ch.id, { id: MethodId.QueueUnbindOk, args: {} });
 }
 
@@ -89,7 +119,7 @@ export function handleQueuePurge(ch: Channel, args: Args<typeof MethodId.QueuePu
 
 export function handleQueueDelete(ch: Channel, args: Args<typeof MethodId.QueueDelete>): void {
   const vhost = ch.vhost;
-  const q = vhost.findQueue(args.queue);
+  const q = vhost.findQueue(expandQueueName(ch, args.queue));
   let messageCount = 0;
   // RabbitMQ 3.x: deleting a missing queue succeeds with a count of 0
   if (q !== undefined) {
@@ -98,7 +128,7 @@ export function handleQueueDelete(ch: Channel, args: Args<typeof MethodId.QueueD
       throw new AmqpChannelError(ReplyCode.PreconditionFailed, `${vhost.describeQueue(q.name)} in use`);
     }
     if (args.ifEmpty && q.messageCount > 0) {
-      throw new AmqpChannelError(ReplyCode.PreconditionFailed, `${vhost.describeQueue(q.name)} is not empty`);
+      throw new AmqpChannelError(ReplyCode.PreconditionFailed, `${vhost.describeQueue(q.name)} not empty`);
     }
     messageCount = vhost.deleteQueue(q);
     ch.conn.exclusiveQueues.delete(q);

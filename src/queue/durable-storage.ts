@@ -1,0 +1,56 @@
+import type { Message } from '../message/message.js';
+import type { Store } from '../store/store.js';
+
+/**
+ * The broker-wide side of durable queues: message and queue ids, and the reference
+ * counts that free a stored body when the last queue holding it lets go. A message
+ * routed to several durable queues is written once; only messages referenced by
+ * more than one entry need a counter here.
+ */
+export class DurableStorage {
+  nextMessageId = 1;
+  nextQueueId = 1;
+  private readonly shared = new Map<number, number>();
+
+  constructor(readonly store: Store) {}
+
+  restore(nextMessageId: number, nextQueueId: number, sharedRefs: ReadonlyMap<number, number>): void {
+    this.nextMessageId = Math.max(this.nextMessageId, nextMessageId);
+    this.nextQueueId = Math.max(this.nextQueueId, nextQueueId);
+    for (const [id, n] of sharedRefs) this.shared.set(id, n);
+  }
+
+  allocateQueueId(): number {
+    return this.nextQueueId++;
+  }
+
+  /** Writes a persistent message's body once, however many durable queues take it. */
+  persistShared(message: Message): number {
+    if (message.storeId === 0) {
+      message.storeId = this.nextMessageId++;
+      this.store.putMessage(message.storeId, message);
+      if (message.durableRefs > 1) this.shared.set(message.storeId, message.durableRefs);
+    }
+    return message.storeId;
+  }
+
+  /** Writes a private copy (a transient message paged out of memory by one queue). */
+  persistPrivate(message: Message): number {
+    const id = this.nextMessageId++;
+    this.store.putMessage(id, message);
+    return id;
+  }
+
+  /** One entry referencing the stored message is gone. */
+  release(messageId: number, refs: number): void {
+    if (refs > 1) {
+      const left = (this.shared.get(messageId) ?? refs) - 1;
+      if (left > 0) {
+        this.shared.set(messageId, left);
+        return;
+      }
+      this.shared.delete(messageId);
+    }
+    this.store.deleteMessage(messageId);
+  }
+}
