@@ -1,0 +1,126 @@
+// One consumer: its own connection and channel, basic.qos prefetch, no-ack or manual
+// acks batched with multiple=true, every delivery verified, end-to-end latency recorded,
+// and progress checkpoints (arrival time of every slice of the expected count) so a
+// drain can be checked for steadiness.
+import { connect } from 'amqplib';
+import { Histogram } from './histogram.mjs';
+import { nowMs } from './payload.mjs';
+
+export class Consumer {
+  /**
+   * @param {object} o
+   * @param {string} o.url
+   * @param {string} o.queue
+   * @param {boolean} o.noAck
+   * @param {number} o.prefetch basic.qos prefetch-count (ignored with noAck)
+   * @param {number} o.ackEvery ack with multiple=true once this many deliveries are unacked
+   * @param {import('./verifier.mjs').Verifier} o.verifier shared by the consumers of a run
+   */
+  constructor(o) {
+    this.url = o.url;
+    this.queue = o.queue;
+    this.noAck = o.noAck;
+    this.prefetch = o.prefetch;
+    this.ackEvery = Math.max(1, Math.min(o.ackEvery, o.prefetch || o.ackEvery));
+    this.verifier = o.verifier;
+    this.order = o.verifier.newOrderTracker();
+    this.latency = new Histogram();
+    this.received = 0;
+    this.unacked = 0;
+    this.lastMessage = null;
+    this.firstAt = 0;
+    this.lastAt = 0;
+    this.connection = null;
+    this.channel = null;
+    this.consumerTag = null;
+    this.error = null;
+    this.checkpoints = null;
+    this.checkpointEvery = 0;
+    this.target = Infinity;
+    this.waiter = null;
+    this.onMessage = (msg) => this.handle(msg);
+  }
+
+  async open() {
+    this.connection = await connect(this.url, { noDelay: true });
+    this.connection.on('error', (err) => this.setError(err));
+    this.channel = await this.connection.createChannel();
+    this.channel.on('error', (err) => this.setError(err));
+    if (!this.noAck) await this.channel.prefetch(this.prefetch);
+  }
+
+  /**
+   * Starts consuming. With `target` set, done() resolves once that many messages arrived,
+   * and the arrival time of every `target / slices` messages is recorded.
+   */
+  async start(target = Infinity, slices = 10) {
+    this.target = target;
+    if (Number.isFinite(target) && slices > 0) {
+      this.checkpointEvery = Math.max(1, Math.floor(target / slices));
+      this.checkpoints = [];
+    }
+    const ok = await this.channel.consume(this.queue, this.onMessage, { noAck: this.noAck });
+    this.consumerTag = ok.consumerTag;
+  }
+
+  handle(msg) {
+    if (msg === null) {
+      this.setError(new Error('consumer cancelled by the broker'));
+      return;
+    }
+    const now = performance.now();
+    if (this.received === 0) this.firstAt = now;
+    this.lastAt = now;
+    const sentAt = this.verifier.check(msg.content, msg.fields.redelivered, this.order);
+    if (sentAt === sentAt) this.latency.recordMs(nowMs() - sentAt);
+    this.received++;
+    if (!this.noAck) {
+      this.unacked++;
+      this.lastMessage = msg;
+      if (this.unacked >= this.ackEvery || this.received >= this.target) this.ackPending();
+    }
+    if (this.checkpoints !== null && this.received % this.checkpointEvery === 0) this.checkpoints.push(now);
+    if (this.received >= this.target) this.resume();
+  }
+
+  ackPending() {
+    if (this.unacked > 0 && this.lastMessage !== null) {
+      this.channel.ack(this.lastMessage, true);
+      this.unacked = 0;
+      this.lastMessage = null;
+    }
+  }
+
+  setError(err) {
+    if (this.error === null) this.error = err;
+    this.resume();
+  }
+
+  resume() {
+    const w = this.waiter;
+    this.waiter = null;
+    if (w !== null) w();
+  }
+
+  /** Resolves when `target` messages arrived, an error occurred, or `deadline` (performance.now() ms) passed. */
+  async done(deadline) {
+    while (this.received < this.target && this.error === null && performance.now() < deadline) {
+      const timer = setTimeout(() => this.resume(), Math.min(500, Math.max(1, deadline - performance.now())));
+      await new Promise((resolve) => {
+        this.waiter = resolve;
+      });
+      clearTimeout(timer);
+    }
+    return this.received >= this.target;
+  }
+
+  async close() {
+    try {
+      this.ackPending();
+      if (this.consumerTag !== null) await this.channel.cancel(this.consumerTag);
+      await this.connection?.close();
+    } catch {
+      // already closed
+    }
+  }
+}

@@ -1,0 +1,84 @@
+// Broker resource usage from /proc (Linux): resident memory from /proc/PID/status and CPU
+// time from /proc/PID/stat, sampled while a phase runs so the peak RSS is seen, not only
+// the value at the end.
+import { readFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+
+let clockTicks = 0;
+function ticksPerSecond() {
+  if (clockTicks === 0) {
+    try {
+      clockTicks = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
+    } catch {
+      clockTicks = 100;
+    }
+  }
+  return clockTicks;
+}
+
+/** One reading, or null when the process is gone or pid is null. */
+export function readProc(pid) {
+  if (pid == null) return null;
+  try {
+    const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const rssKiB = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? NaN);
+    const hwmKiB = Number(/VmHWM:\s+(\d+)/.exec(status)?.[1] ?? NaN);
+    // Fields after the ")" of the command name: index 0 is field 3 (state), so utime (14) is 11, stime (15) is 12.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    const cpuSeconds = (Number(fields[11]) + Number(fields[12])) / ticksPerSecond();
+    return { rssMiB: rssKiB / 1024, hwmMiB: hwmKiB / 1024, cpuSeconds, at: performance.now() };
+  } catch {
+    return null;
+  }
+}
+
+/** Samples a process every `intervalMs` between start() and stop(). */
+export class ProcSampler {
+  constructor(pid, intervalMs = 250) {
+    this.pid = pid;
+    this.intervalMs = intervalMs;
+    this.first = null;
+    this.last = null;
+    this.rssMaxMiB = 0;
+    this.timer = null;
+  }
+
+  start() {
+    this.first = this.sample();
+    if (this.pid != null) {
+      this.timer = setInterval(() => this.sample(), this.intervalMs);
+      this.timer.unref();
+    }
+    return this;
+  }
+
+  sample() {
+    const r = readProc(this.pid);
+    if (r !== null) {
+      this.last = r;
+      if (r.rssMiB > this.rssMaxMiB) this.rssMaxMiB = r.rssMiB;
+    }
+    return r;
+  }
+
+  /** Broker usage over the sampled interval; null fields when no pid was given. */
+  stop() {
+    if (this.timer !== null) clearInterval(this.timer);
+    this.timer = null;
+    const end = this.sample();
+    if (this.first === null || end === null) return { rssEndMiB: null, rssMaxMiB: null, cpuSeconds: null, cpuPercent: null };
+    const cpuSeconds = end.cpuSeconds - this.first.cpuSeconds;
+    const wallSeconds = (end.at - this.first.at) / 1000;
+    return {
+      rssEndMiB: round1(end.rssMiB),
+      rssMaxMiB: round1(this.rssMaxMiB),
+      cpuSeconds: round1(cpuSeconds),
+      cpuPercent: wallSeconds > 0 ? round1((cpuSeconds / wallSeconds) * 100) : null,
+    };
+  }
+}
+
+function round1(x) {
+  return Math.round(x * 10) / 10;
+}

@@ -1,0 +1,114 @@
+// Checks every delivery against what the producers sent: each (producer, seq) arrives
+// exactly once, bodies are intact, and each consumer sees each producer's messages in
+// increasing order (spec: messages from one publisher on one channel to one queue are
+// delivered in publish order; with several consumers on a queue each sees a subsequence).
+import { HEADER_SIZE, fillIntact } from './payload.mjs';
+
+class SeenSet {
+  constructor() {
+    this.bits = new Uint32Array(1024);
+    this.unique = 0;
+  }
+
+  /** Marks seq; false when it was already seen. */
+  add(seq) {
+    const word = seq >>> 5;
+    if (word >= this.bits.length) {
+      let n = this.bits.length;
+      while (n <= word) n *= 2;
+      const grown = new Uint32Array(n);
+      grown.set(this.bits);
+      this.bits = grown;
+    }
+    const mask = 1 << (seq & 31);
+    if ((this.bits[word] & mask) !== 0) return false;
+    this.bits[word] |= mask;
+    this.unique++;
+    return true;
+  }
+}
+
+export class Verifier {
+  constructor(size, pattern) {
+    this.size = size;
+    this.pattern = pattern;
+    /** producer id → SeenSet */
+    this.seen = [];
+    this.received = 0;
+    this.duplicates = 0;
+    this.redelivered = 0;
+    this.outOfOrder = 0;
+    this.corrupt = 0;
+    this.firstError = null;
+  }
+
+  /** A per-consumer order tracker: lastSeq[producerId]. */
+  newOrderTracker() {
+    return [];
+  }
+
+  /**
+   * Verifies one body; returns its send time (ms) or NaN when the body is unreadable.
+   * `order` is the consumer's tracker from newOrderTracker().
+   */
+  check(body, redelivered, order) {
+    this.received++;
+    if (body.length < HEADER_SIZE) {
+      this.fail(`body of ${body.length} bytes, expected ${this.size}`);
+      this.corrupt++;
+      return NaN;
+    }
+    const producerId = body.readUInt32LE(0);
+    const seq = body.readUInt32LE(4);
+    if (!fillIntact(body, this.size, this.pattern, seq)) {
+      this.corrupt++;
+      this.fail(`producer ${producerId} seq ${seq}: body corrupt (length ${body.length})`);
+    }
+    let set = this.seen[producerId];
+    if (set === undefined) set = this.seen[producerId] = new SeenSet();
+    if (!set.add(seq)) {
+      // A redelivery after a restart or requeue may legitimately repeat a message.
+      if (redelivered) this.redelivered++;
+      else {
+        this.duplicates++;
+        this.fail(`producer ${producerId} seq ${seq}: delivered twice`);
+      }
+    }
+    const last = order[producerId];
+    if (last !== undefined && seq <= last && !redelivered) {
+      this.outOfOrder++;
+      this.fail(`producer ${producerId}: seq ${seq} after ${last}`);
+    }
+    order[producerId] = seq;
+    return body.readDoubleLE(8);
+  }
+
+  fail(message) {
+    if (this.firstError === null) this.firstError = message;
+  }
+
+  /** Final verdict given how many messages each producer had confirmed or published. */
+  result(publishedByProducer) {
+    let expected = 0;
+    let missing = 0;
+    for (let id = 0; id < publishedByProducer.length; id++) {
+      const n = publishedByProducer[id];
+      expected += n;
+      const got = this.seen[id]?.unique ?? 0;
+      if (got < n) missing += n - got;
+    }
+    const ok = missing === 0 && this.duplicates === 0 && this.outOfOrder === 0 && this.corrupt === 0;
+    if (missing > 0) this.fail(`${missing} of ${expected} messages never delivered`);
+    return {
+      ok,
+      expected,
+      received: this.received,
+      missing,
+      duplicates: this.duplicates,
+      redelivered: this.redelivered,
+      outOfOrder: this.outOfOrder,
+      corrupt: this.corrupt,
+      firstError: this.firstError,
+    };
+  }
+}
