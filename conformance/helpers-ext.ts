@@ -1,4 +1,4 @@
-import type { Channel, ChannelModel, ConfirmChannel, ConsumeMessage, Options } from 'amqplib';
+import type { Channel, ChannelModel, ConfirmChannel, ConsumeMessage, Message, Options } from 'amqplib';
 import { connect, openChannel, uniqueName } from './helpers.js';
 import { consumeInto, type Inbox } from './helpers-b.js';
 
@@ -109,7 +109,7 @@ export async function brokerClock(ch: Channel, ms: number): Promise<void> {
   await ch.deleteQueue(queue);
 }
 
-export const bodyOf = (m: ConsumeMessage | null | false): string => (m ? m.content.toString() : String(m));
+export const bodyOf = (m: Message | null | false): string => (m ? m.content.toString() : String(m));
 
 /** The x-death header as amqplib decodes it (timestamps as { '!': 'timestamp', value }). */
 export interface XDeath {
@@ -122,7 +122,7 @@ export interface XDeath {
   'original-expiration'?: string;
 }
 
-export function xDeath(m: ConsumeMessage | null | false): XDeath[] {
+export function xDeath(m: Message | null | false): XDeath[] {
   if (!m) throw new Error('expected a message');
   const headers = (m.properties.headers ?? {}) as Record<string, unknown>;
   return headers['x-death'] as XDeath[];
