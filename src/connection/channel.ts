@@ -399,6 +399,7 @@ export class Channel implements ConsumerOwner {
     if (!noAck) {
       this.unacked.set(tag, new Unacked(tag, entry, queue, null));
       queue.unackedCount++;
+      queue.markDelivered(entry);
     } else {
       queue.discard(entry);
     }
@@ -496,6 +497,7 @@ export class Channel implements ConsumerOwner {
       if (u.consumer !== null) this.consumerUnacked--;
       u.queue.settled(u.consumer);
       if (requeue === true) u.queue.requeue(u.entry);
+      else if (requeue === false) u.queue.drop(u.entry, 'rejected'); // reject/nack: dead-lettered when configured
       else u.queue.discard(u.entry);
       touched.add(u.queue);
     }

@@ -5,40 +5,89 @@ import { fieldTypeName } from '../vhost/equivalence.js';
 
 export type Overflow = 'drop-head' | 'reject-publish' | 'reject-publish-dlx';
 
-/** The queue arguments that change behaviour, parsed once at declare time. */
+/** The queue arguments that change behaviour, parsed and validated once at declare time. */
 export interface QueueLimits {
   /** x-max-length: ready messages kept; Infinity when unset */
   readonly maxLength: number;
   /** x-max-length-bytes: sum of ready bodies kept; Infinity when unset */
   readonly maxLengthBytes: number;
   readonly overflow: Overflow;
+  /** x-message-ttl in ms; undefined when unset */
+  readonly messageTtl: number | undefined;
+  /** x-expires in ms; undefined when unset */
+  readonly expires: number | undefined;
+  /** x-dead-letter-exchange; undefined when unset ("" is the default exchange) */
+  readonly deadLetterExchange: string | undefined;
+  readonly deadLetterRoutingKey: string | undefined;
+  /** x-max-priority: 0 = not a priority queue */
+  readonly maxPriority: number;
+  readonly singleActiveConsumer: boolean;
 }
 
 const INTEGER_TAGS = new Set(['b', 'B', 's', 'u', 'I', 'i', 'l']);
+/** RabbitMQ: TTLs and expiry are capped at what an Erlang timer takes (rabbit_misc:check_expiry) */
+const MAX_EXPIRY = 2 ** 32 - 1; // ms, ~49.7 days: larger values are refused
 
 function invalid(desc: string, key: string, reason: string): never {
   throw new AmqpChannelError(ReplyCode.PreconditionFailed, `invalid arg '${key}' for ${desc}: ${reason}`);
 }
 
-function nonNegativeInt(v: FieldValue, desc: string, key: string): number {
+function integer(v: FieldValue, desc: string, key: string): number {
   if (!INTEGER_TAGS.has(v.type)) invalid(desc, key, `"expected integer, got ${fieldTypeName(v.type)}"`);
-  const n = Number(v.value as number | bigint);
+  return Number(v.value as number | bigint);
+}
+
+function nonNegativeInt(v: FieldValue, desc: string, key: string): number {
+  const n = integer(v, desc, key);
   if (n < 0) invalid(desc, key, `{value_negative,${n}}`);
   return n;
 }
 
-/** Validates as RabbitMQ does (406 naming the argument) and extracts the limits. */
+function string(v: FieldValue, desc: string, key: string): string {
+  if (v.type !== 'S') invalid(desc, key, `"expected string, got ${fieldTypeName(v.type)}"`);
+  return v.value.toString('utf8');
+}
+
+/** Validates as RabbitMQ does (406 naming the argument) and extracts what the queue needs. */
 export function parseQueueArguments(args: FieldTable, desc: string): QueueLimits {
+  const get = (k: string): FieldValue | undefined => args.get(k);
   let maxLength = Infinity;
   let maxLengthBytes = Infinity;
   let overflow: Overflow = 'drop-head';
-  const ml = args.get('x-max-length');
+  let messageTtl: number | undefined;
+  let expires: number | undefined;
+  let maxPriority = 0;
+  let singleActiveConsumer = false;
+
+  const ml = get('x-max-length');
   if (ml !== undefined) maxLength = nonNegativeInt(ml, desc, 'x-max-length');
-  const mlb = args.get('x-max-length-bytes');
+  const mlb = get('x-max-length-bytes');
   if (mlb !== undefined) maxLengthBytes = nonNegativeInt(mlb, desc, 'x-max-length-bytes');
-  const ttl = args.get('x-message-ttl');
-  if (ttl !== undefined) nonNegativeInt(ttl, desc, 'x-message-ttl');
-  const ov = args.get('x-overflow');
+  const ttl = get('x-message-ttl');
+  if (ttl !== undefined) {
+    messageTtl = nonNegativeInt(ttl, desc, 'x-message-ttl');
+    if (messageTtl > MAX_EXPIRY) invalid(desc, 'x-message-ttl', `{value_too_large,${messageTtl},${MAX_EXPIRY}}`);
+  }
+  const exp = get('x-expires');
+  if (exp !== undefined) {
+    expires = integer(exp, desc, 'x-expires');
+    if (expires === 0) invalid(desc, 'x-expires', `{value_zero,0}`);
+    if (expires < 0) invalid(desc, 'x-expires', `{value_negative,${expires}}`);
+    if (expires > MAX_EXPIRY) invalid(desc, 'x-expires', `{value_too_large,${expires},${MAX_EXPIRY}}`);
+  }
+  const mp = get('x-max-priority');
+  if (mp !== undefined) {
+    maxPriority = nonNegativeInt(mp, desc, 'x-max-priority');
+    if (maxPriority > 255) invalid(desc, 'x-max-priority', `{value_too_large,${maxPriority},255}`);
+  }
+  const dlx = get('x-dead-letter-exchange');
+  const deadLetterExchange = dlx === undefined ? undefined : string(dlx, desc, 'x-dead-letter-exchange');
+  const dlrk = get('x-dead-letter-routing-key');
+  const deadLetterRoutingKey = dlrk === undefined ? undefined : string(dlrk, desc, 'x-dead-letter-routing-key');
+  if (deadLetterRoutingKey !== undefined && deadLetterExchange === undefined) {
+    invalid(desc, 'x-dead-letter-routing-key', 'routing_key_but_no_dlx_defined');
+  }
+  const ov = get('x-overflow');
   if (ov !== undefined) {
     const s = ov.type === 'S' ? ov.value.toString('utf8') : '';
     if (s !== 'drop-head' && s !== 'reject-publish' && s !== 'reject-publish-dlx') {
@@ -46,5 +95,20 @@ export function parseQueueArguments(args: FieldTable, desc: string): QueueLimits
     }
     overflow = s;
   }
-  return { maxLength, maxLengthBytes, overflow };
+  const sac = get('x-single-active-consumer');
+  if (sac !== undefined) {
+    if (sac.type !== 't') invalid(desc, 'x-single-active-consumer', `"expected bool, got ${fieldTypeName(sac.type)}"`);
+    singleActiveConsumer = sac.value;
+  }
+  return {
+    maxLength,
+    maxLengthBytes,
+    overflow,
+    messageTtl,
+    expires,
+    deadLetterExchange,
+    deadLetterRoutingKey,
+    maxPriority,
+    singleActiveConsumer,
+  };
 }

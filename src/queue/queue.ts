@@ -1,11 +1,13 @@
 import { Message } from '../message/message.js';
+import { PropertyFlag } from '../message/properties-view.js';
 import type { FieldTable } from '../protocol/field-types.js';
 import type { QueueIndexSummary, StoredEntry } from '../store/store.js';
 import type { Consumer } from './consumer.js';
+import type { DeathReason } from './dead-letter.js';
 import type { DurableStorage } from './durable-storage.js';
 import { parseQueueArguments, type QueueLimits } from './queue-arguments.js';
 import type { QueueEntry } from './queue-entry.js';
-import { ReadyList } from './ready-list.js';
+import { PriorityReadyList, ReadyList, type ReadyQueue } from './ready-list.js';
 
 /** Deliveries made in one pass before yielding the event loop (fairness between queues). */
 const DELIVERY_BATCH = 256;
@@ -27,10 +29,12 @@ export interface QueueOptions {
 
 /** What a queue tells its vhost. */
 export interface QueueHost {
-  /** auto-delete: the last consumer went away */
+  /** auto-delete (last consumer gone) or x-expires (unused for the period): delete the queue */
   queueUnused(queue: Queue): void;
   /** a store read failed; logged by the host */
   queueStoreError(queue: Queue, err: unknown): void;
+  /** a message leaves the queue for its dead-letter exchange (only called when one is configured) */
+  deadLetter(queue: Queue, message: Message, reason: DeathReason): void;
 }
 
 /** Outcome of an enqueue, for publisher confirms. */
@@ -43,19 +47,32 @@ export const enum Enqueued {
   Stored = 2,
 }
 
+/** Index key order: higher priority first, then seq. */
+function keyBefore(p1: number, s1: number, p2: number, s2: number): boolean {
+  return p1 > p2 || (p1 === p2 && s1 < s2);
+}
+
+function expireTimerFired(q: Queue): void {
+  q.onExpireTimer();
+}
+function unusedTimerFired(q: Queue): void {
+  q.onUnusedTimer();
+}
+
 /**
- * A queue: ready entries in seq order and the consumers that drain them round-robin
- * within their credit. Deliveries run in passes scheduled with setImmediate, at most
- * one pending pass per queue, so a burst of publishes costs one pass, not one per message.
+ * A queue: ready entries in (priority, seq) order and the consumers that drain them
+ * round-robin within their credit. Deliveries run in passes scheduled with
+ * setImmediate, at most one pending pass per queue, so a burst of publishes costs one
+ * pass, not one per message.
  *
  * A durable queue (storage !== null) writes persistent messages to the store and keeps
  * at most MEMORY_WINDOW ready entries in memory; later entries live only in the store
  * ("paged") and all sort after every in-memory entry, so reading the store forward from
- * the highest seq ever held in memory yields them in order.
+ * the last key ever held in memory yields them in order.
  */
 export class Queue {
   readonly kind = 'queue' as const;
-  readonly ready = new ReadyList();
+  readonly ready: ReadyQueue;
   readonly consumers: Consumer[] = [];
   /** delivered and not yet acked, over all channels */
   unackedCount = 0;
@@ -65,17 +82,21 @@ export class Queue {
   /** ready entries only in the store */
   private pagedCount = 0;
   private pagedBytes = 0;
-  /** highest seq that has ever been in memory: paged entries all lie above it */
+  /** last (priority, seq) key ever held in memory: paged entries all sort after it */
+  private maxMemoryPriority = 255;
   private maxMemorySeq = 0;
   private pageInFlight = false;
-  /** entries recovered at startup may have been delivered before the restart */
-  private recoveredRedelivered = false;
 
   private nextSeq = 1;
   private rrIndex = 0;
   private passScheduled = false;
   private hadConsumer = false;
   private readonly runPass: () => void;
+  /** head-of-queue expiry (one timer per queue, armed for the head's expiry) */
+  private expireTimer: NodeJS.Timeout | null = null;
+  private expireTimerAt = 0;
+  /** x-expires: deletes the queue when unused for the period */
+  private unusedTimer: NodeJS.Timeout | null = null;
 
   constructor(
     readonly name: string,
@@ -88,6 +109,8 @@ export class Queue {
   ) {
     this.runPass = () => this.deliveryPass();
     this.limits = limits ?? parseQueueArguments(options.arguments, `queue '${name}'`);
+    this.ready = this.limits.maxPriority > 0 ? new PriorityReadyList(this.limits.maxPriority) : new ReadyList();
+    this.touch();
   }
 
   get durable(): boolean {
@@ -106,20 +129,46 @@ export class Queue {
   get consumerCount(): number {
     return this.consumers.length;
   }
+  private get hasDeadLetterExchange(): boolean {
+    return this.limits.deadLetterExchange !== undefined;
+  }
+
+  // ---- enqueue ------------------------------------------------------------------------------
 
   /**
-   * Appends a message (spec: FIFO per queue). Refused under x-overflow
-   * reject-publish at the limit; drop-head discards the oldest instead.
+   * Appends a message (spec: FIFO per queue and priority). Refused under x-overflow
+   * reject-publish at the limit (reject-publish-dlx also dead-letters it); drop-head
+   * discards, or dead-letters, the oldest instead.
    */
   enqueue(message: Message): Enqueued {
     const limits = this.limits;
     const limited = limits.maxLength !== Infinity || limits.maxLengthBytes !== Infinity;
     if (limited && limits.overflow !== 'drop-head') {
       if (this.messageCount >= limits.maxLength || this.byteSize + message.bodySize > limits.maxLengthBytes) {
+        if (limits.overflow === 'reject-publish-dlx' && this.hasDeadLetterExchange) {
+          this.host.deadLetter(this, message, 'maxlen');
+        }
         return Enqueued.Rejected;
       }
     }
-    const entry: QueueEntry = { seq: this.nextSeq++, message, redelivered: false, storeMessageId: 0, storeRefs: 0 };
+    const expiresAt = this.expiryOf(message);
+    if (expiresAt < 0) {
+      // expiration 0: deliver now or expire (RabbitMQ: only if a consumer can take it at once)
+      if (!this.hasConsumerWithCredit()) {
+        if (this.hasDeadLetterExchange) this.host.deadLetter(this, message, 'expired');
+        return Enqueued.Accepted;
+      }
+    }
+    const priority = limits.maxPriority === 0 ? 0 : Math.min(message.priority, limits.maxPriority);
+    const entry: QueueEntry = {
+      seq: this.nextSeq++,
+      message,
+      priority,
+      redelivered: false,
+      expiresAt: expiresAt < 0 ? 0 : expiresAt,
+      storeMessageId: 0,
+      storeRefs: 0,
+    };
     let result = Enqueued.Accepted;
     const storage = this.storage;
     if (storage !== null) {
@@ -129,7 +178,8 @@ export class Queue {
         this.writeEntry(entry, false);
         result = Enqueued.Stored;
       }
-      if (this.pagedCount !== 0 || this.ready.length >= MEMORY_WINDOW) {
+      const sortsInMemory = keyBefore(priority, entry.seq, this.maxMemoryPriority, this.maxMemorySeq);
+      if (!sortsInMemory && (this.pagedCount !== 0 || this.ready.length >= MEMORY_WINDOW)) {
         // page out: the entry lives only in the store until consumers get near it
         if (entry.storeMessageId === 0) {
           entry.storeMessageId = storage.persistPrivate(message);
@@ -142,47 +192,84 @@ export class Queue {
         return result;
       }
     }
+    // seq only grows, so a new entry is the last of its priority level
     this.ready.push(entry);
-    this.maxMemorySeq = entry.seq;
+    if (!keyBefore(priority, entry.seq, this.maxMemoryPriority, this.maxMemorySeq) || this.maxMemorySeq === 0) {
+      this.maxMemoryPriority = priority;
+      this.maxMemorySeq = entry.seq;
+    }
     if (limited) this.dropHeadOverLimit();
+    if (entry.expiresAt !== 0) this.armExpireTimer();
     if (this.consumers.length !== 0) this.scheduleDelivery();
     return result;
   }
 
-  private writeEntry(entry: QueueEntry, transient: boolean): void {
+  /** Absolute expiry for a message entering this queue: 0 = never, -1 = "now or never" (TTL 0). */
+  private expiryOf(message: Message): number {
+    let ttl = this.limits.messageTtl;
+    if (message.hasProperty(PropertyFlag.Expiration)) {
+      const e = Number(message.properties().expiration);
+      if (Number.isFinite(e) && (ttl === undefined || e < ttl)) ttl = e;
+    }
+    if (ttl === undefined) return 0;
+    if (ttl === 0) return -1;
+    return Date.now() + ttl;
+  }
+
+  private writeEntry(entry: QueueEntry, transient: boolean, delivered = false): void {
     this.storage!.store.putEntry({
       queueId: this.id,
-      priority: 0,
+      priority: entry.priority,
       seq: entry.seq,
       messageId: entry.storeMessageId,
       refs: entry.storeRefs,
-      redelivered: false,
+      redelivered: delivered,
       transient,
+      expiresAt: entry.expiresAt,
     });
   }
 
-  /** x-overflow drop-head: the oldest ready messages make room. */
+  /**
+   * A stored entry goes out to a consumer for the first time: record it, so that after
+   * a restart it comes back with redelivered=true (and undelivered ones with false).
+   */
+  markDelivered(entry: QueueEntry): void {
+    if (entry.storeMessageId === 0 || entry.redelivered || this.storage === null) return;
+    this.writeEntry(entry, !entry.message.persistent, true);
+  }
+
+  /** x-overflow drop-head: the oldest ready messages make room (dead-lettered as maxlen). */
   private dropHeadOverLimit(): void {
     const limits = this.limits;
     while (this.messageCount > limits.maxLength || this.byteSize > limits.maxLengthBytes) {
       const head = this.ready.shift();
       if (head === undefined) break; // the head is paged; it is trimmed once read back
-      this.discard(head);
+      this.drop(head, 'maxlen');
     }
+  }
+
+  /** An entry leaves the queue without being acked: dead-lettered when configured, then discarded. */
+  drop(entry: QueueEntry, reason: DeathReason): void {
+    if (this.hasDeadLetterExchange && !this.deleted) this.host.deadLetter(this, entry.message, reason);
+    this.discard(entry);
   }
 
   /** An entry leaves the queue for good (acked, rejected without requeue, dropped, purged). */
   discard(entry: QueueEntry): void {
     if (entry.storeMessageId === 0 || this.storage === null) return;
     // a deleted queue's index went with it; only the body reference is left to drop
-    if (!this.deleted) this.storage.store.deleteEntry(this.id, 0, entry.seq);
+    if (!this.deleted) this.storage.store.deleteEntry(this.id, entry.priority, entry.seq);
     this.storage.release(entry.storeMessageId, entry.storeRefs);
   }
 
-  /** basic.get: the head entry, or undefined. */
+  // ---- dequeue ------------------------------------------------------------------------------
+
+  /** basic.get: the head entry (expired ones are dropped first), or undefined. */
   shift(): QueueEntry | undefined {
+    this.touch();
+    this.expireHead(Date.now());
     const entry = this.ready.shift();
-    if (this.pagedCount !== 0 && this.ready.length < PAGE_IN_BATCH) this.pageIn();
+    if (this.pagedCount !== 0 && this.ready.length < PAGE_IN_BATCH) void this.pageIn();
     return entry;
   }
 
@@ -194,6 +281,7 @@ export class Queue {
     }
     entry.redelivered = true;
     this.ready.insertBySeq(entry);
+    if (entry.expiresAt !== 0) this.armExpireTimer();
     if (this.consumers.length !== 0) this.scheduleDelivery();
   }
 
@@ -203,35 +291,31 @@ export class Queue {
     for (let e = this.ready.shift(); e !== undefined; e = this.ready.shift()) this.discard(e);
     if (this.pagedCount !== 0) {
       const upToSeq = this.nextSeq - 1;
-      const afterSeq = this.maxMemorySeq;
+      const after = { priority: this.maxMemoryPriority, seq: this.maxMemorySeq };
       this.pagedCount = 0;
       this.pagedBytes = 0;
-      // later entries go to memory again, above everything purged
+      // later entries go to memory again, after everything purged
+      this.maxMemoryPriority = 0;
       this.maxMemorySeq = upToSeq;
-      void this.discardStored(afterSeq, upToSeq);
+      void this.discardStored(after, upToSeq);
     }
     return n;
   }
 
-  /** Deletes the stored entries with afterSeq < seq <= upToSeq (a purge of paged entries). */
-  private async discardStored(afterSeq: number, upToSeq: number): Promise<void> {
+  /** Deletes the stored entries after `after` with seq <= upToSeq (a purge of paged entries). */
+  private async discardStored(after: { priority: number; seq: number }, upToSeq: number): Promise<void> {
     const storage = this.storage!;
     try {
-      let after = afterSeq;
+      let from = after;
       for (;;) {
-        await storage.store.flush();
-        const batch = await storage.store.readEntries(this.id, { priority: 0, seq: after }, PAGE_IN_BATCH);
-        let done = batch.length === 0;
+        const batch = await storage.store.readEntries(this.id, from, PAGE_IN_BATCH);
+        if (batch.length === 0 || this.deleted) return;
         for (const e of batch) {
-          if (e.seq > upToSeq) {
-            done = true;
-            break;
-          }
-          after = e.seq;
-          storage.store.deleteEntry(this.id, 0, e.seq);
+          from = e;
+          if (e.seq > upToSeq) continue; // published after the purge
+          storage.store.deleteEntry(this.id, e.priority, e.seq);
           storage.release(e.messageId, e.refs);
         }
-        if (done || this.deleted) return;
       }
     } catch (err) {
       this.host.queueStoreError(this, err);
@@ -243,7 +327,6 @@ export class Queue {
     this.pagedCount = summary.count;
     this.pagedBytes = summary.bytes;
     this.nextSeq = summary.lastSeq + 1;
-    this.recoveredRedelivered = true;
     return this.pageIn();
   }
 
@@ -251,25 +334,22 @@ export class Queue {
   private pageIn(): Promise<void> {
     if (this.pageInFlight || this.pagedCount === 0 || this.storage === null || this.deleted) return Promise.resolve();
     this.pageInFlight = true;
-    const store = this.storage.store;
-    const after = { priority: 0, seq: this.maxMemorySeq };
-    return store
-      .flush()
-      .then(() => store.readEntries(this.id, after, PAGE_IN_BATCH))
-      .then(
-        (entries) => this.pagedIn(entries),
-        (err: unknown) => {
-          this.pageInFlight = false;
-          this.host.queueStoreError(this, err);
-        },
-      );
+    const after = this.maxMemorySeq === 0 ? null : { priority: this.maxMemoryPriority, seq: this.maxMemorySeq };
+    return this.storage.store.readEntries(this.id, after, PAGE_IN_BATCH).then(
+      (entries) => this.pagedIn(entries),
+      (err: unknown) => {
+        this.pageInFlight = false;
+        this.host.queueStoreError(this, err);
+      },
+    );
   }
 
   private pagedIn(entries: StoredEntry[]): void {
     this.pageInFlight = false;
     if (this.deleted) return;
+    let expiring = false;
     for (const stored of entries) {
-      if (stored.seq <= this.maxMemorySeq) continue;
+      if (!keyBefore(this.maxMemoryPriority, this.maxMemorySeq, stored.priority, stored.seq) && this.maxMemorySeq !== 0) continue;
       const m = stored.message;
       const message = new Message(m.exchange, m.routingKey, m.rawProperties, m.body);
       message.storeId = stored.messageId;
@@ -277,11 +357,14 @@ export class Queue {
       this.ready.push({
         seq: stored.seq,
         message,
-        // spec allows redelivered=true for "may have been delivered": after a restart we cannot tell
-        redelivered: stored.redelivered || this.recoveredRedelivered,
+        priority: stored.priority,
+        redelivered: stored.redelivered,
+        expiresAt: stored.expiresAt,
         storeMessageId: stored.messageId,
         storeRefs: stored.refs,
       });
+      if (stored.expiresAt !== 0) expiring = true;
+      this.maxMemoryPriority = stored.priority;
       this.maxMemorySeq = stored.seq;
       this.pagedCount--;
       this.pagedBytes -= message.bodySize;
@@ -291,10 +374,59 @@ export class Queue {
       this.pagedCount = 0;
       this.pagedBytes = 0;
     }
-    if (this.pagedCount === 0) this.recoveredRedelivered = false;
     if (this.limits.maxLength !== Infinity || this.limits.maxLengthBytes !== Infinity) this.dropHeadOverLimit();
+    if (expiring) this.armExpireTimer();
     if (this.consumers.length !== 0) this.scheduleDelivery();
   }
+
+  // ---- TTL ----------------------------------------------------------------------------------
+
+  /** Drops expired entries at the head (spec ext: messages expire when they reach the head). */
+  private expireHead(now: number): void {
+    for (let head = this.ready.peek(); head !== undefined && head.expiresAt !== 0 && head.expiresAt <= now; head = this.ready.peek()) {
+      this.ready.shift();
+      this.drop(head, 'expired');
+    }
+  }
+
+  private armExpireTimer(): void {
+    const head = this.ready.peek();
+    if (head === undefined || head.expiresAt === 0 || this.deleted) return;
+    if (this.expireTimer !== null) {
+      if (this.expireTimerAt <= head.expiresAt) return;
+      clearTimeout(this.expireTimer);
+    }
+    this.expireTimerAt = head.expiresAt;
+    this.expireTimer = setTimeout(expireTimerFired, Math.max(0, head.expiresAt - Date.now()), this);
+    this.expireTimer.unref();
+  }
+
+  onExpireTimer(): void {
+    this.expireTimer = null;
+    if (this.deleted) return;
+    this.expireHead(Date.now());
+    this.armExpireTimer();
+  }
+
+  // ---- x-expires ----------------------------------------------------------------------------
+
+  /** The queue was used (declared, got from, consumer added/removed): restart the x-expires period. */
+  touch(): void {
+    const expires = this.limits.expires;
+    if (expires === undefined || this.deleted) return;
+    if (this.unusedTimer !== null) clearTimeout(this.unusedTimer);
+    this.unusedTimer = null;
+    if (this.consumers.length !== 0) return;
+    this.unusedTimer = setTimeout(unusedTimerFired, expires, this);
+    this.unusedTimer.unref();
+  }
+
+  onUnusedTimer(): void {
+    this.unusedTimer = null;
+    if (!this.deleted && this.consumers.length === 0) this.host.queueUnused(this);
+  }
+
+  // ---- consumers ----------------------------------------------------------------------------
 
   addConsumer(consumer: Consumer): void {
     // kept in priority order (stable): round-robin runs within the highest tier that has credit
@@ -303,6 +435,7 @@ export class Queue {
     this.consumers.splice(i, 0, consumer);
     if (i <= this.rrIndex && this.rrIndex < this.consumers.length - 1) this.rrIndex++;
     this.hadConsumer = true;
+    this.touch();
     this.scheduleDelivery();
   }
 
@@ -314,11 +447,29 @@ export class Queue {
     if (this.rrIndex > i) this.rrIndex--;
     if (this.consumers.length === 0 && this.hadConsumer && this.options.autoDelete && !this.deleted) {
       this.host.queueUnused(this);
+      return;
     }
+    this.touch();
+    // single active consumer: the next one takes over
+    if (this.limits.singleActiveConsumer && i === 0) this.scheduleDelivery();
   }
 
   hasExclusiveConsumer(): boolean {
     for (const c of this.consumers) if (c.exclusive) return true;
+    return false;
+  }
+
+  /** Single active consumer: the one receiving messages (the longest-registered); others wait. */
+  get activeConsumer(): Consumer | undefined {
+    return this.limits.singleActiveConsumer ? this.consumers[0] : undefined;
+  }
+
+  private hasConsumerWithCredit(): boolean {
+    if (this.limits.singleActiveConsumer) {
+      const c = this.consumers[0];
+      return c !== undefined && c.owner.canDeliver(c);
+    }
+    for (const c of this.consumers) if (c.owner.canDeliver(c)) return true;
     return false;
   }
 
@@ -334,13 +485,20 @@ export class Queue {
     if (this.deleted) return;
     let budget = DELIVERY_BATCH;
     const consumers = this.consumers;
+    const now = Date.now();
     while (budget > 0 && this.ready.length !== 0 && consumers.length !== 0) {
       const consumer = this.nextConsumerWithCredit();
       if (consumer === undefined) break; // credit returns via scheduleDelivery()
       const entry = this.ready.shift()!;
+      if (entry.expiresAt !== 0 && entry.expiresAt <= now) {
+        // spec ext (TTL): an expired message is never delivered
+        this.drop(entry, 'expired');
+        continue;
+      }
       if (consumer.noAck) {
         this.discard(entry);
       } else {
+        this.markDelivered(entry);
         consumer.unacked++;
         this.unackedCount++;
       }
@@ -354,11 +512,16 @@ export class Queue {
   /**
    * Round-robin from where the last pass stopped; undefined when nobody has credit.
    * With consumer priorities, a lower tier is served only when every consumer of the
-   * higher tiers is out of credit (RabbitMQ's consumer priority semantics).
+   * higher tiers is out of credit (RabbitMQ's consumer priority semantics). With a
+   * single active consumer, only the first registered consumer is ever served.
    */
   private nextConsumerWithCredit(): Consumer | undefined {
     const consumers = this.consumers;
     const n = consumers.length;
+    if (this.limits.singleActiveConsumer) {
+      const c = consumers[0]!;
+      return c.owner.canDeliver(c) ? c : undefined;
+    }
     if (consumers[0]!.priority === consumers[n - 1]!.priority) {
       for (let tried = 0; tried < n; tried++) {
         if (this.rrIndex >= n) this.rrIndex = 0;
@@ -403,6 +566,8 @@ export class Queue {
     this.deleted = true;
     this.pagedCount = 0;
     this.pagedBytes = 0;
+    if (this.expireTimer !== null) clearTimeout(this.expireTimer);
+    if (this.unusedTimer !== null) clearTimeout(this.unusedTimer);
     const consumers = this.consumers.splice(0);
     for (const c of consumers) c.owner.consumerCancelled(c);
     return n;

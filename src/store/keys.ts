@@ -17,7 +17,7 @@
  * never collide and every key of one vhost shares one prefix.
  *
  * Message value: <u16 len><exchange><u16 len><routingKey><u32 len><rawProperties><body…>
- * Index value:   <messageId u64 BE><refs u16 BE><flags u8 (bit0 redelivered, bit1 transient)><bodySize u32 BE>
+ * Index value:   <messageId u64 BE><refs u16 BE><flags u8 (bit0 redelivered, bit1 transient)><bodySize u32 BE><expiresAt u64 BE>
  * bodySize lets recovery report per-queue bytes without reading bodies; UNKNOWN_BODY_SIZE
  * marks an entry written when the body size was not at hand (recovery then reads the message).
  */
@@ -38,7 +38,7 @@ export const Prefix = {
 export const FORMAT_VERSION = 1;
 export const FORMAT_KEY = Buffer.concat([Buffer.from([Prefix.Meta]), Buffer.from('format', 'latin1')]);
 
-export const INDEX_VALUE_SIZE = 15;
+export const INDEX_VALUE_SIZE = 23;
 export const UNKNOWN_BODY_SIZE = 0xffffffff;
 const INDEX_KEY_SIZE = 14;
 const MESSAGE_KEY_SIZE = 9;
@@ -208,13 +208,25 @@ export function seqOfIndexKey(key: Buffer): number {
   return readU64(key, 6);
 }
 
-export function encodeIndexValue(messageId: number, refs: number, redelivered: boolean, transient: boolean, bodySize: number): Buffer {
+export function encodeIndexValue(
+  messageId: number,
+  refs: number,
+  redelivered: boolean,
+  transient: boolean,
+  bodySize: number,
+  expiresAt: number,
+): Buffer {
   const value = Buffer.allocUnsafe(INDEX_VALUE_SIZE);
   writeU64(value, 0, messageId);
   value.writeUInt16BE(refs, 8);
   value[10] = (redelivered ? 1 : 0) | (transient ? 2 : 0);
   value.writeUInt32BE(bodySize, 11);
+  writeU64(value, 15, expiresAt);
   return value;
+}
+
+export function indexExpiresAt(value: Buffer): number {
+  return value.length >= INDEX_VALUE_SIZE ? readU64(value, 15) : 0;
 }
 
 export function indexMessageId(value: Buffer): number {

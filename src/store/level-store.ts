@@ -19,6 +19,7 @@ import {
   indexRedelivered,
   indexRefs,
   indexTransient,
+  indexExpiresAt,
   kindRange,
   messageBodySize,
   messageIdOfKey,
@@ -335,7 +336,7 @@ export class LevelStore implements Store {
   putEntry(e: EntryRecord): void {
     const batch = this.open_;
     const bodySize = batch.messageSizes.get(e.messageId) ?? this.inFlight?.messageSizes.get(e.messageId) ?? UNKNOWN_BODY_SIZE;
-    batch.ops.set(keyString(indexKey(e.queueId, e.priority, e.seq)), encodeIndexValue(e.messageId, e.refs, e.redelivered, e.transient, bodySize));
+    batch.ops.set(keyString(indexKey(e.queueId, e.priority, e.seq)), encodeIndexValue(e.messageId, e.refs, e.redelivered, e.transient, bodySize, e.expiresAt));
     this.touch();
   }
 
@@ -443,6 +444,7 @@ export class LevelStore implements Store {
         refs: indexRefs(value),
         redelivered: indexRedelivered(value),
         transient: indexTransient(value),
+        expiresAt: indexExpiresAt(value),
         message: decodeMessage(m),
       });
     }

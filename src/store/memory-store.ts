@@ -175,7 +175,7 @@ export class MemoryStore implements Store {
       this.entries.set(e.queueId, q);
     }
     // a snapshot: the model's entry objects change (redelivered) after they are written
-    q.put({ queueId: e.queueId, priority: e.priority, seq: e.seq, messageId: e.messageId, refs: e.refs, redelivered: e.redelivered, transient: e.transient });
+    q.put({ queueId: e.queueId, priority: e.priority, seq: e.seq, messageId: e.messageId, refs: e.refs, redelivered: e.redelivered, transient: e.transient, expiresAt: e.expiresAt });
   }
   deleteEntry(queueId: number, priority: number, seq: number): void {
     const q = this.entries.get(queueId);

@@ -64,6 +64,8 @@ export interface EntryRecord {
    * (and their messages) and does not count them. Stored as flags bit 1.
    */
   readonly transient: boolean;
+  /** when the message expires in this queue (ms since the epoch; 0 = never): TTL survives restarts */
+  readonly expiresAt: number;
 }
 
 export interface StoredEntry extends EntryRecord {

@@ -23,6 +23,8 @@ export interface ExchangeOptions {
 export class Exchange {
   readonly kind = 'exchange' as const;
   readonly table: RoutingTable<Destination>;
+  /** the alternate-exchange argument: where messages this exchange cannot route go */
+  readonly alternateExchange: string | undefined;
   /** bindings in which this exchange is the destination (exchange.bind … destination=this) */
   inboundBindings = 0;
   deleted = false;
@@ -33,6 +35,8 @@ export class Exchange {
     readonly options: ExchangeOptions,
   ) {
     this.table = createRoutingTable<Destination>(type);
+    const ae = options.arguments.get('alternate-exchange');
+    this.alternateExchange = ae !== undefined && ae.type === 'S' ? ae.value.toString('utf8') : undefined;
   }
 
   get isDefault(): boolean {

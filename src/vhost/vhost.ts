@@ -1,7 +1,8 @@
 import { AmqpChannelError } from '../protocol/errors.js';
 import type { FieldTable } from '../protocol/field-types.js';
 import { ReplyCode } from '../protocol/reply-code.js';
-import type { Message } from '../message/message.js';
+import { Message } from '../message/message.js';
+import { deadLetteredMessage, isDeadLetterCycle, publishedRoutingKeys, type DeathReason } from '../queue/dead-letter.js';
 import { Queue, type QueueHost, type QueueOptions } from '../queue/queue.js';
 import { parseQueueArguments } from '../queue/queue-arguments.js';
 import type { Store } from '../store/store.js';
@@ -139,6 +140,7 @@ export class Vhost implements QueueHost {
       if (existing.durable !== options.durable) inequivalent('durable', desc, options.durable, existing.durable);
       if (existing.options.autoDelete !== options.autoDelete) inequivalent('auto_delete', desc, options.autoDelete, existing.options.autoDelete);
       assertArgsEquivalent(existing.options.arguments, options.arguments, desc, COMPARED_QUEUE_ARGS);
+      existing.touch();
       return existing;
     }
     // durable, shared queues live in the store; exclusive ones never survive their connection
@@ -161,6 +163,33 @@ export class Vhost implements QueueHost {
     if (q.id !== 0) this.store.deleteQueue(this.name, q.name, q.id);
     this.events?.queueDeleted(q);
     return n;
+  }
+
+  /**
+   * QueueHost: a message leaves `queue` for its dead-letter exchange (rabbit_dead_letter).
+   * Routed with x-dead-letter-routing-key, or else with the keys it was published with;
+   * a missing dead-letter exchange drops it; fully automatic cycles are broken.
+   */
+  deadLetter(queue: Queue, message: Message, reason: DeathReason): void {
+    const dlxName = queue.limits.deadLetterExchange!;
+    const dlx = this.exchanges.get(dlxName);
+    if (dlx === undefined) return;
+    const keys = queue.limits.deadLetterRoutingKey !== undefined ? [queue.limits.deadLetterRoutingKey] : publishedRoutingKeys(message);
+    const dead = deadLetteredMessage(message, queue.name, reason, dlxName, keys[0]!, Date.now());
+    const targets = new Set<Queue>();
+    this.route(dlx, dead, targets);
+    for (let i = 1; i < keys.length; i++) {
+      this.route(dlx, new Message(dlxName, keys[i]!, dead.rawProperties, dead.body), targets);
+    }
+    if (reason !== 'rejected') {
+      for (const t of targets) if (isDeadLetterCycle(dead, t.name)) targets.delete(t);
+    }
+    if (dead.persistent) {
+      let durable = 0;
+      for (const t of targets) if (t.id !== 0) durable++;
+      dead.durableRefs = durable;
+    }
+    for (const t of targets) t.enqueue(dead);
   }
 
   /** QueueHost: a store read for this queue failed. */
@@ -233,6 +262,21 @@ export class Vhost implements QueueHost {
    * `out` is a set, so a queue receives the message at most once).
    */
   route(exchange: Exchange, message: Message, out: Set<Queue>): void {
+    const before = out.size;
+    this.routeExchange(exchange, message, out);
+    if (out.size !== before || exchange.alternateExchange === undefined) return;
+    // alternate exchanges: a message the exchange cannot route goes to its AE (and the AE's AE…)
+    const seen = new Set<Exchange>([exchange]);
+    for (let name: string | undefined = exchange.alternateExchange; name !== undefined && out.size === before; ) {
+      const ae = this.exchanges.get(name);
+      if (ae === undefined || seen.has(ae)) return;
+      seen.add(ae);
+      this.routeExchange(ae, message, out);
+      name = ae.alternateExchange;
+    }
+  }
+
+  private routeExchange(exchange: Exchange, message: Message, out: Set<Queue>): void {
     if (exchange.isDefault) {
       const q = this.queues.get(message.routingKey);
       if (q !== undefined) out.add(q);

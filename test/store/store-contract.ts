@@ -20,7 +20,7 @@ export function message(n: number, bodySize = 10): MessageRecord {
 }
 
 export function entry(queueId: number, priority: number, seq: number, messageId: number, refs = 1, extra: Partial<EntryRecord> = {}): EntryRecord {
-  return { queueId, priority, seq, messageId, refs, redelivered: false, transient: false, ...extra };
+  return { queueId, priority, seq, messageId, refs, redelivered: false, transient: false, expiresAt: 0, ...extra };
 }
 
 const pos = (e: { priority: number; seq: number }): string => `${e.priority}/${e.seq}`;
@@ -182,6 +182,22 @@ export function runStoreContract(name: string, makeStore: () => Promise<StoreFix
       expect((await store.readEntries(7, { priority: 4, seq: 0 }, 2)).map(pos)).toEqual(['0/1', '0/255']);
       expect(await store.readEntries(7, { priority: 0, seq: 2 ** 40 }, 10)).toEqual([]);
       expect(await store.readEntries(7, null, 0)).toEqual([]);
+    });
+
+    it('entry flags and expiry round-trip (pending, durable and after reopen)', async () => {
+      const f = await makeStore();
+      const store = f.store;
+      store.putMessage(1, message(1));
+      store.putEntry(entry(3, 0, 1, 1, 1, { redelivered: true, expiresAt: 1_900_000_000_123 }));
+      const check = async (s: typeof store): Promise<void> => {
+        const [e] = await s.readEntries(3, null, 10);
+        expect(e).toMatchObject({ seq: 1, redelivered: true, transient: false, expiresAt: 1_900_000_000_123 });
+      };
+      await check(store);
+      await store.flush();
+      await check(store);
+      if (f.reopen) await check(await f.reopen());
+      await f.cleanup?.();
     });
 
     it('deleteEntry removes one entry, pending or durable', async () => {

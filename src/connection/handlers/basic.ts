@@ -2,7 +2,9 @@ import { AmqpChannelError, AmqpConnectionError } from '../../protocol/errors.js'
 import { MethodId } from '../../protocol/generated/constants.js';
 import type { Method } from '../../protocol/generated/methods.js';
 import { ReplyCode } from '../../protocol/reply-code.js';
-import type { Message } from '../../message/message.js';
+import { Message } from '../../message/message.js';
+import { encodeBasicProperties } from '../../protocol/generated/properties.js';
+import type { Queue } from '../../queue/queue.js';
 import { PropertyFlag } from '../../message/properties-view.js';
 import { Consumer } from '../../queue/consumer.js';
 import { Enqueued } from '../../queue/queue.js';
@@ -76,6 +78,7 @@ export function publish(ch: Channel, exchange: Exchange, message: Message, manda
   }
   const routed = ch.routed;
   ch.vhost.route(exchange, message, routed);
+  if (message.hasProperty(PropertyFlag.Headers)) message = routeSenderSelected(ch, exchange, message, routed);
   if (routed.size === 0) {
     if (mandatory) ch.sendReturn(ReplyCode.NoRoute, 'NO_ROUTE', message);
     return Enqueued.Accepted;
@@ -94,6 +97,31 @@ export function publish(ch: Channel, exchange: Exchange, message: Message, manda
   }
   routed.clear();
   return outcome;
+}
+
+/**
+ * Sender-selected distribution (RabbitMQ): CC and BCC headers (arrays of strings) add
+ * routing keys; BCC is removed from the message before it is enqueued.
+ */
+function routeSenderSelected(ch: Channel, exchange: Exchange, message: Message, routed: Set<Queue>): Message {
+  const headers = message.headers();
+  if (headers === undefined) return message;
+  const cc = headers.get('CC');
+  const bcc = headers.get('BCC');
+  if (cc === undefined && bcc === undefined) return message;
+  for (const list of [cc, bcc]) {
+    if (list === undefined || list.type !== 'A') continue;
+    for (const key of list.value) {
+      if (key.type !== 'S') continue;
+      ch.vhost.route(exchange, new Message(exchange.name, key.value.toString('utf8'), message.rawProperties, message.body), routed);
+    }
+  }
+  if (bcc === undefined) return message;
+  const props = { ...message.properties() };
+  const stripped = new Map(headers);
+  stripped.delete('BCC');
+  props.headers = stripped;
+  return new Message(message.exchange, message.routingKey, encodeBasicProperties(props), message.body);
 }
 
 export function handleBasicQos(ch: Channel, args: Args<typeof MethodId.BasicQos>): void {
