@@ -168,7 +168,7 @@ export class WarrenBroker {
 
 function run(cmd, args, timeoutMs) {
   return new Promise((resolve, reject) => {
-    execFile(cmd, args, { timeout: timeoutMs, encoding: 'utf8' }, (err, stdout, stderr) => {
+    execFile(cmd, args, { timeout: Math.ceil(timeoutMs), encoding: 'utf8' }, (err, stdout, stderr) => {
       if (err) reject(new Error(`${cmd} ${args.join(' ')} failed: ${err.message} ${stderr}`));
       else resolve(stdout);
     });

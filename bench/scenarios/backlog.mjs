@@ -29,11 +29,20 @@ export const backlog = {
 };
 
 async function runBacklog(o, broker, log) {
+  const partial = { metrics: {}, phases: {} };
+  try {
+    return await backlogPhases(o, broker, log, partial);
+  } catch (err) {
+    // Report what was measured before the failure, and leave no backlog behind.
+    await deleteQueue(o.url, queueName('backlog'));
+    throw Object.assign(err instanceof Error ? err : new Error(String(err)), { partial });
+  }
+}
+
+async function backlogPhases(o, broker, log, { metrics, phases }) {
   const queue = queueName('backlog');
   const N = o.count;
   const deadline = performance.now() + o.timeout * 1000;
-  const phases = {};
-  const metrics = {};
   await freshQueue(o.url, queue, true);
 
   // Phase 1: publish with confirms.
@@ -52,7 +61,7 @@ async function runBacklog(o, broker, log) {
   metrics.publishRate = rate(confirmed, confirmedAt - started);
   phases.publish = { published: published.reduce((a, b) => a + b, 0), confirmed, nacked, seconds: (confirmedAt - started) / 1000, rate: metrics.publishRate, broker: pubStats, error: pubError?.message ?? null };
   log(`  ${confirmed} confirmed in ${phases.publish.seconds.toFixed(1)} s: ${metrics.publishRate} msg/s`);
-  if (pubError !== null || confirmed + nacked < N) throw Object.assign(new Error(`publish failed: ${pubError?.message ?? 'not every message confirmed in time'}`), { partial: { phases, metrics } });
+  if (pubError !== null || confirmed + nacked < N) throw new Error(`publish failed: ${pubError?.message ?? 'not every message confirmed in time'}`);
 
   // Phase 2: memory with the full backlog, after a short idle so group commits and GC settle.
   await sleep(o.settle * 1000);
