@@ -57,6 +57,11 @@ function serverProperties(): FieldTable {
   });
 }
 
+const TICK_MS = 1000;
+function brokerTick(broker: Broker): void {
+  broker.tick();
+}
+
 /** Composition root: config, logger, store, vhosts, listener. No protocol logic. */
 export class Broker implements BrokerContext {
   readonly config: WarrenConfig;
@@ -68,6 +73,7 @@ export class Broker implements BrokerContext {
   readonly store: Store;
   private readonly storage: DurableStorage;
   private server: Server | null = null;
+  private tickTimer: NodeJS.Timeout | null = null;
 
   constructor(config: WarrenConfig, logger: Logger, store?: Store) {
     this.config = config;
@@ -82,6 +88,8 @@ export class Broker implements BrokerContext {
     try {
       await this.recover();
       this.server = await listen(this.config.host, this.config.port, (socket) => this.accept(socket));
+      this.tickTimer = setInterval(brokerTick, TICK_MS, this);
+      this.tickTimer.unref();
     } catch (err) {
       await this.store.close().catch(() => {});
       throw err;
@@ -176,6 +184,12 @@ export class Broker implements BrokerContext {
     new Connection(socket, this, socket.remoteAddress, socket.remotePort);
   }
 
+  /** Once a second: consumer timeouts. */
+  tick(): void {
+    const now = Date.now();
+    for (const c of this.connections.values()) c.checkConsumerTimeouts(now);
+  }
+
   connectionOpened(conn: Connection): void {
     this.connections.set(conn.id, conn);
   }
@@ -191,6 +205,7 @@ export class Broker implements BrokerContext {
   async close(reason = 'shutdown'): Promise<void> {
     const server = this.server;
     this.server = null;
+    if (this.tickTimer !== null) clearInterval(this.tickTimer);
     const serverClosed = server === null ? Promise.resolve() : new Promise<void>((r) => server.close(() => r()));
     await Promise.all([...this.connections.values()].map((c) => c.forceClose(reason)));
     await serverClosed;

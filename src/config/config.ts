@@ -22,6 +22,8 @@ export interface WarrenConfig {
   readonly channelMax: number;
   /** largest message body accepted (RabbitMQ's max_message_size default: 128 MiB) */
   readonly maxMessageSize: number;
+  /** RabbitMQ's consumer_timeout: an unacked delivery older than this (ms) closes its channel; 0 disables */
+  readonly consumerTimeout: number;
   readonly users: readonly UserConfig[];
   readonly vhosts: readonly string[];
 }
@@ -35,6 +37,7 @@ export const DEFAULT_CONFIG: WarrenConfig = {
   frameMax: 131072,
   channelMax: 2047,
   maxMessageSize: 128 * 1024 * 1024,
+  consumerTimeout: 30 * 60 * 1000,
   users: [{ username: 'guest', password: 'guest', loopbackOnly: true }],
   vhosts: ['/'],
 };

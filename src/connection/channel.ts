@@ -19,6 +19,8 @@ import * as tx from './handlers/tx.js';
 
 /** A delivery awaiting ack. consumer is null for basic.get. */
 export class Unacked {
+  /** for the consumer timeout */
+  readonly deliveredAt = Date.now();
   constructor(
     readonly deliveryTag: number,
     readonly entry: QueueEntry,
@@ -559,6 +561,27 @@ export class Channel implements ConsumerOwner {
   private finishClosing(): void {
     this.state = State.Closed;
     this.conn.channelClosed(this);
+  }
+
+  /**
+   * RabbitMQ's consumer_timeout: when the oldest unacked delivery is older than the
+   * limit (the queue's x-consumer-timeout, else the broker's), the channel is closed
+   * with 406 and the delivery goes back to its queue.
+   */
+  checkConsumerTimeout(now: number, brokerTimeout: number): void {
+    if (this.state !== State.Open) return;
+    for (const u of this.unacked.values()) {
+      const limit = u.queue.limits.consumerTimeout ?? brokerTimeout;
+      if (limit > 0 && now - u.deliveredAt > limit) {
+        this.fail(
+          new AmqpChannelError(
+            ReplyCode.PreconditionFailed,
+            `delivery acknowledgement on channel ${this.id} timed out. Timeout value used: ${limit} ms. This timeout value can be configured, see consumers doc guide to learn more`,
+          ),
+        );
+        return;
+      }
+    }
   }
 
   /** Cancels consumers and requeues unacked deliveries (channel or connection closing). */

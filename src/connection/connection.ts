@@ -503,6 +503,12 @@ export class Connection {
     for (const ch of this.channels.values()) ch.resumeDeliveries();
   }
 
+  /** Periodic check (broker tick) of every channel's oldest unacked delivery. */
+  checkConsumerTimeouts(now: number): void {
+    const limit = this.broker.config.consumerTimeout;
+    for (const ch of this.channels.values()) if (ch.unacked.size !== 0) ch.checkConsumerTimeout(now, limit);
+  }
+
   onHeartbeatTick(): void {
     const now = Date.now();
     if (now - this.lastReceivedAt > this.heartbeat * 2000) {

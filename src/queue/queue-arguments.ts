@@ -22,6 +22,8 @@ export interface QueueLimits {
   /** x-max-priority: 0 = not a priority queue */
   readonly maxPriority: number;
   readonly singleActiveConsumer: boolean;
+  /** x-consumer-timeout (ms; RabbitMQ 3.12+): overrides the broker's consumer timeout for this queue */
+  readonly consumerTimeout: number | undefined;
 }
 
 const INTEGER_TAGS = new Set(['b', 'B', 's', 'u', 'I', 'i', 'l']);
@@ -95,6 +97,8 @@ export function parseQueueArguments(args: FieldTable, desc: string): QueueLimits
     }
     overflow = s;
   }
+  const ct = get('x-consumer-timeout');
+  const consumerTimeout = ct === undefined ? undefined : nonNegativeInt(ct, desc, 'x-consumer-timeout');
   const sac = get('x-single-active-consumer');
   if (sac !== undefined) {
     if (sac.type !== 't') invalid(desc, 'x-single-active-consumer', `"expected bool, got ${fieldTypeName(sac.type)}"`);
@@ -110,5 +114,6 @@ export function parseQueueArguments(args: FieldTable, desc: string): QueueLimits
     deadLetterRoutingKey,
     maxPriority,
     singleActiveConsumer,
+    consumerTimeout,
   };
 }
