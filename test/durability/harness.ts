@@ -33,9 +33,10 @@ export interface RestartMode {
   readonly name: string;
   start(dataDir: string): Promise<BrokerHandle>;
   /**
-   * Called on a connection right before stop(). A clean close flushes the store itself;
-   * before a SIGKILL the test needs proof that earlier writes on this connection are on
-   * disk, because declare-ok and basic.ack are not tied to a store commit.
+   * Called on a connection right before stop(), so that what the test did on it counts.
+   * A clean close flushes the store itself; before a SIGKILL the test needs proof that
+   * earlier writes on this connection are on disk, because declare-ok and basic.ack are
+   * not tied to a store commit.
    */
   settle(conn: ChannelModel): Promise<void>;
 }
@@ -46,7 +47,14 @@ export const cleanRestart: RestartMode = {
     const broker = await startBroker({ dataDir, port: 0 });
     return { url: broker.url, port: broker.port, stop: () => broker.close() };
   },
-  async settle() {},
+  /**
+   * close() flushes the store, but frames still in the socket (a basic.ack has no reply)
+   * may be unread when it closes the connection: one round trip proves they were handled.
+   */
+  async settle(conn) {
+    const ch = await conn.createChannel();
+    await ch.close();
+  },
 };
 
 export const killRestart: RestartMode = {
@@ -145,7 +153,18 @@ export async function runWarrenExpectingExit(dataDir: string): Promise<WarrenExi
 export async function openConnection(url: string): Promise<ChannelModel> {
   const conn = await connect(url);
   conn.on('error', () => {});
+  const closed = new Promise<void>((resolve) => conn.once('close', () => resolve()));
+  closedEvents.set(conn, closed);
   return conn;
+}
+
+const closedEvents = new WeakMap<ChannelModel, Promise<void>>();
+
+/** Resolves once the connection has closed (for whatever reason). */
+export function connectionClosed(conn: ChannelModel): Promise<void> {
+  const closed = closedEvents.get(conn);
+  if (closed === undefined) throw new Error('not a connection from openConnection');
+  return closed;
 }
 
 export async function openChannel(conn: ChannelModel): Promise<Channel> {
