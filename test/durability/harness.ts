@@ -12,6 +12,9 @@ import { fileURLToPath } from 'node:url';
 import { connect, type Channel, type ChannelModel, type ConfirmChannel } from 'amqplib';
 import { startBroker } from '../../src/index.js';
 
+/** Child processes and fsyncs are slow on a loaded 2-core machine; vitest's 5 s default is too tight. */
+export const TEST_TIMEOUT = 20_000;
+
 export const CLI_PATH = fileURLToPath(new URL('../../dist/cli/main.js', import.meta.url));
 
 export async function tempDataDir(): Promise<string> {

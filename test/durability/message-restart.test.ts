@@ -11,6 +11,7 @@ import {
   removeDir,
   startCapturingProxy,
   tempDataDir,
+  TEST_TIMEOUT,
   type BrokerHandle,
   type CapturingProxy,
   type RestartMode,
@@ -141,7 +142,7 @@ describe.each([cleanRestart, killRestart])('persistent messages: $name', (mode: 
       priority: 5,
       headers: { str: 'value', list: [1, 'two', [3, [4]], { five: 5 }], nested: { a: { b: { c: 'deep' } } } },
     });
-  });
+  }, TEST_TIMEOUT);
 
   it('unacked messages come back ready and redelivered; acked ones never come back', async () => {
     await start();
@@ -185,7 +186,7 @@ describe.each([cleanRestart, killRestart])('persistent messages: $name', (mode: 
     const ch3 = await openChannel(conn3);
     expect((await ch3.checkQueue('m.acks')).messageCount).toBe(0);
     expect(await ch3.get('m.acks')).toBe(false);
-  });
+  }, TEST_TIMEOUT);
 
   it('a message routed to two durable queues survives in both; acking it in one keeps it in the other across another restart', async () => {
     await start();
@@ -222,5 +223,5 @@ describe.each([cleanRestart, killRestart])('persistent messages: $name', (mode: 
     if (m2 === false) throw new Error('m.sh2 is empty');
     expect(m2.content.equals(body)).toBe(true);
     expect(after.proxy.delivered[0]!.equals(published)).toBe(true);
-  });
+  }, TEST_TIMEOUT);
 });

@@ -9,6 +9,7 @@ import {
   openConnection,
   removeDir,
   tempDataDir,
+  TEST_TIMEOUT,
   type BrokerHandle,
   type RestartMode,
 } from './harness.js';
@@ -146,7 +147,7 @@ function describeTopology(mode: RestartMode): void {
       expect(await drainBodies(ch, 'q.e2e')).toEqual(['headers-e2e']);
       // x-max-length 2 (drop-head) still applies
       expect(await drainBodies(ch, 'q.maxlen')).toEqual(['2', '3']);
-    });
+    }, TEST_TIMEOUT);
   });
 }
 
