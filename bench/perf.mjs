@@ -31,6 +31,7 @@ Options:
   --persistent | --transient   delivery mode (backlog, confirm: persistent)
   --broker-pid <pid>    broker process for RSS/CPU from /proc (auto with --manage)
   --no-restart          backlog: skip the restart phase
+  --restart-signal <s>  backlog with --manage warren: KILL (default, crash recovery) or TERM
   --settle <s>          idle before reading RSS at full backlog / after drain (default 2)
   --timeout <s>         bound on the whole run (default 900)
   --json                print only the JSON line

@@ -1,6 +1,7 @@
 // The broker under test, as far as the generator can control it:
 //  - WarrenBroker: a Warren child process this runner started (fresh temp data dir, free
-//    port); can be killed with SIGKILL and restarted on the same data dir.
+//    port); restarted on the same data dir after SIGKILL (crash recovery, the default) or
+//    SIGTERM (clean shutdown, comparable with RabbitMQ's stop_app/start_app).
 //  - RabbitMqBroker: the local RabbitMQ; pid of beam.smp for /proc stats; "restart" is
 //    `rabbitmqctl stop_app` + `start_app` (the Erlang VM stays up: a clean application
 //    restart, not a crash).
@@ -100,12 +101,14 @@ export class WarrenBroker {
   }
 
   /** Starts Warren from dist/ on a free port with a fresh temp data dir (unless one is given). */
-  static async start({ dataDir = null, logLevel = 'warn' } = {}) {
+  static async start({ dataDir = null, logLevel = 'warn', restartSignal = 'SIGKILL' } = {}) {
     if (!existsSync(WARREN_MAIN)) throw new Error(`${WARREN_MAIN} missing: run \`npm run build\` first`);
     const own = dataDir === null;
     const dir = dataDir ?? mkdtempSync(join(tmpdir(), 'warren-bench-'));
     const broker = new WarrenBroker(dir, await freePort(), own);
     broker.logLevel = logLevel;
+    broker.restartSignal = restartSignal;
+    if (restartSignal === 'SIGTERM') broker.restartNote = 'SIGTERM (clean shutdown) of the Warren process, then a new process on the same data dir; timed from the new spawn';
     await broker.spawn();
     await broker.ready(30_000);
     return broker;
@@ -139,12 +142,14 @@ export class WarrenBroker {
   }
 
   /**
-   * kill -9, start again on the same data dir; resolves with ms from spawn until a
-   * connection is accepted and until `queue` reports `count` messages.
+   * kill -9 (or SIGTERM), start again on the same data dir; resolves with ms from spawn
+   * until a connection is accepted and until `queue` reports `count` messages.
    */
   async restart(queue, count, timeoutMs) {
-    this.child.kill('SIGKILL');
+    const s0 = performance.now();
+    this.child.kill(this.restartSignal);
     await this.exited;
+    const stopMs = performance.now() - s0;
     const t0 = performance.now();
     this.spawn();
     const connection = await waitForConnection(this.url, timeoutMs);
@@ -152,7 +157,7 @@ export class WarrenBroker {
     const reported = await waitForQueueCount(connection, queue, count, timeoutMs);
     const readyMs = performance.now() - t0;
     await connection.close();
-    return { acceptMs, readyMs, reported };
+    return { acceptMs, readyMs, reported, stopMs };
   }
 
   async stop() {

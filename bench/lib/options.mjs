@@ -18,6 +18,7 @@ export const GLOBAL_DEFAULTS = {
   brokerPid: null,
   manage: 'none',
   restart: true,
+  restartSignal: 'SIGKILL',
   settle: 2,
   timeout: 900,
   slices: 10,
@@ -41,6 +42,7 @@ export const PERF_FLAGS = {
   'broker-pid': { type: 'string' },
   manage: { type: 'string' },
   'no-restart': { type: 'boolean' },
+  'restart-signal': { type: 'string' },
   settle: { type: 'string' },
   timeout: { type: 'string' },
   slices: { type: 'string' },
@@ -81,6 +83,11 @@ export function explicitOptions(values) {
     o.manage = values.manage;
   }
   if (values['no-restart']) o.restart = false;
+  if (values['restart-signal'] !== undefined) {
+    const sig = values['restart-signal'].toUpperCase().replace(/^(SIG)?/, 'SIG');
+    if (sig !== 'SIGKILL' && sig !== 'SIGTERM') throw new Error('--restart-signal must be KILL or TERM');
+    o.restartSignal = sig;
+  }
   if (values.settle !== undefined) o.settle = num('settle', values.settle, 0);
   if (values.timeout !== undefined) o.timeout = num('timeout', values.timeout, 1);
   if (values.slices !== undefined) o.slices = int('slices', values.slices, 1, 1000);

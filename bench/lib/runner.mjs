@@ -1,18 +1,18 @@
 // Runs one scenario against one broker and builds the result record (the JSON line).
-import { cpus, hostname, totalmem } from 'node:os';
+import { cpus, hostname, loadavg, totalmem } from 'node:os';
 import { ExternalBroker, RabbitMqBroker, WarrenBroker, redactUrl } from './broker-control.mjs';
 import { resolveOptions } from './options.mjs';
 import { SCENARIOS } from '../scenarios/index.mjs';
 
 export function machineNote() {
   const c = cpus();
-  return { host: hostname(), cpus: c.length, cpuModel: c[0]?.model ?? 'unknown', memGiB: Math.round(totalmem() / 2 ** 30), node: process.version };
+  return { host: hostname(), cpus: c.length, cpuModel: c[0]?.model ?? 'unknown', memGiB: Math.round(totalmem() / 2 ** 30), node: process.version, loadavg1m: Math.round(loadavg()[0] * 100) / 100 };
 }
 
 /** Starts or attaches to the broker named by o.manage. */
 export async function openBroker(o) {
   if (o.manage === 'warren') {
-    const broker = await WarrenBroker.start();
+    const broker = await WarrenBroker.start({ restartSignal: o.restartSignal });
     o.url = broker.url;
     return broker;
   }
