@@ -28,8 +28,8 @@ export class Consumer {
     /** prefetch_count in force when the consumer was created (basic.qos global=false); 0 = unlimited */
     readonly prefetchCount: number,
     readonly args: FieldTable,
+    priority = 0,
   ) {
-    const p = args.get('x-priority');
-    this.priority = p !== undefined && typeof p.value === 'number' ? p.value : p?.type === 'l' ? Number(p.value) : 0;
+    this.priority = priority;
   }
 }

@@ -34,6 +34,8 @@ export function deadLetteredMessage(
   deadLetterExchange: string,
   routingKey: string,
   nowMs: number,
+  /** x-dead-letter-routing-key replaces the routing keys: the CC header goes (routing-keys keeps it) */
+  stripCc = false,
 ): Message {
   const props = { ...message.properties() };
   const headers: FieldTable = new Map(props.headers ?? []);
@@ -62,7 +64,8 @@ export function deadLetteredMessage(
       ['routing-keys', { type: 'A', value: publishedRoutingKeys(message).map(str) }],
     ]);
     if (props.expiration !== undefined) info.set('original-expiration', str(props.expiration));
-    updated = { type: 'F', value: info };
+    // RabbitMQ: the very first entry keeps this order; one added to an existing array is sorted by key
+    updated = { type: 'F', value: existing.length === 0 ? info : sortTable(info) };
   }
   if (existing.length === 0) {
     headers.set('x-first-death-reason', str(reason));
@@ -70,7 +73,9 @@ export function deadLetteredMessage(
     headers.set('x-first-death-exchange', str(message.exchange));
   }
   headers.set('x-death', { type: 'A', value: [updated, ...others] });
-  props.headers = headers;
+  if (stripCc) headers.delete('CC');
+  // RabbitMQ leaves the headers table sorted by name after dead-lettering
+  props.headers = sortTable(headers);
   delete props.expiration;
   return new Message(deadLetterExchange, routingKey, encodeBasicProperties(props), message.body);
 }

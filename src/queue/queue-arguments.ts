@@ -50,6 +50,12 @@ function string(v: FieldValue, desc: string, key: string): string {
   return v.value.toString('utf8');
 }
 
+/** basic.consume x-priority: an integer (RabbitMQ validates it against the queue, 406 naming the argument). */
+export function parseConsumerPriority(args: FieldTable, desc: string): number {
+  const v = args.get('x-priority');
+  return v === undefined ? 0 : integer(v, desc, 'x-priority');
+}
+
 /** Validates as RabbitMQ does (406 naming the argument) and extracts what the queue needs. */
 export function parseQueueArguments(args: FieldTable, desc: string): QueueLimits {
   const get = (k: string): FieldValue | undefined => args.get(k);
@@ -80,28 +86,35 @@ export function parseQueueArguments(args: FieldTable, desc: string): QueueLimits
   const mp = get('x-max-priority');
   if (mp !== undefined) {
     maxPriority = nonNegativeInt(mp, desc, 'x-max-priority');
-    if (maxPriority > 255) invalid(desc, 'x-max-priority', `{value_too_large,${maxPriority},255}`);
+    if (maxPriority > 255) invalid(desc, 'x-max-priority', `{max_value_exceeded,${maxPriority}}`);
   }
   const dlx = get('x-dead-letter-exchange');
+  if (dlx !== undefined && dlx.type !== 'S') {
+    // RabbitMQ words this one differently from the other argument errors
+    throw new AmqpChannelError(
+      ReplyCode.PreconditionFailed,
+      `invalid type '${fieldTypeName(dlx.type)}' for arg 'x-dead-letter-exchange' in ${desc}`,
+    );
+  }
   const deadLetterExchange = dlx === undefined ? undefined : string(dlx, desc, 'x-dead-letter-exchange');
   const dlrk = get('x-dead-letter-routing-key');
+  if (dlrk !== undefined && dlrk.type !== 'S') invalid(desc, 'x-dead-letter-routing-key', `{unacceptable_type,${fieldTypeName(dlrk.type)}}`);
   const deadLetterRoutingKey = dlrk === undefined ? undefined : string(dlrk, desc, 'x-dead-letter-routing-key');
   if (deadLetterRoutingKey !== undefined && deadLetterExchange === undefined) {
     invalid(desc, 'x-dead-letter-routing-key', 'routing_key_but_no_dlx_defined');
   }
   const ov = get('x-overflow');
   if (ov !== undefined) {
-    const s = ov.type === 'S' ? ov.value.toString('utf8') : '';
-    if (s !== 'drop-head' && s !== 'reject-publish' && s !== 'reject-publish-dlx') {
-      invalid(desc, 'x-overflow', `{unacceptable_value,${ov.type === 'S' ? s : String(ov.value)}}`);
-    }
+    if (ov.type !== 'S') invalid(desc, 'x-overflow', `{unacceptable_type,${fieldTypeName(ov.type)}}`);
+    const s = ov.value.toString('utf8');
+    if (s !== 'drop-head' && s !== 'reject-publish' && s !== 'reject-publish-dlx') invalid(desc, 'x-overflow', 'invalid_overflow');
     overflow = s;
   }
   const ct = get('x-consumer-timeout');
   const consumerTimeout = ct === undefined ? undefined : nonNegativeInt(ct, desc, 'x-consumer-timeout');
   const sac = get('x-single-active-consumer');
   if (sac !== undefined) {
-    if (sac.type !== 't') invalid(desc, 'x-single-active-consumer', `"expected bool, got ${fieldTypeName(sac.type)}"`);
+    if (sac.type !== 't') invalid(desc, 'x-single-active-consumer', `{unacceptable_type,${fieldTypeName(sac.type)}}`);
     singleActiveConsumer = sac.value;
   }
   return {

@@ -198,7 +198,12 @@ export class Queue {
       this.maxMemoryPriority = priority;
       this.maxMemorySeq = entry.seq;
     }
-    if (limited) this.dropHeadOverLimit();
+    if (limited) {
+      // RabbitMQ hands a message straight to a waiting consumer, so it never counts
+      // against the limit: deliver what consumers can take before trimming the head
+      if (this.consumers.length !== 0) this.deliveryPass();
+      this.dropHeadOverLimit();
+    }
     if (entry.expiresAt !== 0) this.armExpireTimer();
     if (this.consumers.length !== 0) this.scheduleDelivery();
     return result;
@@ -281,6 +286,10 @@ export class Queue {
     }
     entry.redelivered = true;
     this.ready.insertBySeq(entry);
+    // the limit holds for requeued messages too: the head (often the requeued one) is dropped
+    if (this.limits.overflow === 'drop-head' && (this.limits.maxLength !== Infinity || this.limits.maxLengthBytes !== Infinity)) {
+      this.dropHeadOverLimit();
+    }
     if (entry.expiresAt !== 0) this.armExpireTimer();
     if (this.consumers.length !== 0) this.scheduleDelivery();
   }

@@ -175,7 +175,7 @@ export class Vhost implements QueueHost {
     const dlx = this.exchanges.get(dlxName);
     if (dlx === undefined) return;
     const keys = queue.limits.deadLetterRoutingKey !== undefined ? [queue.limits.deadLetterRoutingKey] : publishedRoutingKeys(message);
-    const dead = deadLetteredMessage(message, queue.name, reason, dlxName, keys[0]!, Date.now());
+    const dead = deadLetteredMessage(message, queue.name, reason, dlxName, keys[0]!, Date.now(), queue.limits.deadLetterRoutingKey !== undefined);
     const targets = new Set<Queue>();
     this.route(dlx, dead, targets);
     for (let i = 1; i < keys.length; i++) {

@@ -7,6 +7,7 @@ import { encodeBasicProperties } from '../../protocol/generated/properties.js';
 import type { Queue } from '../../queue/queue.js';
 import { PropertyFlag } from '../../message/properties-view.js';
 import { Consumer } from '../../queue/consumer.js';
+import { parseConsumerPriority } from '../../queue/queue-arguments.js';
 import { Enqueued } from '../../queue/queue.js';
 import type { Exchange } from '../../vhost/exchange.js';
 import type { Channel } from '../channel.js';
@@ -151,7 +152,8 @@ export function handleBasicConsume(ch: Channel, args: Args<typeof MethodId.Basic
     if (q.hasExclusiveConsumer() || (args.exclusive && q.consumerCount > 0)) {
       throw new AmqpChannelError(ReplyCode.AccessRefused, `${ch.vhost.describeQueue(q.name)} in exclusive use`);
     }
-    const consumer = new Consumer(tag, q, ch, args.noAck, args.exclusive, ch.consumerPrefetch, args.arguments);
+    const priority = parseConsumerPriority(args.arguments, ch.vhost.describeQueue(q.name));
+    const consumer = new Consumer(tag, q, ch, args.noAck, args.exclusive, ch.consumerPrefetch, args.arguments, priority);
     // consume-ok must precede the first delivery; deliveries run in a later pass anyway
     if (!args.noWait) ch.conn.send(ch.id, { id: MethodId.BasicConsumeOk, args: { consumerTag: tag } });
     ch.addConsumer(consumer);
