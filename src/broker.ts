@@ -13,6 +13,7 @@ import { LevelStore } from './store/level-store.js';
 import type { Store } from './store/store.js';
 import { DurableStorage } from './queue/durable-storage.js';
 import type { ExchangeType } from './vhost/exchange.js';
+import { DELAY_QUEUE_PREFIX } from './delayed/delayed-exchange.js';
 import { listen } from './transport/listener.js';
 import { Vhost } from './vhost/vhost.js';
 
@@ -131,6 +132,7 @@ export class Broker implements BrokerContext {
         });
       }
       for (const q of topology.queues) {
+        if (q.name.startsWith(DELAY_QUEUE_PREFIX)) continue; // a delayed exchange's store, attached below
         this.vhost(q.vhost).declareQueue(
           q.name,
           { durable: true, autoDelete: q.autoDelete, exclusiveOwner: null, arguments: q.arguments },
@@ -155,6 +157,11 @@ export class Broker implements BrokerContext {
       if (q === undefined || summary.count === 0) continue;
       messages += summary.count;
       loads.push(q.restore(summary));
+    }
+    for (const q of topology.queues) {
+      if (q.name.startsWith(DELAY_QUEUE_PREFIX)) {
+        loads.push(this.vhost(q.vhost).restoreDelayed(q.name.slice(DELAY_QUEUE_PREFIX.length), q.id).then(() => {}));
+      }
     }
     await Promise.all(loads);
     await this.store.flush();

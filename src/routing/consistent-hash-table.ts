@@ -70,7 +70,8 @@ export function parseConsistentHashWeight(routingKey: string): number {
     // RabbitMQ formats the key with ~tp: <<"abc">>
     throw new AmqpChannelError(
       ReplyCode.PreconditionFailed,
-      `The binding key must be an integer: <<"${routingKey}">>`,
+      // Erlang prints an empty binary as <<>>
+      `The binding key must be an integer: ${routingKey === '' ? '<<>>' : `<<"${routingKey}">>`}`,
     );
   }
   const weight = Number(routingKey);

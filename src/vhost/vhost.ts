@@ -3,13 +3,14 @@ import type { FieldTable } from '../protocol/field-types.js';
 import { ReplyCode } from '../protocol/reply-code.js';
 import { Message } from '../message/message.js';
 import { deadLetteredMessage, isDeadLetterCycle, publishedRoutingKeys, type DeathReason } from '../queue/dead-letter.js';
-import { Queue, type QueueHost, type QueueOptions } from '../queue/queue.js';
+import { Enqueued, Queue, type QueueHost, type QueueOptions } from '../queue/queue.js';
+import { DELAY_QUEUE_PREFIX, DelayedExchange, type DelayedRouter } from '../delayed/delayed-exchange.js';
 import { parseQueueArguments } from '../queue/queue-arguments.js';
 import type { Store } from '../store/store.js';
 import type { DurableStorage } from '../queue/durable-storage.js';
 import type { Logger } from 'pino';
 import { type Destination, Exchange, type ExchangeOptions, type ExchangeType } from './exchange.js';
-import { assertArgsEquivalent } from './equivalence.js';
+import { assertArgsEquivalent, fieldTypeName } from './equivalence.js';
 
 const PREDECLARED: ReadonlyArray<[string, ExchangeType]> = [
   ['amq.direct', 'direct'],
@@ -36,10 +37,12 @@ export interface VhostEvents {
  * One virtual host: its exchanges, queues and bindings. Every operation validates
  * as RabbitMQ does and throws AmqpChannelError with RabbitMQ's reply code and text.
  */
-export class Vhost implements QueueHost {
+export class Vhost implements QueueHost, DelayedRouter {
   readonly exchanges = new Map<string, Exchange>();
   readonly queues = new Map<string, Queue>();
   readonly defaultExchange: Exchange;
+  /** pending messages of x-delayed-message exchanges */
+  private readonly delayed = new Map<Exchange, DelayedExchange>();
   private readonly scratch = new Set<Destination>();
   private events: VhostEvents | null = null;
   /** true while recovery rebuilds the topology from the store: nothing is written back */
@@ -78,6 +81,13 @@ export class Vhost implements QueueHost {
   }
 
   declareExchange(name: string, type: ExchangeType, options: ExchangeOptions): Exchange {
+    const ae = options.arguments.get('alternate-exchange');
+    if (ae !== undefined && ae.type !== 'S') {
+      throw new AmqpChannelError(
+        ReplyCode.PreconditionFailed,
+        `invalid type '${fieldTypeName(ae.type)}' for arg 'alternate-exchange' in ${this.describeExchange(name)}`,
+      );
+    }
     const existing = this.exchanges.get(name);
     if (existing !== undefined) {
       const desc = this.describeExchange(name);
@@ -92,6 +102,15 @@ export class Vhost implements QueueHost {
     this.exchanges.set(name, ex);
     if (options.durable && !this.recovering) {
       this.store.putExchange({ vhost: this.name, name, type, autoDelete: options.autoDelete, internal: options.internal, arguments: options.arguments });
+    }
+    if (ex.delayed) {
+      let queueId = 0;
+      if (options.durable && !this.recovering) {
+        // durable delays live in a store queue of their own (recovery re-attaches it)
+        queueId = this.storage.allocateQueueId();
+        this.store.putQueue({ vhost: this.name, name: DELAY_QUEUE_PREFIX + name, id: queueId, autoDelete: false, arguments: new Map() });
+      }
+      this.delayed.set(ex, new DelayedExchange(ex, this, options.durable ? this.storage : null, queueId));
     }
     return ex;
   }
@@ -116,6 +135,51 @@ export class Vhost implements QueueHost {
       for (const src of this.exchanges.values()) this.removeBindingsTo(src, ex);
     }
     if (ex.durable) this.store.deleteExchange(this.name, ex.name);
+    const delayed = this.delayed.get(ex);
+    if (delayed !== undefined) {
+      delayed.destroy(this.name);
+      this.delayed.delete(ex);
+    }
+  }
+
+  /** Recovery: re-attach a durable delayed exchange's stored messages. */
+  restoreDelayed(exchangeName: string, queueId: number): Promise<number> {
+    const ex = this.exchanges.get(exchangeName);
+    const delayed = ex === undefined ? undefined : this.delayed.get(ex);
+    if (delayed === undefined) {
+      // the exchange is gone: drop its leftovers
+      this.store.deleteQueue(this.name, DELAY_QUEUE_PREFIX + exchangeName, queueId);
+      return Promise.resolve(0);
+    }
+    delayed.queueId = queueId;
+    return delayed.restore();
+  }
+
+  /** x-delayed-message: hold a message with a positive x-delay. Stored → confirm after the commit. */
+  holdDelayed(exchange: Exchange, message: Message, delayMs: number): Enqueued {
+    return this.delayed.get(exchange)!.hold(message, delayMs) ? Enqueued.Stored : Enqueued.Accepted;
+  }
+
+  /** DelayedRouter: a held message is due; route it as a publish (no confirm, no return). */
+  routeDelayed(exchange: Exchange, message: Message): void {
+    if (exchange.deleted) return;
+    this.routeAndEnqueue(exchange, message);
+  }
+
+  /** Routes a message the broker itself publishes (dead-letters, due delayed messages). */
+  private routeAndEnqueue(exchange: Exchange, message: Message): void {
+    const targets = new Set<Queue>();
+    this.route(exchange, message, targets);
+    this.enqueueAll(message, targets);
+  }
+
+  private enqueueAll(message: Message, targets: Set<Queue>): void {
+    if (message.persistent) {
+      let durable = 0;
+      for (const t of targets) if (t.id !== 0) durable++;
+      message.durableRefs = durable;
+    }
+    for (const t of targets) t.enqueue(message);
   }
 
   // ---- queues -----------------------------------------------------------------------------
@@ -184,12 +248,7 @@ export class Vhost implements QueueHost {
     if (reason !== 'rejected') {
       for (const t of targets) if (isDeadLetterCycle(dead, t.name)) targets.delete(t);
     }
-    if (dead.persistent) {
-      let durable = 0;
-      for (const t of targets) if (t.id !== 0) durable++;
-      dead.durableRefs = durable;
-    }
-    for (const t of targets) t.enqueue(dead);
+    this.enqueueAll(dead, targets);
   }
 
   /** QueueHost: a store read for this queue failed. */
@@ -284,7 +343,7 @@ export class Vhost implements QueueHost {
     }
     const scratch = this.scratch;
     scratch.clear();
-    exchange.table.route(message.routingKey, exchange.type === 'headers' ? message.headers() : undefined, scratch);
+    routeOne(exchange, message, scratch);
     let nested: Exchange[] | null = null;
     for (const d of scratch) {
       if (d.kind === 'queue') out.add(d);
@@ -302,12 +361,21 @@ export class Vhost implements QueueHost {
       if (visited.has(ex)) continue;
       visited.add(ex);
       found.clear();
-      ex.table.route(message.routingKey, ex.type === 'headers' ? message.headers() : undefined, found);
+      routeOne(ex, message, found);
       for (const d of found) {
         if (d.kind === 'queue') out.add(d);
         else if (!visited.has(d)) pending.push(d);
       }
     }
+  }
+}
+
+/** One exchange's own table (no exchange-to-exchange hops, no alternate exchange). */
+function routeOne(exchange: Exchange, message: Message, out: Set<Destination>): void {
+  if (exchange.hashTable !== null && exchange.hashTable.needsProperties) {
+    exchange.hashTable.routeMessage(message.routingKey, message.properties(), out);
+  } else {
+    exchange.table.route(message.routingKey, exchange.routesOnHeaders ? message.headers() : undefined, out);
   }
 }
 

@@ -8,6 +8,8 @@ import type { Queue } from '../../queue/queue.js';
 import { PropertyFlag } from '../../message/properties-view.js';
 import { Consumer } from '../../queue/consumer.js';
 import { parseConsumerPriority } from '../../queue/queue-arguments.js';
+import { fieldTypeName } from '../../vhost/equivalence.js';
+import { messageDelay } from '../../delayed/delayed-message-arguments.js';
 import { Enqueued } from '../../queue/queue.js';
 import type { Exchange } from '../../vhost/exchange.js';
 import type { Channel } from '../channel.js';
@@ -77,6 +79,11 @@ export function publish(ch: Channel, exchange: Exchange, message: Message, manda
     if (!publishDirectReply(ch, message) && mandatory) ch.sendReturn(ReplyCode.NoRoute, 'NO_ROUTE', message);
     return Enqueued.Accepted;
   }
+  if (exchange.delayed) {
+    // x-delayed-message (Warren extension): a positive x-delay holds the message first
+    const delay = messageDelay(message.headers());
+    if (delay > 0) return ch.vhost.holdDelayed(exchange, message, delay);
+  }
   const routed = ch.routed;
   ch.vhost.route(exchange, message, routed);
   if (message.hasProperty(PropertyFlag.Headers)) message = routeSenderSelected(ch, exchange, message, routed);
@@ -110,6 +117,16 @@ function routeSenderSelected(ch: Channel, exchange: Exchange, message: Message, 
   const cc = headers.get('CC');
   const bcc = headers.get('BCC');
   if (cc === undefined && bcc === undefined) return message;
+  for (const [name, list] of [['CC', cc], ['BCC', bcc]] as const) {
+    if (list !== undefined && list.type !== 'A') {
+      throw new AmqpChannelError(
+        ReplyCode.PreconditionFailed,
+        `invalid message: {unacceptable_type_in_header,"${name}",${fieldTypeName(list.type)}}`,
+        60,
+        40,
+      );
+    }
+  }
   for (const list of [cc, bcc]) {
     if (list === undefined || list.type !== 'A') continue;
     for (const key of list.value) {

@@ -62,7 +62,7 @@ export function handleExchangeBind(ch: Channel, args: Args<typeof MethodId.Excha
   checkNotDefault(ch, args.destination);
   checkNotDefault(ch, args.source);
   const [source, dest] = bindingEnds(ch, args.destination, args.source);
-  if (source.type === 'headers') validateHeadersBindingArgs(args.arguments);
+  if (source.type === 'headers' || (source.delayed && source.routesOnHeaders)) validateHeadersBindingArgs(args.arguments);
   ch.vhost.bind(source, dest, args.routingKey, args.arguments);
   if (!args.noWait) ch.conn.send(ch.id, { id: MethodId.ExchangeBindOk, args: {} });
 }

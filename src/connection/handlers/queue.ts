@@ -89,7 +89,7 @@ export function handleQueueBind(ch: Channel, args: Args<typeof MethodId.QueueBin
   // RabbitMQ looks the exchange up first: with both missing, the exchange is reported
   const ex = ch.vhost.getExchange(args.exchange);
   const q = usableQueue(ch, queueName);
-  if (ex.type === 'headers') validateHeadersBindingArgs(args.arguments);
+  if (ex.type === 'headers' || (ex.delayed && ex.routesOnHeaders)) validateHeadersBindingArgs(args.arguments);
   ch.vhost.bind(ex, q, bindingKeyOf(ch, args.queue, args.routingKey), args.arguments);
   if (!args.noWait) ch.conn.send(ch.id, { id: MethodId.QueueBindOk, args: {} });
 }
