@@ -32,6 +32,9 @@ Options:
   --broker-pid <pid>    broker process for RSS/CPU from /proc (auto with --manage)
   --no-restart          backlog: skip the restart phase
   --restart-signal <s>  backlog with --manage warren: KILL (default, crash recovery) or TERM
+  --warren-node-args=<flags>  extra node flags for a managed Warren (e.g. --warren-node-args=--trace-gc;
+                        the = is needed because the value starts with a dash)
+  --warren-log <file>   append a managed Warren's stdout (log, GC trace) to this file
   --settle <s>          idle before reading RSS at full backlog / after drain (default 2)
   --timeout <s>         bound on the whole run (default 900)
   --json                print only the JSON line

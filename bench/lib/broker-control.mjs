@@ -7,7 +7,7 @@
 //    restart, not a crash).
 //  - ExternalBroker: just a url (and maybe a pid); no restart.
 import { spawn, execFile, execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync, existsSync } from 'node:fs';
+import { closeSync, existsSync, mkdtempSync, openSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
@@ -101,13 +101,20 @@ export class WarrenBroker {
   }
 
   /** Starts Warren from dist/ on a free port with a fresh temp data dir (unless one is given). */
-  static async start({ dataDir = null, logLevel = 'warn', restartSignal = 'SIGKILL' } = {}) {
+  /**
+   * @param {object} [o]
+   * @param {string[]} [o.nodeArgs] extra node flags for the broker (e.g. --trace-gc, --heapsnapshot-signal=SIGUSR2)
+   * @param {string|null} [o.logFile] append Warren's stdout (its log, and --trace-gc output) here; default: our stderr
+   */
+  static async start({ dataDir = null, logLevel = 'warn', restartSignal = 'SIGKILL', nodeArgs = [], logFile = null } = {}) {
     if (!existsSync(WARREN_MAIN)) throw new Error(`${WARREN_MAIN} missing: run \`npm run build\` first`);
     const own = dataDir === null;
     const dir = dataDir ?? mkdtempSync(join(tmpdir(), 'warren-bench-'));
     const broker = new WarrenBroker(dir, await freePort(), own);
     broker.logLevel = logLevel;
     broker.restartSignal = restartSignal;
+    broker.nodeArgs = nodeArgs;
+    broker.logFile = logFile;
     if (restartSignal === 'SIGTERM') broker.restartNote = 'SIGTERM (clean shutdown) of the Warren process, then a new process on the same data dir; timed from the new spawn';
     await broker.spawn();
     await broker.ready(30_000);
@@ -115,11 +122,14 @@ export class WarrenBroker {
   }
 
   spawn() {
+    // Warren's stdout never goes to ours: perf.mjs's stdout is the table and the JSON line.
+    const out = this.logFile === null ? 2 : openSync(this.logFile, 'a');
     const child = spawn(
       process.execPath,
-      [WARREN_MAIN, 'start', '--host', '127.0.0.1', '--port', String(this.port), '--data-dir', this.dataDir, '--log-level', this.logLevel],
-      { stdio: ['ignore', 'inherit', 'pipe'] },
+      [...this.nodeArgs, WARREN_MAIN, 'start', '--host', '127.0.0.1', '--port', String(this.port), '--data-dir', this.dataDir, '--log-level', this.logLevel],
+      { stdio: ['ignore', out, 'pipe'] },
     );
+    if (out !== 2) closeSync(out);
     this.stderr = '';
     child.stderr.setEncoding('utf8');
     child.stderr.on('data', (chunk) => {

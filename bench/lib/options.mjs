@@ -19,6 +19,8 @@ export const GLOBAL_DEFAULTS = {
   manage: 'none',
   restart: true,
   restartSignal: 'SIGKILL',
+  warrenNodeArgs: [],
+  warrenLog: null,
   settle: 2,
   timeout: 900,
   slices: 10,
@@ -43,6 +45,8 @@ export const PERF_FLAGS = {
   manage: { type: 'string' },
   'no-restart': { type: 'boolean' },
   'restart-signal': { type: 'string' },
+  'warren-node-args': { type: 'string' },
+  'warren-log': { type: 'string' },
   settle: { type: 'string' },
   timeout: { type: 'string' },
   slices: { type: 'string' },
@@ -91,6 +95,8 @@ export function explicitOptions(values) {
   if (values.settle !== undefined) o.settle = num('settle', values.settle, 0);
   if (values.timeout !== undefined) o.timeout = num('timeout', values.timeout, 1);
   if (values.slices !== undefined) o.slices = int('slices', values.slices, 1, 1000);
+  if (values['warren-node-args'] !== undefined) o.warrenNodeArgs = values['warren-node-args'].split(/\s+/).filter(Boolean);
+  if (values['warren-log'] !== undefined) o.warrenLog = values['warren-log'];
   if (values.json) o.json = true;
   return o;
 }

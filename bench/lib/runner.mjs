@@ -12,7 +12,7 @@ export function machineNote() {
 /** Starts or attaches to the broker named by o.manage. */
 export async function openBroker(o) {
   if (o.manage === 'warren') {
-    const broker = await WarrenBroker.start({ restartSignal: o.restartSignal });
+    const broker = await WarrenBroker.start({ restartSignal: o.restartSignal, nodeArgs: o.warrenNodeArgs, logFile: o.warrenLog });
     o.url = broker.url;
     return broker;
   }
