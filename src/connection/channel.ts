@@ -98,6 +98,9 @@ export class Channel implements ConsumerOwner {
 
   private state = State.Open;
   private pending: PendingPublish | null = null;
+  /** a reply waits for the store: frames for this channel are held, in order, until it is sent */
+  paused = false;
+  readonly held: import('../protocol/frame-reader.js').Frame[] = [];
 
   constructor(
     readonly id: number,
@@ -300,6 +303,31 @@ export class Channel implements ConsumerOwner {
       else if (outcome === Enqueued.Stored) this.confirmAfterCommit(seq);
       else this.nackPublish(seq);
     }
+  }
+
+  /**
+   * Sends a synchronous reply. After a durable topology change the reply waits until
+   * the store has the change on disk (an -ok means it survives a crash); meanwhile the
+   * channel's later frames are held so replies stay in order.
+   */
+  reply(method: Method, afterCommit: boolean): void {
+    if (!afterCommit) {
+      this.conn.send(this.id, method);
+      return;
+    }
+    this.paused = true;
+    this.conn.broker.store.afterCommit(new ReplyWaiter(this, method));
+  }
+
+  replyCommitted(method: Method, error: Error | null): void {
+    if (this.state !== State.Open) return;
+    if (error !== null) {
+      this.conn.handleError(new AmqpConnectionError(ReplyCode.InternalError, `store write failed: ${error.message}`), this.id);
+      return;
+    }
+    this.conn.send(this.id, method);
+    this.paused = false;
+    this.conn.resumeChannel(this);
   }
 
   // ---- publisher confirms ----------------------------------------------------------------------
@@ -600,6 +628,17 @@ export class Channel implements ConsumerOwner {
 }
 
 const FRAME_END_BUF = Buffer.from([0xce]);
+
+/** Sends one deferred reply once the store batch holding its change is durable. */
+class ReplyWaiter implements CommitListener {
+  constructor(
+    private readonly channel: Channel,
+    private readonly method: Method,
+  ) {}
+  batchCommitted(error: Error | null): void {
+    this.channel.replyCommitted(this.method, error);
+  }
+}
 
 /** Listens on one store batch for one channel; `upTo` is the channel's highest seq in that batch. */
 class CommitWaiter implements CommitListener {

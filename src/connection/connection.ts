@@ -180,6 +180,11 @@ export class Connection {
       throw new AmqpConnectionError(ReplyCode.ChannelError, `frame on channel ${channel} before the connection is open`);
     }
     let ch = this.channels.get(channel);
+    if (ch !== undefined && ch.paused) {
+      // the channel waits for a durable -ok: keep its frames, in order, for later
+      ch.held.push(frame);
+      return;
+    }
     if (type === FrameType.Method) {
       const method = decodeMethod(frame.payload);
       if (ch === undefined) {
@@ -231,6 +236,16 @@ export class Connection {
     this.channels.set(id, ch);
     this.send(id, { id: MethodId.ChannelOpenOk, args: { reserved1: Buffer.alloc(0) } });
     return ch;
+  }
+
+  /** A deferred reply went out: process the frames the channel held meanwhile. */
+  resumeChannel(ch: Channel): void {
+    try {
+      while (!ch.paused && ch.held.length !== 0 && this.channels.get(ch.id) === ch) this.handleFrame(ch.held.shift()!);
+    } catch (err) {
+      this.handleError(err, ch.id);
+    }
+    if (this.pendingConfirms.size !== 0) this.flushConfirms();
   }
 
   /** A channel finished closing (close-ok sent or received): its number may be reused. */

@@ -45,6 +45,8 @@ export class Vhost implements QueueHost, DelayedRouter {
   private readonly delayed = new Map<Exchange, DelayedExchange>();
   private readonly scratch = new Set<Destination>();
   private events: VhostEvents | null = null;
+  /** durable topology changes handed to the store (their -ok waits for the commit) */
+  topologyWrites = 0;
   /** true while recovery rebuilds the topology from the store: nothing is written back */
   recovering = false;
 
@@ -59,6 +61,12 @@ export class Vhost implements QueueHost, DelayedRouter {
     for (const [n, type] of PREDECLARED) {
       this.exchanges.set(n, new Exchange(n, type, { durable: true, autoDelete: false, internal: false, arguments: new Map() }));
     }
+  }
+
+  /** The store, for a durable topology change (counted so the -ok can wait for the commit). */
+  private topologyStore(): Store {
+    this.topologyWrites++;
+    return this.store;
   }
 
   setEvents(events: VhostEvents): void {
@@ -101,14 +109,14 @@ export class Vhost implements QueueHost, DelayedRouter {
     const ex = new Exchange(name, type, options);
     this.exchanges.set(name, ex);
     if (options.durable && !this.recovering) {
-      this.store.putExchange({ vhost: this.name, name, type, autoDelete: options.autoDelete, internal: options.internal, arguments: options.arguments });
+      this.topologyStore().putExchange({ vhost: this.name, name, type, autoDelete: options.autoDelete, internal: options.internal, arguments: options.arguments });
     }
     if (ex.delayed) {
       let queueId = 0;
       if (options.durable && !this.recovering) {
         // durable delays live in a store queue of their own (recovery re-attaches it)
         queueId = this.storage.allocateQueueId();
-        this.store.putQueue({ vhost: this.name, name: DELAY_QUEUE_PREFIX + name, id: queueId, autoDelete: false, arguments: new Map() });
+        this.topologyStore().putQueue({ vhost: this.name, name: DELAY_QUEUE_PREFIX + name, id: queueId, autoDelete: false, arguments: new Map() });
       }
       this.delayed.set(ex, new DelayedExchange(ex, this, options.durable ? this.storage : null, queueId));
     }
@@ -134,7 +142,7 @@ export class Vhost implements QueueHost, DelayedRouter {
     if (ex.inboundBindings > 0) {
       for (const src of this.exchanges.values()) this.removeBindingsTo(src, ex);
     }
-    if (ex.durable) this.store.deleteExchange(this.name, ex.name);
+    if (ex.durable) this.topologyStore().deleteExchange(this.name, ex.name);
     const delayed = this.delayed.get(ex);
     if (delayed !== undefined) {
       delayed.destroy(this.name);
@@ -148,7 +156,7 @@ export class Vhost implements QueueHost, DelayedRouter {
     const delayed = ex === undefined ? undefined : this.delayed.get(ex);
     if (delayed === undefined) {
       // the exchange is gone: drop its leftovers
-      this.store.deleteQueue(this.name, DELAY_QUEUE_PREFIX + exchangeName, queueId);
+      this.topologyStore().deleteQueue(this.name, DELAY_QUEUE_PREFIX + exchangeName, queueId);
       return Promise.resolve(0);
     }
     delayed.queueId = queueId;
@@ -213,7 +221,7 @@ export class Vhost implements QueueHost, DelayedRouter {
     const q = new Queue(name, options, this, limits, id, durable ? this.storage : null);
     this.queues.set(name, q);
     if (durable && recoveredId === 0) {
-      this.store.putQueue({ vhost: this.name, name, id, autoDelete: options.autoDelete, arguments: options.arguments });
+      this.topologyStore().putQueue({ vhost: this.name, name, id, autoDelete: options.autoDelete, arguments: options.arguments });
     }
     return q;
   }
@@ -224,7 +232,7 @@ export class Vhost implements QueueHost, DelayedRouter {
     this.queues.delete(q.name);
     for (const ex of [...this.exchanges.values()]) this.removeBindingsTo(ex, q);
     const n = q.markDeleted();
-    if (q.id !== 0) this.store.deleteQueue(this.name, q.name, q.id);
+    if (q.id !== 0) this.topologyStore().deleteQueue(this.name, q.name, q.id);
     this.events?.queueDeleted(q);
     return n;
   }
@@ -270,7 +278,7 @@ export class Vhost implements QueueHost, DelayedRouter {
     if (!source.table.bind(dest, routingKey, args)) return; // RabbitMQ: binding twice is a no-op
     if (dest.kind === 'exchange') dest.inboundBindings++;
     if (source.durable && dest.durable && !this.recovering) {
-      this.store.putBinding(this.bindingRecord(source, dest, routingKey, args));
+      this.topologyStore().putBinding(this.bindingRecord(source, dest, routingKey, args));
     }
   }
 
@@ -285,7 +293,7 @@ export class Vhost implements QueueHost, DelayedRouter {
   private forgetBinding(source: Exchange, dest: Destination, routingKey: string, args: FieldTable): void {
     source.table.unbind(dest, routingKey, args);
     if (dest.kind === 'exchange') dest.inboundBindings--;
-    if (source.durable && dest.durable) this.store.deleteBinding(this.bindingRecord(source, dest, routingKey, args));
+    if (source.durable && dest.durable) this.topologyStore().deleteBinding(this.bindingRecord(source, dest, routingKey, args));
     this.maybeAutoDelete(source);
   }
 

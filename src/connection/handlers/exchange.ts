@@ -16,6 +16,7 @@ function checkNotDefault(ch: Channel, name: string): void {
 
 export function handleExchangeDeclare(ch: Channel, args: Args<typeof MethodId.ExchangeDeclare>): void {
   const vhost = ch.vhost;
+  const writes = vhost.topologyWrites;
   const name = args.exchange;
   if (args.passive) {
     checkNotDefault(ch, name);
@@ -37,11 +38,12 @@ export function handleExchangeDeclare(ch: Channel, args: Args<typeof MethodId.Ex
       arguments: args.arguments,
     });
   }
-  if (!args.noWait) ch.conn.send(ch.id, { id: MethodId.ExchangeDeclareOk, args: {} });
+  if (!args.noWait) ch.reply({ id: MethodId.ExchangeDeclareOk, args: {} }, vhost.topologyWrites !== writes);
 }
 
 export function handleExchangeDelete(ch: Channel, args: Args<typeof MethodId.ExchangeDelete>): void {
   const vhost = ch.vhost;
+  const writes = vhost.topologyWrites;
   const name = args.exchange;
   checkNotDefault(ch, name);
   if (name.startsWith('amq.')) {
@@ -50,7 +52,7 @@ export function handleExchangeDelete(ch: Channel, args: Args<typeof MethodId.Exc
   const ex = vhost.exchanges.get(name);
   // RabbitMQ 3.x: deleting a missing exchange succeeds
   if (ex !== undefined) vhost.deleteExchange(ex, args.ifUnused);
-  if (!args.noWait) ch.conn.send(ch.id, { id: MethodId.ExchangeDeleteOk, args: {} });
+  if (!args.noWait) ch.reply({ id: MethodId.ExchangeDeleteOk, args: {} }, vhost.topologyWrites !== writes);
 }
 
 function bindingEnds(ch: Channel, destination: string, source: string): [Exchange, Exchange] {
@@ -59,20 +61,22 @@ function bindingEnds(ch: Channel, destination: string, source: string): [Exchang
 }
 
 export function handleExchangeBind(ch: Channel, args: Args<typeof MethodId.ExchangeBind>): void {
+  const writes = ch.vhost.topologyWrites;
   checkNotDefault(ch, args.destination);
   checkNotDefault(ch, args.source);
   const [source, dest] = bindingEnds(ch, args.destination, args.source);
   if (source.type === 'headers' || (source.delayed && source.routesOnHeaders)) validateHeadersBindingArgs(args.arguments);
   ch.vhost.bind(source, dest, args.routingKey, args.arguments);
-  if (!args.noWait) ch.conn.send(ch.id, { id: MethodId.ExchangeBindOk, args: {} });
+  if (!args.noWait) ch.reply({ id: MethodId.ExchangeBindOk, args: {} }, ch.vhost.topologyWrites !== writes);
 }
 
 export function handleExchangeUnbind(ch: Channel, args: Args<typeof MethodId.ExchangeUnbind>): void {
+  const writes = ch.vhost.topologyWrites;
   checkNotDefault(ch, args.destination);
   checkNotDefault(ch, args.source);
   const source = ch.vhost.exchanges.get(args.source);
   const dest = ch.vhost.exchanges.get(args.destination);
   // RabbitMQ 3.x: unbinding with a missing source or destination succeeds
   if (source !== undefined && dest !== undefined) ch.vhost.unbind(source, dest, args.routingKey, args.arguments);
-  if (!args.noWait) ch.conn.send(ch.id, { id: MethodId.ExchangeUnbindOk, args: {} });
+  if (!args.noWait) ch.reply({ id: MethodId.ExchangeUnbindOk, args: {} }, ch.vhost.topologyWrites !== writes);
 }

@@ -42,6 +42,7 @@ export function usableQueue(ch: Channel, name: string): Queue {
 
 export function handleQueueDeclare(ch: Channel, args: Args<typeof MethodId.QueueDeclare>): void {
   const vhost = ch.vhost;
+  const writes = vhost.topologyWrites;
   let q: Queue;
   if (args.passive) {
     // no empty-name shortcut here: a passive declare of '' looks for a queue named ''
@@ -69,10 +70,10 @@ export function handleQueueDeclare(ch: Channel, args: Args<typeof MethodId.Queue
   }
   ch.lastDeclaredQueue = q.name;
   if (!args.noWait) {
-    ch.conn.send(ch.id, {
-      id: MethodId.QueueDeclareOk,
-      args: { queue: q.name, messageCount: q.messageCount, consumerCount: q.consumerCount },
-    });
+    ch.reply(
+      { id: MethodId.QueueDeclareOk, args: { queue: q.name, messageCount: q.messageCount, consumerCount: q.consumerCount } },
+      vhost.topologyWrites !== writes,
+    );
   }
 }
 
@@ -82,6 +83,7 @@ function bindingKeyOf(ch: Channel, queue: string, routingKey: string): string {
 }
 
 export function handleQueueBind(ch: Channel, args: Args<typeof MethodId.QueueBind>): void {
+  const writes = ch.vhost.topologyWrites;
   if (args.exchange === '') {
     throw new AmqpChannelError(ReplyCode.AccessRefused, 'operation not permitted on the default exchange');
   }
@@ -91,10 +93,11 @@ export function handleQueueBind(ch: Channel, args: Args<typeof MethodId.QueueBin
   const q = usableQueue(ch, queueName);
   if (ex.type === 'headers' || (ex.delayed && ex.routesOnHeaders)) validateHeadersBindingArgs(args.arguments);
   ch.vhost.bind(ex, q, bindingKeyOf(ch, args.queue, args.routingKey), args.arguments);
-  if (!args.noWait) ch.conn.send(ch.id, { id: MethodId.QueueBindOk, args: {} });
+  if (!args.noWait) ch.reply({ id: MethodId.QueueBindOk, args: {} }, ch.vhost.topologyWrites !== writes);
 }
 
 export function handleQueueUnbind(ch: Channel, args: Args<typeof MethodId.QueueUnbind>): void {
+  const writes = ch.vhost.topologyWrites;
   if (args.exchange === '') {
     throw new AmqpChannelError(ReplyCode.AccessRefused, 'operation not permitted on the default exchange');
   }
@@ -108,7 +111,7 @@ export function handleQueueUnbind(ch: Channel, args: Args<typeof MethodId.QueueU
     checkExclusiveAccess(ch, q);
     ch.vhost.unbind(ex, q, routingKey, args.arguments);
   }
-  ch.conn.send(ch.id, { id: MethodId.QueueUnbindOk, args: {} });
+  ch.reply({ id: MethodId.QueueUnbindOk, args: {} }, ch.vhost.topologyWrites !== writes);
 }
 
 export function handleQueuePurge(ch: Channel, args: Args<typeof MethodId.QueuePurge>): void {
@@ -119,6 +122,7 @@ export function handleQueuePurge(ch: Channel, args: Args<typeof MethodId.QueuePu
 
 export function handleQueueDelete(ch: Channel, args: Args<typeof MethodId.QueueDelete>): void {
   const vhost = ch.vhost;
+  const writes = vhost.topologyWrites;
   const q = vhost.findQueue(expandQueueName(ch, args.queue));
   let messageCount = 0;
   // RabbitMQ 3.x: deleting a missing queue succeeds with a count of 0
@@ -133,5 +137,5 @@ export function handleQueueDelete(ch: Channel, args: Args<typeof MethodId.QueueD
     messageCount = vhost.deleteQueue(q);
     ch.conn.exclusiveQueues.delete(q);
   }
-  if (!args.noWait) ch.conn.send(ch.id, { id: MethodId.QueueDeleteOk, args: { messageCount } });
+  if (!args.noWait) ch.reply({ id: MethodId.QueueDeleteOk, args: { messageCount } }, vhost.topologyWrites !== writes);
 }
