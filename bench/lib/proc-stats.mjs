@@ -42,6 +42,18 @@ export class ProcSampler {
     this.last = null;
     this.rssMaxMiB = 0;
     this.timer = null;
+    /** every sample as [performance.now() ms, RSS MiB], to see how memory follows progress */
+    this.series = [];
+  }
+
+  /** RSS (MiB, rounded) of the last sample taken at or before `at` (performance.now() ms). */
+  rssAt(at) {
+    let found = null;
+    for (const [t, rss] of this.series) {
+      if (t > at) break;
+      found = rss;
+    }
+    return found === null ? null : Math.round(found);
   }
 
   start() {
@@ -57,6 +69,7 @@ export class ProcSampler {
     const r = readProc(this.pid);
     if (r !== null) {
       this.last = r;
+      this.series.push([r.at, r.rssMiB]);
       if (r.rssMiB > this.rssMaxMiB) this.rssMaxMiB = r.rssMiB;
     }
     return r;

@@ -59,8 +59,11 @@ async function backlogPhases(o, broker, log, { metrics, phases }) {
   const pubError = firstError(producers);
   await closeAll(producers);
   metrics.publishRate = rate(confirmed, confirmedAt - started);
-  phases.publish = { published: published.reduce((a, b) => a + b, 0), confirmed, nacked, seconds: (confirmedAt - started) / 1000, rate: metrics.publishRate, broker: pubStats, error: pubError?.message ?? null };
-  log(`  ${confirmed} confirmed in ${phases.publish.seconds.toFixed(1)} s: ${metrics.publishRate} msg/s`);
+  // Broker RSS at each tenth of the publish phase: does memory grow with the backlog?
+  const pubSampler = sampler;
+  const rssByTenth = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10].map((k) => pubSampler.rssAt(started + ((confirmedAt - started) * k) / 10));
+  phases.publish = { published: published.reduce((a, b) => a + b, 0), confirmed, nacked, seconds: (confirmedAt - started) / 1000, rate: metrics.publishRate, broker: pubStats, rssMiBByTenth: rssByTenth, error: pubError?.message ?? null };
+  log(`  ${confirmed} confirmed in ${phases.publish.seconds.toFixed(1)} s: ${metrics.publishRate} msg/s; broker RSS (MiB) per 10 %: ${rssByTenth.join(' ')}`);
   if (pubError !== null || confirmed + nacked < N) throw new Error(`publish failed: ${pubError?.message ?? 'not every message confirmed in time'}`);
 
   // Phase 2: memory with the full backlog, after a short idle so group commits and GC settle.
@@ -105,8 +108,11 @@ async function backlogPhases(o, broker, log, { metrics, phases }) {
   await sleep(o.settle * 1000);
   const afterDrain = readProc(broker.pid);
   metrics.rssAfterDrainMiB = afterDrain === null ? null : Math.round(afterDrain.rssMiB);
-  phases.drain = { received: consumer.received, seconds: drainMs / 1000, rate: metrics.drainRate, sliceRates: slices, steadiness: metrics.drainSteadiness, firstDeliveryMs: Math.round(consumer.firstAt - drainStart), broker: drainStats, rssAfterMiB: metrics.rssAfterDrainMiB, error: consumeError?.message ?? null };
+  const drainSampler = sampler;
+  const sliceRss = (consumer.checkpoints ?? []).map((t) => drainSampler.rssAt(t));
+  phases.drain = { received: consumer.received, seconds: drainMs / 1000, rate: metrics.drainRate, sliceRates: slices, sliceRssMiB: sliceRss, steadiness: metrics.drainSteadiness, firstDeliveryMs: Math.round(consumer.firstAt - drainStart), broker: drainStats, rssAfterMiB: metrics.rssAfterDrainMiB, error: consumeError?.message ?? null };
   log(`  ${consumer.received} received in ${(drainMs / 1000).toFixed(1)} s: ${metrics.drainRate} msg/s; per 10 %: ${slices.join(' ')}`);
+  log(`  broker RSS (MiB) per 10 % of the drain: ${sliceRss.join(' ')}`);
 
   const leftover = await deleteQueue(o.url, queue);
   const verification = verifier.result(published);
