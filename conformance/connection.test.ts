@@ -2,7 +2,7 @@ import amqp from 'amqplib';
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { describe, expect, it } from 'vitest';
-import { amqpUrl, connect, consumeN, isWarren, openChannel, uniqueName, withChannel } from './helpers.js';
+import { amqpUrl, connect, consumeN, openChannel, uniqueName, withChannel } from './helpers.js';
 import { expectConnectionError, expectConnectionUsable, replyText, tuned } from './helpers-a.js';
 import { RawClient, UnexpectedMethodError } from './raw-client.js';
 
@@ -45,10 +45,9 @@ describe('connection.start / start-ok / tune / open (handshake)', () => {
         expect(typeof props[key], key).toBe('string');
         expect((props[key] as string).length, key).toBeGreaterThan(0);
       }
-      // RabbitMQ 3.10 advertises exactly these as true; clients (pika, amqplib, Java) feature-detect on them.
-      // Warren does not advertise connection.blocked until it has resource alarms (docs/differences.md).
-      if (!isWarren()) expect(props.capabilities).toMatchObject({ 'connection.blocked': true });
+      // RabbitMQ 3.10 advertises exactly these as true; clients (pika, amqplib, Java) feature-detect on them
       expect(props.capabilities).toMatchObject({
+        'connection.blocked': true,
         publisher_confirms: true,
         exchange_exchange_bindings: true,
         'basic.nack': true,

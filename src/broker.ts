@@ -14,6 +14,7 @@ import type { Store } from './store/store.js';
 import { DurableStorage } from './queue/durable-storage.js';
 import type { ExchangeType } from './vhost/exchange.js';
 import { DELAY_QUEUE_PREFIX } from './delayed/delayed-exchange.js';
+import { ResourceMonitor, type AlarmEvent } from './alarms/resource-monitor.js';
 import { listen } from './transport/listener.js';
 import { Vhost } from './vhost/vhost.js';
 
@@ -37,6 +38,7 @@ export interface RunningBroker {
  * Spring) switch behaviour on these.
  */
 const CAPABILITIES = {
+  'connection.blocked': true,
   publisher_confirms: true,
   exchange_exchange_bindings: true,
   'basic.nack': true,
@@ -75,13 +77,38 @@ export class Broker implements BrokerContext {
   private readonly storage: DurableStorage;
   private server: Server | null = null;
   private tickTimer: NodeJS.Timeout | null = null;
+  private readonly monitor: ResourceMonitor | null;
+  blockedReason: string | null = null;
 
-  constructor(config: WarrenConfig, logger: Logger, store?: Store) {
+  /** store and monitor are injectable for tests; by default they follow the config */
+  constructor(config: WarrenConfig, logger: Logger, store?: Store, monitor?: ResourceMonitor | null) {
     this.config = config;
     this.logger = logger;
     this.users = new UserStore(config.users);
     this.store = store ?? (config.dataDir === null ? new MemoryStore() : new LevelStore(config.dataDir, logger.child({ component: 'store' })));
     this.storage = new DurableStorage(this.store);
+    const { memoryHighWatermark: mem, diskFreeLimit: disk } = config;
+    this.monitor =
+      monitor !== undefined
+        ? monitor
+        : mem === 0 && disk === 0
+        ? null
+        : new ResourceMonitor({
+            memoryHighWatermark: mem === 0 ? { absolute: Number.MAX_SAFE_INTEGER } : mem <= 1 ? mem : { absolute: mem },
+            diskFreeLimit: disk,
+            dataDir: disk === 0 ? null : config.dataDir,
+          });
+  }
+
+  /** A resource alarm was set or cleared: block or unblock publishing connections. */
+  private onAlarm(event: AlarmEvent): void {
+    const monitor = this.monitor!;
+    this.blockedReason = monitor.blocked ? monitor.blockedReason() : null;
+    this.logger.warn(
+      { resource: event.resource, set: event.set, memoryUsed: monitor.lastMemoryUsed, diskFree: monitor.lastDiskFree },
+      event.set ? 'resource alarm set: blocking publishers' : 'resource alarm cleared',
+    );
+    for (const c of this.connections.values()) c.alarmChanged(this.blockedReason);
   }
 
   async start(): Promise<RunningBroker> {
@@ -91,6 +118,12 @@ export class Broker implements BrokerContext {
       this.server = await listen(this.config.host, this.config.port, (socket) => this.accept(socket));
       this.tickTimer = setInterval(brokerTick, TICK_MS, this);
       this.tickTimer.unref();
+      if (this.monitor !== null) {
+        this.monitor.on('alarm', (e) => this.onAlarm(e));
+        this.monitor.on('check-error', (err) => this.logger.warn({ err }, 'resource check failed'));
+        await this.monitor.checkNow();
+        this.monitor.start();
+      }
     } catch (err) {
       await this.store.close().catch(() => {});
       throw err;
@@ -213,6 +246,7 @@ export class Broker implements BrokerContext {
     const server = this.server;
     this.server = null;
     if (this.tickTimer !== null) clearInterval(this.tickTimer);
+    this.monitor?.stop();
     const serverClosed = server === null ? Promise.resolve() : new Promise<void>((r) => server.close(() => r()));
     await Promise.all([...this.connections.values()].map((c) => c.forceClose(reason)));
     await serverClosed;

@@ -37,6 +37,14 @@ Options (each can also come from the environment variable shown; flags win):
   --frame-max <bytes>    largest frame proposed to clients
                                                           WARREN_FRAME_MAX   (default ${D.frameMax})
   --channel-max <n>      most channels per connection     WARREN_CHANNEL_MAX (default ${D.channelMax})
+  --consumer-timeout <ms> close a channel whose delivery stays unacked this long, 0 = off
+                                                          WARREN_CONSUMER_TIMEOUT (default ${D.consumerTimeout})
+  --memory-high-watermark <fraction|bytes>
+                         block publishers above this memory use, 0 = off
+                                                          WARREN_MEMORY_HIGH_WATERMARK (default ${D.memoryHighWatermark})
+  --disk-free-limit <bytes>
+                         block publishers when the data disk has less free, 0 = off
+                                                          WARREN_DISK_FREE_LIMIT (default ${D.diskFreeLimit})
   --default-user <name>  replace the guest user with this user, who may connect
                          from any address                 WARREN_DEFAULT_USER
   --default-pass <pw>    password for --default-user      WARREN_DEFAULT_PASS
@@ -57,6 +65,9 @@ const SETTINGS = {
   heartbeat: { flag: 'heartbeat', env: 'WARREN_HEARTBEAT' },
   frameMax: { flag: 'frame-max', env: 'WARREN_FRAME_MAX' },
   channelMax: { flag: 'channel-max', env: 'WARREN_CHANNEL_MAX' },
+  consumerTimeout: { flag: 'consumer-timeout', env: 'WARREN_CONSUMER_TIMEOUT' },
+  memoryHighWatermark: { flag: 'memory-high-watermark', env: 'WARREN_MEMORY_HIGH_WATERMARK' },
+  diskFreeLimit: { flag: 'disk-free-limit', env: 'WARREN_DISK_FREE_LIMIT' },
   defaultUser: { flag: 'default-user', env: 'WARREN_DEFAULT_USER' },
   defaultPass: { flag: 'default-pass', env: 'WARREN_DEFAULT_PASS' },
 } as const satisfies Record<string, Setting>;
@@ -73,6 +84,9 @@ const PARSE_OPTIONS = {
   heartbeat: { type: 'string' },
   'frame-max': { type: 'string' },
   'channel-max': { type: 'string' },
+  'consumer-timeout': { type: 'string' },
+  'memory-high-watermark': { type: 'string' },
+  'disk-free-limit': { type: 'string' },
   'default-user': { type: 'string' },
   'default-pass': { type: 'string' },
 } as const;
@@ -136,6 +150,9 @@ export function parseCli(argv: readonly string[], env: NodeJS.ProcessEnv): CliCo
     frameMax: integer(raw('frameMax'), FRAME_MIN_SIZE, MAX_UINT32),
     // 0 would mean "no limit" in connection.tune; the broker needs a real bound to enforce.
     channelMax: integer(raw('channelMax'), 1, MAX_UINT16),
+    consumerTimeout: integer(raw('consumerTimeout'), 0, MAX_UINT32),
+    memoryHighWatermark: watermark(raw('memoryHighWatermark')),
+    diskFreeLimit: integer(raw('diskFreeLimit'), 0, Number.MAX_SAFE_INTEGER),
     users: defaultUsers(raw('defaultUser'), raw('defaultPass')),
   });
   return { command: 'start', config };
@@ -143,6 +160,16 @@ export function parseCli(argv: readonly string[], env: NodeJS.ProcessEnv): CliCo
 
 function invalid(raw: RawValue, expected: string): CliUsageError {
   return new CliUsageError(`invalid ${raw.source} ${JSON.stringify(raw.value)}: ${expected}`);
+}
+
+/** A fraction of RAM (0–1, e.g. 0.6) or a byte count (an integer above 1). */
+function watermark(raw: RawValue | undefined): number | undefined {
+  if (raw === undefined) return undefined;
+  const n = /^[0-9]+(\.[0-9]+)?$/.test(raw.value) ? Number(raw.value) : NaN;
+  if (!Number.isFinite(n) || (n > 1 && !Number.isSafeInteger(n))) {
+    throw invalid(raw, 'expected a fraction from 0 to 1 or a number of bytes');
+  }
+  return n;
 }
 
 function integer(raw: RawValue | undefined, min: number, max: number): number | undefined {

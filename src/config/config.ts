@@ -24,6 +24,13 @@ export interface WarrenConfig {
   readonly maxMessageSize: number;
   /** RabbitMQ's consumer_timeout: an unacked delivery older than this (ms) closes its channel; 0 disables */
   readonly consumerTimeout: number;
+  /**
+   * RabbitMQ's vm_memory_high_watermark: a fraction of RAM (<= 1) or bytes (> 1); above it
+   * publishing connections are blocked (connection.blocked). 0 disables the memory alarm.
+   */
+  readonly memoryHighWatermark: number;
+  /** RabbitMQ's disk_free_limit (bytes free on the data dir's disk); 0 disables the disk alarm */
+  readonly diskFreeLimit: number;
   readonly users: readonly UserConfig[];
   readonly vhosts: readonly string[];
 }
@@ -38,6 +45,8 @@ export const DEFAULT_CONFIG: WarrenConfig = {
   channelMax: 2047,
   maxMessageSize: 128 * 1024 * 1024,
   consumerTimeout: 30 * 60 * 1000,
+  memoryHighWatermark: 0.6,
+  diskFreeLimit: 50_000_000,
   users: [{ username: 'guest', password: 'guest', loopbackOnly: true }],
   vhosts: ['/'],
 };

@@ -14,6 +14,8 @@ export interface BrokerContext {
   readonly vhosts: ReadonlyMap<string, Vhost>;
   readonly serverProperties: FieldTable;
   readonly store: Store;
+  /** the reason publishers are blocked (a resource alarm is set), or null */
+  readonly blockedReason: string | null;
   connectionOpened(conn: Connection): void;
   connectionClosed(conn: Connection): void;
   /** direct reply-to: find the channel a token names */

@@ -178,6 +178,7 @@ export class Channel implements ConsumerOwner {
       case MethodId.BasicCancel:
         return basic.handleBasicCancel(this, method.args);
       case MethodId.BasicPublish: {
+        this.conn.notePublish();
         const ex = basic.checkBasicPublish(this, method.args);
         this.pending = {
           exchange: ex,

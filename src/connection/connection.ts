@@ -69,6 +69,13 @@ export class Connection {
   /** client capabilities (connection.start-ok client-properties.capabilities) */
   consumerCancelNotify = false;
   authenticationFailureClose = false;
+  /** the client understands connection.blocked / unblocked */
+  connectionBlockedNotify = false;
+  /** this connection has published: an alarm blocks it */
+  private publisher = false;
+  /** reading is paused because a resource alarm blocks publishers */
+  private readPaused = false;
+  private blockedNotified = false;
 
   private state = State.AwaitHeader;
   private readonly reader: FrameReader;
@@ -112,10 +119,14 @@ export class Connection {
     if (this.state === State.Closed) return;
     this.lastReceivedAt = Date.now();
     this.reader.push(chunk);
+    this.processFrames();
+  }
+
+  private processFrames(): void {
     try {
       if (this.state === State.AwaitHeader && !this.readProtocolHeader()) return;
       let frame: Frame | null;
-      while ((this.state as State) !== State.Closed && (frame = this.reader.next()) !== null) {
+      while (!this.readPaused && (this.state as State) !== State.Closed && (frame = this.reader.next()) !== null) {
         this.handleFrame(frame);
       }
     } catch (err) {
@@ -238,6 +249,47 @@ export class Connection {
     return ch;
   }
 
+  // ---- resource alarms (RabbitMQ: publishers are blocked, consumers keep going) ----------------
+
+  /** A channel saw basic.publish: under an alarm, this connection stops being read. */
+  notePublish(): void {
+    this.publisher = true;
+    const reason = this.broker.blockedReason;
+    if (reason !== null && !this.readPaused) this.block(reason);
+  }
+
+  /** The broker's alarm state changed. */
+  alarmChanged(reason: string | null): void {
+    if (reason !== null) {
+      if (this.publisher && this.isOpen) this.block(reason);
+    } else if (this.readPaused || this.blockedNotified) {
+      this.unblock();
+    }
+  }
+
+  private block(reason: string): void {
+    if (!this.blockedNotified && this.connectionBlockedNotify) {
+      this.send(0, { id: MethodId.ConnectionBlocked, args: { reason } });
+    }
+    this.blockedNotified = true;
+    this.readPaused = true;
+    this.socket.pause();
+    this.logger.info({ reason }, 'publishing connection blocked by resource alarm');
+  }
+
+  private unblock(): void {
+    if (this.blockedNotified && this.connectionBlockedNotify && this.isOpen) {
+      this.send(0, { id: MethodId.ConnectionUnblocked, args: {} });
+    }
+    this.blockedNotified = false;
+    if (!this.readPaused) return;
+    this.readPaused = false;
+    this.lastReceivedAt = Date.now();
+    this.socket.resume();
+    // frames read before the pause are still buffered
+    this.processFrames();
+  }
+
   /** A deferred reply went out: process the frames the channel held meanwhile. */
   resumeChannel(ch: Channel): void {
     try {
@@ -310,6 +362,7 @@ export class Connection {
       this.consumerCancelNotify = fieldValueToJs(caps.value.get('consumer_cancel_notify') ?? { type: 'V', value: null }) === true;
       this.authenticationFailureClose =
         fieldValueToJs(caps.value.get('authentication_failure_close') ?? { type: 'V', value: null }) === true;
+      this.connectionBlockedNotify = fieldValueToJs(caps.value.get('connection.blocked') ?? { type: 'V', value: null }) === true;
     }
     const mechanism = args.mechanism;
     if (!(SASL_MECHANISMS as readonly string[]).includes(mechanism)) {
@@ -526,7 +579,8 @@ export class Connection {
 
   onHeartbeatTick(): void {
     const now = Date.now();
-    if (now - this.lastReceivedAt > this.heartbeat * 2000) {
+    // a blocked connection is not being read: its silence is ours, not the peer's
+    if (!this.readPaused && now - this.lastReceivedAt > this.heartbeat * 2000) {
       this.logger.warn({ heartbeat: this.heartbeat }, 'missed heartbeats from client, closing connection');
       this.destroy('missed heartbeats');
       return;
