@@ -320,6 +320,21 @@ export class Channel implements ConsumerOwner {
     this.conn.broker.store.afterCommit(new ReplyWaiter(this, method));
   }
 
+  /** Holds this channel's frames until `ready` settles, then runs `then` (a method that had to wait for the store). */
+  deferUntil(ready: Promise<void>, then: () => void): void {
+    this.paused = true;
+    void ready.then(() => {
+      if (this.state !== State.Open) return;
+      this.paused = false;
+      try {
+        then();
+      } catch (err) {
+        this.conn.handleError(err, this.id);
+      }
+      if (!this.paused) this.conn.resumeChannel(this);
+    });
+  }
+
   replyCommitted(method: Method, error: Error | null): void {
     if (this.state !== State.Open) return;
     if (error !== null) {

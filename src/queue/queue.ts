@@ -339,18 +339,27 @@ export class Queue {
     return this.pageIn();
   }
 
+  /** Ready messages that are only in the store right now (basic.get waits for them). */
+  get hasPagedOnly(): boolean {
+    return this.ready.length === 0 && this.pagedCount !== 0;
+  }
+
   /** Reads the next stored entries into memory (one read in flight at a time). */
-  private pageIn(): Promise<void> {
-    if (this.pageInFlight || this.pagedCount === 0 || this.storage === null || this.deleted) return Promise.resolve();
+  private pageInPromise: Promise<void> = Promise.resolve();
+
+  pageIn(): Promise<void> {
+    if (this.pageInFlight) return this.pageInPromise;
+    if (this.pagedCount === 0 || this.storage === null || this.deleted) return Promise.resolve();
     this.pageInFlight = true;
     const after = this.maxMemorySeq === 0 ? null : { priority: this.maxMemoryPriority, seq: this.maxMemorySeq };
-    return this.storage.store.readEntries(this.id, after, PAGE_IN_BATCH).then(
+    this.pageInPromise = this.storage.store.readEntries(this.id, after, PAGE_IN_BATCH).then(
       (entries) => this.pagedIn(entries),
       (err: unknown) => {
         this.pageInFlight = false;
         this.host.queueStoreError(this, err);
       },
     );
+    return this.pageInPromise;
   }
 
   private pagedIn(entries: StoredEntry[]): void {

@@ -186,8 +186,13 @@ export function handleBasicCancel(ch: Channel, args: Args<typeof MethodId.BasicC
   if (!args.noWait) ch.conn.send(ch.id, { id: MethodId.BasicCancelOk, args: { consumerTag: args.consumerTag } });
 }
 
-export function handleBasicGet(ch: Channel, args: Args<typeof MethodId.BasicGet>): void {
+export function handleBasicGet(ch: Channel, args: Args<typeof MethodId.BasicGet>, waited = false): void {
   const q = usableQueue(ch, args.queue);
+  if (q.hasPagedOnly && !waited) {
+    // the queue's next messages are still in the store: answer once they are read in
+    ch.deferUntil(q.pageIn(), () => handleBasicGet(ch, args, true));
+    return;
+  }
   const entry = q.shift();
   if (entry === undefined) {
     ch.conn.send(ch.id, { id: MethodId.BasicGetEmpty, args: { reserved1: '' } });

@@ -3,6 +3,7 @@ import { MethodId } from '../../protocol/generated/constants.js';
 import { ReplyCode } from '../../protocol/reply-code.js';
 import type { Channel } from '../channel.js';
 import { publish } from './basic.js';
+import { Enqueued } from '../../queue/queue.js';
 
 export function handleTxSelect(ch: Channel): void {
   if (ch.confirmMode) {
@@ -23,9 +24,11 @@ export function handleTxCommit(ch: Channel): void {
   const settlements = ch.txSettlements;
   ch.txPublishes = [];
   ch.txSettlements = [];
-  for (const p of publishes) publish(ch, p.exchange, p.message, p.mandatory);
+  let stored = false;
+  for (const p of publishes) if (publish(ch, p.exchange, p.message, p.mandatory) === Enqueued.Stored) stored = true;
   for (const s of settlements) ch.applySettlements([s.unacked], s.requeue);
-  ch.conn.send(ch.id, { id: MethodId.TxCommitOk, args: {} });
+  // RabbitMQ: commit-ok once the transaction's persistent messages are on disk
+  ch.reply({ id: MethodId.TxCommitOk, args: {} }, stored);
 }
 
 /** Discards publishes; deliveries acked inside the transaction become unacked again. */
