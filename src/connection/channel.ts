@@ -423,10 +423,18 @@ export class Channel implements ConsumerOwner {
       this.consumerUnacked++;
     }
     const m = entry.message;
+    const body = m.body;
+    if (body.length <= INLINE_BODY_MAX && body.length <= this.conn.frameMax - 8) {
+      // small message: deliver, header and body frames in one buffer, one write
+      this.conn.out.write(
+        encodeDeliveryHead(this.id, consumer.tag, tag, entry.redelivered, m.exchange, m.routingKey, m.rawProperties, body.length, body),
+      );
+      return;
+    }
     this.conn.out.write(
       encodeDeliveryHead(this.id, consumer.tag, tag, entry.redelivered, m.exchange, m.routingKey, m.rawProperties, m.bodySize),
     );
-    this.writeBody(m.body);
+    this.writeBody(body);
   }
 
   /** direct reply-to: a reply goes straight to this channel's no-ack reply consumer. */
@@ -512,6 +520,16 @@ export class Channel implements ConsumerOwner {
    * already-settled delivery tag → 406 PRECONDITION_FAILED; multiple with tag 0 = all.
    */
   settle(deliveryTag: number, multiple: boolean, requeue: boolean | null): void {
+    if (!multiple && !this.txMode) {
+      // the common case: one delivery, no allocation
+      const u = this.unacked.get(deliveryTag);
+      if (u === undefined) this.unknownTag(deliveryTag);
+      this.unacked.delete(deliveryTag);
+      this.settleOne(u, requeue);
+      u.queue.scheduleDelivery();
+      if (this.channelPrefetch !== 0) this.resumeDeliveries();
+      return;
+    }
     const settled: Unacked[] = [];
     if (multiple) {
       if (deliveryTag !== 0 && !this.unacked.has(deliveryTag)) this.unknownTag(deliveryTag);
@@ -538,17 +556,22 @@ export class Channel implements ConsumerOwner {
   }
 
   applySettlements(settled: readonly Unacked[], requeue: boolean | null): void {
-    const touched = new Set<Queue>();
+    let last: Queue | null = null;
     for (const u of settled) {
-      if (u.consumer !== null) this.consumerUnacked--;
-      u.queue.settled(u.consumer);
-      if (requeue === true) u.queue.requeue(u.entry);
-      else if (requeue === false) u.queue.drop(u.entry, 'rejected'); // reject/nack: dead-lettered when configured
-      else u.queue.discard(u.entry);
-      touched.add(u.queue);
+      this.settleOne(u, requeue);
+      // credit returned: the queue delivers again (scheduling twice is a no-op)
+      if (u.queue !== last) u.queue.scheduleDelivery();
+      last = u.queue;
     }
-    for (const q of touched) q.scheduleDelivery();
     if (this.channelPrefetch !== 0) this.resumeDeliveries();
+  }
+
+  private settleOne(u: Unacked, requeue: boolean | null): void {
+    if (u.consumer !== null) this.consumerUnacked--;
+    u.queue.settled(u.consumer);
+    if (requeue === true) u.queue.requeue(u.entry);
+    else if (requeue === false) u.queue.drop(u.entry, 'rejected'); // reject/nack: dead-lettered when configured
+    else u.queue.discard(u.entry);
   }
 
   /** tx.rollback: deliveries settled inside the transaction are unacked again, in tag order. */
@@ -644,6 +667,8 @@ export class Channel implements ConsumerOwner {
 }
 
 const FRAME_END_BUF = Buffer.from([0xce]);
+/** bodies up to this size are copied into the delivery's buffer (cheaper than separate writes) */
+const INLINE_BODY_MAX = 4096;
 
 /** Sends one deferred reply once the store batch holding its change is durable. */
 class ReplyWaiter implements CommitListener {

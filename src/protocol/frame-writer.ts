@@ -88,13 +88,20 @@ export function encodeDeliveryHead(
   routingKey: string,
   rawProperties: Buffer,
   bodySize: number,
+  /**
+   * a small body to append as its (single) body frame, so the whole delivery is one
+   * buffer and one write; the caller checks it fits in one frame. Omit to write it apart.
+   */
+  inlineBody?: Buffer,
 ): Buffer {
   const nTag = shortstrByteLength(consumerTag, 'basic.deliver consumer-tag');
   const nEx = shortstrByteLength(exchange, 'basic.deliver exchange');
   const nRk = shortstrByteLength(routingKey, 'basic.deliver routing-key');
   // class+method 4, consumer-tag, delivery-tag 8, redelivered 1, exchange, routing-key
   const methodSize = 4 + 1 + nTag + 8 + 1 + 1 + nEx + 1 + nRk;
-  const buf = Buffer.allocUnsafe(methodSize + 8 + CONTENT_HEADER_FIXED + rawProperties.length + 8);
+  const headSize = methodSize + 8 + CONTENT_HEADER_FIXED + rawProperties.length + 8;
+  const inline = inlineBody !== undefined && inlineBody.length !== 0 ? inlineBody : undefined;
+  const buf = Buffer.allocUnsafe(inline === undefined ? headSize : headSize + 8 + inline.length);
   let o = writeFrameHead(buf, 0, FrameType.Method, channel, methodSize);
   buf.writeUInt32BE(MethodId.BasicDeliver, o);
   o = writeShortstr(buf, o + 4, consumerTag, nTag);
@@ -103,7 +110,12 @@ export function encodeDeliveryHead(
   o = writeShortstr(buf, o, exchange, nEx);
   o = writeShortstr(buf, o, routingKey, nRk);
   buf[o++] = FRAME_END;
-  writeContentHeader(buf, o, channel, 60, bodySize, rawProperties);
+  o = writeContentHeader(buf, o, channel, 60, bodySize, rawProperties);
+  if (inline !== undefined) {
+    o = writeFrameHead(buf, o, FrameType.Body, channel, inline.length);
+    o += inline.copy(buf, o);
+    buf[o] = FRAME_END;
+  }
   return buf;
 }
 

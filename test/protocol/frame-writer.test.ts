@@ -73,6 +73,16 @@ describe('frame writer', () => {
     expect(h!.type).toBe(2);
   });
 
+  it('encodeDeliveryHead with an inline body appends exactly one body frame (an empty body adds none)', () => {
+    const body = Buffer.from('inline body');
+    const whole = encodeDeliveryHead(5, 'c', 9, false, 'x', 'k', props, body.length, body);
+    const head = encodeDeliveryHead(5, 'c', 9, false, 'x', 'k', props, body.length);
+    expect(whole).toEqual(Buffer.concat([head, encodeBodyFrames(5, body, 4096)[0]!]));
+    expect(encodeDeliveryHead(5, 'c', 9, false, 'x', 'k', props, 0, Buffer.alloc(0))).toEqual(
+      encodeDeliveryHead(5, 'c', 9, false, 'x', 'k', props, 0),
+    );
+  });
+
   it('encodeGetOkHead and encodeReturnHead match the generated encoders', () => {
     const getOk = encodeGetOkHead(4, 17, false, '', 'q1', 99, props, 0);
     expect(getOk).toEqual(Buffer.concat([
