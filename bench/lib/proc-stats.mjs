@@ -24,10 +24,14 @@ export function readProc(pid) {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
     const rssKiB = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? NaN);
     const hwmKiB = Number(/VmHWM:\s+(\d+)/.exec(status)?.[1] ?? NaN);
+    // RSS splits into anonymous memory (heap, malloc) and file pages mapped into the
+    // process (e.g. LevelDB reads its table files through mmap): only the first is "owned".
+    const anonKiB = Number(/RssAnon:\s+(\d+)/.exec(status)?.[1] ?? NaN);
+    const fileKiB = Number(/RssFile:\s+(\d+)/.exec(status)?.[1] ?? NaN);
     // Fields after the ")" of the command name: index 0 is field 3 (state), so utime (14) is 11, stime (15) is 12.
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
     const cpuSeconds = (Number(fields[11]) + Number(fields[12])) / ticksPerSecond();
-    return { rssMiB: rssKiB / 1024, hwmMiB: hwmKiB / 1024, cpuSeconds, at: performance.now() };
+    return { rssMiB: rssKiB / 1024, hwmMiB: hwmKiB / 1024, rssAnonMiB: anonKiB / 1024, rssFileMiB: fileKiB / 1024, cpuSeconds, at: performance.now() };
   } catch {
     return null;
   }
@@ -80,12 +84,14 @@ export class ProcSampler {
     if (this.timer !== null) clearInterval(this.timer);
     this.timer = null;
     const end = this.sample();
-    if (this.first === null || end === null) return { rssEndMiB: null, rssMaxMiB: null, cpuSeconds: null, cpuPercent: null };
+    if (this.first === null || end === null) return { rssEndMiB: null, rssMaxMiB: null, rssAnonEndMiB: null, rssFileEndMiB: null, cpuSeconds: null, cpuPercent: null };
     const cpuSeconds = end.cpuSeconds - this.first.cpuSeconds;
     const wallSeconds = (end.at - this.first.at) / 1000;
     return {
       rssEndMiB: round1(end.rssMiB),
       rssMaxMiB: round1(this.rssMaxMiB),
+      rssAnonEndMiB: round1(end.rssAnonMiB),
+      rssFileEndMiB: round1(end.rssFileMiB),
       cpuSeconds: round1(cpuSeconds),
       cpuPercent: wallSeconds > 0 ? round1((cpuSeconds / wallSeconds) * 100) : null,
     };

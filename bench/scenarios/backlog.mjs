@@ -70,8 +70,8 @@ async function backlogPhases(o, broker, log, { metrics, phases }) {
   await sleep(o.settle * 1000);
   const atBacklog = readProc(broker.pid);
   metrics.rssFullBacklogMiB = atBacklog === null ? null : Math.round(atBacklog.rssMiB);
-  phases.fullBacklog = { rssMiB: metrics.rssFullBacklogMiB, peakRssMiB: atBacklog === null ? null : Math.round(atBacklog.hwmMiB) };
-  log(`  broker RSS at full backlog: ${metrics.rssFullBacklogMiB ?? 'n/a'} MiB`);
+  phases.fullBacklog = atBacklog === null ? { rssMiB: null } : { rssMiB: metrics.rssFullBacklogMiB, rssAnonMiB: Math.round(atBacklog.rssAnonMiB), rssFileMiB: Math.round(atBacklog.rssFileMiB), peakRssMiB: Math.round(atBacklog.hwmMiB) };
+  log(`  broker RSS at full backlog: ${metrics.rssFullBacklogMiB ?? 'n/a'} MiB (anon ${phases.fullBacklog.rssAnonMiB ?? 'n/a'}, file-backed ${phases.fullBacklog.rssFileMiB ?? 'n/a'})`);
 
   // Phase 3: restart.
   if (o.restart && broker.canRestart) {
@@ -108,11 +108,13 @@ async function backlogPhases(o, broker, log, { metrics, phases }) {
   await sleep(o.settle * 1000);
   const afterDrain = readProc(broker.pid);
   metrics.rssAfterDrainMiB = afterDrain === null ? null : Math.round(afterDrain.rssMiB);
+  const afterDrainSplit = afterDrain === null ? null : { anonMiB: Math.round(afterDrain.rssAnonMiB), fileMiB: Math.round(afterDrain.rssFileMiB) };
   const drainSampler = sampler;
   const sliceRss = (consumer.checkpoints ?? []).map((t) => drainSampler.rssAt(t));
-  phases.drain = { received: consumer.received, seconds: drainMs / 1000, rate: metrics.drainRate, sliceRates: slices, sliceRssMiB: sliceRss, steadiness: metrics.drainSteadiness, firstDeliveryMs: Math.round(consumer.firstAt - drainStart), broker: drainStats, rssAfterMiB: metrics.rssAfterDrainMiB, error: consumeError?.message ?? null };
+  phases.drain = { received: consumer.received, seconds: drainMs / 1000, rate: metrics.drainRate, sliceRates: slices, sliceRssMiB: sliceRss, steadiness: metrics.drainSteadiness, firstDeliveryMs: Math.round(consumer.firstAt - drainStart), broker: drainStats, rssAfterMiB: metrics.rssAfterDrainMiB, rssAfterSplit: afterDrainSplit, error: consumeError?.message ?? null };
   log(`  ${consumer.received} received in ${(drainMs / 1000).toFixed(1)} s: ${metrics.drainRate} msg/s; per 10 %: ${slices.join(' ')}`);
   log(`  broker RSS (MiB) per 10 % of the drain: ${sliceRss.join(' ')}`);
+  log(`  broker RSS after the drain: ${metrics.rssAfterDrainMiB ?? 'n/a'} MiB (anon ${afterDrainSplit?.anonMiB ?? 'n/a'}, file-backed ${afterDrainSplit?.fileMiB ?? 'n/a'})`);
 
   const leftover = await deleteQueue(o.url, queue);
   const verification = verifier.result(published);
