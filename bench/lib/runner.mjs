@@ -1,12 +1,34 @@
 // Runs one scenario against one broker and builds the result record (the JSON line).
+import { execFileSync } from 'node:child_process';
+import { statSync } from 'node:fs';
 import { cpus, hostname, loadavg, totalmem } from 'node:os';
-import { ExternalBroker, RabbitMqBroker, WarrenBroker, redactUrl } from './broker-control.mjs';
+import { ExternalBroker, RabbitMqBroker, WARREN_MAIN, WarrenBroker, redactUrl } from './broker-control.mjs';
 import { resolveOptions } from './options.mjs';
 import { SCENARIOS } from '../scenarios/index.mjs';
 
 export function machineNote() {
   const c = cpus();
   return { host: hostname(), cpus: c.length, cpuModel: c[0]?.model ?? 'unknown', memGiB: Math.round(totalmem() / 2 ** 30), node: process.version, loadavg1m: Math.round(loadavg()[0] * 100) / 100 };
+}
+
+/**
+ * Which Warren was measured: the checkout's HEAD and when dist/ was last built (others may
+ * rebuild dist/ between runs, so this is recorded per run).
+ */
+export function warrenBuild() {
+  let gitHead = null;
+  try {
+    gitHead = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: new URL('../..', import.meta.url), encoding: 'utf8' }).trim();
+  } catch {
+    // not a git checkout
+  }
+  let distBuiltAt = null;
+  try {
+    distBuiltAt = statSync(WARREN_MAIN).mtime.toISOString();
+  } catch {
+    // not built
+  }
+  return { gitHead, distBuiltAt };
 }
 
 /** Starts or attaches to the broker named by o.manage. */
@@ -39,7 +61,7 @@ export async function runScenario(scenarioName, explicit, { broker = null, log =
   const record = {
     scenario: scenarioName,
     date: new Date().toISOString(),
-    broker: { kind: b.kind, url: redactUrl(o.url), pid: b.pid },
+    broker: { kind: b.kind, url: redactUrl(o.url), pid: b.pid, ...(b.kind === 'warren' ? warrenBuild() : {}) },
     machine: machineNote(),
     options: { ...o, url: redactUrl(o.url) },
     ok: false,
