@@ -48,13 +48,30 @@ export class Message {
     return (this.decoded ??= decodeBasicProperties(this.rawProperties));
   }
 
-  /** The headers table (for headers exchanges), or undefined when absent. */
+  /** The headers table (for headers exchanges), or undefined when absent or empty. */
   headers(): FieldTable | undefined {
     if (this.decodedHeaders === undefined) {
-      this.decodedHeaders = (this.propertyFlags & PropertyFlag.Headers) !== 0 && peekHeadersOffset(this.rawProperties) >= 0
-        ? (this.properties().headers ?? null)
-        : null;
+      // many clients (amqplib) always send a headers table, usually empty: skip the decode then
+      this.decodedHeaders = this.rawHeaders() !== null ? (this.properties().headers ?? null) : null;
     }
     return this.decodedHeaders ?? undefined;
+  }
+
+  /** The raw bytes of a non-empty headers table (entries only), or null. */
+  rawHeaders(): Buffer | null {
+    if ((this.propertyFlags & PropertyFlag.Headers) === 0) return null;
+    const off = peekHeadersOffset(this.rawProperties);
+    if (off < 0 || off + 4 > this.rawProperties.length) return null;
+    const len = this.rawProperties.readUInt32BE(off);
+    return len === 0 ? null : this.rawProperties.subarray(off + 4, off + 4 + len);
+  }
+
+  /**
+   * Whether the headers table may hold `key` (a cheap byte search for the encoded key;
+   * false positives only cost a decode). For CC/BCC checks on every publish.
+   */
+  mayHaveHeader(key: Buffer): boolean {
+    const raw = this.rawHeaders();
+    return raw !== null && raw.indexOf(key) !== -1;
   }
 }

@@ -86,7 +86,7 @@ export function publish(ch: Channel, exchange: Exchange, message: Message, manda
   }
   const routed = ch.routed;
   ch.vhost.route(exchange, message, routed);
-  if (message.hasProperty(PropertyFlag.Headers)) message = routeSenderSelected(ch, exchange, message, routed);
+  if (message.mayHaveHeader(CC_KEY) || message.mayHaveHeader(BCC_KEY)) message = routeSenderSelected(ch, exchange, message, routed);
   if (routed.size === 0) {
     if (mandatory) ch.sendReturn(ReplyCode.NoRoute, 'NO_ROUTE', message);
     return Enqueued.Accepted;
@@ -106,6 +106,10 @@ export function publish(ch: Channel, exchange: Exchange, message: Message, manda
   routed.clear();
   return outcome;
 }
+
+/** The encoded table keys (shortstr) of the sender-selected distribution headers. */
+const CC_KEY = Buffer.from('\x02CC', 'latin1');
+const BCC_KEY = Buffer.from('\x03BCC', 'latin1');
 
 /**
  * Sender-selected distribution (RabbitMQ): CC and BCC headers (arrays of strings) add
