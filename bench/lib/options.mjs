@@ -24,6 +24,10 @@ export const GLOBAL_DEFAULTS = {
   settle: 2,
   timeout: 900,
   slices: 10,
+  rate: 0,
+  client: 'raw',
+  connections: 1000,
+  calls: null,
   json: false,
 };
 
@@ -50,6 +54,10 @@ export const PERF_FLAGS = {
   settle: { type: 'string' },
   timeout: { type: 'string' },
   slices: { type: 'string' },
+  rate: { type: 'string' },
+  client: { type: 'string' },
+  connections: { type: 'string' },
+  calls: { type: 'string' },
   json: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
 };
@@ -97,6 +105,13 @@ export function explicitOptions(values) {
   if (values.slices !== undefined) o.slices = int('slices', values.slices, 1, 1000);
   if (values['warren-node-args'] !== undefined) o.warrenNodeArgs = values['warren-node-args'].split(/\s+/).filter(Boolean);
   if (values['warren-log'] !== undefined) o.warrenLog = values['warren-log'];
+  if (values.rate !== undefined) o.rate = num('rate', values.rate, 0);
+  if (values.client !== undefined) {
+    if (!['raw', 'amqplib'].includes(values.client)) throw new Error('--client must be raw or amqplib');
+    o.client = values.client;
+  }
+  if (values.connections !== undefined) o.connections = int('connections', values.connections, 1, 100_000);
+  if (values.calls !== undefined) o.calls = int('calls', values.calls, 1, 100_000_000);
   if (values.json) o.json = true;
   return o;
 }

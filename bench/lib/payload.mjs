@@ -52,3 +52,17 @@ export function fillIntact(body, size, pattern, seq) {
   // Buffer#compare is a native memcmp: verifying 1 KiB bodies costs little.
   return body.compare(pattern, off, off + size - HEADER_SIZE, HEADER_SIZE, size) === 0;
 }
+
+/**
+ * Writes one body in place at `buf[offset..offset+size)` (the raw client fills its
+ * batch buffer directly); same layout as encodeBody.
+ */
+export function writeBodyInto(buf, offset, size, pattern, producerId, seq, sentAt) {
+  buf.writeUInt32LE(producerId, offset);
+  buf.writeUInt32LE(seq >>> 0, offset + 4);
+  buf.writeDoubleLE(sentAt, offset + 8);
+  if (size > HEADER_SIZE) {
+    const off = seq & 255;
+    pattern.copy(buf, offset + HEADER_SIZE, off, off + size - HEADER_SIZE);
+  }
+}

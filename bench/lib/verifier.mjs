@@ -26,6 +26,32 @@ class SeenSet {
     this.unique++;
     return true;
   }
+
+  /** ORs another bitset in; returns how many bits were already set in both. */
+  orWith(bits) {
+    if (bits.length > this.bits.length) {
+      const grown = new Uint32Array(bits.length);
+      grown.set(this.bits);
+      this.bits = grown;
+    }
+    let overlap = 0;
+    for (let i = 0; i < bits.length; i++) {
+      const b = bits[i];
+      if (b === 0) continue;
+      const both = this.bits[i] & b;
+      if (both !== 0) overlap += popcount(both);
+      const added = b & ~this.bits[i];
+      if (added !== 0) this.unique += popcount(added);
+      this.bits[i] |= b;
+    }
+    return overlap;
+  }
+}
+
+function popcount(x) {
+  x -= (x >>> 1) & 0x55555555;
+  x = (x & 0x33333333) + ((x >>> 2) & 0x33333333);
+  return (((x + (x >>> 4)) & 0x0f0f0f0f) * 0x01010101) >>> 24;
 }
 
 export class Verifier {
@@ -81,6 +107,43 @@ export class Verifier {
     }
     order[producerId] = seq;
     return body.readDoubleLE(8);
+  }
+
+  /** What a consumer thread sends back: plain data (typed arrays are structured-cloned). */
+  exportState() {
+    return {
+      seen: this.seen.map((s) => (s === undefined ? null : s.bits)),
+      received: this.received,
+      duplicates: this.duplicates,
+      redelivered: this.redelivered,
+      outOfOrder: this.outOfOrder,
+      corrupt: this.corrupt,
+      firstError: this.firstError,
+    };
+  }
+
+  /**
+   * Merges a consumer thread's state into this verifier (consumers of one queue, each in
+   * its own thread): a (producer, seq) seen by two consumers is a duplicate.
+   */
+  absorb(state) {
+    this.received += state.received;
+    this.duplicates += state.duplicates;
+    this.redelivered += state.redelivered;
+    this.outOfOrder += state.outOfOrder;
+    this.corrupt += state.corrupt;
+    if (state.firstError !== null) this.fail(state.firstError);
+    for (let id = 0; id < state.seen.length; id++) {
+      const bits = state.seen[id];
+      if (bits === null || bits === undefined) continue;
+      let set = this.seen[id];
+      if (set === undefined) set = this.seen[id] = new SeenSet();
+      const overlap = set.orWith(bits);
+      if (overlap > 0) {
+        this.duplicates += overlap;
+        this.fail(`producer ${id}: ${overlap} message(s) delivered to two consumers`);
+      }
+    }
   }
 
   fail(message) {

@@ -1,13 +1,21 @@
 // Steady-state scenarios: producers and consumers run at the same time for --duration
-// seconds (or until --count messages are published); reports publish and consume rates
-// and end-to-end latency. throughput / ack / confirm differ only in their defaults.
+// seconds (or until --count messages are published), each in its own worker thread (see
+// lib/client-thread.mjs), and the scenario reports publish and delivery rates and
+// end-to-end latency. The scenarios differ in their defaults and in the topology: the
+// default exchange to one queue, a fanout exchange to 4 queues, or a topic exchange with
+// 1,000 bindings of which exactly one matches.
+import { connect } from 'amqplib';
+import { ClientGroup } from '../lib/client-thread.mjs';
 import { Histogram } from '../lib/histogram.mjs';
+import { makePattern } from '../lib/payload.mjs';
 import { ProcSampler } from '../lib/proc-stats.mjs';
-import { closeAll, deleteQueue, firstError, freshQueue, openConsumers, openProducers, queueName, rate, share } from './common.mjs';
+import { Verifier } from '../lib/verifier.mjs';
+import { queueName, rate, share } from './common.mjs';
 
 const STEADY_METRICS = [
   { key: 'publishRate', label: 'publish rate (msg/s)', better: 'higher' },
-  { key: 'consumeRate', label: 'consume rate (msg/s)', better: 'higher' },
+  { key: 'consumeRate', label: 'delivery rate, all queues (msg/s)', better: 'higher' },
+  { key: 'consumeMBps', label: 'delivered body MB/s (10^6 B)', better: 'higher' },
   { key: 'latencyP50Ms', label: 'latency p50 (ms)', better: 'lower' },
   { key: 'latencyP99Ms', label: 'latency p99 (ms)', better: 'lower' },
   { key: 'latencyP999Ms', label: 'latency p99.9 (ms)', better: 'lower' },
@@ -15,71 +23,208 @@ const STEADY_METRICS = [
   { key: 'brokerCpuPercent', label: 'broker CPU (%)', better: 'lower' },
 ];
 
-function steady(name, description, defaults) {
-  return { name, description, defaults, metrics: STEADY_METRICS, run: (o, broker, log) => runSteady(name, o, broker, log) };
+/**
+ * Topologies. `queues` are consumed (o.consumers per queue, each queue must receive every
+ * message); `idleQueues` are bound but must receive nothing.
+ */
+const DIRECT = (name) => ({ exchange: null, routingKey: queueName(name), queues: [{ name: queueName(name), bindingKey: null }], idleQueues: [], extraBindings: [] });
+
+function fanoutTopology(name, n = 4) {
+  const exchange = { name: `warren-perf-${name}-x`, type: 'fanout' };
+  const queues = Array.from({ length: n }, (_, i) => ({ name: `${queueName(name)}-${i}`, bindingKey: '' }));
+  return { exchange, routingKey: '', queues, idleQueues: [], extraBindings: [] };
 }
 
-export const throughput = steady('throughput', 'transient messages, producer → no-ack consumer', { persistent: false, confirm: 0, noAck: true });
+/**
+ * 1,000 bindings on a topic exchange; the routing key matches exactly one of them
+ * (`perf.*.target` → the consumed queue). The other 999 patterns use `*` and `#` in
+ * several positions and are spread over 9 idle queues, which must stay empty.
+ */
+function topicTopology(name, bindings = 1000) {
+  const exchange = { name: `warren-perf-${name}-x`, type: 'topic' };
+  const idleQueues = Array.from({ length: 9 }, (_, i) => ({ name: `${queueName(name)}-idle-${i}` }));
+  const extraBindings = [];
+  for (let i = 0; i < bindings - 1; i++) {
+    const k = i % 4;
+    const pattern = k === 0 ? `perf.k${i}.#` : k === 1 ? `*.x${i}.*` : k === 2 ? `#.y${i}` : `perf.*.t${i}`;
+    extraBindings.push([idleQueues[i % idleQueues.length].name, pattern]);
+  }
+  return { exchange, routingKey: 'perf.key.target', queues: [{ name: queueName(name), bindingKey: 'perf.*.target' }], idleQueues, extraBindings };
+}
+
+function steady(name, description, defaults, topology = DIRECT) {
+  return { name, description, defaults, metrics: STEADY_METRICS, run: (o, broker, log) => runSteady(name, o, broker, log, topology(name)) };
+}
+
+export const throughput = steady('throughput', 'transient 16 B messages, producer → no-ack consumer', { persistent: false, confirm: 0, noAck: true });
+export const latency = steady('latency', 'transient messages at a fixed --rate (default 10,000 msg/s), no-ack consumer: p50/p99/p99.9', { persistent: false, confirm: 0, noAck: true, rate: 10_000 });
 export const ack = steady('ack', 'transient messages, consumer with manual acks and prefetch 100', { persistent: false, confirm: 0, noAck: false, prefetch: 100, ackEvery: 1 });
 export const confirm = steady('confirm', 'persistent messages to a durable queue with a confirm window of 256, no-ack consumer', { persistent: true, confirm: 256, noAck: true });
+export const fanout = steady('fanout', 'fanout exchange to 4 queues, one no-ack consumer each: publishes/s and deliveries/s', { persistent: false, confirm: 0, noAck: true }, fanoutTopology);
+export const topic = steady('topic', 'topic exchange with 1,000 bindings, the key matches 1 (to one queue), no-ack consumer', { persistent: false, confirm: 0, noAck: true }, topicTopology);
+export const body1k = steady('body1k', 'transient 1 KiB messages, producer → no-ack consumer', { persistent: false, confirm: 0, noAck: true, size: 1024 });
+export const body64k = steady('body64k', 'transient 64 KiB messages, producer → no-ack consumer (MB/s)', { persistent: false, confirm: 0, noAck: true, size: 65536 });
 
 /** How long consumers may take to catch up once producers stop; and the no-progress cut-off. */
 const CATCH_UP_MS = 120_000;
 const NO_PROGRESS_MS = 5_000;
 
-async function runSteady(name, o, broker, log) {
-  const queue = queueName(name);
-  await freshQueue(o.url, queue, o.persistent);
-  const { producers, verifier } = await openProducers(o, queue);
-  const consumers = await openConsumers(o, queue, verifier);
-  for (const c of consumers) await c.start();
+async function adminChannel(url) {
+  const connection = await connect(url, { noDelay: true });
+  connection.on('error', () => {});
+  const ch = await connection.createChannel();
+  ch.on('error', () => {});
+  return { connection, ch };
+}
 
-  const count = o.count ?? Infinity;
-  const hardDeadline = performance.now() + o.timeout * 1000;
-  const deadline = o.count === null ? performance.now() + o.duration * 1000 : hardDeadline;
-  log(`${name}: ${o.producers} producer(s), ${o.consumers} consumer(s), ${o.size} B, ${o.count ?? `${o.duration} s`}…`);
-  const sampler = new ProcSampler(broker.pid).start();
-  const runs = await Promise.all(producers.map((p, i) => p.run(Number.isFinite(count) ? share(count, producers.length, i) : Infinity, deadline)));
-  const published = producers.map((p) => (p.confirm > 0 ? p.confirmed : p.published));
-  const expected = published.reduce((a, b) => a + b, 0);
-
-  // Let consumers catch up with everything published, bounded; stop early when nothing moves.
-  const catchUpDeadline = Math.min(hardDeadline, performance.now() + CATCH_UP_MS);
-  let lastProgress = performance.now();
-  let lastReceived = verifier.received;
-  while (consumers.length > 0 && verifier.received < expected && performance.now() < catchUpDeadline && firstError(consumers) === null) {
-    await new Promise((resolve) => setTimeout(resolve, 20));
-    if (verifier.received !== lastReceived) {
-      lastReceived = verifier.received;
-      lastProgress = performance.now();
-    } else if (performance.now() - lastProgress > NO_PROGRESS_MS) break;
+async function setupTopology(url, t, durable) {
+  const { connection, ch } = await adminChannel(url);
+  try {
+    await teardownWith(ch, t);
+    if (t.exchange !== null) await ch.assertExchange(t.exchange.name, t.exchange.type, { durable: false, autoDelete: false });
+    for (const q of [...t.queues, ...t.idleQueues]) await ch.assertQueue(q.name, { durable, autoDelete: false, exclusive: false });
+    if (t.exchange !== null) {
+      for (const q of t.queues) await ch.bindQueue(q.name, t.exchange.name, q.bindingKey);
+      for (const [queue, key] of t.extraBindings) await ch.bindQueue(queue, t.exchange.name, key);
+    }
+  } finally {
+    await connection.close().catch(() => {});
   }
-  const brokerStats = sampler.stop();
-  const error = firstError(producers) ?? firstError(consumers);
-  await closeAll(consumers);
-  await closeAll(producers);
-  await deleteQueue(o.url, queue);
+}
 
-  const started = Math.min(...runs.map((r) => r.started));
-  const publishEnded = Math.max(...runs.map((r) => (o.confirm > 0 ? r.confirmedAt : r.publishEnded)));
-  const firstAt = Math.min(...consumers.map((c) => c.firstAt || Infinity));
-  const lastAt = Math.max(...consumers.map((c) => c.lastAt));
-  const latency = new Histogram();
-  for (const c of consumers) latency.merge(c.latency);
-  const lat = latency.summary();
-  const metrics = {
-    publishRate: rate(expected, publishEnded - started),
-    consumeRate: consumers.length > 0 ? rate(verifier.received, lastAt - firstAt) : null,
-    latencyP50Ms: lat?.p50Ms ?? null,
-    latencyP99Ms: lat?.p99Ms ?? null,
-    latencyP999Ms: lat?.p999Ms ?? null,
-    brokerRssMaxMiB: brokerStats.rssMaxMiB,
-    brokerCpuPercent: brokerStats.cpuPercent,
-  };
-  const verification = consumers.length > 0 ? verifier.result(published) : { ok: true, note: 'no consumers' };
-  if (error !== null) {
-    verification.ok = false;
-    verification.clientError = error.message;
+async function teardownWith(ch, t) {
+  const left = {};
+  for (const q of [...t.queues, ...t.idleQueues]) left[q.name] = (await ch.deleteQueue(q.name)).messageCount;
+  if (t.exchange !== null) await ch.deleteExchange(t.exchange.name);
+  return left;
+}
+
+/** Deletes the topology; returns { queue: messages left } or null on failure. */
+async function teardown(url, t) {
+  try {
+    const { connection, ch } = await adminChannel(url);
+    try {
+      return await teardownWith(ch, t);
+    } finally {
+      await connection.close().catch(() => {});
+    }
+  } catch {
+    return null;
   }
-  return { metrics, phases: { run: { published: expected, seconds: (publishEnded - started) / 1000, broker: brokerStats } }, latency: lat, verification };
+}
+
+export async function runSteady(name, o, broker, log, t) {
+  await setupTopology(o.url, t, o.persistent);
+  const producers = new ClientGroup(o.producers);
+  const consumers = new ClientGroup(o.consumers * t.queues.length);
+  /** consumer thread → index of its queue */
+  const queueOf = [];
+  try {
+    const perProducerRate = o.rate > 0 && o.producers > 0 ? o.rate / o.producers : 0;
+    const common = { url: o.url, size: o.size, client: o.client };
+    for (let id = 0; id < o.producers; id++) {
+      await producers.add('producer', { ...common, id, exchange: t.exchange?.name ?? '', routingKey: t.routingKey, persistent: o.persistent, confirm: o.confirm, rate: perProducerRate });
+    }
+    for (let qi = 0; qi < t.queues.length; qi++) {
+      for (let i = 0; i < o.consumers; i++) {
+        await consumers.add('consumer', { ...common, queue: t.queues[qi].name, noAck: o.noAck, prefetch: o.prefetch, ackEvery: o.ackEvery });
+        queueOf.push(qi);
+      }
+    }
+    await Promise.all(consumers.threads.map((c) => c.send({ type: 'start' }, 'started')));
+
+    const count = o.count ?? Infinity;
+    const hardDeadline = performance.now() + o.timeout * 1000;
+    const runMs = o.count === null ? o.duration * 1000 : o.timeout * 1000;
+    log(`${name}: ${o.producers} producer(s), ${o.consumers} consumer(s) × ${t.queues.length} queue(s), ${o.size} B, ${o.count ?? `${o.duration} s`}${o.rate > 0 ? ` at ${o.rate} msg/s` : ''}, ${o.client} client in threads…`);
+    const sampler = new ProcSampler(broker.pid).start();
+    const deadlineEpoch = performance.timeOrigin + performance.now() + runMs;
+    const runs = await Promise.all(
+      producers.threads.map((p, i) => p.send({ type: 'run', count: Number.isFinite(count) ? share(count, o.producers, i) : Infinity, deadlineEpoch }, 'ran', runMs + 90_000)),
+    );
+    const publishedBy = runs.map((r) => (o.confirm > 0 ? r.confirmed : r.published));
+    const published = publishedBy.reduce((a, b) => a + b, 0);
+    const expected = published * t.queues.length;
+
+    // Let consumers catch up with everything published, bounded; stop early when nothing moves.
+    const catchUpDeadline = Math.min(hardDeadline, performance.now() + CATCH_UP_MS);
+    let lastProgress = performance.now();
+    let lastReceived = consumers.total();
+    while (consumers.threads.length > 0 && consumers.total() < expected && performance.now() < catchUpDeadline && consumers.threads.every((c) => c.exitError === null)) {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      const now = consumers.total();
+      if (now !== lastReceived) {
+        lastReceived = now;
+        lastProgress = performance.now();
+      } else if (performance.now() - lastProgress > NO_PROGRESS_MS) break;
+    }
+    const brokerStats = sampler.stop();
+    const consumerResults = await consumers.stopAll();
+    const producerResults = await producers.stopAll();
+    const left = await teardown(o.url, t);
+
+    // Merge: one verifier per queue (each queue must get every message once, in order per consumer).
+    const pattern = makePattern(o.size);
+    const verifiers = t.queues.map(() => new Verifier(o.size, pattern));
+    const lat = new Histogram();
+    let received = 0;
+    let firstAt = Infinity;
+    let lastAt = 0;
+    consumerResults.forEach((r, i) => {
+      if (r.verifier !== undefined) verifiers[queueOf[i]].absorb(r.verifier);
+      if (r.latency !== undefined) lat.merge(r.latency);
+      received += r.received ?? 0;
+      if (r.firstAt > 0) firstAt = Math.min(firstAt, r.firstAt);
+      if (r.lastAt > lastAt) lastAt = r.lastAt;
+    });
+    const perQueue = verifiers.map((v) => v.result(publishedBy));
+    const verification = mergeVerdicts(perQueue);
+    const errors = [...runs, ...producerResults, ...consumerResults].map((r) => r.error).filter((e) => e !== null && e !== undefined);
+    const idleLeft = left === null ? null : t.idleQueues.reduce((n, q) => n + (left[q.name] ?? 0), 0);
+    if (idleLeft !== null && idleLeft > 0) {
+      verification.ok = false;
+      verification.firstError ??= `${idleLeft} message(s) routed to queues whose bindings do not match`;
+    }
+    verification.misrouted = idleLeft;
+    if (errors.length > 0) {
+      verification.ok = false;
+      verification.clientError = errors[0];
+    }
+
+    const started = Math.min(...runs.map((r) => r.started));
+    const publishEnded = Math.max(...runs.map((r) => (o.confirm > 0 ? r.confirmedAt : r.publishEnded)));
+    const summary = lat.summary();
+    const consumeRate = received > 0 ? rate(received, lastAt - firstAt) : null;
+    const metrics = {
+      publishRate: rate(published, publishEnded - started),
+      consumeRate,
+      consumeMBps: consumeRate === null ? null : Math.round((consumeRate * o.size) / 1e4) / 100,
+      latencyP50Ms: summary?.p50Ms ?? null,
+      latencyP99Ms: summary?.p99Ms ?? null,
+      latencyP999Ms: summary?.p999Ms ?? null,
+      brokerRssMaxMiB: brokerStats.rssMaxMiB,
+      brokerCpuPercent: brokerStats.cpuPercent,
+    };
+    return {
+      metrics,
+      phases: { run: { published, delivered: received, queues: t.queues.length, bindings: t.queues.length + t.extraBindings.length, seconds: (publishEnded - started) / 1000, broker: brokerStats, perQueue: perQueue.length > 1 ? perQueue : undefined } },
+      latency: summary,
+      verification,
+    };
+  } catch (err) {
+    await Promise.all([consumers.stopAll(), producers.stopAll()]);
+    await teardown(o.url, t);
+    throw err;
+  }
+}
+
+/** One verdict over several queues' verdicts (sums; the first error found). */
+function mergeVerdicts(list) {
+  const out = { ok: true, expected: 0, received: 0, missing: 0, duplicates: 0, redelivered: 0, outOfOrder: 0, corrupt: 0, firstError: null };
+  for (const v of list) {
+    out.ok &&= v.ok;
+    for (const k of ['expected', 'received', 'missing', 'duplicates', 'redelivered', 'outOfOrder', 'corrupt']) out[k] += v[k];
+    out.firstError ??= v.firstError;
+  }
+  return out;
 }

@@ -1,0 +1,96 @@
+// Entry point of a client thread (worker_threads): hosts one Producer or Consumer
+// (amqplib or raw) so producers and consumers each get their own event loop and core,
+// and the generator process is not the bottleneck. Driven by client-thread.mjs:
+//   → { type: 'run', count, deadlineEpoch }      producer: publish, reply 'ran'
+//   → { type: 'start', target, slices }           consumer: basic.consume, reply 'started'
+//   → { type: 'stop' }                            close; reply 'result' with counters,
+//                                                 latency histogram and verifier state
+// Progress is published in a shared Int32Array (published or received so far) every
+// 10 ms, so the coordinator can watch without a message per delivery.
+import { parentPort, workerData } from 'node:worker_threads';
+import { Consumer } from './consumer.mjs';
+import { makePattern } from './payload.mjs';
+import { Producer } from './producer.mjs';
+import { RawConsumer, RawProducer } from './raw-clients.mjs';
+import { Verifier } from './verifier.mjs';
+
+const { role, options, progress, slot } = workerData;
+const counters = new Int32Array(progress);
+/** Epoch ms ↔ this thread's performance.now(): each thread has its own time origin. */
+const toEpoch = (t) => (t > 0 ? performance.timeOrigin + t : 0);
+const fromEpoch = (e) => e - performance.timeOrigin;
+
+const pattern = makePattern(options.size);
+let client;
+let verifier = null;
+if (role === 'producer') {
+  const Impl = options.client === 'raw' ? RawProducer : Producer;
+  client = new Impl({ ...options, pattern });
+} else {
+  verifier = new Verifier(options.size, pattern);
+  const Impl = options.client === 'raw' ? RawConsumer : Consumer;
+  client = new Impl({ ...options, verifier });
+}
+
+const ticker = setInterval(() => {
+  Atomics.store(counters, slot, role === 'producer' ? client.published : client.received);
+}, 10);
+
+function errorText(err) {
+  return err === null || err === undefined ? null : err instanceof Error ? err.message : String(err);
+}
+
+parentPort.on('message', async (msg) => {
+  try {
+    if (msg.type === 'run') {
+      const r = await client.run(msg.count, fromEpoch(msg.deadlineEpoch));
+      Atomics.store(counters, slot, client.published);
+      parentPort.postMessage({
+        type: 'ran',
+        started: toEpoch(r.started),
+        publishEnded: toEpoch(r.publishEnded),
+        confirmedAt: toEpoch(r.confirmedAt),
+        published: client.published,
+        confirmed: client.confirmed,
+        nacked: client.nacked,
+        error: errorText(client.error),
+      });
+    } else if (msg.type === 'start') {
+      await client.start(msg.target ?? Infinity, msg.slices ?? 10);
+      parentPort.postMessage({ type: 'started' });
+    } else if (msg.type === 'stop') {
+      clearInterval(ticker);
+      // The error is read before closing: amqplib reports our own close as 'channel closed'.
+      const error = errorText(client.error);
+      await client.close();
+      const result = { type: 'result', error };
+      if (role === 'producer') {
+        Object.assign(result, { published: client.published, confirmed: client.confirmed, nacked: client.nacked });
+      } else {
+        Atomics.store(counters, slot, client.received);
+        const h = client.latency;
+        Object.assign(result, {
+          received: client.received,
+          firstAt: toEpoch(client.firstAt),
+          lastAt: toEpoch(client.lastAt),
+          checkpoints: (client.checkpoints ?? []).map(toEpoch),
+          latency: { counts: h.counts, total: h.total, sum: h.sum, max: h.max },
+          verifier: verifier.exportState(),
+        });
+      }
+      parentPort.postMessage(result);
+      parentPort.close();
+    }
+  } catch (err) {
+    parentPort.postMessage({ type: 'failed', error: errorText(err) });
+  }
+});
+
+try {
+  await client.open();
+  parentPort.postMessage({ type: 'opened' });
+} catch (err) {
+  clearInterval(ticker);
+  parentPort.postMessage({ type: 'failed', error: errorText(err) });
+  parentPort.close();
+}
