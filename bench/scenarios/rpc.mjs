@@ -1,0 +1,154 @@
+// RPC request-reply: one client makes sequential calls (publish a request, wait for its
+// reply) to one server for --duration seconds (or --calls calls). Reports calls/s and the
+// round-trip latency. Two variants:
+//  - rpc-queue:  the client consumes an exclusive server-named reply queue (no-ack) and
+//                sets reply_to to it, with a correlation_id per call;
+//  - rpc-direct: RabbitMQ's direct reply-to: the client consumes the pseudo-queue
+//                amq.rabbitmq.reply-to (no-ack) on the channel it publishes from.
+// The server consumes the request queue with prefetch 1 and acks after replying, as the
+// RabbitMQ RPC tutorial does; it echoes the body and the correlation_id to reply_to.
+// Both ends run in this process on amqplib: calls are sequential, so the client's CPU is
+// never the limit, and one event loop adds no cross-thread wake-up to the round trip.
+// Verification: every reply carries the correlation_id of the outstanding call and an
+// intact body (producer id, sequence, fill), each call is answered exactly once, in order.
+import { connect } from 'amqplib';
+import { Histogram } from '../lib/histogram.mjs';
+import { encodeBody, makePattern, nowMs } from '../lib/payload.mjs';
+import { ProcSampler } from '../lib/proc-stats.mjs';
+import { Verifier } from '../lib/verifier.mjs';
+import { queueName, rate } from './common.mjs';
+
+const DIRECT_REPLY_TO = 'amq.rabbitmq.reply-to';
+/** One call may take this long before the run fails (a lost request or reply). */
+const CALL_TIMEOUT_MS = 10_000;
+
+const RPC_METRICS = [
+  { key: 'callRate', label: 'sequential calls/s', better: 'higher' },
+  { key: 'latencyP50Ms', label: 'round trip p50 (ms)', better: 'lower' },
+  { key: 'latencyP99Ms', label: 'round trip p99 (ms)', better: 'lower' },
+  { key: 'brokerCpuPercent', label: 'broker CPU (%)', better: 'lower' },
+];
+
+function rpc(name, direct) {
+  return {
+    name,
+    description: direct
+      ? 'sequential RPC calls with direct reply-to (amq.rabbitmq.reply-to): calls/s, round-trip p50'
+      : 'sequential RPC calls with a reply queue + correlation_id: calls/s, round-trip p50',
+    defaults: { persistent: false },
+    metrics: RPC_METRICS,
+    run: (o, broker, log) => runRpc(name, direct, o, broker, log),
+  };
+}
+
+export const rpcQueue = rpc('rpc-queue', false);
+export const rpcDirect = rpc('rpc-direct', true);
+
+async function open(url) {
+  const connection = await connect(url, { noDelay: true });
+  const errors = [];
+  connection.on('error', (err) => errors.push(err));
+  const ch = await connection.createChannel();
+  ch.on('error', (err) => errors.push(err));
+  return { connection, ch, errors };
+}
+
+async function runRpc(name, direct, o, broker, log) {
+  const requests = queueName(name);
+  const size = o.size;
+  const pattern = makePattern(size);
+  const verifier = new Verifier(size, pattern);
+  const order = verifier.newOrderTracker();
+  const server = await open(o.url);
+  const client = await open(o.url);
+  try {
+    await server.ch.deleteQueue(requests);
+    await server.ch.assertQueue(requests, { durable: false, autoDelete: false });
+    await server.ch.prefetch(1);
+    await server.ch.consume(requests, (msg) => {
+      if (msg === null) return;
+      // spec: replies go to the default exchange with the routing key taken from reply_to.
+      server.ch.publish('', msg.properties.replyTo, msg.content, { correlationId: msg.properties.correlationId });
+      server.ch.ack(msg);
+    });
+
+    // The reply path: a pending call's resolver, checked against its correlation_id.
+    let waiting = null;
+    let expectedId = '';
+    let wrongReplies = 0;
+    const onReply = (msg) => {
+      if (msg === null) return;
+      if (waiting === null || msg.properties.correlationId !== expectedId) {
+        wrongReplies++;
+        verifier.fail(`reply with correlation_id ${msg.properties.correlationId} while waiting for ${expectedId}`);
+        return;
+      }
+      const w = waiting;
+      waiting = null;
+      w(msg.content);
+    };
+    let replyTo;
+    if (direct) {
+      await client.ch.consume(DIRECT_REPLY_TO, onReply, { noAck: true });
+      replyTo = DIRECT_REPLY_TO;
+    } else {
+      const q = await client.ch.assertQueue('', { exclusive: true, autoDelete: true, durable: false });
+      await client.ch.consume(q.queue, onReply, { noAck: true });
+      replyTo = q.queue;
+    }
+
+    const latency = new Histogram();
+    const limit = o.calls ?? Infinity;
+    const runMs = o.calls === null ? o.duration * 1000 : o.timeout * 1000;
+    log(`${name}: sequential calls for ${o.calls ?? `${o.duration} s`}, ${size} B bodies…`);
+    const sampler = new ProcSampler(broker.pid).start();
+    const started = performance.now();
+    const deadline = started + runMs;
+    let calls = 0;
+    let failure = null;
+    while (calls < limit && performance.now() < deadline) {
+      const sentAt = nowMs();
+      const body = encodeBody(size, pattern, 0, calls, sentAt);
+      expectedId = String(calls);
+      const reply = new Promise((resolve) => {
+        waiting = resolve;
+      });
+      client.ch.publish('', requests, body, { replyTo, correlationId: expectedId });
+      let timer;
+      const content = await Promise.race([reply, new Promise((resolve) => (timer = setTimeout(() => resolve(null), CALL_TIMEOUT_MS)))]);
+      clearTimeout(timer);
+      if (content === null) {
+        failure = `call ${calls}: no reply within ${CALL_TIMEOUT_MS} ms${client.errors[0] ? ` (${client.errors[0].message})` : ''}`;
+        break;
+      }
+      latency.recordMs(nowMs() - sentAt);
+      verifier.check(content, false, order);
+      calls++;
+    }
+    const elapsed = performance.now() - started;
+    const brokerStats = sampler.stop();
+    const summary = latency.summary();
+    const verification = verifier.result([calls]);
+    verification.wrongReplies = wrongReplies;
+    const error = failure ?? client.errors[0]?.message ?? server.errors[0]?.message ?? null;
+    if (error !== null || wrongReplies > 0) {
+      verification.ok = false;
+      verification.clientError = error ?? `${wrongReplies} unexpected replies`;
+    }
+    return {
+      metrics: {
+        callRate: rate(calls, elapsed),
+        latencyP50Ms: summary?.p50Ms ?? null,
+        latencyP99Ms: summary?.p99Ms ?? null,
+        brokerCpuPercent: brokerStats.cpuPercent,
+      },
+      phases: { run: { calls, seconds: elapsed / 1000, replyTo: direct ? DIRECT_REPLY_TO : 'exclusive server-named queue', broker: brokerStats } },
+      latency: summary,
+      verification,
+    };
+  } finally {
+    await server.ch.deleteQueue(requests).catch(() => {});
+    await client.connection.close().catch(() => {});
+    await server.connection.close().catch(() => {});
+  }
+}
