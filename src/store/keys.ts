@@ -170,6 +170,31 @@ export function messageBodySize(value: Buffer): number {
 
 // ------------------------------------------------------------ index keys and values
 
+const fcc = String.fromCharCode;
+
+/** The bytes of a u64 (< 2^53) as 8 latin1 characters, big-endian. */
+function u64Chars(n: number): string {
+  const hi = Math.floor(n / 0x1_0000_0000);
+  const lo = n >>> 0;
+  return fcc(hi >>> 24, (hi >>> 16) & 255, (hi >>> 8) & 255, hi & 255, lo >>> 24, (lo >>> 16) & 255, (lo >>> 8) & 255, lo & 255);
+}
+
+/**
+ * messageKey(id) as a latin1 string, built without a Buffer: the group-commit map is keyed
+ * by such strings (byte order = string order), and this is per message on the hot path.
+ */
+export function messageKeyString(messageId: number): string {
+  return fcc(Prefix.Message) + u64Chars(messageId);
+}
+
+/** indexKey(...) as a latin1 string (see messageKeyString). */
+export function indexKeyString(queueId: number, priority: number, seq: number): string {
+  return (
+    fcc(Prefix.Index, queueId >>> 24, (queueId >>> 16) & 255, (queueId >>> 8) & 255, queueId & 255, 255 - priority) +
+    u64Chars(seq)
+  );
+}
+
 export function indexKey(queueId: number, priority: number, seq: number): Buffer {
   const key = Buffer.allocUnsafe(INDEX_KEY_SIZE);
   key[0] = Prefix.Index;

@@ -15,6 +15,7 @@ import {
   exchangeKey,
   indexBodySize,
   indexKey,
+  indexKeyString,
   indexMessageId,
   indexRedelivered,
   indexRefs,
@@ -24,6 +25,7 @@ import {
   messageBodySize,
   messageIdOfKey,
   messageKey,
+  messageKeyString,
   priorityOfIndexKey,
   queueIdOfIndexKey,
   queueIndexRange,
@@ -318,14 +320,14 @@ export class LevelStore implements Store {
 
   putMessage(messageId: number, record: MessageRecord): void {
     const batch = this.open_;
-    batch.ops.set(keyString(messageKey(messageId)), encodeMessage(record));
+    batch.ops.set(messageKeyString(messageId), encodeMessage(record));
     batch.messageSizes.set(messageId, record.body.length);
     this.touch();
   }
 
   deleteMessage(messageId: number): void {
     const batch = this.open_;
-    const k = keyString(messageKey(messageId));
+    const k = messageKeyString(messageId);
     // message ids are never reused and a message is put once: a put in the open batch
     // is the only version anywhere, so publish + ack in one window writes nothing
     if (batch.ops.get(k)) batch.ops.delete(k);
@@ -336,13 +338,13 @@ export class LevelStore implements Store {
   putEntry(e: EntryRecord): void {
     const batch = this.open_;
     const bodySize = batch.messageSizes.get(e.messageId) ?? this.inFlight?.messageSizes.get(e.messageId) ?? UNKNOWN_BODY_SIZE;
-    batch.ops.set(keyString(indexKey(e.queueId, e.priority, e.seq)), encodeIndexValue(e.messageId, e.refs, e.redelivered, e.transient, bodySize, e.expiresAt));
+    batch.ops.set(indexKeyString(e.queueId, e.priority, e.seq), encodeIndexValue(e.messageId, e.refs, e.redelivered, e.transient, bodySize, e.expiresAt));
     this.touch();
   }
 
   deleteEntry(queueId: number, priority: number, seq: number): void {
     const batch = this.open_;
-    const k = keyString(indexKey(queueId, priority, seq));
+    const k = indexKeyString(queueId, priority, seq);
     const pending = batch.ops.get(k);
     // an entry of a message put in this same batch is new: nothing older exists to delete
     if (pending && batch.messageSizes.has(indexMessageId(pending))) batch.ops.delete(k);
@@ -586,6 +588,25 @@ export class LevelStore implements Store {
     void this.commit(db, batch);
   }
 
+  /**
+   * One atomic LevelDB write. Uses the chained batch, which hands each op straight to
+   * LevelDB's WriteBatch: the array form of db.batch() clones and re-validates every op
+   * in JS (measured ~6x slower; a third of the broker's CPU under persistent publishing).
+   */
+  protected async writeOps(ops: readonly BatchOp[], options: { sync: boolean }, db: Db): Promise<void> {
+    const chained = db.batch();
+    try {
+      for (const op of ops) {
+        if (op.type === 'del') chained.del(op.key);
+        else chained.put(op.key, op.value);
+      }
+    } catch (e) {
+      await chained.close().catch(() => {});
+      throw e;
+    }
+    await chained.write(options);
+  }
+
   private async commit(db: Db, batch: Batch): Promise<void> {
     let error: Error | null = null;
     let written = false;
@@ -595,7 +616,7 @@ export class LevelStore implements Store {
         for (const [k, v] of batch.ops) {
           ops.push(v === null ? { type: 'del', key: Buffer.from(k, 'latin1') } : { type: 'put', key: Buffer.from(k, 'latin1'), value: v });
         }
-        await db.batch(ops, { sync: true });
+        await this.writeOps(ops, { sync: true }, db);
       }
       written = true;
       for (const queueId of batch.clears) await db.clear(queueIndexRange(queueId));

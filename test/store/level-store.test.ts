@@ -59,7 +59,8 @@ describe('LevelStore', () => {
   }
 
   function spyBatch() {
-    return vi.spyOn(Level.prototype as unknown as { batch: (ops: BatchOps, opts: object) => Promise<void> }, 'batch');
+    // every group commit goes through LevelStore#writeOps (ops, options, db)
+    return vi.spyOn(LevelStore.prototype as unknown as { writeOps: (ops: BatchOps, opts: object) => Promise<void> }, 'writeOps');
   }
 
   it('reopening after close keeps topology, messages and entries', async () => {
@@ -102,7 +103,7 @@ describe('LevelStore', () => {
 
   it('a delete of a key whose put is in flight is written as a delete in the next batch', async () => {
     const { store, dir } = await openStore();
-    const real = Level.prototype.batch as (this: unknown, ...args: unknown[]) => Promise<void>;
+    const real = (LevelStore.prototype as unknown as { writeOps: (...args: unknown[]) => Promise<void> }).writeOps;
     let release!: () => void;
     const gate = new Promise<void>((r) => (release = r));
     let started!: () => void;
@@ -150,7 +151,7 @@ describe('LevelStore', () => {
   it('afterCommit listeners run only after the batch write resolved', async () => {
     const { store } = await openStore();
     const events: string[] = [];
-    const real = Level.prototype.batch as (this: unknown, ...args: unknown[]) => Promise<void>;
+    const real = (LevelStore.prototype as unknown as { writeOps: (...args: unknown[]) => Promise<void> }).writeOps;
     spyBatch().mockImplementation(async function (this: unknown, ...args: unknown[]) {
       events.push('write started');
       await real.apply(this, args);
@@ -227,7 +228,7 @@ describe('LevelStore', () => {
     let failures = 0;
     let thirdFailure!: () => void;
     const threeFailed = new Promise<void>((r) => (thirdFailure = r));
-    const real = Level.prototype.batch as (this: unknown, ...args: unknown[]) => Promise<void>;
+    const real = (LevelStore.prototype as unknown as { writeOps: (...args: unknown[]) => Promise<void> }).writeOps;
     const batch = spyBatch().mockImplementation(async function (this: unknown, ...args: unknown[]) {
       if (failures < 3) {
         failures++;
