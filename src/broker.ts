@@ -86,7 +86,8 @@ export class Broker implements BrokerContext {
     this.logger = logger;
     this.users = new UserStore(config.users);
     this.store = store ?? (config.dataDir === null ? new MemoryStore() : new LevelStore(config.dataDir, logger.child({ component: 'store' })));
-    this.storage = new DurableStorage(this.store);
+    // with a store on disk, non-durable queues page long backlogs out of memory too
+    this.storage = new DurableStorage(this.store, config.dataDir !== null && store === undefined);
     const { memoryHighWatermark: mem, diskFreeLimit: disk } = config;
     this.monitor =
       monitor !== undefined
@@ -182,7 +183,7 @@ export class Broker implements BrokerContext {
       for (const v of this.vhosts.values()) v.recovering = false;
     }
     const byId = new Map<number, import('./queue/queue.js').Queue>();
-    for (const v of this.vhosts.values()) for (const q of v.queues.values()) if (q.id !== 0) byId.set(q.id, q);
+    for (const v of this.vhosts.values()) for (const q of v.queues.values()) if (q.storesPersistent) byId.set(q.id, q);
     let messages = 0;
     const loads: Promise<void>[] = [];
     for (const summary of info.queues) {

@@ -12,7 +12,11 @@ export class DurableStorage {
   nextQueueId = 1;
   private readonly shared = new Map<number, number>();
 
-  constructor(readonly store: Store) {}
+  constructor(
+    readonly store: Store,
+    /** non-durable queues may page their backlog to this store (true when it is on disk) */
+    readonly pagesTransientQueues = false,
+  ) {}
 
   restore(nextMessageId: number, nextQueueId: number, sharedRefs: ReadonlyMap<number, number>): void {
     this.nextMessageId = Math.max(this.nextMessageId, nextMessageId);

@@ -103,8 +103,9 @@ export class Queue {
     readonly options: QueueOptions,
     private readonly host: QueueHost,
     limits?: QueueLimits,
-    /** store-wide id, for durable queues (0 otherwise) */
+    /** store-wide id: durable queues, and others whose backlog may be paged to the store (0 = never stored) */
     readonly id = 0,
+    /** the store, for durable queues and for paging; null keeps everything in memory */
     private readonly storage: DurableStorage | null = null,
   ) {
     this.runPass = () => this.deliveryPass();
@@ -115,6 +116,10 @@ export class Queue {
 
   get durable(): boolean {
     return this.options.durable;
+  }
+  /** persistent messages survive restarts here: a durable, shared queue (exclusive ones die with their connection) */
+  get storesPersistent(): boolean {
+    return this.options.durable && this.options.exclusiveOwner === null;
   }
   get exclusive(): boolean {
     return this.options.exclusiveOwner !== null;
@@ -172,7 +177,7 @@ export class Queue {
     let result = Enqueued.Accepted;
     const storage = this.storage;
     if (storage !== null) {
-      if (message.persistent) {
+      if (message.persistent && this.storesPersistent) {
         entry.storeMessageId = storage.persistShared(message);
         entry.storeRefs = message.durableRefs;
         this.writeEntry(entry, false);
@@ -239,8 +244,9 @@ export class Queue {
    * a restart it comes back with redelivered=true (and undelivered ones with false).
    */
   markDelivered(entry: QueueEntry): void {
-    if (entry.storeMessageId === 0 || entry.redelivered || this.storage === null) return;
-    this.writeEntry(entry, !entry.message.persistent, true);
+    // only stored persistent entries survive a restart; a paged transient one needs no mark
+    if (entry.storeMessageId === 0 || entry.redelivered || this.storage === null || !entry.message.persistent || !this.storesPersistent) return;
+    this.writeEntry(entry, false, true);
   }
 
   /** x-overflow drop-head: the oldest ready messages make room (dead-lettered as maxlen). */

@@ -607,6 +607,30 @@ export class LevelStore implements Store {
     await chained.write(options);
   }
 
+  /**
+   * Removes a deleted queue's index range and the message bodies only it held (refs <= 1
+   * or paged transient copies); a plain range clear would orphan those bodies for good.
+   * Each chunk deletes entries and bodies in one atomic write; a crash midway leaves index
+   * entries without a queue record, which recovery finishes the same way.
+   */
+  private async clearQueueIndex(db: Db, queueId: number): Promise<void> {
+    const it = db.iterator({ ...queueIndexRange(queueId) });
+    try {
+      for (;;) {
+        const chunk = await it.nextv(RECOVERY_CHUNK);
+        if (chunk.length === 0) return;
+        const ops: BatchOp[] = [];
+        for (const [key, value] of chunk) {
+          ops.push({ type: 'del', key });
+          if (indexRefs(value) <= 1 || indexTransient(value)) ops.push({ type: 'del', key: messageKey(indexMessageId(value)) });
+        }
+        await this.writeOps(ops, { sync: false }, db);
+      }
+    } finally {
+      await it.close();
+    }
+  }
+
   private async commit(db: Db, batch: Batch): Promise<void> {
     let error: Error | null = null;
     let written = false;
@@ -619,7 +643,7 @@ export class LevelStore implements Store {
         await this.writeOps(ops, { sync: true }, db);
       }
       written = true;
-      for (const queueId of batch.clears) await db.clear(queueIndexRange(queueId));
+      for (const queueId of batch.clears) await this.clearQueueIndex(db, queueId);
     } catch (e) {
       error = toError(e);
     }

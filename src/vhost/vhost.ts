@@ -184,7 +184,7 @@ export class Vhost implements QueueHost, DelayedRouter {
   private enqueueAll(message: Message, targets: Set<Queue>): void {
     if (message.persistent) {
       let durable = 0;
-      for (const t of targets) if (t.id !== 0) durable++;
+      for (const t of targets) if (t.storesPersistent) durable++;
       message.durableRefs = durable;
     }
     for (const t of targets) t.enqueue(message);
@@ -215,10 +215,12 @@ export class Vhost implements QueueHost, DelayedRouter {
       existing.touch();
       return existing;
     }
-    // durable, shared queues live in the store; exclusive ones never survive their connection
+    // durable, shared queues live in the store; exclusive ones never survive their connection.
+    // Other queues use the store only to page a long backlog out of memory (when it is on disk).
     const durable = options.durable && options.exclusiveOwner === null;
-    const id = durable ? recoveredId || this.storage.allocateQueueId() : 0;
-    const q = new Queue(name, options, this, limits, id, durable ? this.storage : null);
+    const pages = durable || this.storage.pagesTransientQueues;
+    const id = pages ? recoveredId || this.storage.allocateQueueId() : 0;
+    const q = new Queue(name, options, this, limits, id, pages ? this.storage : null);
     this.queues.set(name, q);
     if (durable && recoveredId === 0) {
       this.topologyStore().putQueue({ vhost: this.name, name, id, autoDelete: options.autoDelete, arguments: options.arguments });

@@ -293,6 +293,28 @@ describe('LevelStore', () => {
     expect(await again.readEntries(2, null, 10)).toEqual([]);
   });
 
+  it('deleteQueue frees the bodies only that queue held, and keeps shared ones', async () => {
+    const { store, dir } = await openStore();
+    store.putQueue({ vhost: '/', name: 'gone', id: 1, autoDelete: false, arguments: new Map() });
+    store.putMessage(1, message(1)); // only in queue 1
+    store.putEntry(entry(1, 0, 1, 1));
+    store.putMessage(2, message(2)); // shared with queue 2
+    store.putEntry(entry(1, 0, 2, 2, 2));
+    store.putEntry(entry(2, 0, 1, 2, 2));
+    await store.flush();
+    store.deleteQueue('/', 'gone', 1);
+    await store.flush();
+    await store.close();
+    const raw = new Level<Buffer, Buffer>(dir, { keyEncoding: 'buffer', valueEncoding: 'buffer' });
+    await raw.open();
+    try {
+      expect(await raw.get(messageKey(1))).toBeUndefined();
+      expect(await raw.get(messageKey(2))).toBeDefined();
+    } finally {
+      await raw.close();
+    }
+  });
+
   it('uses the Store interface', () => {
     const s: Store = new LevelStore('/nonexistent', silent);
     expect(typeof s.openBatchId).toBe('number');

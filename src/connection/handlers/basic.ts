@@ -94,7 +94,7 @@ export function publish(ch: Channel, exchange: Exchange, message: Message, manda
   if (message.persistent) {
     // the body is stored once; it is freed when the last durable queue lets go of it
     let durable = 0;
-    for (const q of routed) if (q.id !== 0) durable++;
+    for (const q of routed) if (q.storesPersistent) durable++;
     message.durableRefs = durable;
   }
   let outcome = Enqueued.Accepted;
