@@ -26,6 +26,19 @@ let verifier = null;
 if (role === 'producer') {
   const Impl = options.client === 'raw' ? RawProducer : Producer;
   client = new Impl({ ...options, pattern });
+  const w = options.lagWatch;
+  if (w !== undefined && w !== null && w.maxLag > 0) {
+    // Both groups' counters are refreshed every 10 ms by their threads' tickers.
+    const produced = new Int32Array(w.producers);
+    const consumed = new Int32Array(w.consumers);
+    client.lagging = () => {
+      let p = 0;
+      for (let i = 0; i < w.producerCount; i++) p += Atomics.load(produced, i);
+      let c = 0;
+      for (let i = 0; i < w.consumerCount; i++) c += Atomics.load(consumed, i);
+      return p * w.queues - c > w.maxLag * w.queues;
+    };
+  }
 } else {
   verifier = new Verifier(options.size, pattern);
   const Impl = options.client === 'raw' ? RawConsumer : Consumer;

@@ -25,6 +25,7 @@ export const GLOBAL_DEFAULTS = {
   timeout: 900,
   slices: 10,
   rate: 0,
+  maxLag: 0,
   client: 'raw',
   connections: 1000,
   calls: null,
@@ -55,6 +56,7 @@ export const PERF_FLAGS = {
   timeout: { type: 'string' },
   slices: { type: 'string' },
   rate: { type: 'string' },
+  'max-lag': { type: 'string' },
   client: { type: 'string' },
   connections: { type: 'string' },
   calls: { type: 'string' },
@@ -106,6 +108,7 @@ export function explicitOptions(values) {
   if (values['warren-node-args'] !== undefined) o.warrenNodeArgs = values['warren-node-args'].split(/\s+/).filter(Boolean);
   if (values['warren-log'] !== undefined) o.warrenLog = values['warren-log'];
   if (values.rate !== undefined) o.rate = num('rate', values.rate, 0);
+  if (values['max-lag'] !== undefined) o.maxLag = int('max-lag', values['max-lag'], 0, 1e9);
   if (values.client !== undefined) {
     if (!['raw', 'amqplib'].includes(values.client)) throw new Error('--client must be raw or amqplib');
     o.client = values.client;

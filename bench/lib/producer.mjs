@@ -7,6 +7,17 @@ import { encodeBody, nowMs } from './payload.mjs';
 /** Publishes between event-loop turns, so consumers in the same process keep running. */
 const YIELD_EVERY = 256;
 
+/**
+ * --max-lag: pauses (1 ms steps) while the consumers are more than the allowed number of
+ * messages behind, so a steady-state run measures a sustainable rate with a bounded queue
+ * instead of how fast a backlog grows.
+ */
+export async function waitWhileLagging(producer, deadline) {
+  while (producer.error === null && performance.now() < deadline && producer.lagging()) {
+    await new Promise((resolve) => setTimeout(resolve, 1));
+  }
+}
+
 export class Producer {
   /**
    * @param {object} o
@@ -29,6 +40,8 @@ export class Producer {
     this.pattern = o.pattern;
     this.confirm = o.confirm;
     this.rate = o.rate ?? 0;
+    /** () => true while consumers lag too far behind (--max-lag); set by the client thread */
+    this.lagging = null;
     this.publishOptions = { persistent: o.persistent };
     this.connection = null;
     this.channel = null;
@@ -109,9 +122,10 @@ export class Producer {
       seq++;
       this.published = seq;
       if (!writable) await this.waitForWake();
-      else if ((seq & (YIELD_EVERY - 1)) === 0) {
+      if ((seq & (YIELD_EVERY - 1)) === 0) {
         if (performance.now() >= deadline) break;
-        await new Promise(setImmediate);
+        if (this.lagging !== null && this.lagging()) await waitWhileLagging(this, deadline);
+        else if (writable) await new Promise(setImmediate);
       }
     }
     const publishEnded = performance.now();

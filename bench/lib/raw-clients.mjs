@@ -2,6 +2,7 @@
 // consumer.mjs) on the minimal client in raw-amqp.mjs. Selected with `--client raw`.
 import { Histogram } from './histogram.mjs';
 import { nowMs, writeBodyInto } from './payload.mjs';
+import { waitWhileLagging } from './producer.mjs';
 import { RawConnection } from './raw-amqp.mjs';
 
 /** Flush the batch and yield to the event loop every this many publishes. */
@@ -26,6 +27,8 @@ export class RawProducer {
     this.persistent = o.persistent;
     this.confirm = o.confirm;
     this.rate = o.rate ?? 0;
+    /** () => true while consumers lag too far behind (--max-lag); set by the client thread */
+    this.lagging = null;
     this.conn = null;
     this.pub = null;
     this.published = 0;
@@ -119,11 +122,13 @@ export class RawProducer {
       this.published = seq;
       if (this.confirm > 0) this.outstanding++;
       if ((seq & (YIELD_EVERY - 1)) === 0) {
-        if (!conn.flush()) await this.waitForWake();
-        else {
-          if (performance.now() >= deadline) break;
-          await new Promise(setImmediate);
-        }
+        const writable = conn.flush();
+        if (performance.now() >= deadline) break;
+        // The lag check comes after a wait for 'drain' too: with large bodies the socket
+        // nearly always asks for one.
+        if (!writable) await this.waitForWake();
+        if (this.lagging !== null && this.lagging()) await waitWhileLagging(this, deadline);
+        else if (writable) await new Promise(setImmediate);
       }
     }
     conn.flush();

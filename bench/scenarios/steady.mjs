@@ -52,7 +52,15 @@ function topicTopology(name, bindings = 1000) {
   return { exchange, routingKey: 'perf.key.target', queues: [{ name: queueName(name), bindingKey: 'perf.*.target' }], idleQueues, extraBindings };
 }
 
+/**
+ * Producers pause while consumers are more than this many messages (per queue) behind, so
+ * the rates are sustained ones with a bounded queue, not the rate at which a backlog grows
+ * (--max-lag 0: unbounded, like PerfTest). 64 KiB bodies get a smaller bound (64 MiB).
+ */
+const MAX_LAG = 10_000;
+
 function steady(name, description, defaults, topology = DIRECT) {
+  defaults = { maxLag: defaults.size >= 65536 ? 1000 : MAX_LAG, ...defaults };
   return { name, description, defaults, metrics: STEADY_METRICS, run: (o, broker, log) => runSteady(name, o, broker, log, topology(name)) };
 }
 
@@ -122,8 +130,10 @@ export async function runSteady(name, o, broker, log, t) {
   try {
     const perProducerRate = o.rate > 0 && o.producers > 0 ? o.rate / o.producers : 0;
     const common = { url: o.url, size: o.size, client: o.client };
+    // --max-lag: producers pause while consumers are that many messages (per queue) behind.
+    const lagWatch = o.maxLag > 0 && o.consumers > 0 ? { producers: producers.progress, producerCount: o.producers, consumers: consumers.progress, consumerCount: o.consumers * t.queues.length, queues: t.queues.length, maxLag: o.maxLag } : null;
     for (let id = 0; id < o.producers; id++) {
-      await producers.add('producer', { ...common, id, exchange: t.exchange?.name ?? '', routingKey: t.routingKey, persistent: o.persistent, confirm: o.confirm, rate: perProducerRate });
+      await producers.add('producer', { ...common, id, exchange: t.exchange?.name ?? '', routingKey: t.routingKey, persistent: o.persistent, confirm: o.confirm, rate: perProducerRate, lagWatch });
     }
     for (let qi = 0; qi < t.queues.length; qi++) {
       for (let i = 0; i < o.consumers; i++) {
@@ -136,7 +146,7 @@ export async function runSteady(name, o, broker, log, t) {
     const count = o.count ?? Infinity;
     const hardDeadline = performance.now() + o.timeout * 1000;
     const runMs = o.count === null ? o.duration * 1000 : o.timeout * 1000;
-    log(`${name}: ${o.producers} producer(s), ${o.consumers} consumer(s) × ${t.queues.length} queue(s), ${o.size} B, ${o.count ?? `${o.duration} s`}${o.rate > 0 ? ` at ${o.rate} msg/s` : ''}, ${o.client} client in threads…`);
+    log(`${name}: ${o.producers} producer(s), ${o.consumers} consumer(s) × ${t.queues.length} queue(s), ${o.size} B, ${o.count ?? `${o.duration} s`}${o.rate > 0 ? ` at ${o.rate} msg/s` : ''}${lagWatch !== null ? `, max lag ${o.maxLag}` : ''}, ${o.client} client in threads…`);
     const sampler = new ProcSampler(broker.pid).start();
     const deadlineEpoch = performance.timeOrigin + performance.now() + runMs;
     const runs = await Promise.all(
