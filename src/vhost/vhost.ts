@@ -28,11 +28,6 @@ const COMPARED_QUEUE_ARGS = [
 ];
 const COMPARED_EXCHANGE_ARGS = ['alternate-exchange'];
 
-/** Entities deleted as a side effect, so connections can drop their references. */
-export interface VhostEvents {
-  queueDeleted(queue: Queue): void;
-}
-
 /**
  * One virtual host: its exchanges, queues and bindings. Every operation validates
  * as RabbitMQ does and throws AmqpChannelError with RabbitMQ's reply code and text.
@@ -44,7 +39,6 @@ export class Vhost implements QueueHost, DelayedRouter {
   /** pending messages of x-delayed-message exchanges */
   private readonly delayed = new Map<Exchange, DelayedExchange>();
   private readonly scratch = new Set<Destination>();
-  private events: VhostEvents | null = null;
   /** durable topology changes handed to the store (their -ok waits for the commit) */
   topologyWrites = 0;
   /** true while recovery rebuilds the topology from the store: nothing is written back */
@@ -67,10 +61,6 @@ export class Vhost implements QueueHost, DelayedRouter {
   private topologyStore(): Store {
     this.topologyWrites++;
     return this.store;
-  }
-
-  setEvents(events: VhostEvents): void {
-    this.events = events;
   }
 
   describeExchange(name: string): string {
@@ -235,7 +225,6 @@ export class Vhost implements QueueHost, DelayedRouter {
     for (const ex of [...this.exchanges.values()]) this.removeBindingsTo(ex, q);
     const n = q.markDeleted();
     if (q.id !== 0) this.topologyStore().deleteQueue(this.name, q.name, q.id);
-    this.events?.queueDeleted(q);
     return n;
   }
 
