@@ -12,7 +12,7 @@ import { SCENARIOS } from './scenarios/index.mjs';
 const USAGE = `Usage: node bench/perf.mjs <scenario> [options]
 
 Scenarios:
-${Object.values(SCENARIOS).map((s) => `  ${s.name.padEnd(12)} ${s.description}`).join('\n')}
+${Object.values(SCENARIOS).map((s) => `  ${s.name.padEnd(18)} ${s.description}`).join('\n')}
 
 Options:
   --url <amqp url>      broker (default amqp://guest:guest@127.0.0.1:5672)
@@ -20,7 +20,7 @@ Options:
                         free port), kill -9 / restart it for the backlog restart |
                         rabbitmq: the local RabbitMQ at --url, restart via rabbitmqctl
   --size <bytes>        body size, >= 16 (default 16)
-  --count <n>           messages to publish (backlog default 100000; others run --duration)
+  --count <n>           messages to publish (backlog 100000, backlog-transient 1000000; others run --duration)
   --duration <s>        length of throughput/ack/confirm runs (default 10)
   --producers <n>       producer connections (default 1)
   --consumers <n>       consumer connections (default 1; backlog always drains with 1)
@@ -29,6 +29,12 @@ Options:
   --ack-every <n>       ack with multiple=true every n deliveries (backlog: prefetch/2)
   --no-ack              consume in no-ack mode
   --persistent | --transient   delivery mode (backlog, confirm: persistent)
+  --rate <msg/s>        total publish rate over all producers, 0 = as fast as possible (latency: 10000)
+  --max-lag <n>         producers pause while consumers are n messages per queue behind
+                        (steady scenarios: 10000, body64k 1000; 0 = unbounded)
+  --client <c>          raw (default: minimal client on Warren's dist/protocol codec) | amqplib
+  --connections <n>     idle: connections to open (default 1000)
+  --calls <n>           rpc-queue / rpc-direct: number of calls instead of --duration
   --broker-pid <pid>    broker process for RSS/CPU from /proc (auto with --manage)
   --no-restart          backlog: skip the restart phase
   --restart-signal <s>  backlog with --manage warren: KILL (default, crash recovery) or TERM

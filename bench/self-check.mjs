@@ -5,7 +5,8 @@
 import assert from 'node:assert/strict';
 import { Histogram } from './lib/histogram.mjs';
 import { GLOBAL_DEFAULTS, explicitOptions, resolveOptions } from './lib/options.mjs';
-import { HEADER_SIZE, encodeBody, fillIntact, makePattern } from './lib/payload.mjs';
+import { HEADER_SIZE, encodeBody, fillIntact, makePattern, writeBodyInto } from './lib/payload.mjs';
+import { RawConnection, loadCodec } from './lib/raw-amqp.mjs';
 import { Verifier } from './lib/verifier.mjs';
 import { SCENARIOS } from './scenarios/index.mjs';
 
@@ -102,6 +103,86 @@ check('options: explicit flags win over scenario defaults, which win over global
   assert.equal(t.url, GLOBAL_DEFAULTS.url);
   assert.throws(() => explicitOptions({ count: '-1' }), /--count/);
   assert.throws(() => explicitOptions({ manage: 'x' }), /--manage/);
+});
+
+check('verifier states merge per queue: union of two consumers, overlap is a duplicate', () => {
+  const size = 16;
+  const pattern = makePattern(size);
+  const a = new Verifier(size, pattern);
+  const b = new Verifier(size, pattern);
+  const oa = a.newOrderTracker();
+  const ob = b.newOrderTracker();
+  for (let seq = 0; seq < 100; seq++) (seq % 2 === 0 ? a : b).check(encodeBody(size, pattern, 0, seq, 0), false, seq % 2 === 0 ? oa : ob);
+  const merged = new Verifier(size, pattern);
+  merged.absorb(structuredClone(a.exportState()));
+  merged.absorb(structuredClone(b.exportState()));
+  assert.equal(merged.result([100]).ok, true);
+  assert.equal(merged.result([100]).received, 100);
+  b.check(encodeBody(size, pattern, 0, 0, 0), false, b.newOrderTracker()); // seq 0 again, on the other consumer
+  const dup = new Verifier(size, pattern);
+  dup.absorb(a.exportState());
+  dup.absorb(b.exportState());
+  const r = dup.result([100]);
+  assert.equal(r.ok, false);
+  assert.equal(r.duplicates, 1);
+  assert.equal(r.missing, 0);
+});
+
+check('writeBodyInto writes what encodeBody builds', () => {
+  for (const size of [16, 1024, 70_000]) {
+    const pattern = makePattern(size);
+    const buf = Buffer.alloc(size + 10);
+    writeBodyInto(buf, 5, size, pattern, 7, 300, 1.5);
+    assert.ok(buf.subarray(5, 5 + size).equals(encodeBody(size, pattern, 7, 300, 1.5)));
+  }
+});
+
+check('scenario defaults: latency paces at 10k msg/s, steady runs bound the lag, the suite names real scenarios', async () => {
+  assert.equal(resolveOptions(SCENARIOS.latency, {}).rate, 10_000);
+  assert.equal(resolveOptions(SCENARIOS.throughput, {}).maxLag, 10_000);
+  assert.equal(resolveOptions(SCENARIOS.body64k, {}).maxLag, 1000);
+  assert.equal(resolveOptions(SCENARIOS.body64k, {}).size, 65536);
+  assert.equal(resolveOptions(SCENARIOS.throughput, explicitOptions({ 'max-lag': '0' })).maxLag, 0);
+  assert.equal(resolveOptions(SCENARIOS['backlog-transient'], {}).count, 1_000_000);
+  assert.throws(() => explicitOptions({ client: 'x' }), /--client/);
+  for (const name of ['throughput', 'latency', 'ack', 'confirm', 'fanout', 'topic', 'body1k', 'body64k', 'rpc-queue', 'rpc-direct', 'idle', 'backlog-transient']) {
+    assert.ok(SCENARIOS[name] !== undefined, name);
+  }
+});
+
+check('raw client: a publish batch parses back into the frames a broker expects (needs dist/)', async () => {
+  let P;
+  try {
+    P = await loadCodec();
+  } catch {
+    return; // not built: nothing to check against
+  }
+  const size = 300_000;
+  const pattern = makePattern(size);
+  const fake = { P, frameMax: 131072, batch: Buffer.alloc(0), batchLen: 0, flushed: [], flush() {
+    this.flushed.push(Buffer.from(this.batch.subarray(0, this.batchLen)));
+    this.batchLen = 0;
+    return true;
+  } };
+  const pub = RawConnection.prototype.publisher.call(fake, 'ex', 'rk', size, true);
+  fake.batch = Buffer.alloc(pub.frameBytes * 2);
+  pub.publish((buf, off, _a, seq) => writeBodyInto(buf, off, size, pattern, 1, seq, 0), null, 9);
+  fake.flush();
+  const reader = new P.FrameReader(131072);
+  reader.push(Buffer.concat(fake.flushed));
+  const frames = [];
+  for (let f = reader.next(); f !== null; f = reader.next()) frames.push(f);
+  assert.equal(frames[0].type, 1);
+  const m = P.decodeMethod(frames[0].payload);
+  assert.equal(m.id, P.MethodId.BasicPublish);
+  assert.equal(m.args.exchange, 'ex');
+  assert.equal(m.args.routingKey, 'rk');
+  assert.equal(frames[1].type, 2);
+  assert.equal(Number(frames[1].payload.readBigUInt64BE(4)), size);
+  const bodies = frames.slice(2);
+  assert.equal(bodies.length, 3); // 300,000 B over frames of at most 131,064 B
+  assert.ok(bodies.every((f) => f.type === 3 && f.payload.length <= 131072 - 8));
+  assert.ok(Buffer.concat(bodies.map((f) => f.payload)).equals(encodeBody(size, pattern, 1, 9, 0)));
 });
 
 let failed = 0;

@@ -101,3 +101,29 @@ export class ProcSampler {
 function round1(x) {
   return Math.round(x * 10) / 10;
 }
+
+/**
+ * Waits until the process's RSS is stable (changes by less than `toleranceMiB` over
+ * `windowMs`), bounded by `maxMs`, and returns that reading. An Erlang VM or a Node heap
+ * keeps releasing memory for a while after a burst of work, so a "before" reading taken
+ * right after another run would otherwise drift by more than what is being measured.
+ */
+export async function settledProc(pid, { minMs = 1000, maxMs = 15_000, windowMs = 1000, toleranceMiB = 0.5 } = {}) {
+  if (pid == null) return null;
+  const start = performance.now();
+  const window = [];
+  let r = readProc(pid);
+  while (r !== null) {
+    window.push(r);
+    while (window.length > 0 && r.at - window[0].at > windowMs) window.shift();
+    const elapsed = performance.now() - start;
+    if (elapsed >= minMs && window.length > 1 && r.at - window[0].at >= windowMs * 0.75) {
+      const rss = window.map((x) => x.rssMiB);
+      if (Math.max(...rss) - Math.min(...rss) < toleranceMiB) return r;
+    }
+    if (elapsed >= maxMs) return r;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    r = readProc(pid);
+  }
+  return r;
+}

@@ -98,6 +98,7 @@ export class RawProducer {
     const pub = this.pub;
     const started = performance.now();
     const rate = this.rate;
+    const large = pub.frameBytes > 16 * 1024;
     let seq = this.published;
     while (seq < count && this.error === null) {
       if (this.confirm > 0 && this.outstanding >= this.confirm) {
@@ -121,7 +122,8 @@ export class RawProducer {
       seq++;
       this.published = seq;
       if (this.confirm > 0) this.outstanding++;
-      if ((seq & (YIELD_EVERY - 1)) === 0) {
+      // Large bodies: every publish is a flush point, so at most one batch waits in memory.
+      if ((seq & (YIELD_EVERY - 1)) === 0 || large) {
         const writable = conn.flush();
         if (performance.now() >= deadline) break;
         // The lag check comes after a wait for 'drain' too: with large bodies the socket

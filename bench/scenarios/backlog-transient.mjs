@@ -7,7 +7,7 @@
 import { connect } from 'amqplib';
 import { ClientGroup } from '../lib/client-thread.mjs';
 import { makePattern } from '../lib/payload.mjs';
-import { ProcSampler, readProc } from '../lib/proc-stats.mjs';
+import { ProcSampler, settledProc } from '../lib/proc-stats.mjs';
 import { Verifier } from '../lib/verifier.mjs';
 import { deleteQueue, freshQueue, queueName, rate, sleep } from './common.mjs';
 
@@ -57,8 +57,9 @@ async function runBacklogTransient(o, broker, log) {
   const producers = new ClientGroup(1);
   const consumers = new ClientGroup(1);
   try {
-    await sleep(o.settle * 1000);
-    const before = readProc(broker.pid);
+    // Readings wait for the RSS to stop moving (at least --settle s, at most 15 s).
+    const settle = { minMs: o.settle * 1000 };
+    const before = await settledProc(broker.pid, settle);
     const common = { url: o.url, size: o.size, client: o.client };
     const producer = await producers.add('producer', { ...common, id: 0, exchange: '', routingKey: queue, persistent: false, confirm: o.confirm, rate: 0 });
     log(`backlog-transient: publishing ${N} transient ${o.size} B messages to a non-durable queue…`);
@@ -73,8 +74,7 @@ async function runBacklogTransient(o, broker, log) {
     log(`  ${depth} queued (${published} published) at ${publishRate} msg/s`);
     await producers.stopAll();
 
-    await sleep(o.settle * 1000);
-    const full = readProc(broker.pid);
+    const full = await settledProc(broker.pid, settle);
     log(`  broker RSS ${before === null ? 'n/a' : before.rssMiB.toFixed(0)} MiB before, ${full === null ? 'n/a' : full.rssMiB.toFixed(0)} MiB holding the backlog`);
 
     const consumer = await consumers.add('consumer', { ...common, queue, noAck: true, prefetch: o.prefetch, ackEvery: 1 });

@@ -1,14 +1,14 @@
 // Idle connections: the broker's resident memory per open connection. Reads the broker's
-// RSS, opens --connections (default 1,000) AMQP connections each with one channel (amqplib,
-// opened in batches of 50), waits --settle seconds, reads the RSS again:
+// RSS once it is stable, opens --connections (default 1,000) AMQP connections each with one channel (amqplib,
+// opened in batches of 50), waits until the RSS is stable, reads it again:
 //   RSS per connection = (RSS after − RSS before) / connections opened.
 // Then checks each connection still works (its channel answers a passive queue.declare
 // of the scenario's queue) and closes them all.
 // A broker that stops accepting connections (RabbitMQ refuses beyond its file-descriptor
 // limit) fails verification; the figure is then over the connections it did accept.
 import { connect } from 'amqplib';
-import { readProc } from '../lib/proc-stats.mjs';
-import { queueName, sleep } from './common.mjs';
+import { settledProc } from '../lib/proc-stats.mjs';
+import { queueName } from './common.mjs';
 
 const BATCH = 50;
 const CONNECT_TIMEOUT_MS = 10_000;
@@ -45,8 +45,9 @@ async function runIdle(o, broker, log) {
   if (broker.pid == null) log('idle: no broker pid (use --manage or --broker-pid): RSS cannot be read');
   const admin = await openOne(o.url);
   await admin.ch.assertQueue(queue, { durable: false, autoDelete: false });
-  await sleep(o.settle * 1000);
-  const before = readProc(broker.pid);
+  // Both readings wait for the RSS to stop moving (at least --settle s, at most 15 s).
+  const settle = { minMs: o.settle * 1000 };
+  const before = await settledProc(broker.pid, settle);
   log(`idle: broker RSS ${before === null ? 'n/a' : before.rssMiB.toFixed(1)} MiB; opening ${n} connections with one channel each…`);
   const open = [];
   /** connects abandoned after a timeout, closed when (if) they complete */
@@ -66,8 +67,7 @@ async function runIdle(o, broker, log) {
     });
   }
   const openMs = performance.now() - t0;
-  await sleep(o.settle * 1000);
-  const after = readProc(broker.pid);
+  const after = await settledProc(broker.pid, settle);
   log(`idle: ${open.length} open in ${(openMs / 1000).toFixed(1)} s; broker RSS ${after === null ? 'n/a' : after.rssMiB.toFixed(1)} MiB${error ? `; ${error}` : ''}`);
 
   // Every connection is still usable: its channel answers a passive declare.
