@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 // Runs one scenario against Warren and RabbitMQ, alternating A B A B, and prints the
+// (the whole suite of the performance issue, with targets, is run-suite.mjs)
 // median of each headline metric and the Warren/RabbitMQ ratio.
 //   node bench/run-compare.mjs <scenario> [--repeat 3] [--rabbitmq-url amqp://…]
 //        [--rabbitmq-ctl] [perf.mjs options…]

@@ -143,11 +143,12 @@ for (const entry of entries) {
   for (const row of entry.rows) {
     const w = median(records.warren.map((r) => r.metrics?.[row.key]));
     const r = median(records.rabbitmq.map((x) => x.metrics?.[row.key]));
-    const ratio = w !== null && r !== null && r !== 0 ? Math.round((w / r) * 100) / 100 : null;
+    const exact = w !== null && r !== null && r !== 0 ? w / r : null;
+    const ratio = exact === null ? null : Number(exact.toPrecision(3));
     let met = '';
     if (row.target !== undefined) {
-      if (ratio === null) met = 'n/a';
-      else met = (row.target.min !== undefined ? ratio >= row.target.min : ratio <= row.target.max) ? 'yes' : 'NO';
+      if (exact === null) met = 'n/a';
+      else met = (row.target.min !== undefined ? exact >= row.target.min : exact <= row.target.max) ? 'yes' : 'NO';
       if (okW < repeat) met += ' (unverified)';
     }
     rows.push([entry.scenario, row.label, formatNumber(w), formatNumber(r), ratio === null ? 'n/a' : `${ratio}×`, targetText(row.target), met, `${okW}/${repeat} ${okR}/${repeat}`]);
