@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // Runs one scenario against Warren and RabbitMQ, alternating A B A B, and prints the
-// (the whole suite of the performance issue, with targets, is run-suite.mjs)
-// median of each headline metric and the Warren/RabbitMQ ratio.
+// median of each headline metric and the Warren/RabbitMQ ratio. (The performance issue's
+// whole suite, with its targets, is run-suite.mjs.)
 //   node bench/run-compare.mjs <scenario> [--repeat 3] [--rabbitmq-url amqp://…]
 //        [--rabbitmq-ctl] [perf.mjs options…]
 // Warren is started here for every run (child process from dist/, fresh temp data dir,
