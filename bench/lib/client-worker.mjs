@@ -5,8 +5,9 @@
 //   → { type: 'start', target, slices }           consumer: basic.consume, reply 'started'
 //   → { type: 'stop' }                            close; reply 'result' with counters,
 //                                                 latency histogram and verifier state
-// Progress is published in a shared Int32Array (published or received so far) every
-// 10 ms, so the coordinator can watch without a message per delivery.
+// Progress is published in a shared Int32Array (received so far: with every delivery;
+// published so far: every 10 ms and at each --max-lag check), so the coordinator and
+// the producers can watch without a message per delivery.
 import { parentPort, workerData } from 'node:worker_threads';
 import { Consumer } from './consumer.mjs';
 import { makePattern } from './payload.mjs';
@@ -28,12 +29,14 @@ if (role === 'producer') {
   client = new Impl({ ...options, pattern });
   const w = options.lagWatch;
   if (w !== undefined && w !== null && w.maxLag > 0) {
-    // Both groups' counters are refreshed every 10 ms by their threads' tickers.
+    // Consumers store their count with every delivery (see Consumer.progress).
     const produced = new Int32Array(w.producers);
     const consumed = new Int32Array(w.consumers);
     client.lagging = () => {
+      // This producer's own count is live; the other producers' come from their threads.
+      Atomics.store(produced, slot, client.published);
       let p = 0;
-      for (let i = 0; i < w.producerCount; i++) p += Atomics.load(produced, i);
+      for (let i = 0; i < w.producerCount; i++) p += i === slot ? client.published : Atomics.load(produced, i);
       let c = 0;
       for (let i = 0; i < w.consumerCount; i++) c += Atomics.load(consumed, i);
       return p * w.queues - c > w.maxLag * w.queues;
@@ -43,6 +46,8 @@ if (role === 'producer') {
   verifier = new Verifier(options.size, pattern);
   const Impl = options.client === 'raw' ? RawConsumer : Consumer;
   client = new Impl({ ...options, verifier });
+  client.progress = counters;
+  client.progressSlot = slot;
 }
 
 const ticker = setInterval(() => {

@@ -39,6 +39,9 @@ export class Consumer {
     this.target = Infinity;
     this.waiter = null;
     this.onMessage = (msg) => this.handle(msg);
+    /** Int32Array on a SharedArrayBuffer and this consumer's slot, set by a client thread */
+    this.progress = null;
+    this.progressSlot = 0;
   }
 
   async open() {
@@ -74,6 +77,8 @@ export class Consumer {
     const sentAt = this.verifier.check(msg.content, msg.fields.redelivered, this.order);
     if (sentAt === sentAt) this.latency.recordMs(nowMs() - sentAt);
     this.received++;
+    // Shared progress (client-worker.mjs): producers read it for --max-lag, so it is kept exact.
+    if (this.progress !== null) this.progress[this.progressSlot] = this.received;
     if (!this.noAck) {
       this.unacked++;
       this.lastMessage = msg;

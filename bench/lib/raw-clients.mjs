@@ -173,6 +173,9 @@ export class RawConsumer {
     this.checkpointEvery = 0;
     this.target = Infinity;
     this.waiter = null;
+    /** Int32Array on a SharedArrayBuffer and this consumer's slot, set by a client thread */
+    this.progress = null;
+    this.progressSlot = 0;
   }
 
   async open() {
@@ -198,6 +201,8 @@ export class RawConsumer {
     const sentAt = this.verifier.check(body, redelivered, this.order);
     if (sentAt === sentAt) this.latency.recordMs(nowMs() - sentAt);
     this.received++;
+    // Shared progress (client-worker.mjs): producers read it for --max-lag, so it is kept exact.
+    if (this.progress !== null) this.progress[this.progressSlot] = this.received;
     if (!this.noAck) {
       this.unacked++;
       this.lastTag = tag;
