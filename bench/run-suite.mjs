@@ -4,7 +4,7 @@
 //   node bench/run-suite.mjs [--repeat 3] [--duration 5] [--scenarios a,b,…] [--out runs.jsonl]
 // Warren is started from dist/ for every run (fresh temp data dir, free port); RabbitMQ is
 // the running broker at --rabbitmq-url, with beam.smp's pid for RSS/CPU (it is never
-// restarted). With the defaults the whole suite takes about 15 minutes.
+// restarted). With the defaults the whole suite takes about 12-15 minutes.
 import { appendFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { RabbitMqBroker, WarrenBroker } from './lib/broker-control.mjs';
@@ -57,7 +57,7 @@ export const SUITE = [
 const USAGE = `Usage: node bench/run-suite.mjs [options]
 
   --repeat <n>            runs per broker and scenario, alternating Warren/RabbitMQ (default 3)
-  --duration <s>          length of each steady-state and RPC run (default 5)
+  --duration <s>          length of each steady-state and RPC run (default 8)
   --scenarios <a,b,…>     run only these (default: all: ${SUITE.map((e) => e.scenario).join(', ')})
   --rabbitmq-url <url>    RabbitMQ to compare with (default amqp://guest:guest@127.0.0.1:5672)
   --client <raw|amqplib>  producer/consumer client for the message-rate scenarios (default raw)
@@ -86,7 +86,7 @@ if (values.help) {
   process.exit(0);
 }
 const repeat = Number(values.repeat ?? 3);
-const duration = Number(values.duration ?? 5);
+const duration = Number(values.duration ?? 8);
 const rabbitUrl = values['rabbitmq-url'] ?? 'amqp://guest:guest@127.0.0.1:5672';
 const wanted = values.scenarios ? values.scenarios.split(',').map((s) => s.trim()) : null;
 const entries = wanted === null ? SUITE : SUITE.filter((e) => wanted.includes(e.scenario));
