@@ -87,7 +87,7 @@ export class Broker implements BrokerContext {
     this.users = new UserStore(config.users);
     this.store = store ?? (config.dataDir === null ? new MemoryStore() : new LevelStore(config.dataDir, logger.child({ component: 'store' })));
     // with a store on disk, non-durable queues page long backlogs out of memory too
-    this.storage = new DurableStorage(this.store, config.dataDir !== null && store === undefined);
+    this.storage = new DurableStorage(this.store, config.dataDir !== null && store === undefined, config.queueMemoryWindow);
     const { memoryHighWatermark: mem, diskFreeLimit: disk } = config;
     this.monitor =
       monitor !== undefined

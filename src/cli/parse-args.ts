@@ -45,6 +45,9 @@ Options (each can also come from the environment variable shown; flags win):
   --disk-free-limit <bytes>
                          block publishers when the data disk has less free, 0 = off
                                                           WARREN_DISK_FREE_LIMIT (default ${D.diskFreeLimit})
+  --queue-memory-window <n>
+                         ready messages a queue keeps in memory before paging to disk
+                                                          WARREN_QUEUE_MEMORY_WINDOW (default ${D.queueMemoryWindow})
   --default-user <name>  replace the guest user with this user, who may connect
                          from any address                 WARREN_DEFAULT_USER
   --default-pass <pw>    password for --default-user      WARREN_DEFAULT_PASS
@@ -68,6 +71,7 @@ const SETTINGS = {
   consumerTimeout: { flag: 'consumer-timeout', env: 'WARREN_CONSUMER_TIMEOUT' },
   memoryHighWatermark: { flag: 'memory-high-watermark', env: 'WARREN_MEMORY_HIGH_WATERMARK' },
   diskFreeLimit: { flag: 'disk-free-limit', env: 'WARREN_DISK_FREE_LIMIT' },
+  queueMemoryWindow: { flag: 'queue-memory-window', env: 'WARREN_QUEUE_MEMORY_WINDOW' },
   defaultUser: { flag: 'default-user', env: 'WARREN_DEFAULT_USER' },
   defaultPass: { flag: 'default-pass', env: 'WARREN_DEFAULT_PASS' },
 } as const satisfies Record<string, Setting>;
@@ -87,6 +91,7 @@ const PARSE_OPTIONS = {
   'consumer-timeout': { type: 'string' },
   'memory-high-watermark': { type: 'string' },
   'disk-free-limit': { type: 'string' },
+  'queue-memory-window': { type: 'string' },
   'default-user': { type: 'string' },
   'default-pass': { type: 'string' },
 } as const;
@@ -153,6 +158,7 @@ export function parseCli(argv: readonly string[], env: NodeJS.ProcessEnv): CliCo
     consumerTimeout: integer(raw('consumerTimeout'), 0, MAX_UINT32),
     memoryHighWatermark: watermark(raw('memoryHighWatermark')),
     diskFreeLimit: integer(raw('diskFreeLimit'), 0, Number.MAX_SAFE_INTEGER),
+    queueMemoryWindow: integer(raw('queueMemoryWindow'), 16, 16 * 1024 * 1024),
     users: defaultUsers(raw('defaultUser'), raw('defaultPass')),
   });
   return { command: 'start', config };

@@ -31,6 +31,8 @@ export interface WarrenConfig {
   readonly memoryHighWatermark: number;
   /** RabbitMQ's disk_free_limit (bytes free on the data dir's disk); 0 disables the disk alarm */
   readonly diskFreeLimit: number;
+  /** ready messages a queue keeps in memory before paging the rest to the store (with --data-dir) */
+  readonly queueMemoryWindow: number;
   readonly users: readonly UserConfig[];
   readonly vhosts: readonly string[];
 }
@@ -46,6 +48,7 @@ export const DEFAULT_CONFIG: WarrenConfig = {
   maxMessageSize: 128 * 1024 * 1024,
   consumerTimeout: 30 * 60 * 1000,
   memoryHighWatermark: 0.6,
+  queueMemoryWindow: 16384,
   diskFreeLimit: 50_000_000,
   users: [{ username: 'guest', password: 'guest', loopbackOnly: true }],
   vhosts: ['/'],

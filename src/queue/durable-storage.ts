@@ -2,6 +2,13 @@ import type { Message } from '../message/message.js';
 import type { Store } from '../store/store.js';
 
 /**
+ * Default per-queue memory window (entries). Large enough that a queue a few thousand
+ * messages deep (a consumer slightly behind) never touches the store for paging; small
+ * enough that a million-message backlog costs tens of MB.
+ */
+export const DEFAULT_MEMORY_WINDOW = 16384;
+
+/**
  * The broker-wide side of durable queues: message and queue ids, and the reference
  * counts that free a stored body when the last queue holding it lets go. A message
  * routed to several durable queues is written once; only messages referenced by
@@ -16,6 +23,8 @@ export class DurableStorage {
     readonly store: Store,
     /** non-durable queues may page their backlog to this store (true when it is on disk) */
     readonly pagesTransientQueues = false,
+    /** ready entries a queue keeps in memory before paging the rest to the store */
+    readonly memoryWindow = DEFAULT_MEMORY_WINDOW,
   ) {}
 
   restore(nextMessageId: number, nextQueueId: number, sharedRefs: ReadonlyMap<number, number>): void {

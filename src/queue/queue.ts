@@ -11,13 +11,10 @@ import { PriorityReadyList, ReadyList, type ReadyQueue } from './ready-list.js';
 
 /** Deliveries made in one pass before yielding the event loop (fairness between queues). */
 const DELIVERY_BATCH = 256;
-/**
- * Ready entries a durable queue keeps in memory; the rest stay in the store and are
- * paged in as consumers drain the queue, so memory does not grow with the backlog
- * (RabbitMQ's classic queues keep a similar window).
- */
-export const MEMORY_WINDOW = 2048;
-const PAGE_IN_BATCH = MEMORY_WINDOW / 2;
+/** Store reads when paging a backlog back in. */
+const PAGE_IN_BATCH = 1024;
+/** Bodies a queue keeps in memory at most, whatever its entry window. */
+const MEMORY_WINDOW_BYTES = 16 * 1024 * 1024;
 
 export interface QueueOptions {
   readonly durable: boolean;
@@ -65,8 +62,9 @@ function unusedTimerFired(q: Queue): void {
  * setImmediate, at most one pending pass per queue, so a burst of publishes costs one
  * pass, not one per message.
  *
- * A durable queue (storage !== null) writes persistent messages to the store and keeps
- * at most MEMORY_WINDOW ready entries in memory; later entries live only in the store
+ * A queue with a store (durable, or paging) writes persistent messages there (when it is
+ * durable) and keeps at most `storage.memoryWindow` ready entries (and 16 MiB of bodies)
+ * in memory; later entries live only in the store
  * ("paged") and all sort after every in-memory entry, so reading the store forward from
  * the last key ever held in memory yields them in order.
  */
@@ -184,7 +182,7 @@ export class Queue {
         result = Enqueued.Stored;
       }
       const sortsInMemory = keyBefore(priority, entry.seq, this.maxMemoryPriority, this.maxMemorySeq);
-      if (!sortsInMemory && (this.pagedCount !== 0 || this.ready.length >= MEMORY_WINDOW)) {
+      if (!sortsInMemory && (this.pagedCount !== 0 || this.ready.length >= storage.memoryWindow || this.ready.byteSize >= MEMORY_WINDOW_BYTES)) {
         // page out: the entry lives only in the store until consumers get near it
         if (entry.storeMessageId === 0) {
           entry.storeMessageId = storage.persistPrivate(message);
@@ -280,7 +278,7 @@ export class Queue {
     this.touch();
     this.expireHead(Date.now());
     const entry = this.ready.shift();
-    if (this.pagedCount !== 0 && this.ready.length < PAGE_IN_BATCH) void this.pageIn();
+    if (this.pagedCount !== 0 && this.ready.length < this.pageInBelow) void this.pageIn();
     return entry;
   }
 
@@ -343,6 +341,11 @@ export class Queue {
     this.pagedBytes = summary.bytes;
     this.nextSeq = summary.lastSeq + 1;
     return this.pageIn();
+  }
+
+  /** Paging in starts when fewer ready entries than this are left in memory. */
+  private get pageInBelow(): number {
+    return Math.max(PAGE_IN_BATCH, this.storage === null ? 0 : this.storage.memoryWindow / 2);
   }
 
   /** Ready messages that are only in the store right now (basic.get waits for them). */
@@ -529,7 +532,7 @@ export class Queue {
       consumer.owner.deliver(consumer, this, entry);
       budget--;
     }
-    if (this.pagedCount !== 0 && this.ready.length < PAGE_IN_BATCH) void this.pageIn();
+    if (this.pagedCount !== 0 && this.ready.length < this.pageInBelow) void this.pageIn();
     if (budget === 0 && this.ready.length !== 0) this.scheduleDelivery();
   }
 

@@ -12,7 +12,7 @@ import {
   type WarrenChild,
 } from './harness.js';
 
-const BACKLOG = 10_000; // well past the 2048-entry memory window: most of it is paged
+const BACKLOG = 10_000; // ten times the child broker's memory window (TEST_MEMORY_WINDOW): most of it is paged
 const QUEUE = 'backlog';
 
 /** Publishes 1..count as persistent numbered messages, honouring the socket's back-pressure. */

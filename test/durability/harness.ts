@@ -14,6 +14,8 @@ import { startBroker } from '../../src/index.js';
 
 /** Child processes and fsyncs are slow on a loaded 2-core machine; vitest's 5 s default is too tight. */
 export const TEST_TIMEOUT = 20_000;
+/** the child brokers' per-queue memory window: backlogs beyond it are paged */
+export const TEST_MEMORY_WINDOW = 1000;
 
 export const CLI_PATH = fileURLToPath(new URL('../../dist/cli/main.js', import.meta.url));
 
@@ -47,7 +49,7 @@ export interface RestartMode {
 export const cleanRestart: RestartMode = {
   name: 'clean restart (in-process close)',
   async start(dataDir) {
-    const broker = await startBroker({ dataDir, port: 0 });
+    const broker = await startBroker({ dataDir, port: 0, queueMemoryWindow: TEST_MEMORY_WINDOW });
     return { url: broker.url, port: broker.port, stop: () => broker.close() };
   },
   /**
@@ -105,7 +107,8 @@ function launch(dataDir: string): { child: ChildProcess; output: string[]; exite
   if (!existsSync(CLI_PATH)) throw new Error(`${CLI_PATH} is missing: run \`npm run build\` first (npm test does)`);
   const child = spawn(
     process.execPath,
-    [CLI_PATH, 'start', '--host', '127.0.0.1', '--port', '0', '--data-dir', dataDir, '--log-level', 'info'],
+    // a small memory window, so that modest backlogs exercise paging to and from the store
+    [CLI_PATH, 'start', '--host', '127.0.0.1', '--port', '0', '--data-dir', dataDir, '--log-level', 'info', '--queue-memory-window', String(TEST_MEMORY_WINDOW)],
     { stdio: ['ignore', 'pipe', 'pipe'] },
   );
   const output: string[] = [];

@@ -2,7 +2,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { ChannelModel } from 'amqplib';
 import { openChannel, openConfirmChannel, openConnection, removeDir, spawnWarren, tempDataDir, type WarrenChild } from './harness.js';
 
-const COUNT = 6000; // about three times the 2048-entry memory window
+const COUNT = 6000; // six times the child broker's memory window (TEST_MEMORY_WINDOW)
 
 /**
  * With a store on disk, a non-durable queue pages a long backlog out of memory too
