@@ -14,7 +14,7 @@ const DELIVERY_BATCH = 256;
 /** Store reads when paging a backlog back in. */
 const PAGE_IN_BATCH = 1024;
 /** Bodies a queue keeps in memory at most, whatever its entry window. */
-const MEMORY_WINDOW_BYTES = 16 * 1024 * 1024;
+const MEMORY_WINDOW_BYTES = 128 * 1024 * 1024;
 
 export interface QueueOptions {
   readonly durable: boolean;
@@ -63,7 +63,7 @@ function unusedTimerFired(q: Queue): void {
  * pass, not one per message.
  *
  * A queue with a store (durable, or paging) writes persistent messages there (when it is
- * durable) and keeps at most `storage.memoryWindow` ready entries (and 16 MiB of bodies)
+ * durable) and keeps at most `storage.memoryWindow` ready entries (and 128 MiB of bodies)
  * in memory; later entries live only in the store
  * ("paged") and all sort after every in-memory entry, so reading the store forward from
  * the last key ever held in memory yields them in order.
