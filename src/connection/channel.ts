@@ -4,7 +4,7 @@ import { encodeDeliveryHead, encodeGetOkHead, encodeReturnHead } from '../protoc
 import { ClassId, FrameType, MethodId, methodName } from '../protocol/generated/constants.js';
 import type { Method } from '../protocol/generated/methods.js';
 import { ReplyCode, replyCodeName } from '../protocol/reply-code.js';
-import { Message } from '../message/message.js';
+import { Message, type EarlyConfirm } from '../message/message.js';
 import { Consumer, type ConsumerOwner } from '../queue/consumer.js';
 import { Enqueued, type Queue } from '../queue/queue.js';
 import type { CommitListener } from '../store/store.js';
@@ -60,7 +60,7 @@ const enum State {
  * credit, publisher confirms and transactions. Method handlers live in handlers/,
  * one file per AMQP class; this class holds the state they share.
  */
-export class Channel implements ConsumerOwner {
+export class Channel implements ConsumerOwner, EarlyConfirm {
   readonly logger: Logger;
   readonly consumers = new Map<string, Consumer>();
   /** deliveryTag → unacked delivery, in tag order (Map keeps insertion order) */
@@ -301,8 +301,13 @@ export class Channel implements ConsumerOwner {
     const outcome = basic.publish(this, p.exchange, message, p.mandatory);
     if (seq !== 0) {
       if (outcome === Enqueued.Accepted) this.confirm(seq);
-      else if (outcome === Enqueued.Stored) this.confirmAfterCommit(seq);
-      else this.nackPublish(seq);
+      else if (outcome === Enqueued.Stored) {
+        this.confirmAfterCommit(seq);
+        if (message.uncommitted > 0) {
+          message.confirmTo = this;
+          message.confirmSeq = seq;
+        }
+      } else this.nackPublish(seq);
     }
   }
 
@@ -370,6 +375,32 @@ export class Channel implements ConsumerOwner {
     }
     this.commitWaiter.upTo = seq;
   }
+
+  /**
+   * EarlyConfirm: a stored message was consumed and settled in every durable queue before
+   * its batch reached the disk; it needs no fsync (RabbitMQ confirms such messages too).
+   */
+  confirmEarly(seq: number): void {
+    if (this.state !== State.Open) return;
+    const waiting = this.awaitingCommit;
+    // seqs are ascending: binary search
+    let lo = 0;
+    let hi = waiting.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (waiting[mid]! < seq) lo = mid + 1;
+      else hi = mid;
+    }
+    if (waiting[lo] !== seq) return;
+    waiting.splice(lo, 1);
+    if (!this.confirmFlushScheduled) {
+      this.confirmFlushScheduled = true;
+      process.nextTick(flushConfirmsSoon, this);
+    }
+  }
+
+  /** for flushConfirmsSoon */
+  confirmFlushScheduled = false;
 
   /** The store batch holding seqs up to `upTo` is durable (or failed: those publishes are nacked). */
   batchCommitted(upTo: number, error: Error | null): void {
@@ -667,6 +698,12 @@ export class Channel implements ConsumerOwner {
 }
 
 const FRAME_END_BUF = Buffer.from([0xce]);
+
+/** One basic.ack for every early confirm of a tick. */
+function flushConfirmsSoon(ch: Channel): void {
+  ch.confirmFlushScheduled = false;
+  ch.flushConfirms();
+}
 /** bodies up to this size are copied into the delivery's buffer (cheaper than separate writes) */
 const INLINE_BODY_MAX = 4096;
 

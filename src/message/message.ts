@@ -3,6 +3,11 @@ import type { BasicProperties } from '../protocol/generated/properties.js';
 import { decodeBasicProperties } from '../protocol/generated/properties.js';
 import { PropertyFlag, peekHeadersOffset, peekOctet } from './properties-view.js';
 
+/** Who wants to hear that a stored message is settled before its batch is written. */
+export interface EarlyConfirm {
+  confirmEarly(seq: number): void;
+}
+
 /**
  * One published message. Properties stay as the raw content-header bytes the
  * publisher sent and are re-emitted verbatim on delivery; only the fields routing
@@ -16,6 +21,15 @@ export class Message {
   storeId = 0;
   /** durable queues this persistent message was routed to (set at publish) */
   durableRefs = 0;
+  /**
+   * Publisher confirm still waiting for the store: the channel to tell and the seq, and
+   * how many of the message's stored entries have not yet been cancelled before reaching
+   * the disk. A message consumed and acked everywhere before its batch is written is
+   * confirmed at once (as RabbitMQ does), instead of waiting for the fsync.
+   */
+  confirmTo: EarlyConfirm | null = null;
+  confirmSeq = 0;
+  uncommitted = 0;
   private decoded: BasicProperties | undefined;
   private decodedHeaders: FieldTable | null | undefined;
 

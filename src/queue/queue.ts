@@ -179,6 +179,7 @@ export class Queue {
         entry.storeMessageId = storage.persistShared(message);
         entry.storeRefs = message.durableRefs;
         this.writeEntry(entry, false);
+        message.uncommitted++;
         result = Enqueued.Stored;
       }
       const sortsInMemory = keyBefore(priority, entry.seq, this.maxMemoryPriority, this.maxMemorySeq);
@@ -267,7 +268,14 @@ export class Queue {
   discard(entry: QueueEntry): void {
     if (entry.storeMessageId === 0 || this.storage === null) return;
     // a deleted queue's index went with it; only the body reference is left to drop
-    if (!this.deleted) this.storage.store.deleteEntry(this.id, entry.priority, entry.seq);
+    if (!this.deleted && this.storage.store.deleteEntry(this.id, entry.priority, entry.seq)) {
+      // the entry never reached the disk: when that holds in every queue, confirm at once
+      const m = entry.message;
+      if (m.confirmTo !== null && --m.uncommitted === 0) {
+        m.confirmTo.confirmEarly(m.confirmSeq);
+        m.confirmTo = null;
+      }
+    }
     this.storage.release(entry.storeMessageId, entry.storeRefs);
   }
 

@@ -342,14 +342,16 @@ export class LevelStore implements Store {
     this.touch();
   }
 
-  deleteEntry(queueId: number, priority: number, seq: number): void {
+  deleteEntry(queueId: number, priority: number, seq: number): boolean {
     const batch = this.open_;
     const k = indexKeyString(queueId, priority, seq);
     const pending = batch.ops.get(k);
     // an entry of a message put in this same batch is new: nothing older exists to delete
-    if (pending && batch.messageSizes.has(indexMessageId(pending))) batch.ops.delete(k);
+    const cancelled = pending !== undefined && pending !== null && batch.messageSizes.has(indexMessageId(pending));
+    if (cancelled) batch.ops.delete(k);
     else batch.ops.set(k, null);
     this.touch();
+    return cancelled;
   }
 
   async readEntries(queueId: number, after: { priority: number; seq: number } | null, limit: number): Promise<StoredEntry[]> {

@@ -177,11 +177,12 @@ export class MemoryStore implements Store {
     // a snapshot: the model's entry objects change (redelivered) after they are written
     q.put({ queueId: e.queueId, priority: e.priority, seq: e.seq, messageId: e.messageId, refs: e.refs, redelivered: e.redelivered, transient: e.transient, expiresAt: e.expiresAt });
   }
-  deleteEntry(queueId: number, priority: number, seq: number): void {
+  deleteEntry(queueId: number, priority: number, seq: number): boolean {
     const q = this.entries.get(queueId);
-    if (q === undefined) return;
+    if (q === undefined) return false;
     q.delete(priority, seq);
     if (q.byPriority.size === 0) this.entries.delete(queueId);
+    return false; // nothing here is "on disk" or not: confirms just follow afterCommit
   }
 
   async readEntries(queueId: number, after: { priority: number; seq: number } | null, limit: number): Promise<StoredEntry[]> {

@@ -120,7 +120,11 @@ export interface Store {
   putMessage(messageId: number, record: MessageRecord): void;
   deleteMessage(messageId: number): void;
   putEntry(entry: EntryRecord): void;
-  deleteEntry(queueId: number, priority: number, seq: number): void;
+  /**
+   * Returns true when the entry never reached the disk (its put, and its message's, were
+   * still in the open batch and cancel out): the caller may treat it as settled at once.
+   */
+  deleteEntry(queueId: number, priority: number, seq: number): boolean;
   /** entries of one queue in delivery order, strictly after `after` (null = from the start), with their messages */
   readEntries(queueId: number, after: { priority: number; seq: number } | null, limit: number): Promise<StoredEntry[]>;
   /** scans the index once at startup */
