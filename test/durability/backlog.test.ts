@@ -1,16 +1,6 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { ChannelModel, ConfirmChannel } from 'amqplib';
-import {
-  commitBarrier,
-  connectionClosed,
-  openChannel,
-  openConfirmChannel,
-  openConnection,
-  removeDir,
-  spawnWarren,
-  tempDataDir,
-  type WarrenChild,
-} from './harness.js';
+import { childBrokerFixture, commitBarrier, openChannel, openConfirmChannel } from './harness.js';
 
 const BACKLOG = 10_000; // ten times the child broker's memory window (TEST_MEMORY_WINDOW): most of it is paged
 const QUEUE = 'backlog';
@@ -27,33 +17,12 @@ async function publishNumbered(ch: ConfirmChannel, count: number): Promise<void>
 }
 
 describe('a backlog larger than the memory window', () => {
-  let dataDir: string | undefined;
-  let warren: WarrenChild | undefined;
-  const conns: ChannelModel[] = [];
-
-  afterEach(async () => {
-    for (const c of conns.splice(0)) await c.close().catch(() => {});
-    await warren?.kill9();
-    warren = undefined;
-    if (dataDir !== undefined) await removeDir(dataDir);
-    dataDir = undefined;
-  });
-
-  async function connectTo(): Promise<ChannelModel> {
-    const c = await openConnection(warren!.url);
-    conns.push(c);
-    return c;
-  }
-
-  async function crashAndRestart(): Promise<void> {
-    await warren!.kill9();
-    await Promise.all(conns.splice(0).map(connectionClosed));
-    warren = await spawnWarren(dataDir!);
-  }
+  const broker = childBrokerFixture();
+  const connectTo = (): Promise<ChannelModel> => broker.connect();
+  const crashAndRestart = (): Promise<unknown> => broker.crashAndRestart();
 
   it('survives kill -9 and drains in order with exact counts; drained messages stay gone after another kill -9', async () => {
-    dataDir = await tempDataDir();
-    warren = await spawnWarren(dataDir);
+    await broker.start();
     const conn = await connectTo();
     const pub = await openConfirmChannel(conn);
     await pub.assertQueue(QUEUE, { durable: true });

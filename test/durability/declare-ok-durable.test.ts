@@ -1,49 +1,17 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { ChannelModel } from 'amqplib';
 import { ReplyCode } from '../../src/protocol/reply-code.js';
-import {
-  channelErrorCode,
-  commitBarrier,
-  connectionClosed,
-  openChannel,
-  openConnection,
-  removeDir,
-  spawnWarren,
-  tempDataDir,
-  TEST_TIMEOUT,
-  type WarrenChild,
-} from './harness.js';
+import { channelErrorCode, childBrokerFixture, commitBarrier, openChannel, TEST_TIMEOUT } from './harness.js';
 
 // RabbitMQ: a durable queue/exchange/binding is in the (fsynced) metadata store when its
 // declare-ok/bind-ok/delete-ok is sent, so a client may rely on it across a crash at once.
 describe('topology changes are durable once their -ok is received (kill -9 right after)', () => {
-  let dataDir: string | undefined;
-  let warren: WarrenChild | undefined;
-  const conns: ChannelModel[] = [];
-
-  afterEach(async () => {
-    for (const c of conns.splice(0)) await c.close().catch(() => {});
-    await warren?.kill9();
-    warren = undefined;
-    if (dataDir !== undefined) await removeDir(dataDir);
-    dataDir = undefined;
-  });
-
-  async function connectTo(): Promise<ChannelModel> {
-    const c = await openConnection(warren!.url);
-    conns.push(c);
-    return c;
-  }
-
-  async function crashAndRestart(): Promise<void> {
-    await warren!.kill9();
-    await Promise.all(conns.splice(0).map(connectionClosed));
-    warren = await spawnWarren(dataDir!);
-  }
+  const broker = childBrokerFixture();
+  const connectTo = (): Promise<ChannelModel> => broker.connect();
+  const crashAndRestart = (): Promise<unknown> => broker.crashAndRestart();
 
   it('declare-ok and bind-ok', async () => {
-    dataDir = await tempDataDir();
-    warren = await spawnWarren(dataDir);
+    await broker.start();
     const ch = await openChannel(await connectTo());
     await ch.assertExchange('p.x', 'topic', { durable: true });
     await ch.assertQueue('p.q', { durable: true, arguments: { 'x-max-length': 5 } });
@@ -60,8 +28,7 @@ describe('topology changes are durable once their -ok is received (kill -9 right
   }, TEST_TIMEOUT);
 
   it('delete-ok', async () => {
-    dataDir = await tempDataDir();
-    warren = await spawnWarren(dataDir);
+    await broker.start();
     const conn = await connectTo();
     const ch = await openChannel(conn);
     await ch.assertExchange('p.gone', 'fanout', { durable: true });

@@ -1,27 +1,13 @@
-import { afterEach, describe, expect, it } from 'vitest';
-import type { ChannelModel } from 'amqplib';
-import { openChannel, openConfirmChannel, openConnection, removeDir, spawnWarren, tempDataDir, type WarrenChild } from './harness.js';
+import { describe, expect, it } from 'vitest';
+import { childBrokerFixture, openChannel, openConfirmChannel } from './harness.js';
 
 /** Warren extension: a durable x-delayed-message exchange keeps persistent delayed messages across a kill -9. */
 describe('x-delayed-message delays survive a crash', () => {
-  let dataDir: string | undefined;
-  let warren: WarrenChild | undefined;
-  const conns: ChannelModel[] = [];
-
-  afterEach(async () => {
-    for (const c of conns.splice(0)) await c.close().catch(() => {});
-    await warren?.kill9();
-    warren = undefined;
-    if (dataDir !== undefined) await removeDir(dataDir);
-    dataDir = undefined;
-  });
+  const broker = childBrokerFixture();
 
   it('confirmed delayed messages are delivered after a restart, in due order, once', async () => {
-    dataDir = await tempDataDir();
-    warren = await spawnWarren(dataDir);
-    const conn = await openConnection(warren.url);
-    conns.push(conn);
-    const ch = await openConfirmChannel(conn);
+    await broker.start();
+    const ch = await openConfirmChannel(await broker.connect());
     await ch.assertExchange('delayed.x', 'x-delayed-message', { durable: true, arguments: { 'x-delayed-type': 'direct' } });
     await ch.assertQueue('delayed.q', { durable: true });
     await ch.bindQueue('delayed.q', 'delayed.x', 'k');
@@ -34,12 +20,8 @@ describe('x-delayed-message delays survive a crash', () => {
     // nothing is routed before it is due
     expect((await ch.checkQueue('delayed.q')).messageCount).toBe(0);
 
-    await warren.kill9();
-    conns.splice(0);
-    warren = await spawnWarren(dataDir);
-    const conn2 = await openConnection(warren.url);
-    conns.push(conn2);
-    const ch2 = await openChannel(conn2);
+    await broker.crashAndRestart();
+    const ch2 = await openChannel(await broker.connect());
     const got: { body: string; at: number }[] = [];
     await new Promise<void>((resolve) => {
       void ch2.consume(
@@ -60,12 +42,8 @@ describe('x-delayed-message delays survive a crash', () => {
 
     // the delay store was emptied as they went out: after another crash nothing comes back
     // (overdue delayed messages are routed during recovery, before the broker listens)
-    await warren.kill9();
-    conns.splice(0);
-    warren = await spawnWarren(dataDir);
-    const conn3 = await openConnection(warren.url);
-    conns.push(conn3);
-    const ch3 = await openChannel(conn3);
+    await broker.crashAndRestart();
+    const ch3 = await openChannel(await broker.connect());
     expect((await ch3.checkQueue('delayed.q')).messageCount).toBe(0);
   });
 });

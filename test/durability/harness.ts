@@ -11,6 +11,7 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { connect, type Channel, type ChannelModel, type ConfirmChannel } from 'amqplib';
 import { startBroker } from '../../src/index.js';
+import { afterEach } from 'vitest';
 
 /** Child processes and fsyncs are slow on a loaded 2-core machine; vitest's 5 s default is too tight. */
 export const TEST_TIMEOUT = 20_000;
@@ -298,6 +299,56 @@ export async function startCapturingProxy(targetPort: number): Promise<Capturing
     async close() {
       for (const s of sockets) s.destroy();
       await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
+
+/**
+ * One child broker on a fresh data dir per test, with its connections: start(), connect(),
+ * crashAndRestart() (kill -9, then a new process on the same dir); everything is torn
+ * down after each test. Call it at the top of a describe block.
+ */
+export interface ChildBrokerFixture {
+  readonly dataDir: string;
+  readonly warren: WarrenChild;
+  start(): Promise<WarrenChild>;
+  connect(): Promise<ChannelModel>;
+  crashAndRestart(): Promise<WarrenChild>;
+}
+
+export function childBrokerFixture(): ChildBrokerFixture {
+  let dataDir: string | undefined;
+  let warren: WarrenChild | undefined;
+  const conns: ChannelModel[] = [];
+  afterEach(async () => {
+    for (const c of conns.splice(0)) await c.close().catch(() => {});
+    await warren?.kill9();
+    warren = undefined;
+    if (dataDir !== undefined) await removeDir(dataDir);
+    dataDir = undefined;
+  });
+  return {
+    get dataDir() {
+      return dataDir!;
+    },
+    get warren() {
+      return warren!;
+    },
+    async start() {
+      dataDir = await tempDataDir();
+      warren = await spawnWarren(dataDir);
+      return warren;
+    },
+    async connect() {
+      const c = await openConnection(warren!.url);
+      conns.push(c);
+      return c;
+    },
+    async crashAndRestart() {
+      await warren!.kill9();
+      await Promise.all(conns.splice(0).map(connectionClosed));
+      warren = await spawnWarren(dataDir!);
+      return warren;
     },
   };
 }

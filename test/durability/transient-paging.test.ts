@@ -1,6 +1,5 @@
-import { afterEach, describe, expect, it } from 'vitest';
-import type { ChannelModel } from 'amqplib';
-import { openChannel, openConfirmChannel, openConnection, removeDir, spawnWarren, tempDataDir, type WarrenChild } from './harness.js';
+import { describe, expect, it } from 'vitest';
+import { childBrokerFixture, openChannel, openConfirmChannel } from './harness.js';
 
 const COUNT = 6000; // six times the child broker's memory window (TEST_MEMORY_WINDOW)
 
@@ -10,23 +9,11 @@ const COUNT = 6000; // six times the child broker's memory window (TEST_MEMORY_W
  * nothing of it survives a restart.
  */
 describe('a non-durable queue with a backlog beyond the memory window', () => {
-  let dataDir: string | undefined;
-  let warren: WarrenChild | undefined;
-  const conns: ChannelModel[] = [];
-
-  afterEach(async () => {
-    for (const c of conns.splice(0)) await c.close().catch(() => {});
-    await warren?.kill9();
-    warren = undefined;
-    if (dataDir !== undefined) await removeDir(dataDir);
-    dataDir = undefined;
-  });
+  const broker = childBrokerFixture();
 
   it('keeps order and counts through paging, with get and consume, and is gone after a restart', async () => {
-    dataDir = await tempDataDir();
-    warren = await spawnWarren(dataDir);
-    const conn = await openConnection(warren.url);
-    conns.push(conn);
+    await broker.start();
+    const conn = await broker.connect();
     const pub = await openConfirmChannel(conn);
     await pub.assertQueue('paged.transient', { durable: false });
     for (let n = 1; n <= COUNT; n++) {
@@ -62,12 +49,8 @@ describe('a non-durable queue with a backlog beyond the memory window', () => {
     // refill, then crash: a non-durable queue and its paged backlog are gone
     for (let n = 1; n <= 3000; n++) pub.sendToQueue('paged.transient', Buffer.from(String(n)), { persistent: true });
     await pub.waitForConfirms();
-    await warren.kill9();
-    conns.splice(0);
-    warren = await spawnWarren(dataDir);
-    const conn2 = await openConnection(warren.url);
-    conns.push(conn2);
-    const ch2 = await openChannel(conn2);
+    await broker.crashAndRestart();
+    const ch2 = await openChannel(await broker.connect());
     await expect(ch2.checkQueue('paged.transient')).rejects.toThrow(/404/);
   });
 });
