@@ -31,9 +31,9 @@ export class Unacked {
 
 /** basic.publish being assembled from its content header and body frames. */
 interface PendingPublish {
-  readonly exchange: Exchange;
-  readonly routingKey: string;
-  readonly mandatory: boolean;
+  exchange: Exchange;
+  routingKey: string;
+  mandatory: boolean;
   rawProperties: Buffer | null;
   bodySize: number;
   body: Buffer | null;
@@ -98,6 +98,7 @@ export class Channel implements ConsumerOwner, EarlyConfirm {
 
   private state = State.Open;
   private pending: PendingPublish | null = null;
+  private assembly: PendingPublish | null = null;
   /** a reply waits for the store: frames for this channel are held, in order, until it is sent */
   paused = false;
   readonly held: import('../protocol/frame-reader.js').Frame[] = [];
@@ -180,15 +181,16 @@ export class Channel implements ConsumerOwner, EarlyConfirm {
       case MethodId.BasicPublish: {
         this.conn.notePublish();
         const ex = basic.checkBasicPublish(this, method.args);
-        this.pending = {
-          exchange: ex,
-          routingKey: method.args.routingKey,
-          mandatory: method.args.mandatory,
-          rawProperties: null,
-          bodySize: 0,
-          body: null,
-          received: 0,
-        };
+        // one assembly object per channel, reused for every publish (no allocation per message)
+        const p = (this.assembly ??= { exchange: ex, routingKey: '', mandatory: false, rawProperties: null, bodySize: 0, body: null, received: 0 });
+        p.exchange = ex;
+        p.routingKey = method.args.routingKey;
+        p.mandatory = method.args.mandatory;
+        p.rawProperties = null;
+        p.bodySize = 0;
+        p.body = null;
+        p.received = 0;
+        this.pending = p;
         return;
       }
       case MethodId.BasicGet:
@@ -239,7 +241,9 @@ export class Channel implements ConsumerOwner, EarlyConfirm {
     const bodySize = hi * 0x1_0000_0000 + payload.readUInt32BE(8);
     const max = this.conn.broker.config.maxMessageSize;
     // copy the property bytes out of the socket chunk: the message may outlive it by far
-    p.rawProperties = Buffer.from(payload.subarray(12));
+    const raw = Buffer.allocUnsafe(payload.length - 12);
+    payload.copy(raw, 0, 12);
+    p.rawProperties = raw;
     p.bodySize = bodySize;
     if (bodySize > max) {
       this.pending = null;

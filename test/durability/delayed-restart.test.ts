@@ -1,5 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { childBrokerFixture, openChannel, openConfirmChannel } from './harness.js';
+import { childBrokerFixture, openChannel, openConfirmChannel, TEST_TIMEOUT } from './harness.js';
+
+// long enough that "nothing is routed before it is due" holds on a loaded machine
+const EARLY_MS = 3000;
+const LATE_MS = 3500;
 
 /** Warren extension: a durable x-delayed-message exchange keeps persistent delayed messages across a kill -9. */
 describe('x-delayed-message delays survive a crash', () => {
@@ -13,9 +17,9 @@ describe('x-delayed-message delays survive a crash', () => {
     await ch.bindQueue('delayed.q', 'delayed.x', 'k');
     const sentAt = Date.now();
     // published out of due order; the transient one is not kept across the crash
-    ch.publish('delayed.x', 'k', Buffer.from('late'), { persistent: true, headers: { 'x-delay': 1500 } });
-    ch.publish('delayed.x', 'k', Buffer.from('early'), { persistent: true, headers: { 'x-delay': 800 } });
-    ch.publish('delayed.x', 'k', Buffer.from('transient'), { persistent: false, headers: { 'x-delay': 800 } });
+    ch.publish('delayed.x', 'k', Buffer.from('late'), { persistent: true, headers: { 'x-delay': LATE_MS } });
+    ch.publish('delayed.x', 'k', Buffer.from('early'), { persistent: true, headers: { 'x-delay': EARLY_MS } });
+    ch.publish('delayed.x', 'k', Buffer.from('transient'), { persistent: false, headers: { 'x-delay': EARLY_MS } });
     await ch.waitForConfirms();
     // nothing is routed before it is due
     expect((await ch.checkQueue('delayed.q')).messageCount).toBe(0);
@@ -36,8 +40,8 @@ describe('x-delayed-message delays survive a crash', () => {
     });
     expect(got.map((g) => g.body)).toEqual(['early', 'late']);
     // neither came before its delay had passed (the broker's clock is this machine's)
-    expect(got[0]!.at - sentAt).toBeGreaterThanOrEqual(800);
-    expect(got[1]!.at - sentAt).toBeGreaterThanOrEqual(1500);
+    expect(got[0]!.at - sentAt).toBeGreaterThanOrEqual(EARLY_MS);
+    expect(got[1]!.at - sentAt).toBeGreaterThanOrEqual(LATE_MS);
     expect((await ch2.checkQueue('delayed.q')).messageCount).toBe(0);
 
     // the delay store was emptied as they went out: after another crash nothing comes back
@@ -45,5 +49,5 @@ describe('x-delayed-message delays survive a crash', () => {
     await broker.crashAndRestart();
     const ch3 = await openChannel(await broker.connect());
     expect((await ch3.checkQueue('delayed.q')).messageCount).toBe(0);
-  });
+  }, TEST_TIMEOUT);
 });

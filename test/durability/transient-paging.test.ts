@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { childBrokerFixture, openChannel, openConfirmChannel } from './harness.js';
+import { childBrokerFixture, openChannel, openConfirmChannel, TEST_TIMEOUT } from './harness.js';
 
 const COUNT = 6000; // six times the child broker's memory window (TEST_MEMORY_WINDOW)
 
@@ -52,5 +52,5 @@ describe('a non-durable queue with a backlog beyond the memory window', () => {
     await broker.crashAndRestart();
     const ch2 = await openChannel(await broker.connect());
     await expect(ch2.checkQueue('paged.transient')).rejects.toThrow(/404/);
-  });
+  }, TEST_TIMEOUT);
 });
