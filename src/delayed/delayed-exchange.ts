@@ -42,10 +42,6 @@ export class DelayedExchange {
     this.scheduler = new DelayScheduler<DelayedItem>({ onDue: (item) => this.due(item) });
   }
 
-  get size(): number {
-    return this.scheduler.size;
-  }
-
   /** Holds a message for delayMs. Returns true when it was written to the store (confirm after commit). */
   hold(message: Message, delayMs: number): boolean {
     const dueAt = Date.now() + delayMs;

@@ -79,13 +79,4 @@ export class Message {
     const len = this.rawProperties.readUInt32BE(off);
     return len === 0 ? null : this.rawProperties.subarray(off + 4, off + 4 + len);
   }
-
-  /**
-   * Whether the headers table may hold `key` (a cheap byte search for the encoded key;
-   * false positives only cost a decode). For CC/BCC checks on every publish.
-   */
-  mayHaveHeader(key: Buffer): boolean {
-    const raw = this.rawHeaders();
-    return raw !== null && raw.indexOf(key) !== -1;
-  }
 }

@@ -494,11 +494,6 @@ export class Queue {
     return false;
   }
 
-  /** Single active consumer: the one receiving messages (the longest-registered); others wait. */
-  get activeConsumer(): Consumer | undefined {
-    return this.limits.singleActiveConsumer ? this.consumers[0] : undefined;
-  }
-
   private hasConsumerWithCredit(): boolean {
     if (this.limits.singleActiveConsumer) {
       const c = this.consumers[0];

@@ -86,7 +86,11 @@ export function publish(ch: Channel, exchange: Exchange, message: Message, manda
   }
   const routed = ch.routed;
   ch.vhost.route(exchange, message, routed);
-  if (message.mayHaveHeader(CC_KEY) || message.mayHaveHeader(BCC_KEY)) message = routeSenderSelected(ch, exchange, message, routed);
+  // sender-selected distribution: a byte search of the raw headers first, a decode only on a hit
+  const rawHeaders = message.rawHeaders();
+  if (rawHeaders !== null && (rawHeaders.indexOf(CC_KEY) !== -1 || rawHeaders.indexOf(BCC_KEY) !== -1)) {
+    message = routeSenderSelected(ch, exchange, message, routed);
+  }
   if (routed.size === 0) {
     if (mandatory) ch.sendReturn(ReplyCode.NoRoute, 'NO_ROUTE', message);
     return Enqueued.Accepted;

@@ -8,7 +8,7 @@ import type { Channel } from '../channel.js';
 
 type Args<I extends Method['id']> = Extract<Method, { id: I }>['args'];
 
-function checkNotDefault(ch: Channel, name: string): void {
+function checkNotDefault(name: string): void {
   if (name === '') {
     throw new AmqpChannelError(ReplyCode.AccessRefused, 'operation not permitted on the default exchange');
   }
@@ -19,7 +19,7 @@ export function handleExchangeDeclare(ch: Channel, args: Args<typeof MethodId.Ex
   const writes = vhost.topologyWrites;
   const name = args.exchange;
   if (args.passive) {
-    checkNotDefault(ch, name);
+    checkNotDefault(name);
     // spec: passive declare only checks existence; the other fields are ignored
     vhost.getExchange(name);
   } else {
@@ -27,7 +27,7 @@ export function handleExchangeDeclare(ch: Channel, args: Args<typeof MethodId.Ex
     if (!EXCHANGE_TYPES.has(args.type)) {
       throw new AmqpConnectionError(ReplyCode.CommandInvalid, `unknown exchange type '${args.type}'`);
     }
-    checkNotDefault(ch, name);
+    checkNotDefault(name);
     if (vhost.exchanges.get(name) === undefined && name.startsWith('amq.')) {
       throw new AmqpChannelError(ReplyCode.AccessRefused, `exchange name '${name}' contains reserved prefix 'amq.*'`);
     }
@@ -45,7 +45,7 @@ export function handleExchangeDelete(ch: Channel, args: Args<typeof MethodId.Exc
   const vhost = ch.vhost;
   const writes = vhost.topologyWrites;
   const name = args.exchange;
-  checkNotDefault(ch, name);
+  checkNotDefault(name);
   if (name.startsWith('amq.')) {
     throw new AmqpChannelError(ReplyCode.AccessRefused, `deletion of system ${vhost.describeExchange(name)} not allowed`);
   }
@@ -62,8 +62,8 @@ function bindingEnds(ch: Channel, destination: string, source: string): [Exchang
 
 export function handleExchangeBind(ch: Channel, args: Args<typeof MethodId.ExchangeBind>): void {
   const writes = ch.vhost.topologyWrites;
-  checkNotDefault(ch, args.destination);
-  checkNotDefault(ch, args.source);
+  checkNotDefault(args.destination);
+  checkNotDefault(args.source);
   const [source, dest] = bindingEnds(ch, args.destination, args.source);
   if (source.type === 'headers' || (source.delayed && source.routesOnHeaders)) validateHeadersBindingArgs(args.arguments);
   ch.vhost.bind(source, dest, args.routingKey, args.arguments);
@@ -72,8 +72,8 @@ export function handleExchangeBind(ch: Channel, args: Args<typeof MethodId.Excha
 
 export function handleExchangeUnbind(ch: Channel, args: Args<typeof MethodId.ExchangeUnbind>): void {
   const writes = ch.vhost.topologyWrites;
-  checkNotDefault(ch, args.destination);
-  checkNotDefault(ch, args.source);
+  checkNotDefault(args.destination);
+  checkNotDefault(args.source);
   const source = ch.vhost.exchanges.get(args.source);
   const dest = ch.vhost.exchanges.get(args.destination);
   // RabbitMQ 3.x: unbinding with a missing source or destination succeeds
