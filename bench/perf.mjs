@@ -22,6 +22,8 @@ Options:
   --size <bytes>        body size, >= 16 (default 16)
   --count <n>           messages to publish (backlog 100000, backlog-transient 1000000; others run --duration)
   --duration <s>        length of throughput/ack/confirm runs (default 10)
+  --warmup <s>          steady scenarios: run this long first; messages sent then are verified
+                        but left out of the latency figures (latency: 2, others 0)
   --producers <n>       producer connections (default 1)
   --consumers <n>       consumer connections (default 1; backlog always drains with 1)
   --confirm <n>         publisher-confirm window, 0 = no confirms (backlog, confirm: 256)

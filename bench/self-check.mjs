@@ -139,6 +139,9 @@ check('writeBodyInto writes what encodeBody builds', () => {
 
 check('scenario defaults: latency paces at 10k msg/s, steady runs bound the lag, the suite names real scenarios', async () => {
   assert.equal(resolveOptions(SCENARIOS.latency, {}).rate, 10_000);
+  assert.equal(resolveOptions(SCENARIOS.latency, {}).warmup, 2);
+  assert.equal(resolveOptions(SCENARIOS.throughput, {}).warmup, 0);
+  assert.equal(resolveOptions(SCENARIOS.latency, explicitOptions({ warmup: '0' })).warmup, 0);
   assert.equal(resolveOptions(SCENARIOS.throughput, {}).maxLag, 10_000);
   assert.equal(resolveOptions(SCENARIOS.body64k, {}).maxLag, 1000);
   assert.equal(resolveOptions(SCENARIOS.body64k, {}).size, 65536);

@@ -2,7 +2,9 @@
 // (amqplib or raw) so producers and consumers each get their own event loop and core,
 // and the generator process is not the bottleneck. Driven by client-thread.mjs:
 //   → { type: 'run', count, deadlineEpoch }      producer: publish, reply 'ran'
-//   → { type: 'start', target, slices }           consumer: basic.consume, reply 'started'
+//   → { type: 'start', target, slices, latencyFromEpoch }
+//                                                 consumer: basic.consume, reply 'started';
+//                                                 latency only for messages sent from then on
 //   → { type: 'stop' }                            close; reply 'result' with counters,
 //                                                 latency histogram and verifier state
 // Progress is published in a shared Int32Array (received so far: with every delivery;
@@ -74,6 +76,7 @@ parentPort.on('message', async (msg) => {
         error: errorText(client.error),
       });
     } else if (msg.type === 'start') {
+      client.latencyFrom = msg.latencyFromEpoch ?? 0;
       await client.start(msg.target ?? Infinity, msg.slices ?? 10);
       parentPort.postMessage({ type: 'started' });
     } else if (msg.type === 'stop') {

@@ -8,6 +8,7 @@ export const GLOBAL_DEFAULTS = {
   size: 16,
   count: null,
   duration: 10,
+  warmup: 0,
   producers: 1,
   consumers: 1,
   confirm: 0,
@@ -38,6 +39,7 @@ export const PERF_FLAGS = {
   size: { type: 'string' },
   count: { type: 'string' },
   duration: { type: 'string' },
+  warmup: { type: 'string' },
   producers: { type: 'string' },
   consumers: { type: 'string' },
   confirm: { type: 'string' },
@@ -83,6 +85,7 @@ export function explicitOptions(values) {
   if (values.size !== undefined) o.size = int('size', values.size, 1, MAX_BODY_SIZE);
   if (values.count !== undefined) o.count = int('count', values.count, 1, 0xffffffff);
   if (values.duration !== undefined) o.duration = num('duration', values.duration, 0.1);
+  if (values.warmup !== undefined) o.warmup = num('warmup', values.warmup, 0);
   if (values.producers !== undefined) o.producers = int('producers', values.producers, 0, 1000);
   if (values.consumers !== undefined) o.consumers = int('consumers', values.consumers, 0, 1000);
   if (values.confirm !== undefined) o.confirm = int('confirm', values.confirm, 0, 1_000_000);

@@ -162,6 +162,8 @@ export class RawConsumer {
     this.verifier = o.verifier;
     this.order = o.verifier.newOrderTracker();
     this.latency = new Histogram();
+    /** epoch ms: messages sent earlier are verified but not counted in the latency histogram */
+    this.latencyFrom = 0;
     this.received = 0;
     this.unacked = 0;
     this.lastTag = 0;
@@ -199,7 +201,8 @@ export class RawConsumer {
     if (this.received === 0) this.firstAt = now;
     this.lastAt = now;
     const sentAt = this.verifier.check(body, redelivered, this.order);
-    if (sentAt === sentAt) this.latency.recordMs(nowMs() - sentAt);
+    // latency only for messages sent after the warm-up (--warmup): JIT and caches settle first
+    if (sentAt >= this.latencyFrom) this.latency.recordMs(nowMs() - sentAt);
     this.received++;
     // Shared progress (client-worker.mjs): producers read it for --max-lag, so it is kept exact.
     if (this.progress !== null) this.progress[this.progressSlot] = this.received;

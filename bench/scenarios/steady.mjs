@@ -65,7 +65,9 @@ function steady(name, description, defaults, topology = DIRECT) {
 }
 
 export const throughput = steady('throughput', 'transient 16 B messages, producer → no-ack consumer', { persistent: false, confirm: 0, noAck: true });
-export const latency = steady('latency', 'transient messages at a fixed --rate (default 10,000 msg/s), no-ack consumer: p50/p99/p99.9', { persistent: false, confirm: 0, noAck: true, rate: 10_000 });
+// latency: the first 2 s are a warm-up (JIT tiers, socket buffers): Warren is started fresh
+// for every run while the RabbitMQ it is compared with has been running all along.
+export const latency = steady('latency', 'transient messages at a fixed --rate (default 10,000 msg/s), no-ack consumer: p50/p99/p99.9', { persistent: false, confirm: 0, noAck: true, rate: 10_000, warmup: 2 });
 export const ack = steady('ack', 'transient messages, consumer with manual acks and prefetch 100', { persistent: false, confirm: 0, noAck: false, prefetch: 100, ackEvery: 1 });
 export const confirm = steady('confirm', 'persistent messages to a durable queue with a confirm window of 256, no-ack consumer', { persistent: true, confirm: 256, noAck: true });
 export const fanout = steady('fanout', 'fanout exchange to 4 queues, one no-ack consumer each: publishes/s and deliveries/s', { persistent: false, confirm: 0, noAck: true }, fanoutTopology);
@@ -141,12 +143,14 @@ export async function runSteady(name, o, broker, log, t) {
         queueOf.push(qi);
       }
     }
-    await Promise.all(consumers.threads.map((c) => c.send({ type: 'start' }, 'started')));
+    // --warmup: the run is that much longer, and latency counts only messages sent after it
+    const latencyFromEpoch = performance.timeOrigin + performance.now() + o.warmup * 1000;
+    await Promise.all(consumers.threads.map((c) => c.send({ type: 'start', latencyFromEpoch }, 'started')));
 
     const count = o.count ?? Infinity;
     const hardDeadline = performance.now() + o.timeout * 1000;
-    const runMs = o.count === null ? o.duration * 1000 : o.timeout * 1000;
-    log(`${name}: ${o.producers} producer(s), ${o.consumers} consumer(s) × ${t.queues.length} queue(s), ${o.size} B, ${o.count ?? `${o.duration} s`}${o.rate > 0 ? ` at ${o.rate} msg/s` : ''}${lagWatch !== null ? `, max lag ${o.maxLag}` : ''}, ${o.client} client in threads…`);
+    const runMs = o.count === null ? (o.warmup + o.duration) * 1000 : o.timeout * 1000;
+    log(`${name}: ${o.producers} producer(s), ${o.consumers} consumer(s) × ${t.queues.length} queue(s), ${o.size} B, ${o.count ?? `${o.duration} s`}${o.warmup > 0 ? ` after a ${o.warmup} s warm-up` : ''}${o.rate > 0 ? ` at ${o.rate} msg/s` : ''}${lagWatch !== null ? `, max lag ${o.maxLag}` : ''}, ${o.client} client in threads…`);
     const sampler = new ProcSampler(broker.pid).start();
     const deadlineEpoch = performance.timeOrigin + performance.now() + runMs;
     const runs = await Promise.all(
