@@ -270,6 +270,31 @@ describe('basic.publish', () => {
     });
   });
 
+  it('back-to-back publishes on one channel keep their own properties, keys and bodies', async () => {
+    // the broker reuses what repeats from one publish to the next; nothing may leak across
+    await withChannel(async (ch) => {
+      const q1 = await exclusiveQueue(ch);
+      const q2 = await exclusiveQueue(ch);
+      const sent = [
+        { q: q1, body: 'a', props: { contentType: 'text/plain', messageId: 'm-0001', priority: 1 } },
+        { q: q1, body: 'b', props: { contentType: 'text/plain', messageId: 'm-0001', priority: 1 } },
+        { q: q1, body: 'c', props: { contentType: 'text/plain', messageId: 'm-0002', priority: 1 } },
+        { q: q2, body: 'd', props: { contentType: 'text/plain', messageId: 'm-0002', priority: 2 } },
+        { q: q1, body: 'e', props: { contentType: 'text/html', headers: { k: 'v' } } },
+        { q: q2, body: 'f', props: { contentType: 'text/html', headers: { k: 'w' } } },
+        { q: q1, body: 'g', props: {} },
+      ];
+      for (const m of sent) ch.sendToQueue(m.q, Buffer.from(m.body), m.props);
+      for (const m of sent) {
+        const msg = await getOne(ch, m.q, { noAck: true });
+        expect(msg.content.toString()).toBe(m.body);
+        expect(msg.fields.routingKey).toBe(m.q);
+        expect(msg.properties).toMatchObject({ headers: {}, ...m.props });
+        if (!('messageId' in m.props)) expect(msg.properties.messageId).toBeUndefined();
+      }
+    });
+  });
+
   it('userId different from the authenticated user → channel error 406 PRECONDITION_FAILED', async () => {
     await withChannel(async (ch, conn) => {
       const q = await exclusiveQueue(ch);

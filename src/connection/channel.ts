@@ -1,8 +1,10 @@
 import type { Logger } from 'pino';
 import { AmqpChannelError, AmqpConnectionError } from '../protocol/errors.js';
-import { encodeDeliveryHead, encodeGetOkHead, encodeReturnHead } from '../protocol/frame-writer.js';
+import { deliverySize, encodeGetOkHead, encodeReturnHead, ShortstrBytes, writeDelivery } from '../protocol/frame-writer.js';
 import { ClassId, FrameType, MethodId, methodName } from '../protocol/generated/constants.js';
 import type { Method } from '../protocol/generated/methods.js';
+import { HotMethods } from '../protocol/hot-methods.js';
+import { RouteSet } from '../routing/route-set.js';
 import { ReplyCode, replyCodeName } from '../protocol/reply-code.js';
 import { Message, type EarlyConfirm } from '../message/message.js';
 import { Consumer, type ConsumerOwner } from '../queue/consumer.js';
@@ -47,6 +49,10 @@ export interface TxPublish {
   readonly mandatory: boolean;
 }
 
+/** Longer property lists are copied for every message rather than compared. */
+const MAX_SHARED_PROPERTIES = 256;
+const NO_PROPERTIES = Buffer.alloc(0);
+
 const enum State {
   Open,
   /** we sent channel.close; discard everything but close / close-ok */
@@ -66,7 +72,7 @@ export class Channel implements ConsumerOwner, EarlyConfirm {
   /** deliveryTag → unacked delivery, in tag order (Map keeps insertion order) */
   readonly unacked = new Map<number, Unacked>();
   /** queues routed to by the publish in progress (reused; cleared after each publish) */
-  readonly routed = new Set<Queue>();
+  readonly routed = new RouteSet<Queue>();
 
   nextDeliveryTag = 1;
   /** basic.qos global=false: prefetch for consumers created from now on */
@@ -102,6 +108,14 @@ export class Channel implements ConsumerOwner, EarlyConfirm {
   /** a reply waits for the store: frames for this channel are held, in order, until it is sent */
   paused = false;
   readonly held: import('../protocol/frame-reader.js').Frame[] = [];
+  /** basic.publish / ack / nack / reject decoded without allocating (see hot-methods.ts) */
+  readonly hotMethods = new HotMethods();
+  /** encoded shortstrs of the last delivery (the next ones usually repeat them) */
+  private readonly tagBytes = new ShortstrBytes('basic.deliver consumer-tag');
+  private readonly exchangeBytes = new ShortstrBytes('basic.deliver exchange');
+  private readonly routingKeyBytes = new ShortstrBytes('basic.deliver routing-key');
+  /** the last publish's property bytes, shared by the next publishes that repeat them */
+  private lastProperties: Buffer = NO_PROPERTIES;
 
   constructor(
     readonly id: number,
@@ -223,7 +237,8 @@ export class Channel implements ConsumerOwner, EarlyConfirm {
     }
   }
 
-  handleContentHeader(payload: Buffer): void {
+  /** The content header in buf[start, end). */
+  handleContentHeader(buf: Buffer, start: number, end: number): void {
     if (this.state !== State.Open) return;
     const p = this.pending;
     if (p === null || p.rawProperties !== null) {
@@ -232,18 +247,15 @@ export class Channel implements ConsumerOwner, EarlyConfirm {
         p === null ? 'expected method frame, got non method frame instead' : 'expected content body, got content header instead',
       );
     }
-    if (payload.length < 14) throw new AmqpConnectionError(ReplyCode.FrameError, 'content header frame too short');
-    const classId = payload.readUInt16BE(0);
+    if (end - start < 14) throw new AmqpConnectionError(ReplyCode.FrameError, 'content header frame too short');
+    const classId = buf.readUInt16BE(start);
     if (classId !== ClassId.Basic) {
       throw new AmqpConnectionError(ReplyCode.FrameError, `content header for class ${classId} does not match method class 60`);
     }
-    const hi = payload.readUInt32BE(4);
-    const bodySize = hi * 0x1_0000_0000 + payload.readUInt32BE(8);
+    const hi = buf.readUInt32BE(start + 4);
+    const bodySize = hi * 0x1_0000_0000 + buf.readUInt32BE(start + 8);
     const max = this.conn.broker.config.maxMessageSize;
-    // copy the property bytes out of the socket chunk: the message may outlive it by far
-    const raw = Buffer.allocUnsafe(payload.length - 12);
-    payload.copy(raw, 0, 12);
-    p.rawProperties = raw;
+    p.rawProperties = this.propertiesOf(buf, start + 12, end);
     p.bodySize = bodySize;
     if (bodySize > max) {
       this.pending = null;
@@ -258,15 +270,36 @@ export class Channel implements ConsumerOwner, EarlyConfirm {
     if (bodySize === 0) this.completePublish(Buffer.alloc(0));
   }
 
+  /**
+   * The property bytes buf[start, end) as a Buffer the message can keep (the socket
+   * chunk must not be pinned). Publishers mostly repeat the same properties, so when the
+   * bytes equal the previous message's, that (read-only, shared) Buffer is reused.
+   */
+  private propertiesOf(buf: Buffer, start: number, end: number): Buffer {
+    const last = this.lastProperties;
+    const len = end - start;
+    if (last.length === len) {
+      let i = 0;
+      while (i < len && last[i] === buf[start + i]) i++;
+      if (i === len) return last;
+    }
+    const raw = Buffer.allocUnsafe(len);
+    buf.copy(raw, 0, start, end);
+    // long property lists (big headers tables) are not worth comparing byte by byte
+    if (len <= MAX_SHARED_PROPERTIES) this.lastProperties = raw;
+    return raw;
+  }
+
   /** bytes of an oversized body still to discard after its channel error */
   private skipBody = 0;
 
-  handleContentBody(payload: Buffer): void {
+  /** A content body frame: buf[start, end). */
+  handleContentBody(buf: Buffer, start: number, end: number): void {
     if (this.state !== State.Open) return;
     const p = this.pending;
     if (p === null || p.rawProperties === null) {
       if (this.skipBody > 0) {
-        this.skipBody -= payload.length;
+        this.skipBody -= end - start;
         return;
       }
       throw new AmqpConnectionError(
@@ -275,20 +308,17 @@ export class Channel implements ConsumerOwner, EarlyConfirm {
       );
     }
     const remaining = p.bodySize - p.received;
-    if (payload.length > remaining) {
+    const len = end - start;
+    if (len > remaining) {
       throw new AmqpConnectionError(
         ReplyCode.FrameError,
-        `content body frame of ${payload.length} bytes exceeds the ${remaining} bytes remaining`,
+        `content body frame of ${len} bytes exceeds the ${remaining} bytes remaining`,
       );
     }
-    if (p.received === 0 && payload.length === p.bodySize) {
-      // one frame holds the whole body: copy once into message-owned memory (a view would pin the socket chunk)
-      this.completePublish(Buffer.from(payload));
-      return;
-    }
     p.body ??= Buffer.allocUnsafe(p.bodySize);
-    payload.copy(p.body, p.received);
-    p.received += payload.length;
+    // copy into message-owned memory (a view would pin the socket chunk)
+    buf.copy(p.body, p.received, start, end);
+    p.received += len;
     if (p.received === p.bodySize) this.completePublish(p.body);
   }
 
@@ -457,29 +487,29 @@ export class Channel implements ConsumerOwner, EarlyConfirm {
       this.unacked.set(tag, new Unacked(tag, entry, queue, consumer));
       this.consumerUnacked++;
     }
-    const m = entry.message;
+    this.writeDeliver(consumer.tag, tag, entry.redelivered, entry.message);
+  }
+
+  /**
+   * basic.deliver + content, encoded straight into the connection's outbound slab; a
+   * small body goes in the same run of bytes, a larger one is written as views of itself.
+   */
+  private writeDeliver(consumerTag: string, deliveryTag: number, redelivered: boolean, m: Message): void {
     const body = m.body;
-    if (body.length <= INLINE_BODY_MAX && body.length <= this.conn.frameMax - 8) {
-      // small message: deliver, header and body frames in one buffer, one write
-      this.conn.out.write(
-        encodeDeliveryHead(this.id, consumer.tag, tag, entry.redelivered, m.exchange, m.routingKey, m.rawProperties, body.length, body),
-      );
-      return;
-    }
-    this.conn.out.write(
-      encodeDeliveryHead(this.id, consumer.tag, tag, entry.redelivered, m.exchange, m.routingKey, m.rawProperties, m.bodySize),
-    );
-    this.writeBody(body);
+    const out = this.conn.out;
+    const tag = this.tagBytes.of(consumerTag);
+    const ex = this.exchangeBytes.of(m.exchange);
+    const rk = this.routingKeyBytes.of(m.routingKey);
+    const inline = body.length <= INLINE_BODY_MAX && body.length <= this.conn.frameMax - 8;
+    const buf = out.reserve(deliverySize(tag, ex, rk, m.rawProperties, inline ? body.length : 0));
+    out.commit(writeDelivery(buf, out.offset, this.id, tag, deliveryTag, redelivered, ex, rk, m.rawProperties, body.length, inline ? body : null));
+    if (!inline) this.writeBody(body);
   }
 
   /** direct reply-to: a reply goes straight to this channel's no-ack reply consumer. */
   deliverDirectReply(m: Message): void {
     if (this.state !== State.Open || this.directReplyConsumerTag === null) return;
-    const tag = this.nextDeliveryTag++;
-    this.conn.out.write(
-      encodeDeliveryHead(this.id, this.directReplyConsumerTag, tag, false, m.exchange, m.routingKey, m.rawProperties, m.bodySize),
-    );
-    this.writeBody(m.body);
+    this.writeDeliver(this.directReplyConsumerTag, this.nextDeliveryTag++, false, m);
   }
 
   /** basic.get-ok + content; the delivery is unacked unless noAck. */
@@ -513,15 +543,16 @@ export class Channel implements ConsumerOwner, EarlyConfirm {
     const out = this.conn.out;
     for (let off = 0; off < body.length; off += max) {
       const len = Math.min(max, body.length - off);
-      if (len <= 4096) {
-        // small: one buffer (cheaper than three writes)
-        const frame = Buffer.allocUnsafe(len + 8);
-        frame[0] = FrameType.Body;
-        frame.writeUInt16BE(this.id, 1);
-        frame.writeUInt32BE(len, 3);
-        body.copy(frame, 7, off, off + len);
-        frame[len + 7] = 0xce;
-        out.write(frame);
+      if (len <= INLINE_BODY_MAX) {
+        // small: copied into the slab (cheaper than three writes)
+        const frame = out.reserve(len + 8);
+        const o = out.offset;
+        frame[o] = FrameType.Body;
+        frame.writeUInt16BE(this.id, o + 1);
+        frame.writeUInt32BE(len, o + 3);
+        body.copy(frame, o + 7, off, off + len);
+        frame[o + len + 7] = 0xce;
+        out.commit(o + len + 8);
       } else {
         const head = Buffer.allocUnsafe(7);
         head[0] = FrameType.Body;

@@ -8,6 +8,7 @@ import { erlangBinary, FrameReader, type Frame } from '../protocol/frame-reader.
 import { HEARTBEAT_FRAME } from '../protocol/frame-writer.js';
 import { FRAME_MIN_SIZE, FrameType, MethodId, methodName } from '../protocol/generated/constants.js';
 import { decodeMethod, encodeMethodFrame, type Method } from '../protocol/generated/methods.js';
+import { decodeHotMethod } from '../protocol/hot-methods.js';
 import { ReplyCode, replyCodeName } from '../protocol/reply-code.js';
 import type { Queue } from '../queue/queue.js';
 import { Outbound } from '../transport/outbound.js';
@@ -125,9 +126,9 @@ export class Connection {
   private processFrames(): void {
     try {
       if (this.state === State.AwaitHeader && !this.readProtocolHeader()) return;
-      let frame: Frame | null;
-      while (!this.readPaused && (this.state as State) !== State.Closed && (frame = this.reader.next()) !== null) {
-        this.handleFrame(frame);
+      const r = this.reader;
+      while (!this.readPaused && (this.state as State) !== State.Closed && r.nextFrame()) {
+        this.handleFrame(r.frameType, r.frameChannel, r.frameBuf, r.frameStart, r.frameEnd);
       }
     } catch (err) {
       this.handleError(err, 0);
@@ -160,12 +161,15 @@ export class Connection {
     return true;
   }
 
-  private handleFrame(frame: Frame): void {
-    const { type, channel } = frame;
+  /**
+   * One frame; its payload is buf[start, end) (a socket chunk: nothing is copied or
+   * allocated on the publish path unless a handler needs to keep bytes).
+   */
+  private handleFrame(type: number, channel: number, buf: Buffer, start: number, end: number): void {
     if (this.state === State.Closing) {
       // spec: after sending connection.close, discard everything but close / close-ok
       if (type === FrameType.Method && channel === 0) {
-        const method = decodeMethod(frame.payload);
+        const method = decodeMethod(buf.subarray(start, end));
         if (method.id === MethodId.ConnectionCloseOk) this.finishClose();
         else if (method.id === MethodId.ConnectionClose) {
           this.send(0, { id: MethodId.ConnectionCloseOk, args: {} });
@@ -176,7 +180,7 @@ export class Connection {
     }
     if (type === FrameType.Heartbeat) {
       if (channel !== 0) {
-        throw new AmqpConnectionError(ReplyCode.UnexpectedFrame, `type 8, all octets = ${erlangBinary(frame.payload)}`);
+        throw new AmqpConnectionError(ReplyCode.UnexpectedFrame, `type 8, all octets = ${erlangBinary(buf.subarray(start, end))}`);
       }
       return;
     }
@@ -184,7 +188,7 @@ export class Connection {
       if (type !== FrameType.Method) {
         throw new AmqpConnectionError(ReplyCode.UnexpectedFrame, `unexpected content frame (type ${type}) on channel 0`);
       }
-      this.handleConnectionMethod(decodeMethod(frame.payload));
+      this.handleConnectionMethod(decodeMethod(buf.subarray(start, end)));
       return;
     }
     if (this.state !== State.Open) {
@@ -193,18 +197,21 @@ export class Connection {
     let ch = this.channels.get(channel);
     if (ch !== undefined && ch.paused) {
       // the channel waits for a durable -ok: keep its frames, in order, for later
-      ch.held.push(frame);
+      ch.held.push({ type, channel, payload: buf.subarray(start, end) });
       return;
     }
     if (type === FrameType.Method) {
-      const method = decodeMethod(frame.payload);
       if (ch === undefined) {
+        const method = decodeMethod(buf.subarray(start, end));
         if (method.id !== MethodId.ChannelOpen) {
           throw new AmqpConnectionError(ReplyCode.ChannelError, "expected 'channel.open'", method.id >>> 16, method.id & 0xffff);
         }
         ch = this.openChannel(channel);
         return;
       }
+      // the hot methods are decoded into reused objects (no allocation per message);
+      // anything malformed falls through to the generic decoder, which names the error
+      const method = decodeHotMethod(ch.hotMethods, buf, start, end) ?? decodeMethod(buf.subarray(start, end));
       this.dispatchChannelMethod(ch, method);
       return;
     }
@@ -212,12 +219,17 @@ export class Connection {
       throw new AmqpConnectionError(ReplyCode.ChannelError, `content frame on channel ${channel}, which is not open`);
     }
     try {
-      if (type === FrameType.Header) ch.handleContentHeader(frame.payload);
-      else if (type === FrameType.Body) ch.handleContentBody(frame.payload);
+      if (type === FrameType.Header) ch.handleContentHeader(buf, start, end);
+      else if (type === FrameType.Body) ch.handleContentBody(buf, start, end);
       else throw new AmqpConnectionError(ReplyCode.FrameError, `unknown frame type ${type}`);
     } catch (err) {
       this.handleError(err, channel);
     }
+  }
+
+  private handleHeldFrame(frame: Frame): void {
+    const p = frame.payload;
+    this.handleFrame(frame.type, frame.channel, p, 0, p.length);
   }
 
   private dispatchChannelMethod(ch: Channel, method: Method): void {
@@ -293,7 +305,7 @@ export class Connection {
   /** A deferred reply went out: process the frames the channel held meanwhile. */
   resumeChannel(ch: Channel): void {
     try {
-      while (!ch.paused && ch.held.length !== 0 && this.channels.get(ch.id) === ch) this.handleFrame(ch.held.shift()!);
+      while (!ch.paused && ch.held.length !== 0 && this.channels.get(ch.id) === ch) this.handleHeldFrame(ch.held.shift()!);
     } catch (err) {
       this.handleError(err, ch.id);
     }

@@ -7,11 +7,11 @@
  * 7-octet header may span chunks. The payload size is checked against frameMax
  * from the header alone, BEFORE waiting for (and buffering) the payload.
  *
- * Payload aliasing: a payload that lies inside one chunk is returned as a
- * `subarray` VIEW of that chunk (zero copy; node never reuses a socket chunk
- * after emitting it). A payload that spans chunks is copied exactly once into a
- * fresh Buffer.allocUnsafe. Either way the returned payload stays valid after
- * later push()/next() calls.
+ * Payload aliasing: a payload that lies inside one chunk is left in that chunk
+ * (zero copy; node never reuses a socket chunk after emitting it) and named by
+ * buffer + offsets, so reading a frame allocates nothing. A payload that spans
+ * chunks is copied exactly once into a fresh Buffer.allocUnsafe. Either way the
+ * payload stays valid after later push()/nextFrame() calls.
  */
 import { AmqpConnectionError } from './errors.js';
 import { FRAME_END, FRAME_HEADER_SIZE, FrameType } from './generated/constants.js';
@@ -35,6 +35,7 @@ export const EMPTY_FRAME_SIZE = 8;
 export const FRAME_SIZE_FUDGE = EMPTY_FRAME_SIZE;
 
 const PROTOCOL_HEADER_SIZE = 8;
+const EMPTY = Buffer.alloc(0);
 const NO_HEADER = -1;
 
 export class FrameReader {
@@ -76,45 +77,77 @@ export class FrameReader {
     return out;
   }
 
+  // The frame last read by nextFrame(): its payload is frameBuf[frameStart, frameEnd).
+  // frameBuf is a socket chunk (never reused by node) or, for a payload that spanned
+  // chunks, a fresh copy; either way it stays valid after later push()/nextFrame() calls.
+  frameType = 0;
+  frameChannel = 0;
+  frameBuf: Buffer = EMPTY;
+  frameStart = 0;
+  frameEnd = 0;
+
   /**
-   * The next complete frame, or null when more bytes are needed.
-   * Throws AmqpConnectionError 501 FRAME_ERROR on an oversized frame (detected from
+   * The next complete frame, or null when more bytes are needed. Allocates a Frame and a
+   * payload view; the connection's hot path uses nextFrame() instead.
+   */
+  next(): Frame | null {
+    if (!this.nextFrame()) return null;
+    return { type: this.frameType, channel: this.frameChannel, payload: this.framePayload() };
+  }
+
+  /** The current frame's payload as a Buffer (a view, or the spanning copy itself). */
+  framePayload(): Buffer {
+    const buf = this.frameBuf;
+    return this.frameStart === 0 && this.frameEnd === buf.length ? buf : buf.subarray(this.frameStart, this.frameEnd);
+  }
+
+  /**
+   * Reads the next complete frame into frameType/frameChannel/frameBuf/frameStart/frameEnd
+   * without allocating (unless its payload spans socket chunks); false when more bytes are
+   * needed. Throws AmqpConnectionError 501 FRAME_ERROR on an oversized frame (detected from
    * the header), a bad frame-end octet, or an unknown frame type. After a throw the
    * reader is unusable: the connection must be closed (RabbitMQ: fatal_frame_error).
    */
-  next(): Frame | null {
+  nextFrame(): boolean {
     if (this.size === NO_HEADER) {
-      if (this.total < FRAME_HEADER_SIZE) return null;
+      if (this.total < FRAME_HEADER_SIZE) return false;
       this.readHeader();
     }
     const size = this.size;
-    if (this.total < size + 1) return null;
+    if (this.total < size + 1) return false;
 
-    let payload: Buffer;
     const chunk = this.chunks[this.head]!;
     if (this.pos + size <= chunk.length) {
-      payload = chunk.subarray(this.pos, this.pos + size); // view: no copy
+      // inside one chunk: no copy
+      this.frameBuf = chunk;
+      this.frameStart = this.pos;
+      this.frameEnd = this.pos + size;
       this.skip(size);
     } else {
-      payload = Buffer.allocUnsafe(size); // spans chunks: copy once
-      this.copyOut(payload, size);
+      const copy = Buffer.allocUnsafe(size); // spans chunks: copy once
+      this.copyOut(copy, size);
+      this.frameBuf = copy;
+      this.frameStart = 0;
+      this.frameEnd = size;
     }
     const end = this.readByte();
     const type = this.type;
     this.size = NO_HEADER;
+    this.frameType = type;
+    this.frameChannel = this.channel;
 
     // RabbitMQ checks the end marker first (rabbit_reader handle_input), then the type.
     // reply texts follow rabbit_reader's frame_error format: "type T, all octets = <<…>>: reason"
     if (end !== FRAME_END) {
       throw new AmqpConnectionError(
         ReplyCode.FrameError,
-        `type ${type}, all octets = ${erlangBinary(payload)}: {invalid_frame_end_marker,${end}}`,
+        `type ${type}, all octets = ${erlangBinary(this.framePayload())}: {invalid_frame_end_marker,${end}}`,
       );
     }
     if (type !== FrameType.Method && type !== FrameType.Header && type !== FrameType.Body && type !== FrameType.Heartbeat) {
-      throw new AmqpConnectionError(ReplyCode.FrameError, `type ${type}, all octets = ${erlangBinary(payload)}: unknown_frame`);
+      throw new AmqpConnectionError(ReplyCode.FrameError, `type ${type}, all octets = ${erlangBinary(this.framePayload())}: unknown_frame`);
     }
-    return { type, channel: this.channel, payload };
+    return true;
   }
 
   private readHeader(): void {
@@ -188,7 +221,6 @@ export class FrameReader {
   }
 }
 
-const EMPTY = Buffer.alloc(0);
 
 /** Erlang's rendering of a binary, as RabbitMQ prints payloads in frame errors (cut short past 64 octets). */
 export function erlangBinary(b: Buffer): string {

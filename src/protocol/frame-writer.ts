@@ -76,6 +76,82 @@ export function encodeBodyFrameHead(channel: number, size: number): Buffer {
 }
 
 /**
+ * A shortstr's encoded bytes, remembered for the last string seen: deliveries repeat the
+ * same consumer tag, exchange and routing key, so the UTF-8 encoding is done once.
+ */
+export class ShortstrBytes {
+  private last: string | null = null;
+  private bytes: Buffer = EMPTY;
+
+  constructor(private readonly field: string) {}
+
+  of(s: string): Buffer {
+    if (s === this.last) return this.bytes;
+    const bytes = Buffer.from(s, 'utf8');
+    if (bytes.length > 255) throw new RangeError(`${this.field} too long: ${bytes.length} bytes (max 255)`);
+    this.last = s;
+    this.bytes = bytes;
+    return bytes;
+  }
+}
+
+const EMPTY = Buffer.alloc(0);
+
+/** Copies a short buffer byte by byte (Buffer#copy costs a native call). */
+function putBytes(buf: Buffer, o: number, src: Buffer): number {
+  const n = src.length;
+  if (n > 32) return o + src.copy(buf, o);
+  for (let i = 0; i < n; i++) buf[o + i] = src[i]!;
+  return o + n;
+}
+
+/** Bytes writeDelivery() writes (an inline body of inlineLength > 0 adds its body frame). */
+export function deliverySize(tag: Buffer, exchange: Buffer, routingKey: Buffer, rawProperties: Buffer, inlineLength: number): number {
+  const methodSize = 4 + 1 + tag.length + 8 + 1 + 1 + exchange.length + 1 + routingKey.length;
+  const head = methodSize + 8 + CONTENT_HEADER_FIXED + rawProperties.length + 8;
+  return inlineLength === 0 ? head : head + 8 + inlineLength;
+}
+
+/**
+ * basic.deliver method frame + content header frame (+ the body frame of a small body
+ * that fits one frame) encoded at buf[o…]; returns the end offset. The shortstrs come
+ * encoded (ShortstrBytes) so nothing is allocated.
+ */
+export function writeDelivery(
+  buf: Buffer,
+  o: number,
+  channel: number,
+  tag: Buffer,
+  deliveryTag: number,
+  redelivered: boolean,
+  exchange: Buffer,
+  routingKey: Buffer,
+  rawProperties: Buffer,
+  bodySize: number,
+  inlineBody: Buffer | null,
+): number {
+  const methodSize = 4 + 1 + tag.length + 8 + 1 + 1 + exchange.length + 1 + routingKey.length;
+  o = writeFrameHead(buf, o, FrameType.Method, channel, methodSize);
+  buf.writeUInt32BE(MethodId.BasicDeliver, o);
+  buf[o + 4] = tag.length;
+  o = putBytes(buf, o + 5, tag);
+  o = writeU64(buf, o, deliveryTag);
+  buf[o++] = redelivered ? 1 : 0;
+  buf[o++] = exchange.length;
+  o = putBytes(buf, o, exchange);
+  buf[o++] = routingKey.length;
+  o = putBytes(buf, o, routingKey);
+  buf[o++] = FRAME_END;
+  o = writeContentHeader(buf, o, channel, 60, bodySize, rawProperties);
+  if (inlineBody !== null && inlineBody.length !== 0) {
+    o = writeFrameHead(buf, o, FrameType.Body, channel, inlineBody.length);
+    o += inlineBody.copy(buf, o);
+    buf[o++] = FRAME_END;
+  }
+  return o;
+}
+
+/**
  * basic.deliver method frame + content header frame in ONE exact-size buffer:
  * what every delivery writes before its body frames.
  */
@@ -94,28 +170,12 @@ export function encodeDeliveryHead(
    */
   inlineBody?: Buffer,
 ): Buffer {
-  const nTag = shortstrByteLength(consumerTag, 'basic.deliver consumer-tag');
-  const nEx = shortstrByteLength(exchange, 'basic.deliver exchange');
-  const nRk = shortstrByteLength(routingKey, 'basic.deliver routing-key');
-  // class+method 4, consumer-tag, delivery-tag 8, redelivered 1, exchange, routing-key
-  const methodSize = 4 + 1 + nTag + 8 + 1 + 1 + nEx + 1 + nRk;
-  const headSize = methodSize + 8 + CONTENT_HEADER_FIXED + rawProperties.length + 8;
-  const inline = inlineBody !== undefined && inlineBody.length !== 0 ? inlineBody : undefined;
-  const buf = Buffer.allocUnsafe(inline === undefined ? headSize : headSize + 8 + inline.length);
-  let o = writeFrameHead(buf, 0, FrameType.Method, channel, methodSize);
-  buf.writeUInt32BE(MethodId.BasicDeliver, o);
-  o = writeShortstr(buf, o + 4, consumerTag, nTag);
-  o = writeU64(buf, o, deliveryTag);
-  buf[o++] = redelivered ? 1 : 0;
-  o = writeShortstr(buf, o, exchange, nEx);
-  o = writeShortstr(buf, o, routingKey, nRk);
-  buf[o++] = FRAME_END;
-  o = writeContentHeader(buf, o, channel, 60, bodySize, rawProperties);
-  if (inline !== undefined) {
-    o = writeFrameHead(buf, o, FrameType.Body, channel, inline.length);
-    o += inline.copy(buf, o);
-    buf[o] = FRAME_END;
-  }
+  const tag = new ShortstrBytes('basic.deliver consumer-tag').of(consumerTag);
+  const ex = new ShortstrBytes('basic.deliver exchange').of(exchange);
+  const rk = new ShortstrBytes('basic.deliver routing-key').of(routingKey);
+  const inline = inlineBody !== undefined && inlineBody.length !== 0 ? inlineBody : null;
+  const buf = Buffer.allocUnsafe(deliverySize(tag, ex, rk, rawProperties, inline === null ? 0 : inline.length));
+  writeDelivery(buf, 0, channel, tag, deliveryTag, redelivered, ex, rk, rawProperties, bodySize, inline);
   return buf;
 }
 

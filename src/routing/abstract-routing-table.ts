@@ -1,6 +1,7 @@
 import type { FieldTable } from '../protocol/field-types.js';
 import { bindingArgsKey } from './binding-args-key.js';
 import type { Binding, RoutingTable } from './routing-table.js';
+import type { RouteSink } from './route-set.js';
 
 /**
  * Binding bookkeeping shared by the four exchange types: identity (dest, routingKey,
@@ -15,7 +16,7 @@ export abstract class AbstractRoutingTable<D> implements RoutingTable<D> {
   protected validateBinding(_routingKey: string, _args: FieldTable): void {}
   protected abstract addRoute(binding: Binding<D>): void;
   protected abstract removeRoute(binding: Binding<D>): void;
-  abstract route(routingKey: string, headers: FieldTable | undefined, out: Set<D>): void;
+  abstract route(routingKey: string, headers: FieldTable | undefined, out: RouteSink<D>): void;
 
   bind(dest: D, routingKey: string, args: FieldTable): boolean {
     const id = bindingId(routingKey, args);

@@ -3,6 +3,7 @@ import type { FieldTable, FieldValue } from '../protocol/field-types.js';
 import { ReplyCode } from '../protocol/reply-code.js';
 import { AbstractRoutingTable } from './abstract-routing-table.js';
 import type { Binding } from './routing-table.js';
+import type { RouteSink } from './route-set.js';
 
 /** The message properties `hash-property` may name (RabbitMQ: ?PROPERTIES in the plugin). */
 export type ConsistentHashProperty = 'correlation_id' | 'message_id' | 'timestamp';
@@ -166,7 +167,7 @@ export class ConsistentHashTable<D> extends AbstractRoutingTable<D> {
    * properties are not visible here and every message hashes as "absent";
    * callers check `needsProperties` and use routeMessage() instead.
    */
-  route(routingKey: string, headers: FieldTable | undefined, out: Set<D>): void {
+  route(routingKey: string, headers: FieldTable | undefined, out: RouteSink<D>): void {
     const n = this.#buckets.length;
     if (n === 0) return;
     let hash: number;
@@ -186,7 +187,7 @@ export class ConsistentHashTable<D> extends AbstractRoutingTable<D> {
   }
 
   /** Routes on whatever the exchange hashes, properties included. */
-  routeMessage(routingKey: string, properties: ConsistentHashMessageProperties, out: Set<D>): void {
+  routeMessage(routingKey: string, properties: ConsistentHashMessageProperties, out: RouteSink<D>): void {
     const n = this.#buckets.length;
     if (n === 0) return;
     let hash: number;

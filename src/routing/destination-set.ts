@@ -5,6 +5,7 @@
  * A dense array makes `addAllTo` an index loop with no iterator allocation on publish;
  * removal is swap-remove (destination order carries no meaning).
  */
+import type { RouteSink } from './route-set.js';
 export class DestinationSet<D> {
   readonly #dests: D[] = [];
   readonly #refs: number[] = [];
@@ -49,7 +50,7 @@ export class DestinationSet<D> {
     return this.#index.has(dest);
   }
 
-  addAllTo(out: Set<D>): void {
+  addAllTo(out: RouteSink<D>): void {
     const dests = this.#dests;
     for (let i = 0; i < dests.length; i++) out.add(dests[i]!);
   }

@@ -2,6 +2,7 @@ import type { FieldTable } from '../protocol/field-types.js';
 import { AbstractRoutingTable } from './abstract-routing-table.js';
 import { DestinationSet } from './destination-set.js';
 import type { Binding } from './routing-table.js';
+import type { RouteSink } from './route-set.js';
 
 /**
  * Direct exchange: routing key equals binding key exactly (spec 3.1.3.1); every
@@ -26,7 +27,7 @@ export class DirectTable<D> extends AbstractRoutingTable<D> {
     if (dests.size === 0) this.#byKey.delete(binding.routingKey);
   }
 
-  route(routingKey: string, _headers: FieldTable | undefined, out: Set<D>): void {
+  route(routingKey: string, _headers: FieldTable | undefined, out: RouteSink<D>): void {
     // get, never an entry created on a miss: unroutable keys must not grow the map
     this.#byKey.get(routingKey)?.addAllTo(out);
   }

@@ -2,6 +2,7 @@ import type { FieldTable } from '../protocol/field-types.js';
 import { AbstractRoutingTable } from './abstract-routing-table.js';
 import { DestinationSet } from './destination-set.js';
 import type { Binding } from './routing-table.js';
+import type { RouteSink } from './route-set.js';
 
 /** Fanout exchange: every bound destination, whatever the routing key (spec 3.1.3.2). */
 export class FanoutTable<D> extends AbstractRoutingTable<D> {
@@ -16,7 +17,7 @@ export class FanoutTable<D> extends AbstractRoutingTable<D> {
     this.#dests.delete(binding.dest);
   }
 
-  route(_routingKey: string, _headers: FieldTable | undefined, out: Set<D>): void {
+  route(_routingKey: string, _headers: FieldTable | undefined, out: RouteSink<D>): void {
     this.#dests.addAllTo(out);
   }
 }

@@ -2,6 +2,7 @@ import type { FieldTable } from '../protocol/field-types.js';
 import { AbstractRoutingTable } from './abstract-routing-table.js';
 import { HeadersMatch, validateHeadersBindingArgs } from './headers-match.js';
 import type { Binding } from './routing-table.js';
+import type { RouteSink } from './route-set.js';
 
 interface HeadersEntry<D> {
   readonly binding: Binding<D>;
@@ -38,7 +39,7 @@ export class HeadersTable<D> extends AbstractRoutingTable<D> {
     this.#index.delete(binding);
   }
 
-  route(_routingKey: string, headers: FieldTable | undefined, out: Set<D>): void {
+  route(_routingKey: string, headers: FieldTable | undefined, out: RouteSink<D>): void {
     const entries = this.#entries;
     for (let i = 0; i < entries.length; i++) {
       const entry = entries[i]!;

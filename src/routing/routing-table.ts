@@ -3,6 +3,7 @@ import { DirectTable } from './direct-table.js';
 import { FanoutTable } from './fanout-table.js';
 import { HeadersTable } from './headers-table.js';
 import { TopicTable } from './topic-table.js';
+import type { RouteSink } from './route-set.js';
 
 /** One binding as stored: identity is (dest, routingKey, args) with args compared order-insensitively. */
 export interface Binding<D> {
@@ -22,7 +23,7 @@ export interface RoutingTable<D> {
   /** returns false when no such binding (exact dest+key+args match, args compared order-insensitively with types) */
   unbind(dest: D, routingKey: string, args: FieldTable): boolean;
   /** adds every matching destination to `out` (a Set: a destination bound twice appears once) */
-  route(routingKey: string, headers: FieldTable | undefined, out: Set<D>): void;
+  route(routingKey: string, headers: FieldTable | undefined, out: RouteSink<D>): void;
   /** removes all bindings to dest (queue/exchange deleted); returns how many were removed */
   removeDestination(dest: D): number;
   hasBindings(): boolean;

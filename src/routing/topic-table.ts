@@ -2,6 +2,7 @@ import type { FieldTable } from '../protocol/field-types.js';
 import { AbstractRoutingTable } from './abstract-routing-table.js';
 import type { Binding } from './routing-table.js';
 import { TopicTrie } from './topic-trie.js';
+import type { RouteSink } from './route-set.js';
 
 /**
  * Topic exchange (spec 3.1.3.3): dot-separated words, `*` one word, `#` zero or more.
@@ -18,7 +19,7 @@ export class TopicTable<D> extends AbstractRoutingTable<D> {
     this.#trie.remove(binding.routingKey, binding.dest);
   }
 
-  route(routingKey: string, _headers: FieldTable | undefined, out: Set<D>): void {
+  route(routingKey: string, _headers: FieldTable | undefined, out: RouteSink<D>): void {
     this.#trie.match(routingKey, out);
   }
 }

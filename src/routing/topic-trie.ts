@@ -1,4 +1,5 @@
 import { DestinationSet } from './destination-set.js';
+import type { RouteSink } from './route-set.js';
 
 /**
  * One trie node per binding-key prefix. `*` and `#` words get their own edges so a
@@ -67,7 +68,7 @@ export class TopicTrie<D> {
   #epoch = 0;
   /** reused by match(): words of the routing key being routed */
   readonly #words: string[] = [];
-  #out: Set<D> | null = null;
+  #out: RouteSink<D> | null = null;
 
   add(bindingKey: string, dest: D): void {
     let node = this.#root;
@@ -88,7 +89,7 @@ export class TopicTrie<D> {
     this.#prune(node);
   }
 
-  match(routingKey: string, out: Set<D>): void {
+  match(routingKey: string, out: RouteSink<D>): void {
     const words = splitTopicKey(routingKey, this.#words);
     // wrap-around guard: nodes stamped long ago must not look visited
     if (++this.#epoch === Number.MAX_SAFE_INTEGER) this.#epoch = 1;

@@ -11,6 +11,7 @@ import type { DurableStorage } from '../queue/durable-storage.js';
 import type { Logger } from 'pino';
 import { type Destination, Exchange, type ExchangeOptions, type ExchangeType } from './exchange.js';
 import { assertArgsEquivalent, fieldTypeName } from './equivalence.js';
+import { RouteSet, type RouteSink } from '../routing/route-set.js';
 
 const PREDECLARED: ReadonlyArray<[string, ExchangeType]> = [
   ['amq.direct', 'direct'],
@@ -38,7 +39,7 @@ export class Vhost implements QueueHost, DelayedRouter {
   readonly defaultExchange: Exchange;
   /** pending messages of x-delayed-message exchanges */
   private readonly delayed = new Map<Exchange, DelayedExchange>();
-  private readonly scratch = new Set<Destination>();
+  private readonly scratch = new RouteSet<Destination>();
   /** durable topology changes handed to the store (their -ok waits for the commit) */
   topologyWrites = 0;
   /** true while recovery rebuilds the topology from the store: nothing is written back */
@@ -319,7 +320,7 @@ export class Vhost implements QueueHost, DelayedRouter {
    * bindings once each (cycles are safe: each exchange is visited at most once, and
    * `out` is a set, so a queue receives the message at most once).
    */
-  route(exchange: Exchange, message: Message, out: Set<Queue>): void {
+  route(exchange: Exchange, message: Message, out: RouteSink<Queue>): void {
     const before = out.size;
     this.routeExchange(exchange, message, out);
     if (out.size !== before || exchange.alternateExchange === undefined) return;
@@ -334,17 +335,17 @@ export class Vhost implements QueueHost, DelayedRouter {
     }
   }
 
-  private routeExchange(exchange: Exchange, message: Message, out: Set<Queue>): void {
+  private routeExchange(exchange: Exchange, message: Message, out: RouteSink<Queue>): void {
     if (exchange.isDefault) {
       const q = this.queues.get(message.routingKey);
       if (q !== undefined) out.add(q);
       return;
     }
     const scratch = this.scratch;
-    scratch.clear();
     routeOne(exchange, message, scratch);
     let nested: Exchange[] | null = null;
-    for (const d of scratch) {
+    for (let i = 0; i < scratch.size; i++) {
+      const d = scratch.get(i);
       if (d.kind === 'queue') out.add(d);
       else (nested ??= []).push(d);
     }
@@ -352,7 +353,7 @@ export class Vhost implements QueueHost, DelayedRouter {
     if (nested !== null) this.routeNested(exchange, nested, message, out);
   }
 
-  private routeNested(origin: Exchange, pending: Exchange[], message: Message, out: Set<Queue>): void {
+  private routeNested(origin: Exchange, pending: Exchange[], message: Message, out: RouteSink<Queue>): void {
     const visited = new Set<Exchange>([origin]);
     const found = new Set<Destination>();
     while (pending.length !== 0) {
@@ -370,7 +371,7 @@ export class Vhost implements QueueHost, DelayedRouter {
 }
 
 /** One exchange's own table (no exchange-to-exchange hops, no alternate exchange). */
-function routeOne(exchange: Exchange, message: Message, out: Set<Destination>): void {
+function routeOne(exchange: Exchange, message: Message, out: RouteSink<Destination>): void {
   if (exchange.hashTable !== null && exchange.hashTable.needsProperties) {
     exchange.hashTable.routeMessage(message.routingKey, message.properties(), out);
   } else {

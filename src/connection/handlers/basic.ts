@@ -5,6 +5,7 @@ import { ReplyCode } from '../../protocol/reply-code.js';
 import { Message } from '../../message/message.js';
 import { encodeBasicProperties } from '../../protocol/generated/properties.js';
 import type { Queue } from '../../queue/queue.js';
+import type { RouteSet } from '../../routing/route-set.js';
 import { PropertyFlag } from '../../message/properties-view.js';
 import { Consumer } from '../../queue/consumer.js';
 import { parseConsumerPriority } from '../../queue/queue-arguments.js';
@@ -85,6 +86,7 @@ export function publish(ch: Channel, exchange: Exchange, message: Message, manda
     if (delay > 0) return ch.vhost.holdDelayed(exchange, message, delay);
   }
   const routed = ch.routed;
+  routed.clear(); // empty unless an earlier publish threw half way
   ch.vhost.route(exchange, message, routed);
   // sender-selected distribution: a byte search of the raw headers first, a decode only on a hit
   const rawHeaders = message.rawHeaders();
@@ -95,15 +97,16 @@ export function publish(ch: Channel, exchange: Exchange, message: Message, manda
     if (mandatory) ch.sendReturn(ReplyCode.NoRoute, 'NO_ROUTE', message);
     return Enqueued.Accepted;
   }
+  const n = routed.size;
   if (message.persistent) {
     // the body is stored once; it is freed when the last durable queue lets go of it
     let durable = 0;
-    for (const q of routed) if (q.storesPersistent) durable++;
+    for (let i = 0; i < n; i++) if (routed.get(i).storesPersistent) durable++;
     message.durableRefs = durable;
   }
   let outcome = Enqueued.Accepted;
-  for (const q of routed) {
-    const r = q.enqueue(message);
+  for (let i = 0; i < n; i++) {
+    const r = routed.get(i).enqueue(message);
     if (r === Enqueued.Rejected) outcome = Enqueued.Rejected;
     else if (r === Enqueued.Stored && outcome === Enqueued.Accepted) outcome = Enqueued.Stored;
   }
@@ -119,7 +122,7 @@ const BCC_KEY = Buffer.from('\x03BCC', 'latin1');
  * Sender-selected distribution (RabbitMQ): CC and BCC headers (arrays of strings) add
  * routing keys; BCC is removed from the message before it is enqueued.
  */
-function routeSenderSelected(ch: Channel, exchange: Exchange, message: Message, routed: Set<Queue>): Message {
+function routeSenderSelected(ch: Channel, exchange: Exchange, message: Message, routed: RouteSet<Queue>): Message {
   const headers = message.headers();
   if (headers === undefined) return message;
   const cc = headers.get('CC');
