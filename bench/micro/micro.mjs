@@ -10,7 +10,10 @@ const dist = new URL('../../dist/', import.meta.url);
 const load = (p) => import(new URL(p, dist).href);
 
 const { FrameReader } = await load('protocol/frame-reader.js');
-const { encodeDeliveryHead } = await load('protocol/frame-writer.js');
+const { deliverySize, ShortstrBytes, writeDelivery } = await load('protocol/frame-writer.js');
+const { decodeHotMethod, HotMethods } = await load('protocol/hot-methods.js');
+const { RouteSet } = await load('routing/route-set.js');
+const { Outbound } = await load('transport/outbound.js');
 const { decodeMethod, encodeMethodFrame } = await load('protocol/generated/methods.js');
 const { MethodId } = await load('protocol/generated/constants.js');
 const { encodeBasicProperties } = await load('protocol/generated/properties.js');
@@ -18,6 +21,11 @@ const { createRoutingTable } = await load('routing/routing-table.js');
 const { Message } = await load('message/message.js');
 const { Queue } = await load('queue/queue.js');
 const { Consumer } = await load('queue/consumer.js');
+
+/** A socket stand-in that accepts every write and keeps nothing. */
+function nullSocket() {
+  return { destroyed: false, cork() {}, uncork() {}, write: () => true };
+}
 
 /** Runs fn(n) in growing batches for ~durationMs; returns ops/s. */
 function measure(fn, durationMs = 1000) {
@@ -47,20 +55,36 @@ const cases = {
       let left = n;
       while (left > 0) {
         reader.push(chunk);
-        while (reader.next() !== null) left--;
+        while (reader.nextFrame()) left--;
       }
     }) ;
   },
-  'decodeMethod (basic.publish)': () => {
+  'decodeMethod (basic.publish, generic decoder)': () => {
     const payload = publishFrame.subarray(7, publishFrame.length - 1);
     return measure((n) => {
       for (let i = 0; i < n; i++) decodeMethod(payload);
     });
   },
-  'encodeDeliveryHead (16 B body inline)': () => {
-    const body = Buffer.alloc(16, 1);
+  'decodeHotMethod (basic.publish, the broker\'s path)': () => {
+    const h = new HotMethods();
     return measure((n) => {
-      for (let i = 0; i < n; i++) encodeDeliveryHead(1, 'amq.ctag-abcdefghijklmnopqrstuv', i + 1, false, 'amq.topic', 'a.b.c', props, 16, body);
+      for (let i = 0; i < n; i++) decodeHotMethod(h, publishFrame, 7, publishFrame.length - 1);
+    });
+  },
+  'writeDelivery into the outbound slab (16 B body inline)': () => {
+    const body = Buffer.alloc(16, 1);
+    const out = new Outbound(nullSocket());
+    const tags = new ShortstrBytes('tag');
+    const exs = new ShortstrBytes('exchange');
+    const rks = new ShortstrBytes('routing key');
+    return measure((n) => {
+      for (let i = 0; i < n; i++) {
+        const tag = tags.of('amq.ctag-abcdefghijklmnopqrstuv');
+        const ex = exs.of('amq.topic');
+        const rk = rks.of('a.b.c');
+        const buf = out.reserve(deliverySize(tag, ex, rk, props, 16));
+        out.commit(writeDelivery(buf, out.offset, 1, tag, i + 1, false, ex, rk, props, 16, body));
+      }
     });
   },
   'topic route (1,000 bindings)': () => {
@@ -72,7 +96,7 @@ const cases = {
       table.bind(d, i % 10 === 0 ? `a.*.${i}` : i % 10 === 1 ? `#.x${i}` : `s${i % 50}.k${i}.#`, new Map());
     }
     const keys = Array.from({ length: 256 }, (_, i) => `s${i % 50}.k${i * 3}.z`);
-    const out = new Set();
+    const out = new RouteSet();
     return measure((n) => {
       for (let i = 0; i < n; i++) {
         out.clear();
@@ -85,11 +109,19 @@ const cases = {
     const q = new Queue('bench', { durable: false, autoDelete: false, exclusiveOwner: null, arguments: new Map() }, host);
     let delivered = 0;
     let tag = 0;
+    const out = new Outbound(nullSocket());
+    const tags = new ShortstrBytes('tag');
+    const exs = new ShortstrBytes('exchange');
+    const rks = new ShortstrBytes('routing key');
     const owner = {
       canDeliver: () => true,
       deliver(consumer, queue, entry) {
         const m = entry.message;
-        encodeDeliveryHead(1, consumer.tag, ++tag, false, m.exchange, m.routingKey, m.rawProperties, m.bodySize, m.body);
+        const t = tags.of(consumer.tag);
+        const ex = exs.of(m.exchange);
+        const rk = rks.of(m.routingKey);
+        const buf = out.reserve(deliverySize(t, ex, rk, m.rawProperties, m.bodySize));
+        out.commit(writeDelivery(buf, out.offset, 1, t, ++tag, false, ex, rk, m.rawProperties, m.bodySize, m.body));
         delivered++;
       },
       consumerCancelled() {},

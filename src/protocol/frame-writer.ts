@@ -17,6 +17,14 @@ export const FRAME_END_BUFFER: Buffer = Buffer.from([FRAME_END]);
 const CONTENT_HEADER_FIXED = 12; // class-id u16 + weight u16 + body-size u64
 const TWO_32 = 0x1_0000_0000;
 
+/** Copies a short buffer byte by byte (Buffer#copy costs a native call). */
+function putBytes(buf: Buffer, o: number, src: Buffer): number {
+  const n = src.length;
+  if (n > 32) return o + src.copy(buf, o);
+  for (let i = 0; i < n; i++) buf[o + i] = src[i]!;
+  return o + n;
+}
+
 function writeFrameHead(buf: Buffer, o: number, type: number, channel: number, size: number): number {
   buf[o] = type;
   buf[o + 1] = channel >>> 8;
@@ -31,7 +39,7 @@ function writeContentHeader(buf: Buffer, o: number, channel: number, classId: nu
   buf[o + 2] = 0; // weight: spec says MUST be zero
   buf[o + 3] = 0;
   o = writeU64(buf, o + 4, bodySize);
-  o += rawProperties.copy(buf, o);
+  o = putBytes(buf, o, rawProperties);
   buf[o] = FRAME_END;
   return o + 1;
 }
@@ -97,14 +105,6 @@ export class ShortstrBytes {
 
 const EMPTY = Buffer.alloc(0);
 
-/** Copies a short buffer byte by byte (Buffer#copy costs a native call). */
-function putBytes(buf: Buffer, o: number, src: Buffer): number {
-  const n = src.length;
-  if (n > 32) return o + src.copy(buf, o);
-  for (let i = 0; i < n; i++) buf[o + i] = src[i]!;
-  return o + n;
-}
-
 /** Bytes writeDelivery() writes (an inline body of inlineLength > 0 adds its body frame). */
 export function deliverySize(tag: Buffer, exchange: Buffer, routingKey: Buffer, rawProperties: Buffer, inlineLength: number): number {
   const methodSize = 4 + 1 + tag.length + 8 + 1 + 1 + exchange.length + 1 + routingKey.length;
@@ -145,7 +145,7 @@ export function writeDelivery(
   o = writeContentHeader(buf, o, channel, 60, bodySize, rawProperties);
   if (inlineBody !== null && inlineBody.length !== 0) {
     o = writeFrameHead(buf, o, FrameType.Body, channel, inlineBody.length);
-    o += inlineBody.copy(buf, o);
+    o = putBytes(buf, o, inlineBody);
     buf[o++] = FRAME_END;
   }
   return o;
