@@ -56,7 +56,7 @@ export class RawConnection {
     this.error = null;
     this.closed = false;
     // async callbacks, set by the user
-    this.onDelivery = null; // (deliveryTag, redelivered, body) => void
+    this.onDelivery = null; // (deliveryTag, redelivered, body, rawProperties) => void
     this.onConfirm = null; // (deliveryTag, multiple, nack) => void
     this.onError = null; // (err) => void
     this.onWritable = null; // () => void, after 'drain'
@@ -64,6 +64,7 @@ export class RawConnection {
     this.dTag = 0;
     this.dRedelivered = false;
     this.dSize = -1;
+    this.dProps = null;
     this.dParts = null;
     this.dGot = 0;
     this.expectDeliveryHeader = false;
@@ -187,6 +188,7 @@ export class RawConnection {
       if (!this.expectDeliveryHeader) return;
       this.expectDeliveryHeader = false;
       this.dSize = Number(payload.readBigUInt64BE(4));
+      this.dProps = payload.subarray(12); // a view: decode it (P.decodeBasicProperties) only if needed
       this.dGot = 0;
       this.dParts = null;
       if (this.dSize === 0) this.deliver(Buffer.alloc(0));
@@ -211,7 +213,7 @@ export class RawConnection {
     this.dSize = -1;
     this.dParts = null;
     this.dGot = 0;
-    if (this.onDelivery !== null) this.onDelivery(this.dTag, this.dRedelivered, body);
+    if (this.onDelivery !== null) this.onDelivery(this.dTag, this.dRedelivered, body, this.dProps);
   }
 
   // ---- setup helpers (not on the hot path) ----
@@ -229,6 +231,31 @@ export class RawConnection {
   consume(queue, noAck) {
     const { MethodId } = this.P;
     return this.call(1, { id: MethodId.BasicConsume, args: { queue, consumerTag: '', noLocal: false, noAck, exclusive: false, noWait: false, arguments: new Map() } }, MethodId.BasicConsumeOk);
+  }
+
+  /** queue.declare; resolves with { queue, messageCount, consumerCount }. */
+  declareQueue(queue, { durable = false, exclusive = false, autoDelete = false } = {}) {
+    const { MethodId } = this.P;
+    return this.call(1, { id: MethodId.QueueDeclare, args: { queue, passive: false, durable, exclusive, autoDelete, noWait: false, arguments: new Map() } }, MethodId.QueueDeclareOk);
+  }
+
+  deleteQueue(queue) {
+    const { MethodId } = this.P;
+    return this.call(1, { id: MethodId.QueueDelete, args: { queue, ifUnused: false, ifEmpty: false, noWait: false } }, MethodId.QueueDeleteOk);
+  }
+
+  /**
+   * One publish with any properties (an object for the codec's encodeBasicProperties),
+   * encoded on the spot: for request-reply, where every message differs.
+   */
+  publishOne(exchange, routingKey, body, properties) {
+    const P = this.P;
+    const parts = [
+      P.encodeMethodFrame(1, { id: P.MethodId.BasicPublish, args: { exchange, routingKey, mandatory: false, immediate: false } }),
+      P.encodeContentHeaderFrame(1, CLASS_BASIC, body.length, P.encodeBasicProperties(properties)),
+      ...P.encodeBodyFrames(1, body, this.frameMax),
+    ];
+    return this.socket.write(Buffer.concat(parts));
   }
 
   /** basic.ack on channel 1: 21 bytes written by hand, no encoder call. */

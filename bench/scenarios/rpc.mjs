@@ -7,11 +7,13 @@
 //                amq.rabbitmq.reply-to (no-ack) on the channel it publishes from.
 // The server consumes the request queue with prefetch 1 and acks after replying, as the
 // RabbitMQ RPC tutorial does; it echoes the body and the correlation_id to reply_to.
-// Both ends run in this process on amqplib: calls are sequential, so the client's CPU is
-// never the limit, and one event loop adds no cross-thread wake-up to the round trip.
+// Both ends run in this process (one event loop adds no cross-thread wake-up to the round
+// trip), on the raw client by default (--client raw: Warren's codec, the least client time
+// per call) or on amqplib (--client amqplib, what most Node services would use).
 // Verification: every reply carries the correlation_id of the outstanding call and an
 // intact body (producer id, sequence, fill), each call is answered exactly once, in order.
 import { connect } from 'amqplib';
+import { RawConnection } from '../lib/raw-amqp.mjs';
 import { Histogram } from '../lib/histogram.mjs';
 import { encodeBody, makePattern, nowMs } from '../lib/payload.mjs';
 import { ProcSampler } from '../lib/proc-stats.mjs';
@@ -44,13 +46,51 @@ function rpc(name, direct) {
 export const rpcQueue = rpc('rpc-queue', false);
 export const rpcDirect = rpc('rpc-direct', true);
 
-async function open(url) {
-  const connection = await connect(url, { noDelay: true });
+/**
+ * One end of the RPC (client or server) on either client library, behind the few calls
+ * the scenario makes. consume's callback gets (content, { replyTo, correlationId }, ackRef).
+ */
+async function open(url, client) {
   const errors = [];
+  if (client === 'raw') {
+    const c = await RawConnection.open(url);
+    c.onError = (err) => errors.push(err);
+    let onMessage = null;
+    c.onDelivery = (tag, _redelivered, body, rawProperties) => {
+      const p = c.P.decodeBasicProperties(rawProperties);
+      onMessage?.(Buffer.from(body), { replyTo: p.replyTo, correlationId: p.correlationId }, tag);
+    };
+    return {
+      errors,
+      declareQueue: async (name, opts) => (await c.declareQueue(name, opts)).queue,
+      deleteQueue: (name) => c.deleteQueue(name),
+      prefetch: (n) => c.qos(n),
+      consume: async (queue, noAck, fn) => {
+        onMessage = fn;
+        await c.consume(queue, noAck);
+      },
+      publish: (routingKey, body, properties) => c.publishOne('', routingKey, body, properties),
+      ack: (tag) => c.ack(tag, false),
+      close: () => c.close(),
+    };
+  }
+  const connection = await connect(url, { noDelay: true });
   connection.on('error', (err) => errors.push(err));
   const ch = await connection.createChannel();
   ch.on('error', (err) => errors.push(err));
-  return { connection, ch, errors };
+  return {
+    errors,
+    declareQueue: async (name, opts) => (await ch.assertQueue(name, opts)).queue,
+    deleteQueue: (name) => ch.deleteQueue(name),
+    prefetch: (n) => ch.prefetch(n),
+    consume: (queue, noAck, fn) =>
+      ch.consume(queue, (msg) => {
+        if (msg !== null) fn(msg.content, msg.properties, msg);
+      }, { noAck }),
+    publish: (routingKey, body, properties) => ch.publish('', routingKey, body, properties),
+    ack: (msg) => ch.ack(msg),
+    close: () => connection.close(),
+  };
 }
 
 async function runRpc(name, direct, o, broker, log) {
@@ -59,42 +99,39 @@ async function runRpc(name, direct, o, broker, log) {
   const pattern = makePattern(size);
   const verifier = new Verifier(size, pattern);
   const order = verifier.newOrderTracker();
-  const server = await open(o.url);
-  const client = await open(o.url);
+  const server = await open(o.url, o.client);
+  const client = await open(o.url, o.client);
   try {
-    await server.ch.deleteQueue(requests);
-    await server.ch.assertQueue(requests, { durable: false, autoDelete: false });
-    await server.ch.prefetch(1);
-    await server.ch.consume(requests, (msg) => {
-      if (msg === null) return;
+    await server.deleteQueue(requests);
+    await server.declareQueue(requests, { durable: false, autoDelete: false });
+    await server.prefetch(1);
+    await server.consume(requests, false, (content, properties, ackRef) => {
       // spec: replies go to the default exchange with the routing key taken from reply_to.
-      server.ch.publish('', msg.properties.replyTo, msg.content, { correlationId: msg.properties.correlationId });
-      server.ch.ack(msg);
+      server.publish(properties.replyTo, content, { correlationId: properties.correlationId });
+      server.ack(ackRef);
     });
 
     // The reply path: a pending call's resolver, checked against its correlation_id.
     let waiting = null;
     let expectedId = '';
     let wrongReplies = 0;
-    const onReply = (msg) => {
-      if (msg === null) return;
-      if (waiting === null || msg.properties.correlationId !== expectedId) {
+    const onReply = (content, properties) => {
+      if (waiting === null || properties.correlationId !== expectedId) {
         wrongReplies++;
-        verifier.fail(`reply with correlation_id ${msg.properties.correlationId} while waiting for ${expectedId}`);
+        verifier.fail(`reply with correlation_id ${properties.correlationId} while waiting for ${expectedId}`);
         return;
       }
       const w = waiting;
       waiting = null;
-      w(msg.content);
+      w(content);
     };
     let replyTo;
     if (direct) {
-      await client.ch.consume(DIRECT_REPLY_TO, onReply, { noAck: true });
+      await client.consume(DIRECT_REPLY_TO, true, onReply);
       replyTo = DIRECT_REPLY_TO;
     } else {
-      const q = await client.ch.assertQueue('', { exclusive: true, autoDelete: true, durable: false });
-      await client.ch.consume(q.queue, onReply, { noAck: true });
-      replyTo = q.queue;
+      replyTo = await client.declareQueue('', { exclusive: true, autoDelete: true, durable: false });
+      await client.consume(replyTo, true, onReply);
     }
 
     const latency = new Histogram();
@@ -113,7 +150,7 @@ async function runRpc(name, direct, o, broker, log) {
       const reply = new Promise((resolve) => {
         waiting = resolve;
       });
-      client.ch.publish('', requests, body, { replyTo, correlationId: expectedId });
+      client.publish(requests, body, { replyTo, correlationId: expectedId });
       let timer;
       const content = await Promise.race([reply, new Promise((resolve) => (timer = setTimeout(() => resolve(null), CALL_TIMEOUT_MS)))]);
       clearTimeout(timer);
@@ -142,13 +179,13 @@ async function runRpc(name, direct, o, broker, log) {
         latencyP99Ms: summary?.p99Ms ?? null,
         brokerCpuPercent: brokerStats.cpuPercent,
       },
-      phases: { run: { calls, seconds: elapsed / 1000, replyTo: direct ? DIRECT_REPLY_TO : 'exclusive server-named queue', broker: brokerStats } },
+      phases: { run: { calls, seconds: elapsed / 1000, client: o.client, replyTo: direct ? DIRECT_REPLY_TO : 'exclusive server-named queue', broker: brokerStats } },
       latency: summary,
       verification,
     };
   } finally {
-    await server.ch.deleteQueue(requests).catch(() => {});
-    await client.connection.close().catch(() => {});
-    await server.connection.close().catch(() => {});
+    await server.deleteQueue(requests).catch(() => {});
+    await client.close().catch(() => {});
+    await server.close().catch(() => {});
   }
 }
