@@ -79,7 +79,7 @@ export class Outbound {
     if (slab.owner === this) this.flushSegment();
     this.schedule();
     this.bytesWritten += buf.length;
-    if (this.socket.destroyed) return;
+    if (this.closed) return;
     if (!this.socket.write(buf)) this.writable = false;
   }
 
@@ -99,14 +99,19 @@ export class Outbound {
     const end = slab.pos;
     if (end === start) return;
     this.segmentStart = end;
-    if (this.socket.destroyed) return;
+    if (this.closed) return;
     if (!this.socket.write(slab.buf.subarray(start, end))) this.writable = false;
+  }
+
+  /** nothing more can be written: destroyed, or ended (a write after end() is an error) */
+  private get closed(): boolean {
+    return this.socket.destroyed || this.socket.writableEnded;
   }
 
   private schedule(): void {
     if (this.corked) return;
     this.corked = true;
-    if (!this.socket.destroyed) this.socket.cork();
+    if (!this.closed) this.socket.cork();
     process.nextTick(endOfTick, this);
   }
 }

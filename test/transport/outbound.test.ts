@@ -89,6 +89,21 @@ describe('Outbound (shared encode slab)', () => {
     expect(live.received.toString()).toBe('kept-too');
   });
 
+  it('after the socket was ended, later writes are dropped instead of raising write-after-end', async () => {
+    const s = new Sink();
+    const errors: Error[] = [];
+    s.on('error', (e: Error) => errors.push(e));
+    const out = new Outbound(s);
+    encode(out, Buffer.from('last words'));
+    out.write(Buffer.from('!'));
+    s.end();
+    encode(out, Buffer.from('too late'));
+    out.write(Buffer.from('too late'));
+    await flushed();
+    expect(s.received.toString()).toBe('last words!');
+    expect(errors).toEqual([]);
+  });
+
   it('turns writable off when the socket is over its high-water mark', async () => {
     const slow = new (class extends Sink {
       override _write(_c: Buffer, _e: BufferEncoding, _cb: () => void): void {} // never completes
