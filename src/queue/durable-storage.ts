@@ -37,13 +37,17 @@ export class DurableStorage {
     return this.nextQueueId++;
   }
 
-  /** Writes a persistent message's body once, however many durable queues take it. */
+  /**
+   * Writes a persistent message's body once, however many durable queues take it. Each
+   * call is one more entry referencing it: a queue that refuses the message (overflow,
+   * expiry on arrival) never calls, so the count is what is actually held.
+   */
   persistShared(message: Message): number {
     if (message.storeId === 0) {
       message.storeId = this.nextMessageId++;
       this.store.putMessage(message.storeId, message);
-      if (message.durableRefs > 1) this.shared.set(message.storeId, message.durableRefs);
     }
+    if (message.durableRefs > 1) this.shared.set(message.storeId, (this.shared.get(message.storeId) ?? 0) + 1);
     return message.storeId;
   }
 
@@ -54,10 +58,10 @@ export class DurableStorage {
     return id;
   }
 
-  /** One entry referencing the stored message is gone. */
+  /** One entry referencing the stored message is gone (refs: the entry's refs field). */
   release(messageId: number, refs: number): void {
     if (refs > 1) {
-      const left = (this.shared.get(messageId) ?? refs) - 1;
+      const left = (this.shared.get(messageId) ?? 1) - 1;
       if (left > 0) {
         this.shared.set(messageId, left);
         return;
@@ -65,5 +69,15 @@ export class DurableStorage {
       this.shared.delete(messageId);
     }
     this.store.deleteMessage(messageId);
+  }
+
+  /** A deleted queue's entry of a shared message is gone (Store.deleteQueue reports them). */
+  readonly releaseShared = (messageId: number): void => {
+    this.release(messageId, 2);
+  };
+
+  /** Entries counted as holding a shared message (for tests and diagnostics). */
+  sharedHolders(messageId: number): number {
+    return this.shared.get(messageId) ?? 0;
   }
 }

@@ -267,7 +267,9 @@ export class Queue {
   /** An entry leaves the queue for good (acked, rejected without requeue, dropped, purged). */
   discard(entry: QueueEntry): void {
     if (entry.storeMessageId === 0 || this.storage === null) return;
-    // a deleted queue's index went with it; only the body reference is left to drop
+    // a deleted queue's index went with it, and the store reports its shared references
+    // (Store.deleteQueue); only an unshared body is left to drop
+    if (this.deleted && entry.storeRefs > 1) return;
     if (!this.deleted && this.storage.store.deleteEntry(this.id, entry.priority, entry.seq)) {
       // the entry never reached the disk: when that holds in every queue, confirm at once
       const m = entry.message;
@@ -589,9 +591,10 @@ export class Queue {
   /** Deletion: consumers are told (server basic.cancel) and the ready list dropped. Returns the message count. */
   markDeleted(): number {
     const n = this.messageCount;
-    // the store drops the queue's whole index; bodies held only by this queue go with it
+    // the store drops the queue's whole index; bodies held only by this queue go with it,
+    // and it reports the shared references (paged-out ones too) to release
     for (let e = this.ready.shift(); e !== undefined; e = this.ready.shift()) {
-      if (e.storeMessageId !== 0) this.storage?.release(e.storeMessageId, e.storeRefs);
+      if (e.storeMessageId !== 0 && e.storeRefs <= 1) this.storage?.release(e.storeMessageId, e.storeRefs);
     }
     this.deleted = true;
     this.pagedCount = 0;

@@ -72,7 +72,7 @@ class Batch {
   /** body sizes of the messages put in this batch: index values carry them, and their entries are new */
   readonly messageSizes = new Map<number, number>();
   /** queues whose whole index range is cleared after this batch's write */
-  readonly clears = new Set<number>();
+  readonly clears = new Map<number, QueueClear>();
   readonly listeners = new Set<CommitListener>();
 
   constructor(readonly id: number) {}
@@ -80,6 +80,15 @@ class Batch {
   isEmpty(): boolean {
     return this.ops.size === 0 && this.clears.size === 0 && this.listeners.size === 0;
   }
+}
+
+/** A deleted queue's index range, to be cleared (see Store.deleteQueue). */
+interface QueueClear {
+  readonly releaseShared: ((messageId: number) => void) | null;
+  /** index keys whose delete was dropped from the batch: their reference is already released */
+  readonly released: Set<string>;
+  /** shared entries whose put was dropped from the batch: key → message id, reported unless seen on disk */
+  readonly pendingShared: Map<string, number>;
 }
 
 function keyString(key: Buffer): string {
@@ -287,16 +296,21 @@ export class LevelStore implements Store {
     this.set(queueKey(r.vhost, r.name), Buffer.from(JSON.stringify(json), 'utf8'));
   }
 
-  deleteQueue(vhost: string, name: string, queueId: number): void {
+  deleteQueue(vhost: string, name: string, queueId: number, releaseShared?: (messageId: number) => void): void {
     const batch = this.open_;
     batch.ops.set(keyString(queueKey(vhost, name)), null);
-    // pending index puts of the queue never need to reach the disk; the range clear
-    // (after this batch's write) removes what is on disk or in flight
+    // pending index operations of the queue never need to reach the disk; the range clear
+    // (after this batch's write) removes what is on disk or in flight. What they say about
+    // shared references is kept for the clear (a key may also be on disk already).
+    const clear: QueueClear = { releaseShared: releaseShared ?? null, released: new Set(), pendingShared: new Map() };
     const prefix = keyString(queueIndexRange(queueId).gte);
-    for (const k of batch.ops.keys()) {
-      if (k.startsWith(prefix)) batch.ops.delete(k);
+    for (const [k, v] of batch.ops) {
+      if (!k.startsWith(prefix)) continue;
+      batch.ops.delete(k);
+      if (v === null) clear.released.add(k);
+      else if (indexRefs(v) > 1 && !indexTransient(v)) clear.pendingShared.set(k, indexMessageId(v));
     }
-    batch.clears.add(queueId);
+    batch.clears.set(queueId, clear);
     this.touch();
   }
 
@@ -469,6 +483,8 @@ export class LevelStore implements Store {
     }
 
     const sharedRefs = new Map<number, number>();
+    /** shared messages referenced by entries of deleted queues (see the end of the scan) */
+    const orphanShared = new Set<number>();
     const orphanQueues: number[] = [];
     const unknownSize: { summary: QueueSummary; messageId: number }[] = [];
     // deletes done by recovery: transient entries (paged-out transient messages never
@@ -496,6 +512,7 @@ export class LevelStore implements Store {
           if (current === undefined) {
             // an orphan entry's unshared (or transient) message has no other holder
             if (indexRefs(value) <= 1 || indexTransient(value)) dropOps.push({ type: 'del', key: messageKey(messageId) });
+            else orphanShared.add(messageId);
             continue;
           }
           const seq = seqOfIndexKey(key);
@@ -519,6 +536,8 @@ export class LevelStore implements Store {
     } finally {
       await it.close();
     }
+    // a shared message whose only remaining holders were orphan entries is held by no one
+    for (const messageId of orphanShared) if (!sharedRefs.has(messageId)) dropOps.push({ type: 'del', key: messageKey(messageId) });
     if (dropOps.length > 0) await db.batch(dropOps);
     if (transientCount > 0) this.logger.info({ entries: transientCount }, 'store: dropped paged-out transient messages');
 
@@ -612,24 +631,48 @@ export class LevelStore implements Store {
   /**
    * Removes a deleted queue's index range and the message bodies only it held (refs <= 1
    * or paged transient copies); a plain range clear would orphan those bodies for good.
+   * Shared entries are reported to the clear's releaseShared once their chunk is written
+   * (then those still pending at delete time that never reached the disk).
    * Each chunk deletes entries and bodies in one atomic write; a crash midway leaves index
    * entries without a queue record, which recovery finishes the same way.
    */
-  private async clearQueueIndex(db: Db, queueId: number): Promise<void> {
+  private async clearQueueIndex(db: Db, queueId: number, clear: QueueClear): Promise<void> {
     const it = db.iterator({ ...queueIndexRange(queueId) });
     try {
       for (;;) {
         const chunk = await it.nextv(RECOVERY_CHUNK);
-        if (chunk.length === 0) return;
+        if (chunk.length === 0) break;
         const ops: BatchOp[] = [];
+        const shared: number[] = [];
         for (const [key, value] of chunk) {
           ops.push({ type: 'del', key });
-          if (indexRefs(value) <= 1 || indexTransient(value)) ops.push({ type: 'del', key: messageKey(indexMessageId(value)) });
+          if (indexRefs(value) <= 1 || indexTransient(value)) {
+            ops.push({ type: 'del', key: messageKey(indexMessageId(value)) });
+            continue;
+          }
+          const k = keyString(key);
+          clear.pendingShared.delete(k);
+          if (!clear.released.delete(k)) shared.push(indexMessageId(value));
         }
         await this.writeOps(ops, { sync: false }, db);
+        this.reportShared(clear, shared);
       }
     } finally {
       await it.close();
+    }
+    const neverWritten = [...clear.pendingShared.values()];
+    clear.pendingShared.clear();
+    this.reportShared(clear, neverWritten);
+  }
+
+  private reportShared(clear: QueueClear, messageIds: number[]): void {
+    if (clear.releaseShared === null) return;
+    for (const id of messageIds) {
+      try {
+        clear.releaseShared(id);
+      } catch (e) {
+        this.logger.error({ err: e }, 'store: releasing a shared message failed');
+      }
     }
   }
 
@@ -645,7 +688,7 @@ export class LevelStore implements Store {
         await this.writeOps(ops, { sync: true }, db);
       }
       written = true;
-      for (const queueId of batch.clears) await this.clearQueueIndex(db, queueId);
+      for (const [queueId, clear] of batch.clears) await this.clearQueueIndex(db, queueId, clear);
     } catch (e) {
       error = toError(e);
     }
@@ -686,7 +729,7 @@ export class LevelStore implements Store {
       // nothing of the batch reached the disk: its messages are still new for cancel-out
       for (const [id, size] of batch.messageSizes) if (!open.messageSizes.has(id)) open.messageSizes.set(id, size);
     }
-    for (const queueId of batch.clears) open.clears.add(queueId);
+    for (const [queueId, clear] of batch.clears) open.clears.set(queueId, clear);
     const cause = (error as { cause?: unknown }).cause;
     const id = `${errorCode(error) ?? ''}|${error.message}|${cause instanceof Error ? cause.message : ''}`;
     if (id !== this.loggedWriteError) {

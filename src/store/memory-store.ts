@@ -150,9 +150,19 @@ export class MemoryStore implements Store {
   putQueue(record: QueueRecord): void {
     this.queues.set(`${record.vhost}\0${record.name}`, record);
   }
-  deleteQueue(vhost: string, name: string, queueId: number): void {
+  deleteQueue(vhost: string, name: string, queueId: number, releaseShared?: (messageId: number) => void): void {
     this.queues.delete(`${vhost}\0${name}`);
+    const q = this.entries.get(queueId);
     this.entries.delete(queueId);
+    if (q === undefined || releaseShared === undefined) return;
+    const shared: number[] = [];
+    for (const list of q.byPriority.values()) {
+      for (let i = list.head; i < list.seqs.length; i++) {
+        const e = list.entries[i]!;
+        if (e.refs > 1 && !e.transient) shared.push(e.messageId);
+      }
+    }
+    for (const id of shared) releaseShared(id);
   }
   putBinding(record: BindingRecord): void {
     this.bindings.set(bindingKey(record), record);
@@ -213,6 +223,7 @@ export class MemoryStore implements Store {
     let maxMessageId = 0;
     for (const id of this.messages.keys()) if (id > maxMessageId) maxMessageId = id;
     const sharedRefs = new Map<number, number>();
+    const orphanShared = new Set<number>();
     const transient: EntryRecord[] = [];
     for (const [queueId, q] of [...this.entries]) {
       if (queueId > maxQueueId) maxQueueId = queueId;
@@ -224,6 +235,7 @@ export class MemoryStore implements Store {
           if (summary === undefined) {
             // left by an interrupted queue delete: the unshared messages have no other holder
             if (e.refs <= 1 || e.transient) this.messages.delete(e.messageId);
+            else orphanShared.add(e.messageId);
             continue;
           }
           if (e.seq > summary.lastSeq) summary.lastSeq = e.seq;
@@ -238,6 +250,8 @@ export class MemoryStore implements Store {
       }
       if (summary === undefined) this.entries.delete(queueId);
     }
+    // a shared message whose only remaining holders were orphan entries is held by no one
+    for (const id of orphanShared) if (!sharedRefs.has(id)) this.messages.delete(id);
     // paged-out transient messages never survive a restart
     for (const e of transient) {
       this.deleteEntry(e.queueId, e.priority, e.seq);

@@ -112,8 +112,14 @@ export interface Store {
   putExchange(record: ExchangeRecord): void;
   deleteExchange(vhost: string, name: string): void;
   putQueue(record: QueueRecord): void;
-  /** deletes the queue record and every index entry of the queue (message bodies are the caller's to free) */
-  deleteQueue(vhost: string, name: string, queueId: number): void;
+  /**
+   * Deletes the queue record and every index entry of the queue. Bodies held only by
+   * the queue are the caller's to free. A shared body (entry refs > 1) is the caller's
+   * to release too, but after the delete only the store knows which entries are left
+   * (paged-out ones never were in memory): `releaseShared` is called once for each
+   * remaining shared entry whose deleteEntry was not called, possibly after this returns.
+   */
+  deleteQueue(vhost: string, name: string, queueId: number, releaseShared?: (messageId: number) => void): void;
   putBinding(record: BindingRecord): void;
   deleteBinding(record: BindingRecord): void;
 

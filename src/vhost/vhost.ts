@@ -225,7 +225,8 @@ export class Vhost implements QueueHost, DelayedRouter {
     this.queues.delete(q.name);
     for (const ex of [...this.exchanges.values()]) this.removeBindingsTo(ex, q);
     const n = q.markDeleted();
-    if (q.id !== 0) this.topologyStore().deleteQueue(this.name, q.name, q.id);
+    // the store reports the queue's remaining shared-body references, paged-out ones included
+    if (q.id !== 0) this.topologyStore().deleteQueue(this.name, q.name, q.id, this.storage.releaseShared);
     return n;
   }
 
