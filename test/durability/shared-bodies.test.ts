@@ -49,19 +49,25 @@ async function drain(conn: ChannelModel, queue: string, expected: number): Promi
   return got;
 }
 
+/** Durable queues 'keep' and 'drop' behind a fanout, holding COUNT confirmed persistent messages. */
+async function fanoutToKeepAndDrop(conn: ChannelModel): Promise<ConfirmChannel> {
+  const ch = await openConfirmChannel(conn);
+  await ch.assertExchange('fan', 'fanout', { durable: true });
+  for (const q of ['keep', 'drop']) {
+    await ch.assertQueue(q, { durable: true });
+    await ch.bindQueue(q, 'fan', '');
+  }
+  await publishConfirmed(ch, 'fan', COUNT);
+  return ch;
+}
+
 describe('shared message bodies are freed with their last holder', () => {
   it('a deleted queue with a paged-out backlog releases its share', async () => {
     const dataDir = await tempDataDir();
     dirs.push(dataDir);
     const broker = await startBroker({ dataDir, port: 0, queueMemoryWindow: WINDOW });
     const conn = await openConnection(broker.url);
-    const ch = await openConfirmChannel(conn);
-    await ch.assertExchange('fan', 'fanout', { durable: true });
-    for (const q of ['keep', 'drop']) {
-      await ch.assertQueue(q, { durable: true });
-      await ch.bindQueue(q, 'fan', '');
-    }
-    await publishConfirmed(ch, 'fan', COUNT);
+    const ch = await fanoutToKeepAndDrop(conn);
     expect((await ch.checkQueue('drop')).messageCount).toBe(COUNT);
     await ch.deleteQueue('drop');
     expect(await drain(conn, 'keep', COUNT)).toBe(COUNT);
@@ -75,13 +81,7 @@ describe('shared message bodies are freed with their last holder', () => {
     dirs.push(dataDir);
     let broker = await startBroker({ dataDir, port: 0, queueMemoryWindow: WINDOW });
     let conn = await openConnection(broker.url);
-    const ch = await openConfirmChannel(conn);
-    await ch.assertExchange('fan', 'fanout', { durable: true });
-    for (const q of ['keep', 'drop']) {
-      await ch.assertQueue(q, { durable: true });
-      await ch.bindQueue(q, 'fan', '');
-    }
-    await publishConfirmed(ch, 'fan', COUNT);
+    const ch = await fanoutToKeepAndDrop(conn);
     // some of 'drop' are delivered and unacked when it is deleted; their acks come after
     const consumer = await conn.createChannel();
     await consumer.prefetch(10);
