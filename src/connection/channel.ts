@@ -293,8 +293,8 @@ export class Channel implements ConsumerOwner, EarlyConfirm {
   /** bytes of an oversized body still to discard after its channel error */
   private skipBody = 0;
 
-  /** A content body frame: buf[start, end). */
-  handleContentBody(buf: Buffer, start: number, end: number): void {
+  /** A content body frame: buf[start, end); `owned`: buf is this payload alone, free to keep. */
+  handleContentBody(buf: Buffer, start: number, end: number, owned = false): void {
     if (this.state !== State.Open) return;
     const p = this.pending;
     if (p === null || p.rawProperties === null) {
@@ -315,10 +315,16 @@ export class Channel implements ConsumerOwner, EarlyConfirm {
         `content body frame of ${len} bytes exceeds the ${remaining} bytes remaining`,
       );
     }
-    p.body ??= Buffer.allocUnsafe(p.bodySize);
-    // copy into message-owned memory (a view would pin the socket chunk)
-    buf.copy(p.body, p.received, start, end);
-    p.received += len;
+    if (owned && p.received === 0 && len === p.bodySize) {
+      // the whole body in one frame the reader already copied out of the socket chunks
+      p.body = buf;
+      p.received = len;
+    } else {
+      p.body ??= Buffer.allocUnsafe(p.bodySize);
+      // copy into message-owned memory (a view would pin the socket chunk)
+      buf.copy(p.body, p.received, start, end);
+      p.received += len;
+    }
     if (p.received === p.bodySize) this.completePublish(p.body);
   }
 
@@ -554,13 +560,18 @@ export class Channel implements ConsumerOwner, EarlyConfirm {
         frame[o + len + 7] = 0xce;
         out.commit(o + len + 8);
       } else {
-        const head = Buffer.allocUnsafe(7);
-        head[0] = FrameType.Body;
-        head.writeUInt16BE(this.id, 1);
-        head.writeUInt32BE(len, 3);
-        out.write(head);
+        // large: the frame header goes in the slab (after the delivery head), the body as
+        // a view of itself, the end octet in the slab before what comes next
+        const head = out.reserve(7);
+        const o = out.offset;
+        head[o] = FrameType.Body;
+        head.writeUInt16BE(this.id, o + 1);
+        head.writeUInt32BE(len, o + 3);
+        out.commit(o + 7);
         out.write(body.subarray(off, off + len));
-        out.write(FRAME_END_BUF);
+        const end = out.reserve(1);
+        end[out.offset] = 0xce;
+        out.commit(out.offset + 1);
       }
     }
   }
@@ -732,7 +743,6 @@ export class Channel implements ConsumerOwner, EarlyConfirm {
   }
 }
 
-const FRAME_END_BUF = Buffer.from([0xce]);
 
 /** One basic.ack for every early confirm of a tick. */
 function flushConfirmsSoon(ch: Channel): void {

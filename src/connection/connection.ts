@@ -128,7 +128,7 @@ export class Connection {
       if (this.state === State.AwaitHeader && !this.readProtocolHeader()) return;
       const r = this.reader;
       while (!this.readPaused && (this.state as State) !== State.Closed && r.nextFrame()) {
-        this.handleFrame(r.frameType, r.frameChannel, r.frameBuf, r.frameStart, r.frameEnd);
+        this.handleFrame(r.frameType, r.frameChannel, r.frameBuf, r.frameStart, r.frameEnd, r.frameOwned);
       }
     } catch (err) {
       this.handleError(err, 0);
@@ -163,9 +163,10 @@ export class Connection {
 
   /**
    * One frame; its payload is buf[start, end) (a socket chunk: nothing is copied or
-   * allocated on the publish path unless a handler needs to keep bytes).
+   * allocated on the publish path unless a handler needs to keep bytes). `owned`: buf is
+   * a copy of just this payload, which a body may adopt as is.
    */
-  private handleFrame(type: number, channel: number, buf: Buffer, start: number, end: number): void {
+  private handleFrame(type: number, channel: number, buf: Buffer, start: number, end: number, owned = false): void {
     if (this.state === State.Closing) {
       // spec: after sending connection.close, discard everything but close / close-ok
       if (type === FrameType.Method && channel === 0) {
@@ -220,7 +221,7 @@ export class Connection {
     }
     try {
       if (type === FrameType.Header) ch.handleContentHeader(buf, start, end);
-      else if (type === FrameType.Body) ch.handleContentBody(buf, start, end);
+      else if (type === FrameType.Body) ch.handleContentBody(buf, start, end, owned);
       else throw new AmqpConnectionError(ReplyCode.FrameError, `unknown frame type ${type}`);
     } catch (err) {
       this.handleError(err, channel);

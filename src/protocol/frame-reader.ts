@@ -85,6 +85,11 @@ export class FrameReader {
   frameBuf: Buffer = EMPTY;
   frameStart = 0;
   frameEnd = 0;
+  /**
+   * frameBuf is a fresh copy holding exactly this payload (it spanned chunks): nothing
+   * else references it, so a handler may keep it instead of copying it again.
+   */
+  frameOwned = false;
 
   /**
    * The next complete frame, or null when more bytes are needed. Allocates a Frame and a
@@ -122,6 +127,7 @@ export class FrameReader {
       this.frameBuf = chunk;
       this.frameStart = this.pos;
       this.frameEnd = this.pos + size;
+      this.frameOwned = false;
       this.skip(size);
     } else {
       const copy = Buffer.allocUnsafe(size); // spans chunks: copy once
@@ -129,6 +135,7 @@ export class FrameReader {
       this.frameBuf = copy;
       this.frameStart = 0;
       this.frameEnd = size;
+      this.frameOwned = true;
     }
     const end = this.readByte();
     const type = this.type;

@@ -151,6 +151,27 @@ describe('FrameReader payload aliasing', () => {
     expect(f.payload).toEqual(expected);
   });
 
+  it('nextFrame names the payload by buffer and offsets; frameOwned only for a spanning copy', () => {
+    const chunk = Buffer.from(FRAMES[0]!);
+    const reader = new FrameReader(4096);
+    reader.push(chunk);
+    expect(reader.nextFrame()).toBe(true);
+    expect(reader.frameBuf).toBe(chunk);
+    expect([reader.frameType, reader.frameChannel, reader.frameStart, reader.frameEnd]).toEqual([FrameType.Method, 1, 7, chunk.length - 1]);
+    expect(reader.frameOwned).toBe(false);
+    expect(reader.nextFrame()).toBe(false);
+
+    const [a, b] = splitAt(FRAMES[0]!, [12]);
+    reader.push(a!);
+    reader.push(b!);
+    expect(reader.nextFrame()).toBe(true);
+    expect(reader.frameOwned).toBe(true);
+    expect([reader.frameStart, reader.frameEnd]).toEqual([0, reader.frameBuf.length]);
+    a!.fill(0xff); // the copy does not alias the chunks
+    b!.fill(0xff);
+    expect(reader.frameBuf.equals(EXPECTED[0]!.payload)).toBe(true);
+  });
+
   it('returned payloads stay valid across later push/next calls', () => {
     const reader = new FrameReader(4096);
     const frames = readAll(reader, splitAt(INPUT, [5, 30, 31, 90]));
