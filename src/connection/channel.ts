@@ -109,7 +109,7 @@ export class Channel implements ConsumerOwner, EarlyConfirm {
   paused = false;
   readonly held: import('../protocol/frame-reader.js').Frame[] = [];
   /** basic.publish / ack / nack / reject decoded without allocating (see hot-methods.ts) */
-  readonly hotMethods = new HotMethods();
+  private hot: HotMethods | null = null;
   /** encoded shortstrs of the last delivery (the next ones usually repeat them) */
   private readonly tagBytes = new ShortstrBytes('basic.deliver consumer-tag');
   private readonly exchangeBytes = new ShortstrBytes('basic.deliver exchange');
@@ -122,6 +122,11 @@ export class Channel implements ConsumerOwner, EarlyConfirm {
     readonly conn: Connection,
   ) {
     this.logger = conn.logger.child({ ch: id });
+  }
+
+  /** Created with the channel's first method after channel.open (idle channels do without). */
+  get hotMethods(): HotMethods {
+    return (this.hot ??= new HotMethods());
   }
 
   get vhost() {

@@ -20,20 +20,21 @@ const MAX_SAFE_HI = 0x1f_ffff;
 
 /** A shortstr decoded before: its bytes and its string. */
 class ShortstrCache {
-  private readonly bytes = Buffer.alloc(255);
+  private bytes: Buffer | null = null;
   private length = -1;
   private value = '';
 
   /** The string of buf[start, start + len), reusing the previous one when the bytes match. */
   read(buf: Buffer, start: number, len: number): string {
     if (len === this.length) {
-      const b = this.bytes;
+      const b = this.bytes!;
       let i = 0;
       while (i < len && b[i] === buf[start + i]) i++;
       if (i === len) return this.value;
     }
     this.length = len;
-    buf.copy(this.bytes, 0, start, start + len);
+    const bytes = (this.bytes ??= Buffer.allocUnsafe(255));
+    buf.copy(bytes, 0, start, start + len);
     this.value = len === 0 ? '' : buf.toString('utf8', start, start + len);
     return this.value;
   }
