@@ -96,13 +96,21 @@ function genConstants() {
   return L.join('\n');
 }
 
+// The primitives a generated file imports: exactly those its code calls (no unused imports).
+const PRIMITIVES_IMPORT = '@@PRIMITIVES_IMPORT@@';
+const PRIMITIVES = ['readLongstr', 'readShortstr', 'readU16', 'readU32', 'readU64', 'readU64BigInt', 'readU8', 'shortstrByteLength', 'truncateShortstr', 'writeLongstr', 'writeShortstr', 'writeU64'];
+function withPrimitivesImport(text) {
+  const used = PRIMITIVES.filter((name) => new RegExp(`\\b${name}\\(`).test(text));
+  return text.replace(PRIMITIVES_IMPORT, `import { ${used.join(', ')} } from '../primitives.js';`);
+}
+
 // ---- methods.ts --------------------------------------------------------------
 function genMethods() {
   const L = [HEADER, ''];
   L.push("import { AmqpConnectionError } from '../errors.js';");
   L.push("import { decodeFieldTable, fieldTableSize, writeFieldTable } from '../field-table.js';");
   L.push("import type { FieldTable } from '../field-types.js';");
-  L.push("import { readLongstr, readShortstr, readU16, readU32, readU64, readU64BigInt, readU8, shortstrByteLength, truncateShortstr, writeLongstr, writeShortstr, writeU64 } from '../primitives.js';");
+  L.push(PRIMITIVES_IMPORT);
   L.push("import { ReplyCode } from '../reply-code.js';");
   L.push("import { FRAME_END, MethodId, methodName } from './constants.js';");
   L.push('');
@@ -318,7 +326,7 @@ function genMethods() {
   }
   L.push('const EMPTY: Buffer = Buffer.alloc(0);');
   L.push('');
-  return L.join('\n');
+  return withPrimitivesImport(L.join('\n'));
 }
 
 // ---- properties.ts -----------------------------------------------------------
@@ -330,7 +338,7 @@ function genProperties() {
   L.push("import { AmqpConnectionError } from '../errors.js';");
   L.push("import { decodeFieldTable, fieldTableSize, writeFieldTable } from '../field-table.js';");
   L.push("import type { FieldTable } from '../field-types.js';");
-  L.push("import { readShortstr, readU16, readU64BigInt, readU8, shortstrByteLength, writeShortstr } from '../primitives.js';");
+  L.push(PRIMITIVES_IMPORT);
   L.push("import { ReplyCode } from '../reply-code.js';");
   L.push('');
   const propType = { shortstr: 'string', octet: 'number', table: 'FieldTable', timestamp: 'bigint', short: 'number', long: 'number', longlong: 'bigint', longstr: 'Buffer' };
@@ -444,7 +452,7 @@ function genProperties() {
   L.push('  return buf;');
   L.push('}');
   L.push('');
-  return L.join('\n');
+  return withPrimitivesImport(L.join('\n'));
 }
 
 // ---- verify hand-written ReplyCode against the spec ------------------------

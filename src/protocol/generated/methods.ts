@@ -3,7 +3,7 @@
 import { AmqpConnectionError } from '../errors.js';
 import { decodeFieldTable, fieldTableSize, writeFieldTable } from '../field-table.js';
 import type { FieldTable } from '../field-types.js';
-import { readLongstr, readShortstr, readU16, readU32, readU64, readU64BigInt, readU8, shortstrByteLength, truncateShortstr, writeLongstr, writeShortstr, writeU64 } from '../primitives.js';
+import { readLongstr, readShortstr, readU16, readU32, readU64, readU8, shortstrByteLength, truncateShortstr, writeLongstr, writeShortstr, writeU64 } from '../primitives.js';
 import { ReplyCode } from '../reply-code.js';
 import { FRAME_END, MethodId, methodName } from './constants.js';
 
