@@ -4,6 +4,9 @@
 // well-behaved client must still be served. The broker's process would fail this test
 // with an uncaught exception; what each broken connection gets back is not checked here
 // (the conformance suite checks the exact reply codes of specific errors).
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { connect } from 'amqplib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startBroker, type RunningBroker } from '../../src/index.js';
@@ -90,8 +93,12 @@ function mutate(r: () => number, frames: Buffer[]): Buffer {
   return r() < 0.2 ? all.subarray(0, Math.floor(r() * all.length)) : all;
 }
 
-describe('malformed input never takes the broker down', () => {
+describe.each([
+  ['in memory', false],
+  ['with a data dir (LevelDB)', true],
+])('malformed input never takes the broker down (%s)', (_name, onDisk) => {
   let broker: RunningBroker;
+  let dataDir: string | null = null;
   const uncaught: unknown[] = [];
   const onUncaught = (e: unknown): void => {
     uncaught.push(e);
@@ -99,11 +106,13 @@ describe('malformed input never takes the broker down', () => {
 
   beforeAll(async () => {
     process.on('uncaughtException', onUncaught);
-    broker = await startBroker({ port: 0 });
+    dataDir = onDisk ? await mkdtemp(join(tmpdir(), 'warren-fuzz-')) : null;
+    broker = await startBroker({ port: 0, dataDir });
   });
   afterAll(async () => {
     process.off('uncaughtException', onUncaught);
     await broker?.close();
+    if (dataDir !== null) await rm(dataDir, { recursive: true, force: true });
   });
 
   async function healthy(): Promise<void> {
