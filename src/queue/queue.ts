@@ -182,8 +182,15 @@ export class Queue {
         message.uncommitted++;
         result = Enqueued.Stored;
       }
-      const sortsInMemory = keyBefore(priority, entry.seq, this.maxMemoryPriority, this.maxMemorySeq);
-      if (!sortsInMemory && (this.pagedCount !== 0 || this.ready.length >= storage.memoryWindow || this.ready.byteSize >= MEMORY_WINDOW_BYTES)) {
+      let sortsInMemory = keyBefore(priority, entry.seq, this.maxMemoryPriority, this.maxMemorySeq);
+      const windowFull = this.ready.length >= storage.memoryWindow || this.ready.byteSize >= MEMORY_WINDOW_BYTES;
+      if (sortsInMemory && windowFull && this.canPageOutBefore(entry.seq)) {
+        // a higher priority than the paged backlog, with the window full: make room by
+        // paging out what sorts after it, so memory stays bounded (see pageOutAfter)
+        this.pageOutAfter(priority, entry.seq);
+        sortsInMemory = false;
+      }
+      if (!sortsInMemory && (this.pagedCount !== 0 || windowFull)) {
         // page out: the entry lives only in the store until consumers get near it
         if (entry.storeMessageId === 0) {
           entry.storeMessageId = storage.persistPrivate(message);
@@ -325,9 +332,44 @@ export class Queue {
     return n;
   }
 
+  /**
+   * Whether the boundary between memory and store may move back to just before a new
+   * entry: only when nothing outside memory could sort after that point and still be in
+   * the store without being counted as paged. Unacked deliveries (they return to memory
+   * on requeue, and their store entries must not be read back in) and store reads or
+   * purges in flight (they work from the current boundary) rule it out.
+   */
+  private canPageOutBefore(seq: number): boolean {
+    return this.unackedCount === 0 && !this.pageInFlight && this.discardsInFlight === 0 && seq > 1;
+  }
+
+  /**
+   * Pages out every ready entry that sorts after (priority, seq), which sorts before
+   * everything paged, and moves the boundary to just before it: what is in memory then
+   * sorts before the boundary and what is paged after it, in store (delivery) order.
+   */
+  private pageOutAfter(priority: number, seq: number): void {
+    const storage = this.storage!;
+    for (let e = this.ready.peekLast(); e !== undefined && keyBefore(priority, seq, e.priority, e.seq); e = this.ready.peekLast()) {
+      this.ready.pop();
+      if (e.storeMessageId === 0) {
+        e.storeMessageId = storage.persistPrivate(e.message);
+        e.storeRefs = 1;
+        this.writeEntry(e, true, e.redelivered);
+      }
+      this.pagedCount++;
+      this.pagedBytes += e.message.bodySize;
+    }
+    this.maxMemoryPriority = priority;
+    this.maxMemorySeq = seq - 1;
+  }
+
+  private discardsInFlight = 0;
+
   /** Deletes the stored entries after `after` with seq <= upToSeq (a purge of paged entries). */
   private async discardStored(after: { priority: number; seq: number }, upToSeq: number): Promise<void> {
     const storage = this.storage!;
+    this.discardsInFlight++;
     try {
       let from = after;
       for (;;) {
@@ -342,6 +384,8 @@ export class Queue {
       }
     } catch (err) {
       this.host.queueStoreError(this, err);
+    } finally {
+      this.discardsInFlight--;
     }
   }
 

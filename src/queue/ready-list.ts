@@ -9,6 +9,8 @@ export interface ReadyQueue {
   shift(): QueueEntry | undefined;
   /** the entry delivered last (lowest priority, highest seq) */
   peekLast(): QueueEntry | undefined;
+  /** removes and returns the entry delivered last */
+  pop(): QueueEntry | undefined;
   insertBySeq(entry: QueueEntry): void;
 }
 
@@ -53,6 +55,16 @@ export class ReadyList implements ReadyQueue {
 
   peekLast(): QueueEntry | undefined {
     return this.len === 0 ? undefined : this.at(this.len - 1);
+  }
+
+  pop(): QueueEntry | undefined {
+    if (this.len === 0) return undefined;
+    const i = (this.head + this.len - 1) & this.mask;
+    const entry = this.buf[i]!;
+    this.buf[i] = undefined;
+    this.len--;
+    this.bytes -= entry.message.bodySize;
+    return entry;
   }
 
   shift(): QueueEntry | undefined {
@@ -150,6 +162,18 @@ export class PriorityReadyList implements ReadyQueue {
     for (let p = 0; p <= this.maxPriority; p++) {
       const e = this.levels[p]!.peekLast();
       if (e !== undefined) return e;
+    }
+    return undefined;
+  }
+
+  pop(): QueueEntry | undefined {
+    for (let p = 0; p <= this.maxPriority; p++) {
+      const e = this.levels[p]!.pop();
+      if (e !== undefined) {
+        this.len--;
+        this.bytes -= e.message.bodySize;
+        return e;
+      }
     }
     return undefined;
   }
