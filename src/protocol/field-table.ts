@@ -355,12 +355,24 @@ export function fieldValueFromJs(v: unknown): FieldValue {
   }
 }
 
-/** Order-insensitive table equality; values must match in type tag and value (deeply). */
-export function fieldTablesEqual(a: FieldTable | undefined, b: FieldTable | undefined): boolean {
+/**
+ * Strict table equality: same keys, and values with the same type tag and value, deeply.
+ * Keys in any order, or with `ordered` in the same order too (Erlang's =:= on decoded
+ * tables, which are lists in wire order: what RabbitMQ's headers exchange compares).
+ */
+export function fieldTablesEqual(a: FieldTable | undefined, b: FieldTable | undefined, ordered = false): boolean {
   const sizeA = a === undefined ? 0 : a.size;
   const sizeB = b === undefined ? 0 : b.size;
   if (sizeA !== sizeB) return false;
   if (sizeA === 0) return true;
+  if (ordered) {
+    const ib = b!.entries();
+    for (const [key, va] of a!) {
+      const [kb, vb] = ib.next().value as [string, FieldValue];
+      if (kb !== key || !fieldValuesEqual(va, vb, true)) return false;
+    }
+    return true;
+  }
   for (const [k, va] of a!) {
     const vb = b!.get(k);
     if (vb === undefined || !fieldValuesEqual(va, vb)) return false;
@@ -368,7 +380,8 @@ export function fieldTablesEqual(a: FieldTable | undefined, b: FieldTable | unde
   return true;
 }
 
-export function fieldValuesEqual(a: FieldValue, b: FieldValue): boolean {
+/** Strict value equality: same type tag and value, deeply (tables as fieldTablesEqual). */
+export function fieldValuesEqual(a: FieldValue, b: FieldValue, orderedTables = false): boolean {
   if (a.type !== b.type) return false;
   switch (a.type) {
     case 'S':
@@ -381,12 +394,37 @@ export function fieldValuesEqual(a: FieldValue, b: FieldValue): boolean {
     case 'A': {
       const arr = b.value as readonly FieldValue[];
       if (a.value.length !== arr.length) return false;
-      for (let i = 0; i < arr.length; i++) if (!fieldValuesEqual(a.value[i]!, arr[i]!)) return false;
+      for (let i = 0; i < arr.length; i++) if (!fieldValuesEqual(a.value[i]!, arr[i]!, orderedTables)) return false;
       return true;
     }
     case 'F':
-      return fieldTablesEqual(a.value, b.value as FieldTable);
+      return fieldTablesEqual(a.value, b.value as FieldTable, orderedTables);
     default:
       return a.value === b.value;
   }
+}
+
+/** RabbitMQ's names of the field types (rabbit_binary_parser's atoms), as its error texts print them. */
+const FIELD_TYPE_NAMES: Record<FieldValue['type'], string> = {
+  t: 'bool',
+  b: 'byte',
+  B: 'unsignedbyte',
+  s: 'short',
+  u: 'unsignedshort',
+  I: 'signedint',
+  i: 'unsignedint',
+  l: 'long',
+  f: 'float',
+  d: 'double',
+  D: 'decimal',
+  S: 'longstr',
+  x: 'binary',
+  A: 'array',
+  T: 'timestamp',
+  F: 'table',
+  V: 'void',
+};
+
+export function fieldTypeName(type: FieldValue['type']): string {
+  return FIELD_TYPE_NAMES[type];
 }

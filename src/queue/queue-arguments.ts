@@ -1,7 +1,7 @@
 import { AmqpChannelError } from '../protocol/errors.js';
 import type { FieldTable, FieldValue } from '../protocol/field-types.js';
 import { ReplyCode } from '../protocol/reply-code.js';
-import { fieldTypeName } from '../vhost/equivalence.js';
+import { fieldTypeName } from '../protocol/field-table.js';
 
 export type Overflow = 'drop-head' | 'reject-publish' | 'reject-publish-dlx';
 

@@ -1,4 +1,5 @@
 import { AmqpChannelError } from '../protocol/errors.js';
+import { fieldTypeName, fieldValuesEqual } from '../protocol/field-table.js';
 import type { FieldTable, FieldValue } from '../protocol/field-types.js';
 import { ReplyCode } from '../protocol/reply-code.js';
 
@@ -93,7 +94,7 @@ export function validateHeadersBindingArgs(args: FieldTable): void {
   }
   throw new AmqpChannelError(
     ReplyCode.PreconditionFailed,
-    `Invalid x-match field type ${RABBIT_TYPE_NAMES[xMatch.type]} (value ${erlangTerm(xMatch)}); expected longstr`,
+    `Invalid x-match field type ${fieldTypeName(xMatch.type)} (value ${erlangTerm(xMatch)}); expected longstr`,
   );
 }
 
@@ -161,66 +162,11 @@ function conditionMatches(c: HeadersCondition, headers: FieldTable): boolean {
     case MatchKind.Bool:
       return h.type === 't' && h.value === c.value;
     case MatchKind.Decimal:
-      return fieldValueEquals(h, c.value as FieldValue);
+      return fieldValuesEqual(h, c.value as FieldValue, true);
     case MatchKind.Exact:
-      return fieldValueEquals(h, c.value as FieldValue);
+      return fieldValuesEqual(h, c.value as FieldValue, true);
   }
 }
-
-/** Erlang `=:=` on decoded {Type, Value} terms: same tag, same value, tables in wire order. */
-function fieldValueEquals(a: FieldValue, b: FieldValue): boolean {
-  if (a.type !== b.type) return false;
-  switch (a.type) {
-    case 'S':
-    case 'x':
-      return a.value.equals(b.value as Buffer);
-    case 'D': {
-      const d = b.value as { scale: number; value: number };
-      return a.value.scale === d.scale && a.value.value === d.value;
-    }
-    case 'A': {
-      const items = b.value as readonly FieldValue[];
-      if (a.value.length !== items.length) return false;
-      for (let i = 0; i < items.length; i++) if (!fieldValueEquals(a.value[i]!, items[i]!)) return false;
-      return true;
-    }
-    case 'F':
-      return fieldTableEquals(a.value, b.value as FieldTable);
-    default:
-      return a.value === b.value;
-  }
-}
-
-function fieldTableEquals(a: FieldTable, b: FieldTable): boolean {
-  if (a.size !== b.size) return false;
-  const ib = b.entries();
-  for (const [key, value] of a) {
-    const next = ib.next().value as [string, FieldValue];
-    if (next[0] !== key || !fieldValueEquals(value, next[1])) return false;
-  }
-  return true;
-}
-
-/** RabbitMQ's type atoms (rabbit_binary_parser), used in its error texts. */
-const RABBIT_TYPE_NAMES: Record<FieldValue['type'], string> = {
-  t: 'bool',
-  b: 'byte',
-  B: 'unsignedbyte',
-  s: 'short',
-  u: 'unsignedshort',
-  I: 'signedint',
-  i: 'unsignedint',
-  l: 'long',
-  f: 'float',
-  d: 'double',
-  D: 'decimal',
-  S: 'longstr',
-  x: 'binary',
-  A: 'array',
-  T: 'timestamp',
-  F: 'table',
-  V: 'void',
-};
 
 /** Approximates Erlang's ~tp rendering of a decoded value, for error texts only. */
 function erlangTerm(v: FieldValue): string {
@@ -238,9 +184,9 @@ function erlangTerm(v: FieldValue): string {
     case 'V':
       return 'undefined';
     case 'A':
-      return `[${v.value.map((item) => `{${RABBIT_TYPE_NAMES[item.type]},${erlangTerm(item)}}`).join(',')}]`;
+      return `[${v.value.map((item) => `{${fieldTypeName(item.type)},${erlangTerm(item)}}`).join(',')}]`;
     case 'F':
-      return `[${[...v.value].map(([k, item]) => `{${erlangBinary(Buffer.from(k))},${RABBIT_TYPE_NAMES[item.type]},${erlangTerm(item)}}`).join(',')}]`;
+      return `[${[...v.value].map(([k, item]) => `{${erlangBinary(Buffer.from(k))},${fieldTypeName(item.type)},${erlangTerm(item)}}`).join(',')}]`;
     default:
       return String(v.value);
   }

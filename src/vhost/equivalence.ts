@@ -1,13 +1,7 @@
 import { AmqpChannelError } from '../protocol/errors.js';
+import { fieldTypeName } from '../protocol/field-table.js';
 import type { FieldTable, FieldValue } from '../protocol/field-types.js';
 import { ReplyCode } from '../protocol/reply-code.js';
-
-/** RabbitMQ's names for field types, as they appear in its error texts. */
-const TYPE_NAMES: Record<FieldValue['type'], string> = {
-  t: 'bool', b: 'byte', B: 'unsignedbyte', s: 'short', u: 'unsignedshort', I: 'signedint', i: 'unsignedint',
-  l: 'long', f: 'float', d: 'double', D: 'decimal', S: 'longstr', x: 'binary', A: 'array', T: 'timestamp',
-  F: 'table', V: 'void',
-};
 
 /** rabbit_misc:type_class: all integer types compare as one class, both floats as another. */
 export function typeClass(type: FieldValue['type']): string {
@@ -22,7 +16,7 @@ export function typeClass(type: FieldValue['type']): string {
 }
 
 /** Value equality within a type class (integers by value, strings by bytes, tables deeply). */
-export function fieldValuesEqual(a: FieldValue, b: FieldValue): boolean {
+export function fieldValuesEquivalent(a: FieldValue, b: FieldValue): boolean {
   if (typeClass(a.type) !== typeClass(b.type)) return false;
   switch (a.type) {
     case 'S': case 'x':
@@ -37,7 +31,7 @@ export function fieldValuesEqual(a: FieldValue, b: FieldValue): boolean {
     }
     case 'A': {
       const bv = b.value as readonly FieldValue[];
-      return a.value.length === bv.length && a.value.every((v, i) => fieldValuesEqual(v, bv[i]!));
+      return a.value.length === bv.length && a.value.every((v, i) => fieldValuesEquivalent(v, bv[i]!));
     }
     case 'F':
       return tablesEquivalent(a.value, b.value as FieldTable);
@@ -50,7 +44,7 @@ export function tablesEquivalent(a: FieldTable, b: FieldTable): boolean {
   if (a.size !== b.size) return false;
   for (const [k, v] of a) {
     const w = b.get(k);
-    if (w === undefined || !fieldValuesEqual(v, w)) return false;
+    if (w === undefined || !fieldValuesEquivalent(v, w)) return false;
   }
   return true;
 }
@@ -71,12 +65,9 @@ function plain(v: FieldValue): string {
 /** RabbitMQ's val/1: "none", or "the value 'V' of type 'T'". */
 function describe(v: FieldValue | undefined): string {
   if (v === undefined) return 'none';
-  return `the value '${plain(v)}' of type '${TYPE_NAMES[v.type]}'`;
+  return `the value '${plain(v)}' of type '${fieldTypeName(v.type)}'`;
 }
 
-export function fieldTypeName(type: FieldValue['type']): string {
-  return TYPE_NAMES[type];
-}
 
 /** rabbit_misc:assert_args_equivalence over the given keys → 406 with RabbitMQ's text. */
 export function assertArgsEquivalent(current: FieldTable, received: FieldTable, desc: string, keys: readonly string[]): void {
@@ -84,7 +75,7 @@ export function assertArgsEquivalent(current: FieldTable, received: FieldTable, 
     const c = current.get(key);
     const r = received.get(key);
     if (c === undefined && r === undefined) continue;
-    if (c !== undefined && r !== undefined && fieldValuesEqual(c, r)) continue;
+    if (c !== undefined && r !== undefined && fieldValuesEquivalent(c, r)) continue;
     // same type class: RabbitMQ prints the bare values; otherwise each with its type
     const sameClass = c !== undefined && r !== undefined && typeClass(c.type) === typeClass(r.type);
     throw new AmqpChannelError(

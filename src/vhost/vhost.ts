@@ -10,7 +10,8 @@ import type { Store } from '../store/store.js';
 import type { DurableStorage } from '../queue/durable-storage.js';
 import type { Logger } from 'pino';
 import { type Destination, Exchange, type ExchangeOptions, type ExchangeType } from './exchange.js';
-import { assertArgsEquivalent, fieldTypeName } from './equivalence.js';
+import { fieldTypeName } from '../protocol/field-table.js';
+import { assertArgsEquivalent } from './equivalence.js';
 import { RouteSet, type RouteSink } from '../routing/route-set.js';
 
 const PREDECLARED: ReadonlyArray<[string, ExchangeType]> = [

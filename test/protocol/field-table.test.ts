@@ -192,4 +192,12 @@ describe('field table helpers', () => {
     expect(fieldTablesEqual(one({ type: 'A', value: [{ type: 'I', value: 1 }] }), one({ type: 'A', value: [] }))).toBe(false);
     expect(fieldTablesEqual(one({ type: 'D', value: { scale: 1, value: 5 } }), one({ type: 'D', value: { scale: 2, value: 5 } }))).toBe(false);
   });
+
+  it('fieldTablesEqual with ordered: the same keys in the same order (nested tables too)', () => {
+    const a = fieldTableFromJs({ x: 1, y: { p: 1, q: 2 } });
+    expect(fieldTablesEqual(a, fieldTableFromJs({ x: 1, y: { p: 1, q: 2 } }), true)).toBe(true);
+    expect(fieldTablesEqual(a, fieldTableFromJs({ y: { p: 1, q: 2 }, x: 1 }), true)).toBe(false);
+    expect(fieldTablesEqual(a, fieldTableFromJs({ x: 1, y: { q: 2, p: 1 } }), true)).toBe(false);
+    expect(fieldTablesEqual(a, fieldTableFromJs({ x: 1, y: { q: 2, p: 1 } }))).toBe(true);
+  });
 });

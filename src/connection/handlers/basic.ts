@@ -9,7 +9,7 @@ import type { RouteSet } from '../../routing/route-set.js';
 import { PropertyFlag } from '../../message/properties-view.js';
 import { Consumer } from '../../queue/consumer.js';
 import { parseConsumerPriority } from '../../queue/queue-arguments.js';
-import { fieldTypeName } from '../../vhost/equivalence.js';
+import { fieldTypeName } from '../../protocol/field-table.js';
 import { messageDelay } from '../../delayed/delayed-message-arguments.js';
 import { Enqueued } from '../../queue/queue.js';
 import type { Exchange } from '../../vhost/exchange.js';
