@@ -168,6 +168,15 @@ export class ConsistentHashTable<D> extends AbstractRoutingTable<D> {
    * callers check `needsProperties` and use routeMessage() instead.
    */
   route(routingKey: string, headers: FieldTable | undefined, out: RouteSink<D>): void {
+    this.#route(routingKey, headers, null, out);
+  }
+
+  /** Routes on whatever the exchange hashes, properties included. */
+  routeMessage(routingKey: string, properties: ConsistentHashMessageProperties, out: RouteSink<D>): void {
+    this.#route(routingKey, properties.headers, properties, out);
+  }
+
+  #route(routingKey: string, headers: FieldTable | undefined, properties: ConsistentHashMessageProperties | null, out: RouteSink<D>): void {
     const n = this.#buckets.length;
     if (n === 0) return;
     let hash: number;
@@ -180,27 +189,7 @@ export class ConsistentHashTable<D> extends AbstractRoutingTable<D> {
         hash = hashHeader(headers, hashOn.header);
         break;
       case 'property':
-        hash = ABSENT_HASH;
-        break;
-    }
-    out.add(this.#buckets[jumpConsistentHash(hash, n)]!);
-  }
-
-  /** Routes on whatever the exchange hashes, properties included. */
-  routeMessage(routingKey: string, properties: ConsistentHashMessageProperties, out: RouteSink<D>): void {
-    const n = this.#buckets.length;
-    if (n === 0) return;
-    let hash: number;
-    const hashOn = this.hashOn;
-    switch (hashOn.kind) {
-      case 'routing-key':
-        hash = hashString(routingKey);
-        break;
-      case 'header':
-        hash = hashHeader(properties.headers, hashOn.header);
-        break;
-      case 'property':
-        hash = hashProperty(properties, hashOn.property);
+        hash = properties === null ? ABSENT_HASH : hashProperty(properties, hashOn.property);
         break;
     }
     out.add(this.#buckets[jumpConsistentHash(hash, n)]!);
