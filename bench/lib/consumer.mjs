@@ -6,7 +6,12 @@ import { connect } from 'amqplib';
 import { Histogram } from './histogram.mjs';
 import { nowMs } from './payload.mjs';
 
-export class Consumer {
+/**
+ * What every consumer client shares: counters, verification and latency of each delivery,
+ * batched acks, checkpoints and the wait for a target count. A subclass connects, consumes,
+ * calls delivered() for each message, and sends the ack for the reference it passed.
+ */
+export class ConsumerBase {
   /**
    * @param {object} o
    * @param {string} o.url
@@ -29,54 +34,35 @@ export class Consumer {
     this.latencyFrom = 0;
     this.received = 0;
     this.unacked = 0;
-    this.lastMessage = null;
+    /** what sendAck() needs to ack the latest delivery (and, with multiple, all before it) */
+    this.lastAck = null;
     this.firstAt = 0;
     this.lastAt = 0;
-    this.connection = null;
-    this.channel = null;
-    this.consumerTag = null;
     this.error = null;
     this.checkpoints = null;
     this.checkpointEvery = 0;
     this.target = Infinity;
     this.waiter = null;
-    this.onMessage = (msg) => this.handle(msg);
     /** Int32Array on a SharedArrayBuffer and this consumer's slot, set by a client thread */
     this.progress = null;
     this.progressSlot = 0;
   }
 
-  async open() {
-    this.connection = await connect(this.url, { noDelay: true });
-    this.connection.on('error', (err) => this.setError(err));
-    this.channel = await this.connection.createChannel();
-    this.channel.on('error', (err) => this.setError(err));
-    if (!this.noAck) await this.channel.prefetch(this.prefetch);
-  }
-
-  /**
-   * Starts consuming. With `target` set, done() resolves once that many messages arrived,
-   * and the arrival time of every `target / slices` messages is recorded.
-   */
-  async start(target = Infinity, slices = 10) {
+  /** With `target` set, done() resolves once that many arrived; every target/slices arrival time is kept. */
+  expect(target, slices) {
     this.target = target;
     if (Number.isFinite(target) && slices > 0) {
       this.checkpointEvery = Math.max(1, Math.floor(target / slices));
       this.checkpoints = [];
     }
-    const ok = await this.channel.consume(this.queue, this.onMessage, { noAck: this.noAck });
-    this.consumerTag = ok.consumerTag;
   }
 
-  handle(msg) {
-    if (msg === null) {
-      this.setError(new Error('consumer cancelled by the broker'));
-      return;
-    }
+  /** One delivery: verified, timed, counted, and acked in batches. */
+  delivered(body, redelivered, ackRef) {
     const now = performance.now();
     if (this.received === 0) this.firstAt = now;
     this.lastAt = now;
-    const sentAt = this.verifier.check(msg.content, msg.fields.redelivered, this.order);
+    const sentAt = this.verifier.check(body, redelivered, this.order);
     // latency only for messages sent after the warm-up (--warmup): JIT and caches settle first
     if (sentAt >= this.latencyFrom) this.latency.recordMs(nowMs() - sentAt);
     this.received++;
@@ -84,7 +70,7 @@ export class Consumer {
     if (this.progress !== null) this.progress[this.progressSlot] = this.received;
     if (!this.noAck) {
       this.unacked++;
-      this.lastMessage = msg;
+      this.lastAck = ackRef;
       if (this.unacked >= this.ackEvery || this.received >= this.target) this.ackPending();
     }
     if (this.checkpoints !== null && this.received % this.checkpointEvery === 0) this.checkpoints.push(now);
@@ -92,11 +78,19 @@ export class Consumer {
   }
 
   ackPending() {
-    if (this.unacked > 0 && this.lastMessage !== null) {
-      this.channel.ack(this.lastMessage, true);
+    if (this.unacked > 0 && this.lastAck !== null && this.canAck()) {
+      this.sendAck(this.lastAck);
       this.unacked = 0;
-      this.lastMessage = null;
+      this.lastAck = null;
     }
+  }
+
+  canAck() {
+    return true;
+  }
+
+  sendAck(_ackRef) {
+    throw new Error('sendAck is the subclass\'s');
   }
 
   setError(err) {
@@ -120,6 +114,44 @@ export class Consumer {
       clearTimeout(timer);
     }
     return this.received >= this.target;
+  }
+}
+
+/** An amqplib consumer. */
+export class Consumer extends ConsumerBase {
+  constructor(o) {
+    super(o);
+    this.connection = null;
+    this.channel = null;
+    this.consumerTag = null;
+    this.onMessage = (msg) => this.handle(msg);
+  }
+
+  async open() {
+    this.connection = await connect(this.url, { noDelay: true });
+    this.connection.on('error', (err) => this.setError(err));
+    this.channel = await this.connection.createChannel();
+    this.channel.on('error', (err) => this.setError(err));
+    if (!this.noAck) await this.channel.prefetch(this.prefetch);
+  }
+
+  /** Starts consuming (see expect() for target and slices). */
+  async start(target = Infinity, slices = 10) {
+    this.expect(target, slices);
+    const ok = await this.channel.consume(this.queue, this.onMessage, { noAck: this.noAck });
+    this.consumerTag = ok.consumerTag;
+  }
+
+  handle(msg) {
+    if (msg === null) {
+      this.setError(new Error('consumer cancelled by the broker'));
+      return;
+    }
+    this.delivered(msg.content, msg.fields.redelivered, msg);
+  }
+
+  sendAck(msg) {
+    this.channel.ack(msg, true);
   }
 
   async close() {

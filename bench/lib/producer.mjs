@@ -18,7 +18,8 @@ export async function waitWhileLagging(producer, deadline) {
   }
 }
 
-export class Producer {
+/** What every producer client shares: its options, counters, errors and the wake-up it waits on. */
+export class ProducerBase {
   /**
    * @param {object} o
    * @param {number} o.id producer id written into every body
@@ -38,36 +39,17 @@ export class Producer {
     this.routingKey = o.routingKey;
     this.size = o.size;
     this.pattern = o.pattern;
+    this.persistent = o.persistent;
     this.confirm = o.confirm;
     this.rate = o.rate ?? 0;
     /** () => true while consumers lag too far behind (--max-lag); set by the client thread */
     this.lagging = null;
-    this.publishOptions = { persistent: o.persistent };
-    this.connection = null;
-    this.channel = null;
     this.published = 0;
     this.confirmed = 0;
     this.nacked = 0;
     this.outstanding = 0;
     this.wake = null;
     this.error = null;
-    // One callback for every confirm (amqplib calls them in order): no closure per message.
-    this.onConfirm = (err) => {
-      this.outstanding--;
-      if (err) this.nacked++;
-      else this.confirmed++;
-      if (this.wake !== null && this.outstanding < this.confirm) this.resume();
-    };
-    this.onDrain = () => this.resume();
-  }
-
-  async open() {
-    this.connection = await connect(this.url, { noDelay: true });
-    this.connection.on('error', (err) => this.setError(err));
-    this.channel = this.confirm > 0 ? await this.connection.createConfirmChannel() : await this.connection.createChannel();
-    this.channel.on('error', (err) => this.setError(err));
-    this.channel.on('close', () => this.setError(this.error ?? new Error('channel closed')));
-    this.channel.on('drain', this.onDrain);
   }
 
   setError(err) {
@@ -85,6 +67,33 @@ export class Producer {
     return new Promise((resolve) => {
       this.wake = resolve;
     });
+  }
+}
+
+/** An amqplib producer. */
+export class Producer extends ProducerBase {
+  constructor(o) {
+    super(o);
+    this.publishOptions = { persistent: o.persistent };
+    this.connection = null;
+    this.channel = null;
+    // One callback for every confirm (amqplib calls them in order): no closure per message.
+    this.onConfirm = (err) => {
+      this.outstanding--;
+      if (err) this.nacked++;
+      else this.confirmed++;
+      if (this.wake !== null && this.outstanding < this.confirm) this.resume();
+    };
+    this.onDrain = () => this.resume();
+  }
+
+  async open() {
+    this.connection = await connect(this.url, { noDelay: true });
+    this.connection.on('error', (err) => this.setError(err));
+    this.channel = this.confirm > 0 ? await this.connection.createConfirmChannel() : await this.connection.createChannel();
+    this.channel.on('error', (err) => this.setError(err));
+    this.channel.on('close', () => this.setError(this.error ?? new Error('channel closed')));
+    this.channel.on('drain', this.onDrain);
   }
 
   /**

@@ -1,8 +1,8 @@
 // RawProducer / RawConsumer: the same surface as Producer / Consumer (producer.mjs,
 // consumer.mjs) on the minimal client in raw-amqp.mjs. Selected with `--client raw`.
-import { Histogram } from './histogram.mjs';
 import { nowMs, writeBodyInto } from './payload.mjs';
-import { waitWhileLagging } from './producer.mjs';
+import { ConsumerBase } from './consumer.mjs';
+import { ProducerBase, waitWhileLagging } from './producer.mjs';
 import { RawConnection } from './raw-amqp.mjs';
 
 /** Flush the batch and yield to the event loop every this many publishes. */
@@ -15,28 +15,12 @@ function fillBody(buf, offset, producer, seq) {
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
-export class RawProducer {
-  /** Same options as Producer, plus o.rate (msg/s for this producer, 0 = as fast as possible). */
+export class RawProducer extends ProducerBase {
+  /** Same options as Producer. */
   constructor(o) {
-    this.id = o.id;
-    this.url = o.url;
-    this.exchange = o.exchange;
-    this.routingKey = o.routingKey;
-    this.size = o.size;
-    this.pattern = o.pattern;
-    this.persistent = o.persistent;
-    this.confirm = o.confirm;
-    this.rate = o.rate ?? 0;
-    /** () => true while consumers lag too far behind (--max-lag); set by the client thread */
-    this.lagging = null;
+    super(o);
     this.conn = null;
     this.pub = null;
-    this.published = 0;
-    this.confirmed = 0;
-    this.nacked = 0;
-    this.outstanding = 0;
-    this.error = null;
-    this.wake = null;
     // confirms: tags ≤ watermark are settled; singly-settled tags above it are in `singles`
     this.watermark = 0;
     this.singles = new Set();
@@ -74,23 +58,6 @@ export class RawProducer {
     if (nack) this.nacked += n;
     else this.confirmed += n;
     if (this.wake !== null && this.outstanding < this.confirm) this.resume();
-  }
-
-  setError(err) {
-    if (this.error === null) this.error = err;
-    this.resume();
-  }
-
-  resume() {
-    const wake = this.wake;
-    this.wake = null;
-    if (wake !== null) wake();
-  }
-
-  waitForWake() {
-    return new Promise((resolve) => {
-      this.wake = resolve;
-    });
   }
 
   async run(count, deadline, graceMs = 60_000) {
@@ -151,33 +118,11 @@ export class RawProducer {
   }
 }
 
-export class RawConsumer {
+export class RawConsumer extends ConsumerBase {
   /** Same options as Consumer. */
   constructor(o) {
-    this.url = o.url;
-    this.queue = o.queue;
-    this.noAck = o.noAck;
-    this.prefetch = o.prefetch;
-    this.ackEvery = Math.max(1, Math.min(o.ackEvery, o.prefetch || o.ackEvery));
-    this.verifier = o.verifier;
-    this.order = o.verifier.newOrderTracker();
-    this.latency = new Histogram();
-    /** epoch ms: messages sent earlier are verified but not counted in the latency histogram */
-    this.latencyFrom = 0;
-    this.received = 0;
-    this.unacked = 0;
-    this.lastTag = 0;
-    this.firstAt = 0;
-    this.lastAt = 0;
+    super(o);
     this.conn = null;
-    this.error = null;
-    this.checkpoints = null;
-    this.checkpointEvery = 0;
-    this.target = Infinity;
-    this.waiter = null;
-    /** Int32Array on a SharedArrayBuffer and this consumer's slot, set by a client thread */
-    this.progress = null;
-    this.progressSlot = 0;
   }
 
   async open() {
@@ -187,61 +132,17 @@ export class RawConsumer {
   }
 
   async start(target = Infinity, slices = 10) {
-    this.target = target;
-    if (Number.isFinite(target) && slices > 0) {
-      this.checkpointEvery = Math.max(1, Math.floor(target / slices));
-      this.checkpoints = [];
-    }
-    this.conn.onDelivery = (tag, redelivered, body) => this.handle(tag, redelivered, body);
+    this.expect(target, slices);
+    this.conn.onDelivery = (tag, redelivered, body) => this.delivered(body, redelivered, tag);
     await this.conn.consume(this.queue, this.noAck);
   }
 
-  handle(tag, redelivered, body) {
-    const now = performance.now();
-    if (this.received === 0) this.firstAt = now;
-    this.lastAt = now;
-    const sentAt = this.verifier.check(body, redelivered, this.order);
-    // latency only for messages sent after the warm-up (--warmup): JIT and caches settle first
-    if (sentAt >= this.latencyFrom) this.latency.recordMs(nowMs() - sentAt);
-    this.received++;
-    // Shared progress (client-worker.mjs): producers read it for --max-lag, so it is kept exact.
-    if (this.progress !== null) this.progress[this.progressSlot] = this.received;
-    if (!this.noAck) {
-      this.unacked++;
-      this.lastTag = tag;
-      if (this.unacked >= this.ackEvery || this.received >= this.target) this.ackPending();
-    }
-    if (this.checkpoints !== null && this.received % this.checkpointEvery === 0) this.checkpoints.push(now);
-    if (this.received >= this.target) this.resume();
+  canAck() {
+    return this.conn !== null && this.conn.error === null;
   }
 
-  ackPending() {
-    if (this.unacked > 0 && this.conn !== null && this.conn.error === null) {
-      this.conn.ack(this.lastTag, true);
-      this.unacked = 0;
-    }
-  }
-
-  setError(err) {
-    if (this.error === null) this.error = err;
-    this.resume();
-  }
-
-  resume() {
-    const w = this.waiter;
-    this.waiter = null;
-    if (w !== null) w();
-  }
-
-  async done(deadline) {
-    while (this.received < this.target && this.error === null && performance.now() < deadline) {
-      const timer = setTimeout(() => this.resume(), Math.min(500, Math.max(1, deadline - performance.now())));
-      await new Promise((resolve) => {
-        this.waiter = resolve;
-      });
-      clearTimeout(timer);
-    }
-    return this.received >= this.target;
+  sendAck(tag) {
+    this.conn.ack(tag, true);
   }
 
   async close() {
