@@ -1,14 +1,10 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { ChannelModel, ConfirmChannel, ConsumeMessage } from 'amqplib';
 import {
+  childBrokerFixture,
   commitBarrier,
-  connectionClosed,
   openChannel,
   openConfirmChannel,
-  openConnection,
-  removeDir,
-  spawnWarren,
-  tempDataDir,
   type WarrenChild,
 } from './harness.js';
 
@@ -155,41 +151,22 @@ async function drainNumbers(conn: ChannelModel, count: number): Promise<number[]
 }
 
 describe('crash: kill -9 in the middle of a confirmed publish stream', () => {
-  let dataDir: string | undefined;
-  let warren: WarrenChild | undefined;
-  const conns: ChannelModel[] = [];
-
-  afterEach(async () => {
-    for (const c of conns.splice(0)) await c.close().catch(() => {});
-    await warren?.kill9();
-    warren = undefined;
-    if (dataDir !== undefined) await removeDir(dataDir);
-    dataDir = undefined;
-  });
-
-  async function connectTo(): Promise<ChannelModel> {
-    const c = await openConnection(warren!.url);
-    conns.push(c);
-    return c;
-  }
+  const broker = childBrokerFixture();
 
   it.each([100, 2000, 7000])(
     'killed after %i confirms: every confirmed message exactly once, in order; the acked prefix stays gone',
     async (killAfter) => {
-      dataDir = await tempDataDir();
-      warren = await spawnWarren(dataDir);
-      const pubConn = await connectTo();
-      const consConn = await connectTo();
+      const warren = await broker.start();
+      const pubConn = await broker.connect();
+      const consConn = await broker.connect();
 
       const outcome = await streamUntilKilled(warren, pubConn, consConn, killAfter);
-      await warren.kill9();
-      await Promise.all(conns.splice(0).map(connectionClosed));
+      await broker.crashAndRestart();
       expect(outcome.nacked).toEqual([]);
       expect(outcome.consumerDisorder).toEqual([]);
       expect(outcome.confirmed.size).toBeGreaterThanOrEqual(killAfter);
 
-      warren = await spawnWarren(dataDir);
-      const conn = await connectTo();
+      const conn = await broker.connect();
       const ch = await openChannel(conn);
       const count = (await ch.checkQueue(QUEUE)).messageCount;
       const numbers = await drainNumbers(conn, count);

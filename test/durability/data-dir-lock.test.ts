@@ -1,34 +1,13 @@
-import { afterEach, describe, expect, it } from 'vitest';
-import type { ChannelModel } from 'amqplib';
-import {
-  openConfirmChannel,
-  openConnection,
-  removeDir,
-  runWarrenExpectingExit,
-  spawnWarren,
-  tempDataDir,
-  TEST_TIMEOUT,
-  type WarrenChild,
-} from './harness.js';
+import { describe, expect, it } from 'vitest';
+import { childBrokerFixture, openConfirmChannel, runWarrenExpectingExit, TEST_TIMEOUT } from './harness.js';
 
 describe('one Warren per data directory', () => {
-  let dataDir: string | undefined;
-  let warren: WarrenChild | undefined;
-  const conns: ChannelModel[] = [];
-
-  afterEach(async () => {
-    for (const c of conns.splice(0)) await c.close().catch(() => {});
-    await warren?.kill9();
-    warren = undefined;
-    if (dataDir !== undefined) await removeDir(dataDir);
-    dataDir = undefined;
-  });
+  const broker = childBrokerFixture();
 
   it('a second Warren on the same data dir exits non-zero saying the directory is in use; the first keeps working', async () => {
-    dataDir = await tempDataDir();
-    warren = await spawnWarren(dataDir);
-    const conn = await openConnection(warren.url);
-    conns.push(conn);
+    const warren = await broker.start();
+    const dataDir = broker.dataDir;
+    const conn = await broker.connect();
     const ch = await openConfirmChannel(conn);
     await ch.assertQueue('lock.q', { durable: true });
     ch.sendToQueue('lock.q', Buffer.from('before'), { persistent: true });
@@ -40,7 +19,7 @@ describe('one Warren per data directory', () => {
     const messages = second.output.map((line) => (line.startsWith('{') ? String((JSON.parse(line) as { msg?: unknown }).msg) : line));
     expect(messages).not.toContain('Warren listening');
     // the log line itself (not only a nested LevelDB cause) names the directory and says why
-    expect(messages.some((m) => m.includes(dataDir!) && /in use/i.test(m))).toBe(true);
+    expect(messages.some((m) => m.includes(dataDir) && /in use/i.test(m))).toBe(true);
 
     // The first broker still accepts and stores work on its (still locked) directory.
     ch.sendToQueue('lock.q', Buffer.from('after'), { persistent: true });
@@ -50,8 +29,7 @@ describe('one Warren per data directory', () => {
       bodies.push(m.content.toString());
     }
     expect(bodies).toEqual(['before', 'after']);
-    const other = await openConnection(warren.url);
-    conns.push(other);
+    const other = await broker.connect();
     expect(warren.process.exitCode).toBeNull();
   }, TEST_TIMEOUT);
 });
