@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect } from 'amqplib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { seededRandom } from '../helpers/random.js';
 import { startBroker, type RunningBroker } from '../../src/index.js';
 import { encodeBodyFrames, encodeContentHeaderFrame } from '../../src/protocol/frame-writer.js';
 import { MethodId } from '../../src/protocol/generated/constants.js';
@@ -18,18 +19,6 @@ import { RawClient } from '../../conformance/raw-client.js';
 
 const CASES = 600;
 const CHECK_EVERY = 50;
-
-/** deterministic PRNG (mulberry32) so a failing case can be replayed by its seed */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** A valid session on channel 1: declare, consume, publishes of assorted shapes, acks, qos. */
 function session(r: () => number, queue: string): Buffer[] {
@@ -131,7 +120,7 @@ describe.each([
 
   it(`${CASES} damaged sessions, with a healthy client served in between`, async () => {
     for (let seed = 1; seed <= CASES; seed++) {
-      const r = rng(seed);
+      const r = seededRandom(seed);
       const { client } = await RawClient.open(broker.url);
       await client.openChannel(1);
       client.write(mutate(r, session(r, `fuzz-${seed}`)));

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { seededRandom } from '../helpers/random.js';
 import { AmqpConnectionError } from '../../src/protocol/errors.js';
 import { FrameReader, type Frame } from '../../src/protocol/frame-reader.js';
 import { encodeBodyFrames, encodeContentHeaderFrame, HEARTBEAT_FRAME } from '../../src/protocol/frame-writer.js';
@@ -54,16 +55,6 @@ function frameError(fn: () => unknown): AmqpConnectionError {
   throw new Error('expected a FRAME_ERROR');
 }
 
-/** deterministic PRNG (mulberry32) so "random" splits are reproducible */
-function rng(seed: number): () => number {
-  return () => {
-    seed = (seed + 0x6d2b79f5) | 0;
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 describe('FrameReader splitting', () => {
   it('reads the whole input in one chunk', () => {
     const reader = new FrameReader(4096);
@@ -100,7 +91,7 @@ describe('FrameReader splitting', () => {
   });
 
   it('500 random splits', () => {
-    const rand = rng(42);
+    const rand = seededRandom(42);
     for (let run = 0; run < 500; run++) {
       const cuts = Array.from({ length: 1 + Math.floor(rand() * 12) }, () => Math.floor(rand() * (INPUT.length + 1))).sort((a, b) => a - b);
       expectFrames(readAll(new FrameReader(4096), splitAt(INPUT, cuts)));
