@@ -11,9 +11,6 @@ import { shortstrByteLength, truncateShortstr, writeShortstr, writeU64 } from '.
 
 export const HEARTBEAT_FRAME: Buffer = Buffer.from([FrameType.Heartbeat, 0, 0, 0, 0, 0, 0, FRAME_END]);
 
-/** The single frame-end octet, for writev([encodeBodyFrameHead(...), body, FRAME_END_BUFFER]). */
-export const FRAME_END_BUFFER: Buffer = Buffer.from([FRAME_END]);
-
 const CONTENT_HEADER_FIXED = 12; // class-id u16 + weight u16 + body-size u64
 const TWO_32 = 0x1_0000_0000;
 
@@ -70,17 +67,6 @@ export function encodeBodyFrames(channel: number, body: Buffer, frameMax: number
     frames.push(buf);
   }
   return frames;
-}
-
-/**
- * Just the 7-octet header of a body frame carrying `size` octets: lets a writer
- * send header, the body (or a slice of it) and FRAME_END_BUFFER with writev
- * instead of copying the body.
- */
-export function encodeBodyFrameHead(channel: number, size: number): Buffer {
-  const buf = Buffer.allocUnsafe(FRAME_HEADER_SIZE);
-  writeFrameHead(buf, 0, FrameType.Body, channel, size);
-  return buf;
 }
 
 /**
@@ -149,34 +135,6 @@ export function writeDelivery(
     buf[o++] = FRAME_END;
   }
   return o;
-}
-
-/**
- * basic.deliver method frame + content header frame in ONE exact-size buffer:
- * what every delivery writes before its body frames.
- */
-export function encodeDeliveryHead(
-  channel: number,
-  consumerTag: string,
-  deliveryTag: number,
-  redelivered: boolean,
-  exchange: string,
-  routingKey: string,
-  rawProperties: Buffer,
-  bodySize: number,
-  /**
-   * a small body to append as its (single) body frame, so the whole delivery is one
-   * buffer and one write; the caller checks it fits in one frame. Omit to write it apart.
-   */
-  inlineBody?: Buffer,
-): Buffer {
-  const tag = new ShortstrBytes('basic.deliver consumer-tag').of(consumerTag);
-  const ex = new ShortstrBytes('basic.deliver exchange').of(exchange);
-  const rk = new ShortstrBytes('basic.deliver routing-key').of(routingKey);
-  const inline = inlineBody !== undefined && inlineBody.length !== 0 ? inlineBody : null;
-  const buf = Buffer.allocUnsafe(deliverySize(tag, ex, rk, rawProperties, inline === null ? 0 : inline.length));
-  writeDelivery(buf, 0, channel, tag, deliveryTag, redelivered, ex, rk, rawProperties, bodySize, inline);
-  return buf;
 }
 
 /** basic.get-ok method frame + content header frame in one buffer. */

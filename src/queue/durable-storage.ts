@@ -75,9 +75,4 @@ export class DurableStorage {
   readonly releaseShared = (messageId: number): void => {
     this.release(messageId, 2);
   };
-
-  /** Entries counted as holding a shared message (for tests and diagnostics). */
-  sharedHolders(messageId: number): number {
-    return this.shared.get(messageId) ?? 0;
-  }
 }

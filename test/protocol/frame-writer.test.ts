@@ -1,14 +1,14 @@
 import { describe, expect, it } from 'vitest';
 import { FrameReader, type Frame } from '../../src/protocol/frame-reader.js';
 import {
-  encodeBodyFrameHead,
+  deliverySize,
   encodeBodyFrames,
   encodeContentHeaderFrame,
-  encodeDeliveryHead,
   encodeGetOkHead,
   encodeReturnHead,
-  FRAME_END_BUFFER,
   HEARTBEAT_FRAME,
+  ShortstrBytes,
+  writeDelivery,
 } from '../../src/protocol/frame-writer.js';
 import { MethodId } from '../../src/protocol/generated/constants.js';
 import { decodeMethod, encodeBasicDeliverFrame, encodeBasicGetOkFrame, encodeBasicReturnFrame } from '../../src/protocol/generated/methods.js';
@@ -22,6 +22,19 @@ function frames(buf: Buffer | Buffer[]): Frame[] {
   for (let f = reader.next(); f !== null; f = reader.next()) out.push(f);
   expect(reader.bufferedBytes).toBe(0);
   return out;
+}
+
+/** A delivery as the broker encodes it (writeDelivery), into a buffer of exactly deliverySize(). */
+function delivery(channel: number, tag: string, deliveryTag: number, redelivered: boolean, exchange: string, routingKey: string, rawProperties: Buffer, bodySize: number, inlineBody: Buffer | null = null): Buffer {
+  const t = new ShortstrBytes('consumer-tag').of(tag);
+  const ex = new ShortstrBytes('exchange').of(exchange);
+  const rk = new ShortstrBytes('routing-key').of(routingKey);
+  // encoded at an offset inside a bigger buffer, as into the outbound slab
+  const size = deliverySize(t, ex, rk, rawProperties, inlineBody?.length ?? 0);
+  const buf = Buffer.alloc(size + 10, 0xaa);
+  const end = writeDelivery(buf, 5, channel, t, deliveryTag, redelivered, ex, rk, rawProperties, bodySize, inlineBody);
+  expect(end).toBe(5 + size);
+  return buf.subarray(5, end);
 }
 
 const props = encodeBasicProperties({ contentType: 'application/json', deliveryMode: 2, headers: new Map([['a', { type: 'I', value: 1 }]]) });
@@ -57,13 +70,8 @@ describe('frame writer', () => {
     expect(encodeBodyFrames(1, Buffer.alloc(4089), 4096)).toHaveLength(2);
   });
 
-  it('encodeBodyFrameHead + body + FRAME_END_BUFFER is a body frame (writev without copying)', () => {
-    const body = Buffer.from('hello');
-    expect(Buffer.concat([encodeBodyFrameHead(3, body.length), body, FRAME_END_BUFFER])).toEqual(encodeBodyFrames(3, body, 4096)[0]);
-  });
-
-  it('encodeDeliveryHead = basic.deliver frame + content header frame, in one exact-size buffer', () => {
-    const head = encodeDeliveryHead(2, 'ctag-1', 2 ** 50 + 1, true, 'amq.topic', 'a.b.c', props, 1234);
+  it('writeDelivery = basic.deliver frame + content header frame, exactly deliverySize() bytes', () => {
+    const head = delivery(2, 'ctag-1', 2 ** 50 + 1, true, 'amq.topic', 'a.b.c', props, 1234);
     const deliver = encodeBasicDeliverFrame(2, { consumerTag: 'ctag-1', deliveryTag: 2 ** 50 + 1, redelivered: true, exchange: 'amq.topic', routingKey: 'a.b.c' });
     expect(head).toEqual(Buffer.concat([deliver, encodeContentHeaderFrame(2, 60, 1234, props)]));
     const amqplibDeliver = amqplibDefs.encodeMethod(MethodId.BasicDeliver, 2, { consumerTag: 'ctag-1', deliveryTag: 2 ** 50 + 1, redelivered: true, exchange: 'amq.topic', routingKey: 'a.b.c' });
@@ -73,13 +81,13 @@ describe('frame writer', () => {
     expect(h!.type).toBe(2);
   });
 
-  it('encodeDeliveryHead with an inline body appends exactly one body frame (an empty body adds none)', () => {
+  it('writeDelivery with an inline body appends exactly one body frame (an empty body adds none)', () => {
     const body = Buffer.from('inline body');
-    const whole = encodeDeliveryHead(5, 'c', 9, false, 'x', 'k', props, body.length, body);
-    const head = encodeDeliveryHead(5, 'c', 9, false, 'x', 'k', props, body.length);
+    const whole = delivery(5, 'c', 9, false, 'x', 'k', props, body.length, body);
+    const head = delivery(5, 'c', 9, false, 'x', 'k', props, body.length);
     expect(whole).toEqual(Buffer.concat([head, encodeBodyFrames(5, body, 4096)[0]!]));
-    expect(encodeDeliveryHead(5, 'c', 9, false, 'x', 'k', props, 0, Buffer.alloc(0))).toEqual(
-      encodeDeliveryHead(5, 'c', 9, false, 'x', 'k', props, 0),
+    expect(delivery(5, 'c', 9, false, 'x', 'k', props, 0, Buffer.alloc(0))).toEqual(
+      delivery(5, 'c', 9, false, 'x', 'k', props, 0),
     );
   });
 
@@ -100,6 +108,7 @@ describe('frame writer', () => {
   });
 
   it('over-long shortstrs are refused, not silently truncated', () => {
-    expect(() => encodeDeliveryHead(1, 'c'.repeat(256), 1, false, '', '', props, 0)).toThrow(RangeError);
+    expect(() => delivery(1, 'c'.repeat(256), 1, false, '', '', props, 0)).toThrow(RangeError);
+    expect(() => new ShortstrBytes('routing key').of('é'.repeat(128))).toThrow(/256 bytes/);
   });
 });
