@@ -1,6 +1,5 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { isWarren, openChannel, uniqueName } from './helpers.js';
-import { expectChannelError } from './helpers-a.js';
+import { isWarren, openChannel } from './helpers.js';
 import { consumeInto, expectChannelClose, settle } from './helpers-b.js';
 import { Scope, bodyOf } from './helpers-ext.js';
 
@@ -18,17 +17,7 @@ describe('queue.declare x-single-active-consumer', () => {
     [1, '{unacceptable_type,byte}'],
     ['true', '{unacceptable_type,longstr}'],
   ])('x-single-active-consumer %j → channel error 406 PRECONDITION_FAILED', async (value, detail) => {
-    const conn = await scope.connection();
-    const ch = await openChannel(conn);
-    const q = uniqueName('sac-bad');
-    const err = await expectChannelError(
-      conn,
-      ch,
-      () => ch.assertQueue(q, { durable: false, arguments: { 'x-single-active-consumer': value } }),
-      406,
-      `PRECONDITION_FAILED - invalid arg 'x-single-active-consumer' for queue '${q}' in vhost '/': ${detail}`,
-    );
-    expect([err.classId, err.methodId]).toEqual([50, 10]);
+    await scope.expectInvalidArg('x-single-active-consumer', value, detail);
   });
 });
 

@@ -1,7 +1,6 @@
 import type { ConsumeMessage } from 'amqplib';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { openChannel, uniqueName } from './helpers.js';
-import { expectChannelError } from './helpers-a.js';
+import { uniqueName } from './helpers.js';
 import { consumeInto, getOne, settle } from './helpers-b.js';
 import { Scope, bodyOf, nowSeconds, sink, xDeath } from './helpers-ext.js';
 
@@ -14,33 +13,24 @@ afterAll(() => scope.close());
 
 const headersOf = (m: ConsumeMessage | null): Record<string, unknown> => (m!.properties.headers ?? {}) as Record<string, unknown>;
 
-/** Asserts the queue.declare 406 RabbitMQ answers for a bad dead-letter argument. */
-async function expectInvalid(args: Record<string, unknown>, text: (q: string) => string): Promise<void> {
-  const conn = await scope.connection();
-  const ch = await openChannel(conn);
-  const q = uniqueName('dlx-bad');
-  const err = await expectChannelError(conn, ch, () => ch.assertQueue(q, { durable: false, arguments: args }), 406, text(q));
-  expect([err.classId, err.methodId]).toEqual([50, 10]);
-}
-
 describe('queue.declare x-dead-letter-exchange / x-dead-letter-routing-key', () => {
   it('a non-string exchange → 406 PRECONDITION_FAILED invalid type', async () => {
     // amqplib sends a small integer as a signed 8-bit 'byte' field
-    await expectInvalid(
+    await scope.expectDeclareRefused(
       { 'x-dead-letter-exchange': 5 },
       (q) => `PRECONDITION_FAILED - invalid type 'byte' for arg 'x-dead-letter-exchange' in queue '${q}' in vhost '/'`,
     );
   });
 
   it('a routing key without an exchange → 406 PRECONDITION_FAILED routing_key_but_no_dlx_defined', async () => {
-    await expectInvalid(
+    await scope.expectDeclareRefused(
       { 'x-dead-letter-routing-key': 'k' },
       (q) => `PRECONDITION_FAILED - invalid arg 'x-dead-letter-routing-key' for queue '${q}' in vhost '/': routing_key_but_no_dlx_defined`,
     );
   });
 
   it('a non-string routing key → 406 PRECONDITION_FAILED unacceptable_type', async () => {
-    await expectInvalid(
+    await scope.expectDeclareRefused(
       { 'x-dead-letter-exchange': 'amq.direct', 'x-dead-letter-routing-key': 5 },
       (q) => `PRECONDITION_FAILED - invalid arg 'x-dead-letter-routing-key' for queue '${q}' in vhost '/': {unacceptable_type,byte}`,
     );

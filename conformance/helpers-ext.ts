@@ -1,5 +1,7 @@
 import type { Channel, ChannelModel, ConfirmChannel, ConsumeMessage, Message, Options } from 'amqplib';
 import { connect, openChannel, uniqueName } from './helpers.js';
+import { expect } from 'vitest';
+import { expectChannelError } from './helpers-a.js';
 import { consumeInto, type Inbox } from './helpers-b.js';
 
 /**
@@ -47,6 +49,23 @@ export class Scope {
     await this.ch.assertExchange(name, type, { durable: false, arguments: args });
     this.exchanges.push(name);
     return name;
+  }
+
+  /**
+   * queue.declare of a fresh queue with `args` must be refused with the 406 RabbitMQ
+   * answers (a channel error naming queue.declare, 50/10); `text` gets the queue name.
+   */
+  async expectDeclareRefused(args: Record<string, unknown>, text: (q: string) => string): Promise<void> {
+    const conn = await this.connection();
+    const ch = await openChannel(conn);
+    const q = uniqueName('bad-arg');
+    const err = await expectChannelError(conn, ch, () => ch.assertQueue(q, { durable: false, arguments: args }), 406, text(q));
+    expect([err.classId, err.methodId]).toEqual([50, 10]);
+  }
+
+  /** As expectDeclareRefused, for one bad argument: "invalid arg '<arg>' for queue '<q>' in vhost '/': <detail>". */
+  expectInvalidArg(arg: string, value: unknown, detail: string): Promise<void> {
+    return this.expectDeclareRefused({ [arg]: value }, (q) => `PRECONDITION_FAILED - invalid arg '${arg}' for queue '${q}' in vhost '/': ${detail}`);
   }
 
   trackExchange(name: string): void {

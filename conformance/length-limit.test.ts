@@ -1,7 +1,6 @@
 import type { Message } from 'amqplib';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { openChannel, openConfirmChannel, uniqueName } from './helpers.js';
-import { expectChannelError } from './helpers-a.js';
+import { openConfirmChannel } from './helpers.js';
 import { consumeInto, drain, getOne, settle } from './helpers-b.js';
 import { Scope, bodyOf, publishConfirmed, sink, xDeath } from './helpers-ext.js';
 
@@ -21,17 +20,7 @@ describe('queue.declare length-limit arguments', () => {
     ['x-overflow', 'foo', 'invalid_overflow'],
     ['x-overflow', 1, '{unacceptable_type,byte}'],
   ])('%s %j → channel error 406 PRECONDITION_FAILED', async (arg, value, detail) => {
-    const conn = await scope.connection();
-    const ch = await openChannel(conn);
-    const q = uniqueName('len-bad');
-    const err = await expectChannelError(
-      conn,
-      ch,
-      () => ch.assertQueue(q, { durable: false, arguments: { [arg]: value } }),
-      406,
-      `PRECONDITION_FAILED - invalid arg '${arg}' for queue '${q}' in vhost '/': ${detail}`,
-    );
-    expect([err.classId, err.methodId]).toEqual([50, 10]);
+    await scope.expectInvalidArg(arg, value, detail);
   });
 
   it.each(['drop-head', 'reject-publish', 'reject-publish-dlx'])('x-overflow %s is accepted', async (overflow) => {

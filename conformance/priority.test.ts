@@ -1,6 +1,6 @@
 import type { ConfirmChannel } from 'amqplib';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { openChannel, openConfirmChannel, uniqueName } from './helpers.js';
+import { openChannel, openConfirmChannel } from './helpers.js';
 import { expectChannelError } from './helpers-a.js';
 import { consumeInto, drain, getOne, settle } from './helpers-b.js';
 import { Scope, bodyOf } from './helpers-ext.js';
@@ -30,17 +30,7 @@ describe('queue.declare x-max-priority', () => {
     ['10', '"expected integer, got longstr"'],
     [1.5, '"expected integer, got double"'],
   ])('x-max-priority %j → channel error 406 PRECONDITION_FAILED', async (value, detail) => {
-    const conn = await scope.connection();
-    const ch = await openChannel(conn);
-    const q = uniqueName('prio-bad');
-    const err = await expectChannelError(
-      conn,
-      ch,
-      () => ch.assertQueue(q, { durable: false, arguments: { 'x-max-priority': value } }),
-      406,
-      `PRECONDITION_FAILED - invalid arg 'x-max-priority' for queue '${q}' in vhost '/': ${detail}`,
-    );
-    expect([err.classId, err.methodId]).toEqual([50, 10]);
+    await scope.expectInvalidArg('x-max-priority', value, detail);
   });
 
   it('x-max-priority 0 is accepted and the queue is not a priority queue (FIFO)', async () => {

@@ -1,6 +1,6 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { openChannel, openConfirmChannel, uniqueName } from './helpers.js';
-import { expectChannelError, replyText } from './helpers-a.js';
+import { replyText } from './helpers-a.js';
 import { consumeInto, getOne, settle } from './helpers-b.js';
 import { Scope, bodyOf, brokerClock, sink, xDeath } from './helpers-ext.js';
 
@@ -11,28 +11,13 @@ beforeAll(() => scope.open());
 afterEach(() => scope.cleanup());
 afterAll(() => scope.close());
 
-/** Declares `name` with `args` on a fresh channel and asserts the 406 RabbitMQ answers (queue.declare 50/10). */
-async function expectInvalidArg(arg: string, value: unknown, detail: string): Promise<void> {
-  const conn = await scope.connection();
-  const ch = await openChannel(conn);
-  const q = uniqueName('ttl-bad');
-  const err = await expectChannelError(
-    conn,
-    ch,
-    () => ch.assertQueue(q, { durable: false, arguments: { [arg]: value } }),
-    406,
-    `PRECONDITION_FAILED - invalid arg '${arg}' for queue '${q}' in vhost '/': ${detail}`,
-  );
-  expect([err.classId, err.methodId]).toEqual([50, 10]);
-}
-
 describe('queue.declare x-message-ttl', () => {
   it.each([
     [-1, '{value_negative,-1}'],
     ['100', '"expected integer, got longstr"'],
     [1.5, '"expected integer, got double"'],
   ])('x-message-ttl %j → channel error 406 PRECONDITION_FAILED', async (value, detail) => {
-    await expectInvalidArg('x-message-ttl', value, detail);
+    await scope.expectInvalidArg('x-message-ttl', value, detail);
   });
 
   it('an expired message at the head of a queue without consumers is removed (dead-lettered as "expired")', async () => {
@@ -153,7 +138,7 @@ describe('queue.declare x-expires', () => {
     [-1, '{value_negative,-1}'],
     ['100', '"expected integer, got longstr"'],
   ])('x-expires %j → channel error 406 PRECONDITION_FAILED', async (value, detail) => {
-    await expectInvalidArg('x-expires', value, detail);
+    await scope.expectInvalidArg('x-expires', value, detail);
   });
 
   it('an unused queue is deleted after the period (passive declare then answers 404)', async () => {
