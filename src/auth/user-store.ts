@@ -4,8 +4,12 @@ import type { UserConfig } from '../config/config.js';
 /** Outcome of a login attempt; `reason` is for the log, never sent to the client. */
 export type LoginResult = { ok: true; username: string } | { ok: false; username: string; reason: string };
 
-function isLoopback(address: string | undefined): boolean {
-  if (address === undefined) return true; // in-process duplex pairs
+/**
+ * 127.0.0.0/8 or ::1 (also IPv4-mapped). An unknown address (a socket reset before it was
+ * accepted, an in-memory duplex) is not loopback: a loopback-only user is refused.
+ */
+export function isLoopback(address: string | undefined): boolean {
+  if (address === undefined) return false;
   return address === '::1' || address.startsWith('127.') || address.startsWith('::ffff:127.');
 }
 
