@@ -11,13 +11,119 @@
  * byte-exactly. One RabbitMQ leniency: 'L' (from the 0-9 spec text) is read as
  * a signed 64-bit 'l', exactly as rabbit_binary_parser does, and re-encoded as 'l'.
  *
- * Decoding errors (truncation, unknown tag) throw AmqpConnectionError(FrameError):
- * RabbitMQ cannot parse the method/header either and closes the connection.
+ * Decoding errors (truncation, unknown tag, nesting deeper than MAX_FIELD_NESTING) throw
+ * AmqpConnectionError(FrameError): RabbitMQ cannot parse the method/header either and
+ * closes the connection.
+ *
+ * checkFieldTable validates a table's bytes without decoding or allocating: the publish
+ * path runs it over every new content header, so that nothing later (TTL timers,
+ * dead-lettering, recovery, delivery) can meet a table it cannot decode.
  */
 import { AmqpConnectionError } from './errors.js';
 import type { FieldTable, FieldValue } from './field-types.js';
 import { decodeError, shortstrByteLength } from './primitives.js';
 import { ReplyCode } from './reply-code.js';
+
+/**
+ * Tables and arrays nested deeper than this (a table inside a table … counts one level
+ * each, the outermost table is level 1) are refused. RabbitMQ sets no limit; here the
+ * decoders, encoders and comparisons recurse, and a 128 KiB frame can nest 20,000 deep.
+ * Real headers nest two or three levels (x-death: array of tables of arrays).
+ */
+export const MAX_FIELD_NESTING = 64;
+
+// ---------------------------------------------------------------- validation
+
+/** Outcome of checkFieldTable. */
+export const enum FieldTableCheck {
+  Ok = 0,
+  /** truncated, a length past its container, an unknown type tag: RabbitMQ cannot parse it either */
+  Malformed = 1,
+  /** well formed, but nested deeper than MAX_FIELD_NESTING */
+  TooDeep = 2,
+}
+
+const TABLE = 0;
+const ARRAY = 1;
+// one walk at a time (synchronous): the container stack is shared, not allocated per call
+const containerEnd = new Float64Array(MAX_FIELD_NESTING + 1);
+const containerKind = new Uint8Array(MAX_FIELD_NESTING + 1);
+
+/**
+ * Whether the table body buf[start, end) (entries only, no length prefix) decodes: every
+ * key and value within its container, only RabbitMQ's type tags, nesting within
+ * MAX_FIELD_NESTING. Iterative, no allocation.
+ */
+export function checkFieldTable(buf: Buffer, start: number, end: number): FieldTableCheck {
+  let depth = 1;
+  containerEnd[1] = end;
+  containerKind[1] = TABLE;
+  let o = start;
+  for (;;) {
+    const e = containerEnd[depth]!;
+    if (o === e) {
+      // this container is complete; its parent continues right after it
+      if (depth === 1) return FieldTableCheck.Ok;
+      depth--;
+      continue;
+    }
+    if (containerKind[depth] === TABLE) {
+      o += 1 + buf[o]!; // the key (shortstr); a tag must follow within the table
+      if (o >= e) return FieldTableCheck.Malformed;
+    }
+    let n: number;
+    switch (buf[o++]) {
+      case 0x74: // t
+      case 0x62: // b
+      case 0x42: // B
+        n = 1;
+        break;
+      case 0x73: // s
+      case 0x75: // u
+        n = 2;
+        break;
+      case 0x49: // I
+      case 0x69: // i
+      case 0x66: // f
+        n = 4;
+        break;
+      case 0x6c: // l
+      case 0x4c: // L
+      case 0x64: // d
+      case 0x54: // T
+        n = 8;
+        break;
+      case 0x44: // D
+        n = 5;
+        break;
+      case 0x56: // V
+        n = 0;
+        break;
+      case 0x53: // S
+      case 0x78: // x
+        if (o + 4 > e) return FieldTableCheck.Malformed;
+        n = 4 + buf.readUInt32BE(o);
+        break;
+      case 0x41: // A
+      case 0x46: {
+        // F
+        if (o + 4 > e) return FieldTableCheck.Malformed;
+        const len = buf.readUInt32BE(o);
+        o += 4;
+        if (len > e - o) return FieldTableCheck.Malformed;
+        if (depth === MAX_FIELD_NESTING) return FieldTableCheck.TooDeep;
+        depth++;
+        containerEnd[depth] = o + len;
+        containerKind[depth] = buf[o - 5] === 0x46 ? TABLE : ARRAY;
+        continue;
+      }
+      default:
+        return FieldTableCheck.Malformed;
+    }
+    if (n > e - o) return FieldTableCheck.Malformed;
+    o += n;
+  }
+}
 
 // ---------------------------------------------------------------- decoding
 
@@ -28,15 +134,20 @@ export function decodeFieldTable(buf: Buffer, offset: number): { table: FieldTab
   const start = offset + 4;
   const end = start + len;
   if (end > buf.length) throw decodeError(`truncated field table: need ${len} bytes, ${buf.length - start} left`, offset);
-  return { table: readTableBody(buf, start, end), offset: end };
+  return { table: readTableBody(buf, start, end, 1), offset: end };
 }
 
 /** A table body without its u32 length prefix (SASL AMQPLAIN responses). */
 export function decodeFieldTableBody(buf: Buffer): FieldTable {
-  return readTableBody(buf, 0, buf.length);
+  return readTableBody(buf, 0, buf.length, 1);
 }
 
-function readTableBody(buf: Buffer, start: number, end: number): FieldTable {
+function tooDeep(offset: number): AmqpConnectionError {
+  return decodeError(`field tables nested deeper than ${MAX_FIELD_NESTING} levels`, offset);
+}
+
+function readTableBody(buf: Buffer, start: number, end: number, depth: number): FieldTable {
+  if (depth > MAX_FIELD_NESTING) throw tooDeep(start);
   const table: FieldTable = new Map();
   let o = start;
   while (o < end) {
@@ -45,15 +156,16 @@ function readTableBody(buf: Buffer, start: number, end: number): FieldTable {
     o = keyStart + keyLen;
     if (o >= end) throw decodeError('truncated field table entry', keyStart - 1);
     const key = buf.toString('utf8', keyStart, o);
-    o = readValue(buf, o, end, table, key, null);
+    o = readValue(buf, o, end, table, key, null, depth);
   }
   return table;
 }
 
-function readArrayBody(buf: Buffer, start: number, end: number): FieldValue[] {
+function readArrayBody(buf: Buffer, start: number, end: number, depth: number): FieldValue[] {
+  if (depth > MAX_FIELD_NESTING) throw tooDeep(start);
   const out: FieldValue[] = [];
   let o = start;
-  while (o < end) o = readValue(buf, o, end, null, '', out);
+  while (o < end) o = readValue(buf, o, end, null, '', out, depth);
   return out;
 }
 
@@ -61,7 +173,7 @@ function readArrayBody(buf: Buffer, start: number, end: number): FieldValue[] {
 let lastValue: FieldValue = { type: 'V', value: null };
 
 /** Reads tag+value at `o` (bounded by `end`), stores it in `table[key]` or pushes to `array`. */
-function readValue(buf: Buffer, o: number, end: number, table: FieldTable | null, key: string, array: FieldValue[] | null): number {
+function readValue(buf: Buffer, o: number, end: number, table: FieldTable | null, key: string, array: FieldValue[] | null, depth: number): number {
   const tag = buf[o]!;
   const p = o + 1;
   let next: number;
@@ -130,8 +242,8 @@ function readValue(buf: Buffer, o: number, end: number, table: FieldTable | null
       next = check(s, len, end);
       if (tag === 0x53) lastValue = { type: 'S', value: buf.subarray(s, next) };
       else if (tag === 0x78) lastValue = { type: 'x', value: buf.subarray(s, next) };
-      else if (tag === 0x41) lastValue = { type: 'A', value: readArrayBody(buf, s, next) };
-      else lastValue = { type: 'F', value: readTableBody(buf, s, next) };
+      else if (tag === 0x41) lastValue = { type: 'A', value: readArrayBody(buf, s, next, depth + 1) };
+      else lastValue = { type: 'F', value: readTableBody(buf, s, next, depth + 1) };
       break;
     }
     default:

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { AmqpConnectionError } from '../../src/protocol/errors.js';
 import {
+  checkFieldTable,
   decodeFieldTable,
   decodeFieldTableBody,
   encodeFieldTable,
@@ -9,8 +10,11 @@ import {
   fieldTablesEqual,
   fieldTableToJs,
   fieldValueToJs,
+  FieldTableCheck,
+  MAX_FIELD_NESTING,
   tableGet,
 } from '../../src/protocol/field-table.js';
+import { seededRandom } from '../helpers/random.js';
 import type { FieldTable, FieldValue } from '../../src/protocol/field-types.js';
 import { ReplyCode } from '../../src/protocol/reply-code.js';
 import { amqplibDefs, sampleTable, toAmqplibTable } from './helpers.js';
@@ -199,5 +203,101 @@ describe('field table helpers', () => {
     expect(fieldTablesEqual(a, fieldTableFromJs({ y: { p: 1, q: 2 }, x: 1 }), true)).toBe(false);
     expect(fieldTablesEqual(a, fieldTableFromJs({ x: 1, y: { q: 2, p: 1 } }), true)).toBe(false);
     expect(fieldTablesEqual(a, fieldTableFromJs({ x: 1, y: { q: 2, p: 1 } }))).toBe(true);
+  });
+});
+
+/** A table nested `levels` deep (the outermost counts one): alternately tables and arrays when `mixed`. */
+function nested(levels: number, mixed = false): Buffer {
+  let inner = Buffer.alloc(0); // the innermost container's entries
+  for (let level = levels; level > 1; level--) {
+    const len = Buffer.alloc(4);
+    len.writeUInt32BE(inner.length);
+    // the container at `level` is a value of its parent (level - 1)
+    const parentIsArray = mixed && (level - 1) % 2 === 0;
+    const isArray = mixed && level % 2 === 0;
+    const value = Buffer.concat([Buffer.from(isArray ? 'A' : 'F'), len, inner]);
+    inner = parentIsArray ? value : Buffer.concat([Buffer.from([1, 0x6b]), value]);
+  }
+  return inner;
+}
+
+describe('checkFieldTable (validation without decoding)', () => {
+  const check = (body: Buffer): FieldTableCheck => checkFieldTable(body, 0, body.length);
+
+  it('accepts every tag of RabbitMQ\'s set, and the empty table', () => {
+    for (const [, , valueHex] of VECTORS) expect(check(hex(entry(valueHex)))).toBe(FieldTableCheck.Ok);
+    expect(check(Buffer.alloc(0))).toBe(FieldTableCheck.Ok);
+    expect(check(hex(entry('4c fffffffffffffffe')))).toBe(FieldTableCheck.Ok); // 'L'
+    const rich = encodeFieldTable(sampleTable());
+    expect(checkFieldTable(rich, 4, rich.length)).toBe(FieldTableCheck.Ok);
+  });
+
+  it('checks only the given range of a larger buffer', () => {
+    const body = hex('aa' + entry('49 00000001') + 'bb');
+    expect(checkFieldTable(body, 1, body.length - 1)).toBe(FieldTableCheck.Ok);
+  });
+
+  it.each([
+    ['an unknown tag', entry('55 0000')],
+    ['an unknown tag inside an array', entry('41 00000001 5a')],
+    ['a key with no tag after it', '016b'],
+    ['a key running past the table', '05 6b'],
+    ['a string longer than its table', entry('53 00000009 6162')],
+    ['a string length cut short', entry('53 0000')],
+    ['an int32 cut short', entry('49 000001')],
+    ['a nested table longer than its parent', entry('46 00000010 016b 56')],
+    ['an array whose element runs past it', entry('41 00000002 49 00')],
+    ['a decimal cut short', entry('44 02 0000')],
+  ])('refuses %s', (_name, body) => {
+    expect(check(hex(body))).toBe(FieldTableCheck.Malformed);
+  });
+
+  it(`nesting: ${MAX_FIELD_NESTING} levels pass, one more is too deep (tables, arrays, mixed)`, () => {
+    for (const mixed of [false, true]) {
+      expect(check(nested(MAX_FIELD_NESTING, mixed))).toBe(FieldTableCheck.Ok);
+      expect(check(nested(MAX_FIELD_NESTING + 1, mixed))).toBe(FieldTableCheck.TooDeep);
+      expect(check(nested(5000, mixed))).toBe(FieldTableCheck.TooDeep);
+    }
+  });
+
+  it('the decoders refuse what is too deep with 501 instead of exhausting the stack', () => {
+    expect(decodeFieldTableBody(nested(MAX_FIELD_NESTING)).size).toBe(1);
+    for (const body of [nested(MAX_FIELD_NESTING + 1), nested(20000, true)]) {
+      let err: unknown;
+      try {
+        decodeFieldTableBody(body);
+      } catch (e) {
+        err = e;
+      }
+      expect(err).toBeInstanceOf(AmqpConnectionError);
+      expect((err as AmqpConnectionError).replyText).toContain(`nested deeper than ${MAX_FIELD_NESTING} levels`);
+    }
+  });
+
+  it('agrees with the decoder on 20,000 damaged and random tables', () => {
+    const r = seededRandom(7);
+    const base = encodeFieldTable(sampleTable()).subarray(4);
+    const disagreements: string[] = [];
+    for (let i = 0; i < 20000; i++) {
+      let body: Buffer;
+      if (i % 4 === 0) {
+        body = Buffer.alloc(Math.floor(r() * 40));
+        for (let j = 0; j < body.length; j++) body[j] = Math.floor(r() * 256);
+      } else {
+        body = Buffer.from(base);
+        const damages = 1 + Math.floor(r() * 3);
+        for (let d = 0; d < damages; d++) body[Math.floor(r() * body.length)] = Math.floor(r() * 256);
+        if (r() < 0.3) body = body.subarray(0, Math.floor(r() * body.length));
+      }
+      let decodes = true;
+      try {
+        decodeFieldTableBody(body);
+      } catch {
+        decodes = false;
+      }
+      const ok = check(body) === FieldTableCheck.Ok;
+      if (ok !== decodes) disagreements.push(body.toString('hex'));
+    }
+    expect(disagreements).toEqual([]);
   });
 });
