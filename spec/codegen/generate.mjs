@@ -336,7 +336,7 @@ function genProperties() {
   if (props.length > 15) throw new Error('more than 15 properties: continuation words needed in the encoder');
   const L = [HEADER, ''];
   L.push("import { AmqpConnectionError } from '../errors.js';");
-  L.push("import { decodeFieldTable, fieldTableSize, writeFieldTable } from '../field-table.js';");
+  L.push("import { checkFieldTable, decodeFieldTable, FieldTableCheck, fieldTableSize, writeFieldTable } from '../field-table.js';");
   L.push("import type { FieldTable } from '../field-types.js';");
   L.push(PRIMITIVES_IMPORT);
   L.push("import { ReplyCode } from '../reply-code.js';");
@@ -354,10 +354,12 @@ function genProperties() {
   L.push('');
   L.push(`/**
  * Decodes property-flags + property list (the content header payload after
- * class-id, weight and body-size). Extra flag words (continuation bit set) are
- * skipped: basic has ${props.length} properties, they all fit in the first word.
+ * class-id, weight and body-size). As RabbitMQ (rabbit_framing_amqp_0_9_1), only the
+ * first flag word is read: basic has ${props.length} properties, and the bits below them,
+ * the continuation bit included, are ignored, so the list starts at offset 2.
  * Malformed input → AmqpConnectionError 501 FRAME_ERROR. Returns a fixed-shape object
- * (absent properties are undefined).
+ * (absent properties are undefined). The publish path checks every content header with
+ * checkBasicProperties first, so a stored or queued message always decodes.
  */`);
   L.push('export function decodeBasicProperties(raw: Buffer): BasicProperties {');
   L.push('  try {');
@@ -371,20 +373,9 @@ function genProperties() {
   L.push('  }');
   L.push('}');
   L.push('');
-  L.push('function firstPropertyOffset(raw: Buffer): number {');
-  L.push('  let o = 0;');
-  L.push('  let word = readU16(raw, o);');
-  L.push('  o += 2;');
-  L.push('  while ((word & 1) !== 0) {');
-  L.push('    word = readU16(raw, o);');
-  L.push('    o += 2;');
-  L.push('  }');
-  L.push('  return o;');
-  L.push('}');
-  L.push('');
   L.push('function decodeProps(raw: Buffer): BasicProperties {');
   L.push('  const flags = readU16(raw, 0);');
-  L.push('  let o = firstPropertyOffset(raw);');
+  L.push('  let o = 2;');
   for (const p of props) L.push(`  let ${p.prop}: ${propType[p.type]} | undefined;`);
   for (const p of props) {
     L.push(`  if ((flags & 0x${(1 << p.bit).toString(16)}) !== 0) {`);
@@ -401,6 +392,47 @@ function genProperties() {
   L.push('}');
   L.push('');
   L.push(`/**
+ * Whether the property flags + list in buf[start, end) decode as RabbitMQ decodes them:
+ * the first flag word only (bits 1 and 0 ignored), every present property within the
+ * bytes, headers a well-formed field table (checkFieldTable), and no byte left over.
+ * Malformed is what RabbitMQ cannot decode either (its channel then fails with 541
+ * INTERNAL_ERROR); TooDeep is a table nested past MAX_FIELD_NESTING. No allocation.
+ */`);
+  L.push('export function checkBasicProperties(buf: Buffer, start: number, end: number): FieldTableCheck {');
+  L.push('  if (end - start < 2) return FieldTableCheck.Malformed;');
+  L.push('  const flags = (buf[start]! << 8) | buf[start + 1]!;');
+  L.push('  let o = start + 2;');
+  for (const p of props) {
+    L.push(`  if ((flags & 0x${(1 << p.bit).toString(16)}) !== 0) {`);
+    switch (p.type) {
+      case 'shortstr':
+        L.push('    if (o >= end) return FieldTableCheck.Malformed;', '    o += 1 + buf[o]!;');
+        break;
+      case 'octet':
+        L.push('    if (o >= end) return FieldTableCheck.Malformed;', '    o += 1;');
+        break;
+      case 'timestamp':
+        L.push('    if (o + 8 > end) return FieldTableCheck.Malformed;', '    o += 8;');
+        break;
+      case 'table':
+        L.push(
+          '    if (o + 4 > end) return FieldTableCheck.Malformed;',
+          '    const len = buf.readUInt32BE(o);',
+          '    o += 4;',
+          '    if (len > end - o) return FieldTableCheck.Malformed;',
+          '    const table = checkFieldTable(buf, o, o + len);',
+          '    if (table !== FieldTableCheck.Ok) return table;',
+          '    o += len;',
+        );
+        break;
+      default: throw new Error(`property type ${p.type}`);
+    }
+    L.push('  }');
+  }
+  L.push('  return o === end ? FieldTableCheck.Ok : FieldTableCheck.Malformed;');
+  L.push('}');
+  L.push('');
+  L.push(`/**
  * Offset in \`raw\` of one property's value (flag = a BasicPropertyFlag), or -1 when
  * absent; earlier properties are skipped, not decoded. Lets the publish path read
  * delivery-mode / priority / expiration without decoding headers.
@@ -408,7 +440,7 @@ function genProperties() {
   L.push('export function basicPropertyOffset(raw: Buffer, flag: number): number {');
   L.push('  const flags = readU16(raw, 0);');
   L.push('  if ((flags & flag) === 0) return -1;');
-  L.push('  let o = firstPropertyOffset(raw);');
+  L.push('  let o = 2;');
   for (const p of props) {
     L.push(`  if (flag === 0x${(1 << p.bit).toString(16)}) return o;`);
     const skip = {

@@ -3,7 +3,8 @@
  * Layout (spec: basic class properties, in order), flag bits from bit 15 down:
  * content-type(s) content-encoding(s) headers(table) delivery-mode(o) priority(o)
  * correlation-id(s) reply-to(s) expiration(s) message-id(s) timestamp(ll) type(s)
- * user-id(s) app-id(s) cluster-id(s). Bit 0 of each flag word = another word follows.
+ * user-id(s) app-id(s) cluster-id(s). As RabbitMQ reads them, there is one flag word:
+ * bits 1 and 0 (the continuation bit) are ignored and the list starts at offset 2.
  */
 export enum PropertyFlag {
   ContentType = 1 << 15,
@@ -22,21 +23,12 @@ export enum PropertyFlag {
   ClusterId = 1 << 2,
 }
 
-/** Offset of the first property value (after all flag words), or -1 when truncated. */
-function listStart(raw: Buffer): number {
-  let off = 0;
-  for (;;) {
-    if (off + 2 > raw.length) return -1;
-    const word = raw.readUInt16BE(off);
-    off += 2;
-    if ((word & 1) === 0) return off;
-  }
-}
+const LIST_START = 2;
 
 /** Offset of the value for `flag` (which must be set), or -1 when malformed. */
 function offsetOf(raw: Buffer, flag: PropertyFlag): number {
-  let off = listStart(raw);
-  if (off < 0) return -1;
+  if (raw.length < LIST_START) return -1;
+  let off = LIST_START;
   const flags = raw.readUInt16BE(0);
   // walk the properties that precede `flag`
   for (let bit = 15; bit >= 0; bit--) {

@@ -1,13 +1,17 @@
 import { describe, expect, it } from 'vitest';
 import { AmqpConnectionError } from '../../src/protocol/errors.js';
+import { FieldTableCheck, MAX_FIELD_NESTING } from '../../src/protocol/field-table.js';
+import type { FieldTable } from '../../src/protocol/field-types.js';
 import {
   basicPropertyOffset,
   BasicPropertyFlag,
+  checkBasicProperties,
   decodeBasicProperties,
   encodeBasicProperties,
   type BasicProperties,
 } from '../../src/protocol/generated/properties.js';
 import { ReplyCode } from '../../src/protocol/reply-code.js';
+import { seededRandom } from '../helpers/random.js';
 import { amqplibDefs, sampleTable, toAmqplibTable } from './helpers.js';
 
 const ALL: Required<BasicProperties> = {
@@ -77,10 +81,11 @@ describe('basic properties', () => {
     expect(encodeBasicProperties(subset)).toEqual(amqplibRaw(subset));
   });
 
-  it('skips continuation flag words (bit 0)', () => {
+  it('ignores flag bits 1 and 0 (no continuation word), as RabbitMQ does', () => {
     const raw = encodeBasicProperties({ contentType: 'a', clusterId: 'z' });
-    const withCont = Buffer.concat([Buffer.from([raw[0]!, raw[1]! | 1, 0, 0]), raw.subarray(2)]);
-    expect(decodeBasicProperties(withCont)).toEqual(decodeBasicProperties(raw));
+    const withBits = Buffer.concat([Buffer.from([raw[0]!, raw[1]! | 3]), raw.subarray(2)]);
+    expect(decodeBasicProperties(withBits)).toEqual(decodeBasicProperties(raw));
+    expect(basicPropertyOffset(withBits, BasicPropertyFlag.ClusterId)).toBe(basicPropertyOffset(raw, BasicPropertyFlag.ClusterId));
   });
 
   it('truncated input → 501 FRAME_ERROR', () => {
@@ -113,5 +118,58 @@ describe('basic properties', () => {
 
   it('rejects an over-long shortstr property', () => {
     expect(() => encodeBasicProperties({ messageId: 'x'.repeat(256) })).toThrow(RangeError);
+  });
+});
+
+describe('checkBasicProperties (what RabbitMQ 3.10 can decode, checked without decoding)', () => {
+  const check = (raw: Buffer): FieldTableCheck => checkBasicProperties(raw, 0, raw.length);
+
+  it('accepts every property set that encodes, and no properties at all', () => {
+    expect(check(encodeBasicProperties(ALL))).toBe(FieldTableCheck.Ok);
+    expect(check(encodeBasicProperties({}))).toBe(FieldTableCheck.Ok);
+    for (const k of KEYS) expect(check(encodeBasicProperties({ [k]: ALL[k] })), k).toBe(FieldTableCheck.Ok);
+  });
+
+  it('checks only the given range of a larger buffer', () => {
+    const raw = encodeBasicProperties(ALL);
+    const framed = Buffer.concat([Buffer.from([1, 2, 3]), raw, Buffer.from([0xce])]);
+    expect(checkBasicProperties(framed, 3, 3 + raw.length)).toBe(FieldTableCheck.Ok);
+  });
+
+  it('refuses every truncation and any byte left over', () => {
+    const raw = encodeBasicProperties(ALL);
+    for (let len = 0; len < raw.length; len++) expect(check(raw.subarray(0, len)), `len ${len}`).toBe(FieldTableCheck.Malformed);
+    expect(check(Buffer.concat([raw, Buffer.from([0])]))).toBe(FieldTableCheck.Malformed);
+  });
+
+  it('flag bits 1 and 0 are ignored: flags 0x0001 alone pass, a continuation word after them is a leftover', () => {
+    // observed on RabbitMQ 3.10: <<0,1>> is delivered as is; <<0,1,0,0>> closes the connection with 541
+    expect(check(Buffer.from([0x00, 0x01]))).toBe(FieldTableCheck.Ok);
+    expect(check(Buffer.from([0x00, 0x02]))).toBe(FieldTableCheck.Ok);
+    expect(check(Buffer.from([0x00, 0x01, 0x00, 0x00]))).toBe(FieldTableCheck.Malformed);
+  });
+
+  it('a malformed headers table makes the properties malformed; a too deep one is reported as such', () => {
+    const headers = (body: Buffer): Buffer => {
+      const len = Buffer.alloc(4);
+      len.writeUInt32BE(body.length);
+      return Buffer.concat([Buffer.from([0x20, 0x00]), len, body]);
+    };
+    expect(check(headers(Buffer.from([1, 0x61, 0x5a])))).toBe(FieldTableCheck.Malformed); // tag 'Z'
+    let deep: FieldTable = new Map();
+    for (let i = 0; i < MAX_FIELD_NESTING; i++) deep = new Map([['k', { type: 'F', value: deep }]]);
+    expect(check(encodeBasicProperties({ headers: deep, deliveryMode: 2 }))).toBe(FieldTableCheck.TooDeep);
+  });
+
+  it('what it accepts always decodes (10,000 damaged property lists)', () => {
+    const r = seededRandom(11);
+    const base = encodeBasicProperties(ALL);
+    for (let i = 0; i < 10000; i++) {
+      let raw = Buffer.from(base);
+      const damages = 1 + Math.floor(r() * 3);
+      for (let d = 0; d < damages; d++) raw[Math.floor(r() * raw.length)] = Math.floor(r() * 256);
+      if (r() < 0.3) raw = raw.subarray(0, Math.floor(r() * raw.length));
+      if (check(raw) === FieldTableCheck.Ok) expect(() => decodeBasicProperties(raw), raw.toString('hex')).not.toThrow();
+    }
   });
 });
