@@ -1,7 +1,10 @@
 import type { Logger } from 'pino';
 import { AmqpChannelError, AmqpConnectionError } from '../protocol/errors.js';
 import { deliverySize, encodeGetOkHead, encodeReturnHead, ShortstrBytes, writeDelivery } from '../protocol/frame-writer.js';
+import { FieldTableCheck, MAX_FIELD_NESTING } from '../protocol/field-table.js';
+import { erlangBinary } from '../protocol/frame-reader.js';
 import { ClassId, FrameType, MethodId, methodName } from '../protocol/generated/constants.js';
+import { checkBasicProperties, decodeBasicProperties } from '../protocol/generated/properties.js';
 import type { Method } from '../protocol/generated/methods.js';
 import { HotMethods } from '../protocol/hot-methods.js';
 import { RouteSet } from '../routing/route-set.js';
@@ -47,6 +50,16 @@ export interface TxPublish {
   readonly exchange: Exchange;
   readonly message: Message;
   readonly mandatory: boolean;
+}
+
+/** Why properties that checkBasicProperties refused cannot be decoded (for the log). */
+function malformedPropertiesReason(raw: Buffer): string {
+  try {
+    decodeBasicProperties(raw);
+  } catch (err) {
+    return err instanceof Error ? err.message : String(err);
+  }
+  return 'bytes left over after the property list';
 }
 
 /** Longer property lists are copied for every message rather than compared. */
@@ -242,8 +255,17 @@ export class Channel implements ConsumerOwner, EarlyConfirm {
     }
   }
 
-  /** The content header in buf[start, end). */
+  /**
+   * The content header in buf[start, end). Checked as RabbitMQ checks it (frame parser,
+   * command assembler, then the channel's max_message_size and property decode), so that
+   * every message that gets further has properties that decode: nothing later (TTL
+   * timers, dead-lettering, recovery, delivery) meets bytes it cannot read.
+   */
   handleContentHeader(buf: Buffer, start: number, end: number): void {
+    if (end - start < 12) {
+      // RabbitMQ's frame parser cannot even read class, weight and body size
+      throw new AmqpConnectionError(ReplyCode.FrameError, `type 2, all octets = ${erlangBinary(buf.subarray(start, end))}: unknown_frame`);
+    }
     if (this.state !== State.Open) return;
     const p = this.pending;
     if (p === null || p.rawProperties !== null) {
@@ -252,16 +274,17 @@ export class Channel implements ConsumerOwner, EarlyConfirm {
         p === null ? 'expected method frame, got non method frame instead' : 'expected content body, got content header instead',
       );
     }
-    if (end - start < 14) throw new AmqpConnectionError(ReplyCode.FrameError, 'content header frame too short');
     const classId = buf.readUInt16BE(start);
+    if (buf.readUInt16BE(start + 2) !== 0) {
+      // weight must be zero: RabbitMQ's assembler does not take it for a content header
+      throw new AmqpConnectionError(ReplyCode.UnexpectedFrame, 'expected content header for class 60, got non content header frame instead', 60, 40);
+    }
     if (classId !== ClassId.Basic) {
-      throw new AmqpConnectionError(ReplyCode.FrameError, `content header for class ${classId} does not match method class 60`);
+      throw new AmqpConnectionError(ReplyCode.UnexpectedFrame, `expected content header for class 60, got one for class ${classId} instead`, 60, 40);
     }
     const hi = buf.readUInt32BE(start + 4);
     const bodySize = hi * 0x1_0000_0000 + buf.readUInt32BE(start + 8);
     const max = this.conn.broker.config.maxMessageSize;
-    p.rawProperties = this.propertiesOf(buf, start + 12, end);
-    p.bodySize = bodySize;
     if (bodySize > max) {
       this.pending = null;
       this.skipBody = bodySize;
@@ -272,27 +295,51 @@ export class Channel implements ConsumerOwner, EarlyConfirm {
         40,
       );
     }
+    p.rawProperties = this.propertiesOf(buf, start + 12, end);
+    p.bodySize = bodySize;
     if (bodySize === 0) this.completePublish(Buffer.alloc(0));
   }
 
   /**
    * The property bytes buf[start, end) as a Buffer the message can keep (the socket
-   * chunk must not be pinned). Publishers mostly repeat the same properties, so when the
-   * bytes equal the previous message's, that (read-only, shared) Buffer is reused.
+   * chunk must not be pinned), once they are known to decode. Publishers mostly repeat
+   * the same properties, so when the bytes equal the previous message's, that (read-only,
+   * shared, already checked) Buffer is reused: the check runs once per distinct header.
    */
   private propertiesOf(buf: Buffer, start: number, end: number): Buffer {
     const last = this.lastProperties;
     const len = end - start;
-    if (last.length === len) {
+    if (last.length === len && last !== NO_PROPERTIES) {
       let i = 0;
       while (i < len && last[i] === buf[start + i]) i++;
       if (i === len) return last;
     }
+    const check = checkBasicProperties(buf, start, end);
+    if (check !== FieldTableCheck.Ok) this.refuseProperties(check, buf.subarray(start, end));
     const raw = Buffer.allocUnsafe(len);
     buf.copy(raw, 0, start, end);
     // long property lists (big headers tables) are not worth comparing byte by byte
     if (len <= MAX_SHARED_PROPERTIES) this.lastProperties = raw;
     return raw;
+  }
+
+  /**
+   * Properties that do not decode. RabbitMQ's channel crashes on them and the connection
+   * is closed with 541 and the bare text INTERNAL_ERROR (observed on 3.10); tables nested
+   * past MAX_FIELD_NESTING decode on RabbitMQ, and are refused here as an invalid message.
+   */
+  private refuseProperties(check: FieldTableCheck, raw: Buffer): never {
+    this.pending = null;
+    if (check === FieldTableCheck.TooDeep) {
+      throw new AmqpChannelError(
+        ReplyCode.PreconditionFailed,
+        `invalid message: field tables nested deeper than ${MAX_FIELD_NESTING} levels in the properties`,
+        60,
+        40,
+      );
+    }
+    this.logger.warn({ reason: malformedPropertiesReason(raw), bytes: raw.length }, 'content header refused: its properties cannot be decoded');
+    throw new AmqpConnectionError(ReplyCode.InternalError, '');
   }
 
   /** bytes of an oversized body still to discard after its channel error */

@@ -509,7 +509,8 @@ export class Connection {
       this.destroy(text);
       return;
     }
-    const replyText = `${replyCodeName(code)} - ${text}`;
+    // an empty explanation is sent as the bare name, as RabbitMQ does for a crashed channel ("INTERNAL_ERROR")
+    const replyText = text === '' ? replyCodeName(code) : `${replyCodeName(code)} - ${text}`;
     this.closeReason = replyText;
     this.logger.info({ code, text: replyText, classId, methodId }, 'closing connection');
     this.releaseChannels();

@@ -6,7 +6,7 @@ import { Message } from '../../message/message.js';
 import { encodeBasicProperties } from '../../protocol/generated/properties.js';
 import type { Queue } from '../../queue/queue.js';
 import type { RouteSet } from '../../routing/route-set.js';
-import { PropertyFlag } from '../../message/properties-view.js';
+import { peekOctet, PropertyFlag } from '../../message/properties-view.js';
 import { Consumer } from '../../queue/consumer.js';
 import { parseConsumerPriority } from '../../queue/queue-arguments.js';
 import { fieldTypeName } from '../../protocol/field-table.js';
@@ -35,23 +35,13 @@ export function checkBasicPublish(ch: Channel, args: Args<typeof MethodId.BasicP
   return ex;
 }
 
-/** Checks on the content header that RabbitMQ makes (user-id must be the authenticated user). */
+/**
+ * The checks RabbitMQ's channel makes on a decoded content header, in its order:
+ * user-id must be the authenticated user, expiration must parse, and delivery-mode must be
+ * 1 or 2 (rabbit_channel check_user_id_header, check_expiration_header, then
+ * rabbit_basic:message_no_id). The properties are known to decode (checked with the header).
+ */
 export function validateProperties(ch: Channel, message: Message): void {
-  if (message.hasProperty(PropertyFlag.Expiration)) {
-    const expiration = message.properties().expiration ?? '';
-    // RabbitMQ: expiration must be a non-negative integer (milliseconds) written in decimal
-    if (!/^-?\d+$/.test(expiration)) {
-      throw new AmqpChannelError(ReplyCode.PreconditionFailed, `invalid expiration '${expiration}': no_integer`, 60, 40);
-    }
-    if (expiration.startsWith('-')) {
-      throw new AmqpChannelError(
-        ReplyCode.PreconditionFailed,
-        `invalid expiration '${expiration}': {value_negative,${expiration}}`,
-        60,
-        40,
-      );
-    }
-  }
   if (message.hasProperty(PropertyFlag.UserId)) {
     const userId = message.properties().userId;
     if (userId !== undefined && userId !== ch.conn.username) {
@@ -63,6 +53,41 @@ export function validateProperties(ch: Channel, message: Message): void {
       );
     }
   }
+  if (message.hasProperty(PropertyFlag.Expiration)) {
+    const expiration = message.properties().expiration ?? '';
+    const error = expirationError(expiration);
+    if (error !== null) throw new AmqpChannelError(ReplyCode.PreconditionFailed, `invalid expiration '${expiration}': ${error}`, 60, 40);
+  }
+  if (message.hasProperty(PropertyFlag.DeliveryMode)) {
+    const mode = peekOctet(message.rawProperties, PropertyFlag.DeliveryMode);
+    if (mode !== 1 && mode !== 2) {
+      throw new AmqpChannelError(ReplyCode.PreconditionFailed, `invalid message: {delivery_mode_unknown,${mode}}`, 60, 40);
+    }
+  }
+}
+
+/** RabbitMQ: at most 10 years in milliseconds (rabbit_misc:check_expiry). */
+const MAX_EXPIRATION = 315_360_000_000n;
+
+/**
+ * Why an expiration is invalid, printed as RabbitMQ prints it (rabbit_basic:parse_expiration
+ * with Erlang's string:to_integer: an optional sign and digits, nothing after them), or
+ * null when it is valid.
+ */
+export function expirationError(expiration: string): string | null {
+  const m = /^([+-]?\d+)([\s\S]*)$/.exec(expiration);
+  if (m === null) return 'no_integer';
+  if (m[2] !== '') return `{leftover_string,${erlangString(m[2]!)}}`;
+  const n = BigInt(m[1]!);
+  if (n < 0n) return `{value_negative,${n}}`;
+  if (n > MAX_EXPIRATION) return `{value_too_large,${n}}`;
+  return null;
+}
+
+/** Erlang's ~p of a string: "…" when printable, else the list of its code points. */
+function erlangString(s: string): string {
+  if (/^[\x20-\x7e]*$/.test(s)) return `"${s.replace(/[\\"]/g, '\\$&')}"`;
+  return `[${[...Buffer.from(s, 'utf8')].join(',')}]`;
 }
 
 /**
