@@ -71,6 +71,18 @@ const cases = {
       for (let i = 0; i < n; i++) decodeHotMethod(h, publishFrame, 7, publishFrame.length - 1);
     });
   },
+  'decodeHotMethod (basic.publish, a different routing key each time)': () => {
+    const h = new HotMethods();
+    const frames = ['order.created.eu', 'order.created.us', 'заказ.создан.eu'].map((routingKey) =>
+      encodeMethodFrame(1, { id: MethodId.BasicPublish, args: { exchange: 'amq.topic', routingKey, mandatory: false, immediate: false } }),
+    );
+    return measure((n) => {
+      for (let i = 0; i < n; i++) {
+        const f = frames[i % 3];
+        decodeHotMethod(h, f, 7, f.length - 1);
+      }
+    });
+  },
   'writeDelivery into the outbound slab (16 B body inline)': () => {
     const body = Buffer.alloc(16, 1);
     const out = new Outbound(nullSocket());

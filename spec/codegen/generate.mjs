@@ -98,9 +98,13 @@ function genConstants() {
 
 // The primitives a generated file imports: exactly those its code calls (no unused imports).
 const PRIMITIVES_IMPORT = '@@PRIMITIVES_IMPORT@@';
-const PRIMITIVES = ['readLongstr', 'readShortstr', 'readU16', 'readU32', 'readU64', 'readU64BigInt', 'readU8', 'shortstrByteLength', 'truncateShortstr', 'writeLongstr', 'writeShortstr', 'writeU64'];
+const PRIMITIVES = ['assertUtf8Shortstr', 'readLongstr', 'readShortstr', 'readU16', 'readU32', 'readU64', 'readU64BigInt', 'readU8', 'shortstrByteLength', 'truncateShortstr', 'writeLongstr', 'writeShortstr', 'writeU64'];
+const PRIMITIVE_CONSTANTS = ['MALFORMED_UTF8'];
 function withPrimitivesImport(text) {
-  const used = PRIMITIVES.filter((name) => new RegExp(`\\b${name}\\(`).test(text));
+  const used = [
+    ...PRIMITIVE_CONSTANTS.filter((name) => new RegExp(`\\b${name}\\b`).test(text)),
+    ...PRIMITIVES.filter((name) => new RegExp(`\\b${name}\\(`).test(text)),
+  ];
   return text.replace(PRIMITIVES_IMPORT, `import { ${used.join(', ')} } from '../primitives.js';`);
 }
 
@@ -159,7 +163,12 @@ function genMethods() {
  *   lookup_method_name exits with {unknown_method_id, …} and drops the connection;
  *   we close it cleanly with the spec's "not implemented" hard error instead);
  * - truncated or malformed arguments, or trailing bytes → 501 FRAME_ERROR with the
- *   method's class/method id (RabbitMQ: rabbit_misc:frame_error, "cannot decode …").
+ *   method's class/method id (RabbitMQ: rabbit_misc:frame_error, "cannot decode …");
+ * - then, a shortstr argument that is not UTF-8 → 501 FRAME_ERROR "Malformed UTF-8 in
+ *   shortstr" without class or method id (RabbitMQ: rabbit_binary_parser:assert_utf8,
+ *   checked after the arguments are split). RabbitMQ skips this check on the methods that
+ *   carry content (basic.publish) and routes the raw bytes; Warren checks every method,
+ *   since its names are strings (see docs/differences.md).
  * longstr values are views into \`payload\` (no copy).
  */`);
   L.push('export function decodeMethod(payload: Buffer): Method {');
@@ -180,6 +189,7 @@ function genMethods() {
   L.push('}');
   L.push('');
   L.push('function cannotDecode(id: number, err: unknown): unknown {');
+  L.push('  if (err instanceof AmqpConnectionError && err.replyText === MALFORMED_UTF8) return err;');
   L.push('  if (err instanceof AmqpConnectionError || err instanceof RangeError) {');
   L.push('    const detail = err instanceof AmqpConnectionError ? err.replyText : err.message;');
   L.push('    return new AmqpConnectionError(ReplyCode.FrameError, `cannot decode ${methodName(id)}: ${detail}`, id >>> 16, id & 0xffff);');
@@ -198,6 +208,7 @@ function genMethods() {
     L.push(`      // ${x.fullName}`);
     const items = layout(x.fields);
     const init = [];
+    const utf8 = [];
     if (items.length > 0) L.push('      let o = 4;');
     let vi = 0;
     let bi = 0;
@@ -217,7 +228,10 @@ function genMethods() {
         case 'long': L.push(`      const ${v} = readU32(p, o);`, '      o += 4;'); break;
         case 'longlong': L.push(`      const ${v} = readU64(p, o);`, '      o += 8;'); break;
         case 'timestamp': L.push(`      const ${v} = readU64BigInt(p, o);`, '      o += 8;'); break;
-        case 'shortstr': L.push(`      const ${v} = readShortstr(p, o);`, '      o += 1 + p[o]!;'); break;
+        case 'shortstr':
+          L.push(`      const ${v}at = o;`, `      const ${v} = readShortstr(p, o);`, '      o += 1 + p[o]!;');
+          utf8.push(`      assertUtf8Shortstr(p, ${v}at);`);
+          break;
         case 'longstr': L.push(`      const ${v} = readLongstr(p, o);`, `      o += 4 + ${v}.length;`); break;
         case 'table': L.push(`      const t${v} = decodeFieldTable(p, o);`, `      const ${v} = t${v}.table;`, `      o = t${v}.offset;`); break;
         default: throw new Error(`type ${f.type}`);
@@ -225,6 +239,7 @@ function genMethods() {
       init.push(`${f.prop}: ${v}`);
     }
     L.push(`      trailing(p, ${items.length > 0 ? 'o' : '4'});`);
+    L.push(...utf8);
     L.push(`      return { id: MethodId.${x.key}, args: { ${init.join(', ')} } };`);
     L.push('    }');
   }

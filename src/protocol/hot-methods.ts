@@ -8,11 +8,13 @@
  * the next: each is compared byte for byte with the previous one and the previous
  * string is reused, so no string is created either.
  *
- * Anything unusual (a short or over-long payload, a delivery tag past 2^53) returns
- * null, and the caller uses the generated decoder, which reports the exact error.
+ * Anything unusual (a short or over-long payload, a delivery tag past 2^53, a name that
+ * is not UTF-8) returns null, and the caller uses the generated decoder, which reports the
+ * exact error.
  */
 import { MethodId } from './generated/constants.js';
 import type { Method, MethodById } from './generated/methods.js';
+import { isUtf8 } from './primitives.js';
 
 const TWO_32 = 0x1_0000_0000;
 /** readU64 refuses tags from 2^53 on: such frames go to the generic decoder */
@@ -24,14 +26,18 @@ class ShortstrCache {
   private length = -1;
   private value = '';
 
-  /** The string of buf[start, start + len), reusing the previous one when the bytes match. */
-  read(buf: Buffer, start: number, len: number): string {
+  /**
+   * The string of buf[start, start + len), reusing the previous one when the bytes match;
+   * null when the bytes are not UTF-8 (checked only when they differ from the previous ones).
+   */
+  read(buf: Buffer, start: number, len: number): string | null {
     if (len === this.length) {
       const b = this.bytes!;
       let i = 0;
       while (i < len && b[i] === buf[start + i]) i++;
       if (i === len) return this.value;
     }
+    if (!isUtf8(buf, start, start + len)) return null;
     this.length = len;
     const bytes = (this.bytes ??= Buffer.allocUnsafe(255));
     buf.copy(bytes, 0, start, start + len);
@@ -77,10 +83,13 @@ export function decodeHotMethod(h: HotMethods, buf: Buffer, start: number, end: 
       o = rk + nRk;
       if (o + 1 !== end) return null;
       const bits = buf[o]!;
+      const exchange = h.exchange.read(buf, ex, nEx);
+      const routingKey = h.routingKey.read(buf, rk, nRk);
+      if (exchange === null || routingKey === null) return null; // not UTF-8: the generic decoder says so
       const args = h.publish.args;
       args.reserved1 = buf.readUInt16BE(start + 4);
-      args.exchange = h.exchange.read(buf, ex, nEx);
-      args.routingKey = h.routingKey.read(buf, rk, nRk);
+      args.exchange = exchange;
+      args.routingKey = routingKey;
       args.mandatory = (bits & 1) !== 0;
       args.immediate = (bits & 2) !== 0;
       return h.publish;

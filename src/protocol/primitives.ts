@@ -62,6 +62,56 @@ export function readShortstr(buf: Buffer, offset: number): string {
   return len === 0 ? '' : buf.toString('utf8', offset + 1, offset + 1 + len);
 }
 
+/** RabbitMQ's reply text (501 FRAME_ERROR) for a shortstr argument that is not UTF-8 (rabbit_binary_parser:assert_utf8). */
+export const MALFORMED_UTF8 = 'Malformed UTF-8 in shortstr';
+
+/**
+ * Throws 501 FRAME_ERROR "Malformed UTF-8 in shortstr" (no class or method id, as RabbitMQ
+ * sends it) unless the shortstr at `offset` (already read) is well-formed UTF-8.
+ */
+export function assertUtf8Shortstr(buf: Buffer, offset: number): void {
+  const start = offset + 1;
+  if (!isUtf8(buf, start, start + buf[offset]!)) throw new AmqpConnectionError(ReplyCode.FrameError, MALFORMED_UTF8);
+}
+
+/**
+ * Whether buf[start, end) is well-formed UTF-8 (Unicode table 3-7: no overlong forms, no
+ * surrogates, nothing above U+10FFFF), without allocating. Anything else would be decoded
+ * to U+FFFD, so that different names would become the same string.
+ */
+export function isUtf8(buf: Buffer, start: number, end: number): boolean {
+  let i = start;
+  while (i < end) {
+    const b = buf[i]!;
+    if (b < 0x80) {
+      i++;
+      continue;
+    }
+    let n: number; // continuation bytes
+    let lo = 0x80; // range of the first continuation byte
+    let hi = 0xbf;
+    if (b >= 0xc2 && b <= 0xdf) n = 1;
+    else if (b >= 0xe0 && b <= 0xef) {
+      n = 2;
+      if (b === 0xe0) lo = 0xa0; // overlong
+      else if (b === 0xed) hi = 0x9f; // surrogates
+    } else if (b >= 0xf0 && b <= 0xf4) {
+      n = 3;
+      if (b === 0xf0) lo = 0x90; // overlong
+      else if (b === 0xf4) hi = 0x8f; // above U+10FFFF
+    } else return false;
+    if (i + n >= end) return false; // cut short
+    const c = buf[i + 1]!;
+    if (c < lo || c > hi) return false;
+    for (let k = 2; k <= n; k++) {
+      const d = buf[i + k]!;
+      if (d < 0x80 || d > 0xbf) return false;
+    }
+    i += n + 1;
+  }
+  return true;
+}
+
 /**
  * longstr: u32 length + bytes, returned as a VIEW (subarray) of `buf`: no copy.
  * Advance by `4 + buf.readUInt32BE(offset)`.

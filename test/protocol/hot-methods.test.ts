@@ -50,6 +50,21 @@ describe('decodeHotMethod', () => {
     expect(h.publish.args.routingKey).toBe('kez');
   });
 
+  it('a name that is not UTF-8 is left to the generated decoder (which refuses it), and is not cached', () => {
+    const h = new HotMethods();
+    hot(h, { id: MethodId.BasicPublish, args: { exchange: '', routingKey: 'k\u00e9', mandatory: false, immediate: false } });
+    const { buf, start, end } = inChunk({ id: MethodId.BasicPublish, args: { exchange: '', routingKey: 'k\u00e9', mandatory: false, immediate: false } });
+    buf[end - 2] = 0xff; // é is c3 a9: now c3 ff
+    expect(decodeHotMethod(h, buf, start, end)).toBeNull();
+    expect(() => decodeMethod(buf.subarray(start, end))).toThrow('Malformed UTF-8 in shortstr');
+    buf[end - 2] = 0xa9;
+    expect(decodeHotMethod(h, buf, start, end)!.args).toMatchObject({ routingKey: 'k\u00e9' });
+    // the exchange too
+    const ex = inChunk({ id: MethodId.BasicPublish, args: { exchange: 'x', routingKey: 'k', mandatory: false, immediate: false } });
+    ex.buf[ex.start + 7] = 0xc0;
+    expect(decodeHotMethod(h, ex.buf, ex.start, ex.end)).toBeNull();
+  });
+
   it('decodes basic.ack, basic.nack and basic.reject', () => {
     const h = new HotMethods();
     for (const deliveryTag of [0, 1, 255, 2 ** 32 - 1, 2 ** 32, 2 ** 53 - 1]) {

@@ -157,6 +157,51 @@ describe('decodeMethod errors', () => {
   });
 });
 
+describe('shortstr arguments must be UTF-8 (RabbitMQ: 501 "Malformed UTF-8 in shortstr", no class or method id)', () => {
+  /** queue.declare payload whose queue name is `name` (raw bytes) */
+  const declare = (name: Buffer, truncate = 0): Buffer => {
+    const payload = payloadOf(
+      methods.encodeQueueDeclareFrame(1, { queue: 'Q', passive: false, durable: false, exclusive: false, autoDelete: false, noWait: false, arguments: new Map() }),
+      1,
+    );
+    // reserved-1 (2) then the name: rewrite it
+    const out = Buffer.concat([payload.subarray(0, 6), Buffer.from([name.length]), name, payload.subarray(8)]);
+    return out.subarray(0, out.length - truncate);
+  };
+
+  it.each([
+    ['an invalid byte', [0x71, 0xff]],
+    ['a lone continuation byte', [0x80]],
+    ['an overlong NUL', [0xc0, 0x80]],
+    ['a sequence cut short', [0xe2, 0x82]],
+    ['an encoded surrogate (RabbitMQ 3.10 lets it through)', [0xed, 0xa0, 0x80]],
+    ['a code point above U+10FFFF (RabbitMQ 3.10 lets it through)', [0xf4, 0x90, 0x80, 0x80]],
+  ])('%s → 501', (_name, bytes) => {
+    const err = catchError(() => decodeMethod(declare(Buffer.from(bytes))));
+    expect(err.replyCode).toBe(ReplyCode.FrameError);
+    expect(err.replyText).toBe('Malformed UTF-8 in shortstr');
+    expect([err.classId, err.methodId]).toEqual([0, 0]);
+  });
+
+  it('valid multi-byte names decode', () => {
+    for (const name of ['ключ', '€', '😀', '\u0000', '\uffff', '\u{10ffff}']) {
+      const m = decodeMethod(declare(Buffer.from(name, 'utf8')));
+      expect(m.id === MethodId.QueueDeclare && m.args.queue).toBe(name);
+    }
+  });
+
+  it('a frame that cannot be split into its arguments is "cannot decode", whatever its strings', () => {
+    const err = catchError(() => decodeMethod(declare(Buffer.from([0xff]), 1)));
+    expect(err.replyText).toMatch(/^cannot decode queue\.declare/);
+  });
+
+  it('basic.publish is checked too (RabbitMQ skips content-bearing methods; see docs/differences.md)', () => {
+    const payload = payloadOf(methods.encodeBasicPublishFrame(1, { exchange: '', routingKey: 'k', mandatory: false, immediate: false }), 1);
+    payload[payload.length - 2] = 0xff; // the routing key's one byte
+    expect(catchError(() => decodeMethod(payload)).replyText).toBe('Malformed UTF-8 in shortstr');
+  });
+});
+
 describe('encoders', () => {
   it('basic.publish byte vector', () => {
     const frame = methods.encodeBasicPublishFrame(1, { exchange: 'ex', routingKey: 'rk', mandatory: true, immediate: false });

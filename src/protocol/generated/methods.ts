@@ -3,7 +3,7 @@
 import { AmqpConnectionError } from '../errors.js';
 import { decodeFieldTable, fieldTableSize, writeFieldTable } from '../field-table.js';
 import type { FieldTable } from '../field-types.js';
-import { readLongstr, readShortstr, readU16, readU32, readU64, readU8, shortstrByteLength, truncateShortstr, writeLongstr, writeShortstr, writeU64 } from '../primitives.js';
+import { MALFORMED_UTF8, assertUtf8Shortstr, readLongstr, readShortstr, readU16, readU32, readU64, readU8, shortstrByteLength, truncateShortstr, writeLongstr, writeShortstr, writeU64 } from '../primitives.js';
 import { ReplyCode } from '../reply-code.js';
 import { FRAME_END, MethodId, methodName } from './constants.js';
 
@@ -430,7 +430,12 @@ export function methodHasContent(id: number): boolean {
  *   lookup_method_name exits with {unknown_method_id, …} and drops the connection;
  *   we close it cleanly with the spec's "not implemented" hard error instead);
  * - truncated or malformed arguments, or trailing bytes → 501 FRAME_ERROR with the
- *   method's class/method id (RabbitMQ: rabbit_misc:frame_error, "cannot decode …").
+ *   method's class/method id (RabbitMQ: rabbit_misc:frame_error, "cannot decode …");
+ * - then, a shortstr argument that is not UTF-8 → 501 FRAME_ERROR "Malformed UTF-8 in
+ *   shortstr" without class or method id (RabbitMQ: rabbit_binary_parser:assert_utf8,
+ *   checked after the arguments are split). RabbitMQ skips this check on the methods that
+ *   carry content (basic.publish) and routes the raw bytes; Warren checks every method,
+ *   since its names are strings (see docs/differences.md).
  * longstr values are views into `payload` (no copy).
  */
 export function decodeMethod(payload: Buffer): Method {
@@ -451,6 +456,7 @@ export function decodeMethod(payload: Buffer): Method {
 }
 
 function cannotDecode(id: number, err: unknown): unknown {
+  if (err instanceof AmqpConnectionError && err.replyText === MALFORMED_UTF8) return err;
   if (err instanceof AmqpConnectionError || err instanceof RangeError) {
     const detail = err instanceof AmqpConnectionError ? err.replyText : err.message;
     return new AmqpConnectionError(ReplyCode.FrameError, `cannot decode ${methodName(id)}: ${detail}`, id >>> 16, id & 0xffff);
@@ -487,13 +493,17 @@ function decodeArgs(id: number, p: Buffer): Method | undefined {
       const tv0 = decodeFieldTable(p, o);
       const v0 = tv0.table;
       o = tv0.offset;
+      const v1at = o;
       const v1 = readShortstr(p, o);
       o += 1 + p[o]!;
       const v2 = readLongstr(p, o);
       o += 4 + v2.length;
+      const v3at = o;
       const v3 = readShortstr(p, o);
       o += 1 + p[o]!;
       trailing(p, o);
+      assertUtf8Shortstr(p, v1at);
+      assertUtf8Shortstr(p, v3at);
       return { id: MethodId.ConnectionStartOk, args: { clientProperties: v0, mechanism: v1, response: v2, locale: v3 } };
     }
     case 0x000a0014: {
@@ -539,21 +549,27 @@ function decodeArgs(id: number, p: Buffer): Method | undefined {
     case 0x000a0028: {
       // connection.open
       let o = 4;
+      const v0at = o;
       const v0 = readShortstr(p, o);
       o += 1 + p[o]!;
+      const v1at = o;
       const v1 = readShortstr(p, o);
       o += 1 + p[o]!;
       const b0 = readU8(p, o);
       o += 1;
       trailing(p, o);
+      assertUtf8Shortstr(p, v0at);
+      assertUtf8Shortstr(p, v1at);
       return { id: MethodId.ConnectionOpen, args: { virtualHost: v0, reserved1: v1, reserved2: (b0 & 1) !== 0 } };
     }
     case 0x000a0029: {
       // connection.open-ok
       let o = 4;
+      const v0at = o;
       const v0 = readShortstr(p, o);
       o += 1 + p[o]!;
       trailing(p, o);
+      assertUtf8Shortstr(p, v0at);
       return { id: MethodId.ConnectionOpenOk, args: { reserved1: v0 } };
     }
     case 0x000a0032: {
@@ -561,6 +577,7 @@ function decodeArgs(id: number, p: Buffer): Method | undefined {
       let o = 4;
       const v0 = readU16(p, o);
       o += 2;
+      const v1at = o;
       const v1 = readShortstr(p, o);
       o += 1 + p[o]!;
       const v2 = readU16(p, o);
@@ -568,6 +585,7 @@ function decodeArgs(id: number, p: Buffer): Method | undefined {
       const v3 = readU16(p, o);
       o += 2;
       trailing(p, o);
+      assertUtf8Shortstr(p, v1at);
       return { id: MethodId.ConnectionClose, args: { replyCode: v0, replyText: v1, classId: v2, methodId: v3 } };
     }
     case 0x000a0033: {
@@ -578,9 +596,11 @@ function decodeArgs(id: number, p: Buffer): Method | undefined {
     case 0x000a003c: {
       // connection.blocked
       let o = 4;
+      const v0at = o;
       const v0 = readShortstr(p, o);
       o += 1 + p[o]!;
       trailing(p, o);
+      assertUtf8Shortstr(p, v0at);
       return { id: MethodId.ConnectionBlocked, args: { reason: v0 } };
     }
     case 0x000a003d: {
@@ -593,9 +613,11 @@ function decodeArgs(id: number, p: Buffer): Method | undefined {
       let o = 4;
       const v0 = readLongstr(p, o);
       o += 4 + v0.length;
+      const v1at = o;
       const v1 = readShortstr(p, o);
       o += 1 + p[o]!;
       trailing(p, o);
+      assertUtf8Shortstr(p, v1at);
       return { id: MethodId.ConnectionUpdateSecret, args: { newSecret: v0, reason: v1 } };
     }
     case 0x000a0047: {
@@ -606,9 +628,11 @@ function decodeArgs(id: number, p: Buffer): Method | undefined {
     case 0x0014000a: {
       // channel.open
       let o = 4;
+      const v0at = o;
       const v0 = readShortstr(p, o);
       o += 1 + p[o]!;
       trailing(p, o);
+      assertUtf8Shortstr(p, v0at);
       return { id: MethodId.ChannelOpen, args: { reserved1: v0 } };
     }
     case 0x0014000b: {
@@ -640,6 +664,7 @@ function decodeArgs(id: number, p: Buffer): Method | undefined {
       let o = 4;
       const v0 = readU16(p, o);
       o += 2;
+      const v1at = o;
       const v1 = readShortstr(p, o);
       o += 1 + p[o]!;
       const v2 = readU16(p, o);
@@ -647,6 +672,7 @@ function decodeArgs(id: number, p: Buffer): Method | undefined {
       const v3 = readU16(p, o);
       o += 2;
       trailing(p, o);
+      assertUtf8Shortstr(p, v1at);
       return { id: MethodId.ChannelClose, args: { replyCode: v0, replyText: v1, classId: v2, methodId: v3 } };
     }
     case 0x00140029: {
@@ -659,8 +685,10 @@ function decodeArgs(id: number, p: Buffer): Method | undefined {
       let o = 4;
       const v0 = readU16(p, o);
       o += 2;
+      const v1at = o;
       const v1 = readShortstr(p, o);
       o += 1 + p[o]!;
+      const v2at = o;
       const v2 = readShortstr(p, o);
       o += 1 + p[o]!;
       const b0 = readU8(p, o);
@@ -669,6 +697,8 @@ function decodeArgs(id: number, p: Buffer): Method | undefined {
       const v3 = tv3.table;
       o = tv3.offset;
       trailing(p, o);
+      assertUtf8Shortstr(p, v1at);
+      assertUtf8Shortstr(p, v2at);
       return { id: MethodId.ExchangeDeclare, args: { reserved1: v0, exchange: v1, type: v2, passive: (b0 & 1) !== 0, durable: (b0 & 2) !== 0, autoDelete: (b0 & 4) !== 0, internal: (b0 & 8) !== 0, noWait: (b0 & 16) !== 0, arguments: v3 } };
     }
     case 0x0028000b: {
@@ -681,11 +711,13 @@ function decodeArgs(id: number, p: Buffer): Method | undefined {
       let o = 4;
       const v0 = readU16(p, o);
       o += 2;
+      const v1at = o;
       const v1 = readShortstr(p, o);
       o += 1 + p[o]!;
       const b0 = readU8(p, o);
       o += 1;
       trailing(p, o);
+      assertUtf8Shortstr(p, v1at);
       return { id: MethodId.ExchangeDelete, args: { reserved1: v0, exchange: v1, ifUnused: (b0 & 1) !== 0, noWait: (b0 & 2) !== 0 } };
     }
     case 0x00280015: {
@@ -698,10 +730,13 @@ function decodeArgs(id: number, p: Buffer): Method | undefined {
       let o = 4;
       const v0 = readU16(p, o);
       o += 2;
+      const v1at = o;
       const v1 = readShortstr(p, o);
       o += 1 + p[o]!;
+      const v2at = o;
       const v2 = readShortstr(p, o);
       o += 1 + p[o]!;
+      const v3at = o;
       const v3 = readShortstr(p, o);
       o += 1 + p[o]!;
       const b0 = readU8(p, o);
@@ -710,6 +745,9 @@ function decodeArgs(id: number, p: Buffer): Method | undefined {
       const v4 = tv4.table;
       o = tv4.offset;
       trailing(p, o);
+      assertUtf8Shortstr(p, v1at);
+      assertUtf8Shortstr(p, v2at);
+      assertUtf8Shortstr(p, v3at);
       return { id: MethodId.ExchangeBind, args: { reserved1: v0, destination: v1, source: v2, routingKey: v3, noWait: (b0 & 1) !== 0, arguments: v4 } };
     }
     case 0x0028001f: {
@@ -722,10 +760,13 @@ function decodeArgs(id: number, p: Buffer): Method | undefined {
       let o = 4;
       const v0 = readU16(p, o);
       o += 2;
+      const v1at = o;
       const v1 = readShortstr(p, o);
       o += 1 + p[o]!;
+      const v2at = o;
       const v2 = readShortstr(p, o);
       o += 1 + p[o]!;
+      const v3at = o;
       const v3 = readShortstr(p, o);
       o += 1 + p[o]!;
       const b0 = readU8(p, o);
@@ -734,6 +775,9 @@ function decodeArgs(id: number, p: Buffer): Method | undefined {
       const v4 = tv4.table;
       o = tv4.offset;
       trailing(p, o);
+      assertUtf8Shortstr(p, v1at);
+      assertUtf8Shortstr(p, v2at);
+      assertUtf8Shortstr(p, v3at);
       return { id: MethodId.ExchangeUnbind, args: { reserved1: v0, destination: v1, source: v2, routingKey: v3, noWait: (b0 & 1) !== 0, arguments: v4 } };
     }
     case 0x00280033: {
@@ -746,6 +790,7 @@ function decodeArgs(id: number, p: Buffer): Method | undefined {
       let o = 4;
       const v0 = readU16(p, o);
       o += 2;
+      const v1at = o;
       const v1 = readShortstr(p, o);
       o += 1 + p[o]!;
       const b0 = readU8(p, o);
@@ -754,11 +799,13 @@ function decodeArgs(id: number, p: Buffer): Method | undefined {
       const v2 = tv2.table;
       o = tv2.offset;
       trailing(p, o);
+      assertUtf8Shortstr(p, v1at);
       return { id: MethodId.QueueDeclare, args: { reserved1: v0, queue: v1, passive: (b0 & 1) !== 0, durable: (b0 & 2) !== 0, exclusive: (b0 & 4) !== 0, autoDelete: (b0 & 8) !== 0, noWait: (b0 & 16) !== 0, arguments: v2 } };
     }
     case 0x0032000b: {
       // queue.declare-ok
       let o = 4;
+      const v0at = o;
       const v0 = readShortstr(p, o);
       o += 1 + p[o]!;
       const v1 = readU32(p, o);
@@ -766,6 +813,7 @@ function decodeArgs(id: number, p: Buffer): Method | undefined {
       const v2 = readU32(p, o);
       o += 4;
       trailing(p, o);
+      assertUtf8Shortstr(p, v0at);
       return { id: MethodId.QueueDeclareOk, args: { queue: v0, messageCount: v1, consumerCount: v2 } };
     }
     case 0x00320014: {
@@ -773,10 +821,13 @@ function decodeArgs(id: number, p: Buffer): Method | undefined {
       let o = 4;
       const v0 = readU16(p, o);
       o += 2;
+      const v1at = o;
       const v1 = readShortstr(p, o);
       o += 1 + p[o]!;
+      const v2at = o;
       const v2 = readShortstr(p, o);
       o += 1 + p[o]!;
+      const v3at = o;
       const v3 = readShortstr(p, o);
       o += 1 + p[o]!;
       const b0 = readU8(p, o);
@@ -785,6 +836,9 @@ function decodeArgs(id: number, p: Buffer): Method | undefined {
       const v4 = tv4.table;
       o = tv4.offset;
       trailing(p, o);
+      assertUtf8Shortstr(p, v1at);
+      assertUtf8Shortstr(p, v2at);
+      assertUtf8Shortstr(p, v3at);
       return { id: MethodId.QueueBind, args: { reserved1: v0, queue: v1, exchange: v2, routingKey: v3, noWait: (b0 & 1) !== 0, arguments: v4 } };
     }
     case 0x00320015: {
@@ -797,11 +851,13 @@ function decodeArgs(id: number, p: Buffer): Method | undefined {
       let o = 4;
       const v0 = readU16(p, o);
       o += 2;
+      const v1at = o;
       const v1 = readShortstr(p, o);
       o += 1 + p[o]!;
       const b0 = readU8(p, o);
       o += 1;
       trailing(p, o);
+      assertUtf8Shortstr(p, v1at);
       return { id: MethodId.QueuePurge, args: { reserved1: v0, queue: v1, noWait: (b0 & 1) !== 0 } };
     }
     case 0x0032001f: {
@@ -817,11 +873,13 @@ function decodeArgs(id: number, p: Buffer): Method | undefined {
       let o = 4;
       const v0 = readU16(p, o);
       o += 2;
+      const v1at = o;
       const v1 = readShortstr(p, o);
       o += 1 + p[o]!;
       const b0 = readU8(p, o);
       o += 1;
       trailing(p, o);
+      assertUtf8Shortstr(p, v1at);
       return { id: MethodId.QueueDelete, args: { reserved1: v0, queue: v1, ifUnused: (b0 & 1) !== 0, ifEmpty: (b0 & 2) !== 0, noWait: (b0 & 4) !== 0 } };
     }
     case 0x00320029: {
@@ -837,16 +895,22 @@ function decodeArgs(id: number, p: Buffer): Method | undefined {
       let o = 4;
       const v0 = readU16(p, o);
       o += 2;
+      const v1at = o;
       const v1 = readShortstr(p, o);
       o += 1 + p[o]!;
+      const v2at = o;
       const v2 = readShortstr(p, o);
       o += 1 + p[o]!;
+      const v3at = o;
       const v3 = readShortstr(p, o);
       o += 1 + p[o]!;
       const tv4 = decodeFieldTable(p, o);
       const v4 = tv4.table;
       o = tv4.offset;
       trailing(p, o);
+      assertUtf8Shortstr(p, v1at);
+      assertUtf8Shortstr(p, v2at);
+      assertUtf8Shortstr(p, v3at);
       return { id: MethodId.QueueUnbind, args: { reserved1: v0, queue: v1, exchange: v2, routingKey: v3, arguments: v4 } };
     }
     case 0x00320033: {
@@ -876,8 +940,10 @@ function decodeArgs(id: number, p: Buffer): Method | undefined {
       let o = 4;
       const v0 = readU16(p, o);
       o += 2;
+      const v1at = o;
       const v1 = readShortstr(p, o);
       o += 1 + p[o]!;
+      const v2at = o;
       const v2 = readShortstr(p, o);
       o += 1 + p[o]!;
       const b0 = readU8(p, o);
@@ -886,32 +952,40 @@ function decodeArgs(id: number, p: Buffer): Method | undefined {
       const v3 = tv3.table;
       o = tv3.offset;
       trailing(p, o);
+      assertUtf8Shortstr(p, v1at);
+      assertUtf8Shortstr(p, v2at);
       return { id: MethodId.BasicConsume, args: { reserved1: v0, queue: v1, consumerTag: v2, noLocal: (b0 & 1) !== 0, noAck: (b0 & 2) !== 0, exclusive: (b0 & 4) !== 0, noWait: (b0 & 8) !== 0, arguments: v3 } };
     }
     case 0x003c0015: {
       // basic.consume-ok
       let o = 4;
+      const v0at = o;
       const v0 = readShortstr(p, o);
       o += 1 + p[o]!;
       trailing(p, o);
+      assertUtf8Shortstr(p, v0at);
       return { id: MethodId.BasicConsumeOk, args: { consumerTag: v0 } };
     }
     case 0x003c001e: {
       // basic.cancel
       let o = 4;
+      const v0at = o;
       const v0 = readShortstr(p, o);
       o += 1 + p[o]!;
       const b0 = readU8(p, o);
       o += 1;
       trailing(p, o);
+      assertUtf8Shortstr(p, v0at);
       return { id: MethodId.BasicCancel, args: { consumerTag: v0, noWait: (b0 & 1) !== 0 } };
     }
     case 0x003c001f: {
       // basic.cancel-ok
       let o = 4;
+      const v0at = o;
       const v0 = readShortstr(p, o);
       o += 1 + p[o]!;
       trailing(p, o);
+      assertUtf8Shortstr(p, v0at);
       return { id: MethodId.BasicCancelOk, args: { consumerTag: v0 } };
     }
     case 0x003c0028: {
@@ -919,13 +993,17 @@ function decodeArgs(id: number, p: Buffer): Method | undefined {
       let o = 4;
       const v0 = readU16(p, o);
       o += 2;
+      const v1at = o;
       const v1 = readShortstr(p, o);
       o += 1 + p[o]!;
+      const v2at = o;
       const v2 = readShortstr(p, o);
       o += 1 + p[o]!;
       const b0 = readU8(p, o);
       o += 1;
       trailing(p, o);
+      assertUtf8Shortstr(p, v1at);
+      assertUtf8Shortstr(p, v2at);
       return { id: MethodId.BasicPublish, args: { reserved1: v0, exchange: v1, routingKey: v2, mandatory: (b0 & 1) !== 0, immediate: (b0 & 2) !== 0 } };
     }
     case 0x003c0032: {
@@ -933,29 +1011,41 @@ function decodeArgs(id: number, p: Buffer): Method | undefined {
       let o = 4;
       const v0 = readU16(p, o);
       o += 2;
+      const v1at = o;
       const v1 = readShortstr(p, o);
       o += 1 + p[o]!;
+      const v2at = o;
       const v2 = readShortstr(p, o);
       o += 1 + p[o]!;
+      const v3at = o;
       const v3 = readShortstr(p, o);
       o += 1 + p[o]!;
       trailing(p, o);
+      assertUtf8Shortstr(p, v1at);
+      assertUtf8Shortstr(p, v2at);
+      assertUtf8Shortstr(p, v3at);
       return { id: MethodId.BasicReturn, args: { replyCode: v0, replyText: v1, exchange: v2, routingKey: v3 } };
     }
     case 0x003c003c: {
       // basic.deliver
       let o = 4;
+      const v0at = o;
       const v0 = readShortstr(p, o);
       o += 1 + p[o]!;
       const v1 = readU64(p, o);
       o += 8;
       const b0 = readU8(p, o);
       o += 1;
+      const v2at = o;
       const v2 = readShortstr(p, o);
       o += 1 + p[o]!;
+      const v3at = o;
       const v3 = readShortstr(p, o);
       o += 1 + p[o]!;
       trailing(p, o);
+      assertUtf8Shortstr(p, v0at);
+      assertUtf8Shortstr(p, v2at);
+      assertUtf8Shortstr(p, v3at);
       return { id: MethodId.BasicDeliver, args: { consumerTag: v0, deliveryTag: v1, redelivered: (b0 & 1) !== 0, exchange: v2, routingKey: v3 } };
     }
     case 0x003c0046: {
@@ -963,11 +1053,13 @@ function decodeArgs(id: number, p: Buffer): Method | undefined {
       let o = 4;
       const v0 = readU16(p, o);
       o += 2;
+      const v1at = o;
       const v1 = readShortstr(p, o);
       o += 1 + p[o]!;
       const b0 = readU8(p, o);
       o += 1;
       trailing(p, o);
+      assertUtf8Shortstr(p, v1at);
       return { id: MethodId.BasicGet, args: { reserved1: v0, queue: v1, noAck: (b0 & 1) !== 0 } };
     }
     case 0x003c0047: {
@@ -977,21 +1069,27 @@ function decodeArgs(id: number, p: Buffer): Method | undefined {
       o += 8;
       const b0 = readU8(p, o);
       o += 1;
+      const v1at = o;
       const v1 = readShortstr(p, o);
       o += 1 + p[o]!;
+      const v2at = o;
       const v2 = readShortstr(p, o);
       o += 1 + p[o]!;
       const v3 = readU32(p, o);
       o += 4;
       trailing(p, o);
+      assertUtf8Shortstr(p, v1at);
+      assertUtf8Shortstr(p, v2at);
       return { id: MethodId.BasicGetOk, args: { deliveryTag: v0, redelivered: (b0 & 1) !== 0, exchange: v1, routingKey: v2, messageCount: v3 } };
     }
     case 0x003c0048: {
       // basic.get-empty
       let o = 4;
+      const v0at = o;
       const v0 = readShortstr(p, o);
       o += 1 + p[o]!;
       trailing(p, o);
+      assertUtf8Shortstr(p, v0at);
       return { id: MethodId.BasicGetEmpty, args: { reserved1: v0 } };
     }
     case 0x003c0050: {
