@@ -41,7 +41,6 @@ interface PendingPublish {
   mandatory: boolean;
   rawProperties: Buffer | null;
   bodySize: number;
-  body: Buffer | null;
   received: number;
 }
 
@@ -214,14 +213,14 @@ export class Channel implements ConsumerOwner, EarlyConfirm {
         this.conn.notePublish();
         const ex = basic.checkBasicPublish(this, method.args);
         // one assembly object per channel, reused for every publish (no allocation per message)
-        const p = (this.assembly ??= { exchange: ex, routingKey: '', mandatory: false, rawProperties: null, bodySize: 0, body: null, received: 0 });
+        const p = (this.assembly ??= { exchange: ex, routingKey: '', mandatory: false, rawProperties: null, bodySize: 0, received: 0 });
         p.exchange = ex;
         p.routingKey = method.args.routingKey;
         p.mandatory = method.args.mandatory;
         p.rawProperties = null;
         p.bodySize = 0;
-        p.body = null;
         p.received = 0;
+        this.bodyParts.length = 0; // a publish abandoned half way (channel error) leaves none behind
         this.pending = p;
         return;
       }
@@ -345,7 +344,12 @@ export class Channel implements ConsumerOwner, EarlyConfirm {
   /** bytes of an oversized body still to discard after its channel error */
   private skipBody = 0;
 
-  /** A content body frame: buf[start, end); `owned`: buf is this payload alone, free to keep. */
+  /**
+   * A content body frame: buf[start, end); `owned`: buf is this payload alone, free to keep.
+   * Memory follows what has arrived, never the declared body size: a body in one frame is
+   * kept as that frame (adopted when the reader already copied it out of the socket
+   * chunks), a longer one as its frames, joined once the last one is in.
+   */
   handleContentBody(buf: Buffer, start: number, end: number, owned = false): void {
     if (this.state !== State.Open) return;
     const p = this.pending;
@@ -367,18 +371,28 @@ export class Channel implements ConsumerOwner, EarlyConfirm {
         `content body frame of ${len} bytes exceeds the ${remaining} bytes remaining`,
       );
     }
-    if (owned && p.received === 0 && len === p.bodySize) {
-      // the whole body in one frame the reader already copied out of the socket chunks
-      p.body = buf;
-      p.received = len;
-    } else {
-      p.body ??= Buffer.allocUnsafe(p.bodySize);
-      // copy into message-owned memory (a view would pin the socket chunk)
-      buf.copy(p.body, p.received, start, end);
-      p.received += len;
+    // copy into message-owned memory unless the reader's copy is ours (a view would pin the socket chunk)
+    let part: Buffer;
+    if (owned) part = buf;
+    else {
+      part = Buffer.allocUnsafe(len);
+      buf.copy(part, 0, start, end);
     }
-    if (p.received === p.bodySize) this.completePublish(p.body);
+    p.received += len;
+    if (p.received === p.bodySize && this.bodyParts.length === 0) {
+      this.completePublish(part); // the whole body in one frame
+      return;
+    }
+    this.bodyParts.push(part);
+    if (p.received === p.bodySize) {
+      const body = Buffer.concat(this.bodyParts, p.bodySize);
+      this.bodyParts.length = 0;
+      this.completePublish(body);
+    }
   }
+
+  /** frames of the multi-frame body being assembled (reused; emptied when it completes) */
+  private readonly bodyParts: Buffer[] = [];
 
   private completePublish(body: Buffer): void {
     const p = this.pending!;
@@ -784,6 +798,7 @@ export class Channel implements ConsumerOwner, EarlyConfirm {
   release(): void {
     if (this.state === State.Closed) return;
     this.pending = null;
+    this.bodyParts.length = 0;
     this.txPublishes = [];
     // acks/rejects inside an uncommitted transaction never happened: those deliveries go back too
     this.restoreUnacked(this.txSettlements.map((s) => s.unacked));
