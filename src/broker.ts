@@ -62,7 +62,11 @@ function serverProperties(): FieldTable {
 
 const TICK_MS = 1000;
 function brokerTick(broker: Broker): void {
-  broker.tick();
+  try {
+    broker.tick();
+  } catch (err) {
+    broker.logger.error({ err }, 'internal error in the broker tick (contained)');
+  }
 }
 
 /** Composition root: config, logger, store, vhosts, listener. No protocol logic. */
@@ -117,10 +121,18 @@ export class Broker implements BrokerContext {
     try {
       await this.recover();
       this.server = await listen(this.config.host, this.config.port, (socket) => this.accept(socket));
+      // e.g. EMFILE on accept: logged, the listener keeps going (an 'error' without a listener would throw)
+      this.server.on('error', (err) => this.logger.error({ err }, 'listener error'));
       this.tickTimer = setInterval(brokerTick, TICK_MS, this);
       this.tickTimer.unref();
       if (this.monitor !== null) {
-        this.monitor.on('alarm', (e) => this.onAlarm(e));
+        this.monitor.on('alarm', (e) => {
+          try {
+            this.onAlarm(e);
+          } catch (err) {
+            this.logger.error({ err, alarm: e }, 'internal error handling a resource alarm (contained)');
+          }
+        });
         this.monitor.on('check-error', (err) => this.logger.warn({ err }, 'resource check failed'));
         await this.monitor.checkNow();
         this.monitor.start();
@@ -222,7 +234,12 @@ export class Broker implements BrokerContext {
   }
 
   private accept(socket: Socket): void {
-    new Connection(socket, this, socket.remoteAddress, socket.remotePort);
+    try {
+      new Connection(socket, this, socket.remoteAddress, socket.remotePort);
+    } catch (err) {
+      this.logger.error({ err, peer: socket.remoteAddress }, 'internal error accepting a connection (contained)');
+      socket.destroy();
+    }
   }
 
   /** Once a second: consumer timeouts. */

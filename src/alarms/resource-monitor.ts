@@ -128,7 +128,7 @@ export class ResourceMonitor extends EventEmitter<ResourceMonitorEvents> {
   /** checks now, then every intervalMs; the timer never keeps the process alive */
   start(): void {
     if (this.#timer !== null) return;
-    void this.checkNow();
+    this.#tick();
     this.#timer = setInterval(this.#tick, this.intervalMs);
     this.#timer.unref();
   }
@@ -149,8 +149,21 @@ export class ResourceMonitor extends EventEmitter<ResourceMonitorEvents> {
   }
 
   readonly #tick = (): void => {
-    void this.checkNow();
+    // an alarm listener that throws must not escape the timer (nor leave a rejected promise)
+    try {
+      this.checkNow().catch((error: unknown) => this.#reportError(error));
+    } catch (error) {
+      this.#reportError(error);
+    }
   };
+
+  #reportError(error: unknown): void {
+    try {
+      this.emit('check-error', asError(error));
+    } catch {
+      // a check-error listener that throws: nothing left to tell
+    }
+  }
 
   #checkMemory(): void {
     let used: number;

@@ -434,7 +434,7 @@ export class Channel implements ConsumerOwner, EarlyConfirm {
   /** Holds this channel's frames until `ready` settles, then runs `then` (a method that had to wait for the store). */
   deferUntil(ready: Promise<void>, then: () => void): void {
     this.paused = true;
-    void ready.then(() => {
+    const resume = (): void => {
       if (this.state !== State.Open) return;
       this.paused = false;
       try {
@@ -443,7 +443,9 @@ export class Channel implements ConsumerOwner, EarlyConfirm {
         this.conn.handleError(err, this.id);
       }
       if (!this.paused) this.conn.resumeChannel(this);
-    });
+    };
+    // a promise continuation: nothing may escape it (an unhandled rejection ends the process)
+    ready.then(resume, resume).catch((err: unknown) => this.conn.internalFailure(err, 'deferred method'));
   }
 
   replyCommitted(method: Method, error: Error | null): void {
@@ -814,7 +816,11 @@ export class Channel implements ConsumerOwner, EarlyConfirm {
 /** One basic.ack for every early confirm of a tick. */
 function flushConfirmsSoon(ch: Channel): void {
   ch.confirmFlushScheduled = false;
-  ch.flushConfirms();
+  try {
+    ch.flushConfirms();
+  } catch (err) {
+    ch.conn.internalFailure(err, 'early confirms');
+  }
 }
 /** bodies up to this size are copied into the delivery's buffer (cheaper than separate writes) */
 const INLINE_BODY_MAX = 4096;
@@ -826,7 +832,7 @@ class ReplyWaiter implements CommitListener {
     private readonly method: Method,
   ) {}
   batchCommitted(error: Error | null): void {
-    this.channel.replyCommitted(this.method, error);
+    this.channel.conn.sendDeferredReply(this.channel, this.method, error);
   }
 }
 
@@ -838,6 +844,10 @@ class CommitWaiter implements CommitListener {
     readonly batchId: number,
   ) {}
   batchCommitted(error: Error | null): void {
-    this.channel.batchCommitted(this.upTo, error);
+    try {
+      this.channel.batchCommitted(this.upTo, error);
+    } catch (err) {
+      this.channel.conn.internalFailure(err, 'publisher confirms');
+    }
   }
 }

@@ -35,14 +35,28 @@ const enum State {
 
 let nextConnectionId = 1;
 
+// Timer callbacks: an exception must never escape to the event loop (it would take every
+// connection down with the process); it closes this connection only.
 function heartbeatTick(conn: Connection): void {
-  conn.onHeartbeatTick();
+  try {
+    conn.onHeartbeatTick();
+  } catch (err) {
+    conn.internalFailure(err, 'heartbeat timer');
+  }
 }
 function closeOkTimeout(conn: Connection): void {
-  conn.destroy('connection.close-ok not received in time');
+  try {
+    conn.destroy('connection.close-ok not received in time');
+  } catch (err) {
+    conn.internalFailure(err, 'close-ok timer');
+  }
 }
 function handshakeTimeout(conn: Connection): void {
-  conn.destroy('handshake timeout');
+  try {
+    conn.destroy('handshake timeout');
+  } catch (err) {
+    conn.internalFailure(err, 'handshake timer');
+  }
 }
 
 /**
@@ -101,12 +115,31 @@ export class Connection {
     this.logger = broker.logger.child({ conn: this.id, peer: `${remoteAddress ?? 'local'}:${remotePort ?? 0}` });
     this.closeTimer = setTimeout(handshakeTimeout, HANDSHAKE_TIMEOUT_MS, this);
     this.closeTimer.unref();
-    socket.on('data', (chunk: Buffer) => this.onData(chunk));
-    socket.on('drain', () => this.onDrain());
+    // socket events: whatever goes wrong inside stays with this connection
+    socket.on('data', (chunk: Buffer) => {
+      try {
+        this.onData(chunk);
+      } catch (err) {
+        this.internalFailure(err, 'socket data');
+      }
+    });
+    socket.on('drain', () => {
+      try {
+        this.onDrain();
+      } catch (err) {
+        this.internalFailure(err, 'socket drain');
+      }
+    });
     socket.on('error', (err: Error) => {
       this.closeReason ||= err.message;
     });
-    socket.on('close', () => this.cleanup());
+    socket.on('close', () => {
+      try {
+        this.cleanup();
+      } catch (err) {
+        this.logger.error({ err }, 'internal error releasing a closed connection (contained)');
+      }
+    });
     broker.connectionOpened(this);
   }
 
@@ -311,6 +344,15 @@ export class Connection {
       this.handleError(err, ch.id);
     }
     if (this.pendingConfirms.size !== 0) this.flushConfirms();
+  }
+
+  /** A reply that waited for the store goes out (store callback: nothing may escape). */
+  sendDeferredReply(ch: Channel, method: Method, error: Error | null): void {
+    try {
+      ch.replyCommitted(method, error);
+    } catch (err) {
+      this.internalFailure(err, 'deferred reply');
+    }
   }
 
   /** A channel finished closing (close-ok sent or received): its number may be reused. */
@@ -525,12 +567,36 @@ export class Connection {
   forceClose(reason: string): Promise<void> {
     if (this.state === State.Closed || this.socket.destroyed) return Promise.resolve();
     const closed = new Promise<void>((resolve) => this.socket.once('close', () => resolve()));
-    if (this.state === State.Open || this.state === State.AwaitOpen || this.state === State.AwaitTuneOk) {
-      this.closeWithError(ReplyCode.ConnectionForced, `broker forced connection closure with reason '${reason}'`, 0, 0);
-    } else {
-      this.destroy(reason);
+    try {
+      if (this.state === State.Open || this.state === State.AwaitOpen || this.state === State.AwaitTuneOk) {
+        this.closeWithError(ReplyCode.ConnectionForced, `broker forced connection closure with reason '${reason}'`, 0, 0);
+      } else {
+        this.destroy(reason);
+      }
+    } catch (err) {
+      this.internalFailure(err, 'forced close');
     }
     return closed;
+  }
+
+  /**
+   * An exception where none may escape (a timer, a socket event, a deferred callback):
+   * logged at error level, and this connection — only this one — is closed with 541, or
+   * dropped when even that fails.
+   */
+  internalFailure(err: unknown, during: string): void {
+    try {
+      this.logger.error({ err, during }, 'internal error (contained)');
+    } catch {
+      // a logger that throws: go on closing
+    }
+    try {
+      this.closeWithError(ReplyCode.InternalError, 'internal error', 0, 0);
+    } catch {
+      this.closeReason ||= 'internal error';
+      this.state = State.Closed;
+      this.socket.destroy();
+    }
   }
 
   private finishClose(): void {

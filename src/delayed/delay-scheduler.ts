@@ -4,6 +4,11 @@ export type DelayTimerHandle = unknown;
 export interface DelaySchedulerOptions<M> {
   /** called for each due item, in due order (ties in schedule order) */
   readonly onDue: (item: M) => void;
+  /**
+   * An onDue that threw: with this option the error is handed here and the other due items
+   * go on; without it, runDue rethrows once the timer is re-armed (nothing is lost either way).
+   */
+  readonly onError?: (err: unknown, item: M) => void;
   /** ms clock; default Date.now (due times are wall-clock so they survive restarts) */
   readonly now?: () => number;
   /** arms the timer; default setTimeout, unref'd so pending delays never keep the process alive */
@@ -36,6 +41,7 @@ function defaultClearTimer(handle: DelayTimerHandle): void {
  */
 export class DelayScheduler<M> {
   readonly #onDue: (item: M) => void;
+  readonly #onError: ((err: unknown, item: M) => void) | null;
   readonly #now: () => number;
   readonly #setTimer: (callback: () => void, delayMs: number) => DelayTimerHandle;
   readonly #clearTimer: (handle: DelayTimerHandle) => void;
@@ -54,6 +60,7 @@ export class DelayScheduler<M> {
 
   constructor(options: DelaySchedulerOptions<M>) {
     this.#onDue = options.onDue;
+    this.#onError = options.onError ?? null;
     this.#now = options.now ?? Date.now;
     this.#setTimer = options.setTimer ?? defaultSetTimer;
     this.#clearTimer = options.clearTimer ?? defaultClearTimer;
@@ -126,7 +133,8 @@ export class DelayScheduler<M> {
   /**
    * Delivers every item due by now, in due order, then re-arms for the next one.
    * The timer calls this; tests may too. An onDue that throws does not lose the
-   * other items: the timer is re-armed and the error rethrown after.
+   * other items: it goes to onError and the loop goes on, or without onError the timer is
+   * re-armed and the error rethrown after.
    */
   runDue(): void {
     if (this.#firing) return;
@@ -134,7 +142,16 @@ export class DelayScheduler<M> {
     try {
       const now = this.#now();
       while (this.#items.length > 0 && this.#due[0]! <= now && !this.#stopped) {
-        this.#onDue(this.#pop());
+        const item = this.#pop();
+        if (this.#onError === null) {
+          this.#onDue(item);
+          continue;
+        }
+        try {
+          this.#onDue(item);
+        } catch (err) {
+          this.#onError(err, item);
+        }
       }
     } finally {
       this.#firing = false;

@@ -17,6 +17,8 @@ interface DelayedItem {
 /** Routes a message that is due, as if it had just been published to the exchange. */
 export interface DelayedRouter {
   routeDelayed(exchange: Exchange, message: Message): void;
+  /** routing a due message threw: logged; a stored message stays in the store (routed after a restart) */
+  delayedRouteFailed(exchange: Exchange, err: unknown): void;
 }
 
 const PAGE = 1000;
@@ -39,7 +41,10 @@ export class DelayedExchange {
     /** store queue id for durable exchanges (0 = memory only) */
     public queueId: number,
   ) {
-    this.scheduler = new DelayScheduler<DelayedItem>({ onDue: (item) => this.due(item) });
+    this.scheduler = new DelayScheduler<DelayedItem>({
+      onDue: (item) => this.due(item),
+      onError: (err) => this.router.delayedRouteFailed(this.exchange, err),
+    });
   }
 
   /** Holds a message for delayMs. Returns true when it was written to the store (confirm after commit). */

@@ -30,6 +30,8 @@ export interface QueueHost {
   queueUnused(queue: Queue): void;
   /** a store read failed; logged by the host */
   queueStoreError(queue: Queue, err: unknown): void;
+  /** a timer or deferred callback of the queue threw (`during` names it); logged by the host, the queue carries on */
+  queueCallbackFailed(queue: Queue, err: unknown, during: string): void;
   /** a message leaves the queue for its dead-letter exchange (only called when one is configured) */
   deadLetter(queue: Queue, message: Message, reason: DeathReason): void;
 }
@@ -49,11 +51,21 @@ function keyBefore(p1: number, s1: number, p2: number, s2: number): boolean {
   return p1 > p2 || (p1 === p2 && s1 < s2);
 }
 
+// Timer and setImmediate callbacks: an exception must never escape to the event loop
+// (it would take the whole broker down); the host logs it and the queue carries on.
 function expireTimerFired(q: Queue): void {
-  q.onExpireTimer();
+  try {
+    q.onExpireTimer();
+  } catch (err) {
+    q.callbackFailed(err, 'message TTL timer');
+  }
 }
 function unusedTimerFired(q: Queue): void {
-  q.onUnusedTimer();
+  try {
+    q.onUnusedTimer();
+  } catch (err) {
+    q.callbackFailed(err, 'x-expires timer');
+  }
 }
 
 /**
@@ -106,7 +118,15 @@ export class Queue {
     /** the store, for durable queues and for paging; null keeps everything in memory */
     private readonly storage: DurableStorage | null = null,
   ) {
-    this.runPass = () => this.deliveryPass();
+    this.runPass = () => {
+      try {
+        this.deliveryPass();
+      } catch (err) {
+        this.callbackFailed(err, 'delivery pass');
+        // the entry it failed on has left the ready list: the others may still go out
+        if (this.consumers.length !== 0) this.scheduleDelivery();
+      }
+    };
     this.limits = limits ?? parseQueueArguments(options.arguments, `queue '${name}'`);
     this.ready = this.limits.maxPriority > 0 ? new PriorityReadyList(this.limits.maxPriority) : new ReadyList();
     this.touch();
@@ -416,7 +436,14 @@ export class Queue {
     this.pageInFlight = true;
     const after = this.maxMemorySeq === 0 ? null : { priority: this.maxMemoryPriority, seq: this.maxMemorySeq };
     this.pageInPromise = this.storage.store.readEntries(this.id, after, PAGE_IN_BATCH).then(
-      (entries) => this.pagedIn(entries),
+      (entries) => {
+        try {
+          this.pagedIn(entries);
+        } catch (err) {
+          this.pageInFlight = false;
+          this.callbackFailed(err, 'page-in');
+        }
+      },
       (err: unknown) => {
         this.pageInFlight = false;
         this.host.queueStoreError(this, err);
@@ -485,8 +512,21 @@ export class Queue {
   onExpireTimer(): void {
     this.expireTimer = null;
     if (this.deleted) return;
-    this.expireHead(Date.now());
-    this.armExpireTimer();
+    try {
+      this.expireHead(Date.now());
+    } finally {
+      // an entry that failed to expire has left the queue: the next ones keep their timer
+      this.armExpireTimer();
+    }
+  }
+
+  /** A timer or deferred callback of this queue threw: the host logs it (never rethrown). */
+  callbackFailed(err: unknown, during: string): void {
+    try {
+      this.host.queueCallbackFailed(this, err, during);
+    } catch {
+      // the host's logger failed too: nothing more can be done, but nothing may escape
+    }
   }
 
   // ---- x-expires ----------------------------------------------------------------------------

@@ -606,7 +606,8 @@ export class LevelStore implements Store {
     const batch = this.open_;
     this.open_ = new Batch(++this.batchCount);
     this.inFlight = batch;
-    void this.commit(db, batch);
+    // commit() catches the write's errors; this catches a bug in its bookkeeping (no unhandled rejection)
+    this.commit(db, batch).catch((e: unknown) => this.logger.error({ err: e }, 'store: internal error after a commit (contained)'));
   }
 
   /**

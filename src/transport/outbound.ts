@@ -20,7 +20,12 @@ const slab = {
 };
 
 function endOfTick(out: Outbound): void {
-  out.flush();
+  try {
+    out.flush();
+  } catch (err) {
+    // never seen; the connection cannot be written to any more: its socket's close cleans up
+    out.socket.destroy(err instanceof Error ? err : new Error(String(err)));
+  }
 }
 
 /**

@@ -237,6 +237,19 @@ export class Vhost implements QueueHost, DelayedRouter {
    * a missing dead-letter exchange drops it; fully automatic cycles are broken.
    */
   deadLetter(queue: Queue, message: Message, reason: DeathReason): void {
+    try {
+      this.deadLetterNow(queue, message, reason);
+    } catch (err) {
+      // never seen with a message checked at publish; the message cannot reach its dead-letter
+      // exchange and leaves its queue anyway (rejected, expired or pushed out)
+      this.logger.error(
+        { err, vhost: this.name, queue: queue.name, reason, messageId: message.storeId || undefined },
+        'dead-lettering failed: message dropped',
+      );
+    }
+  }
+
+  private deadLetterNow(queue: Queue, message: Message, reason: DeathReason): void {
     const dlxName = queue.limits.deadLetterExchange!;
     const dlx = this.exchanges.get(dlxName);
     if (dlx === undefined) return;
@@ -251,6 +264,16 @@ export class Vhost implements QueueHost, DelayedRouter {
       for (const t of targets) if (isDeadLetterCycle(dead, t.name)) targets.delete(t);
     }
     this.enqueueAll(dead, targets);
+  }
+
+  /** QueueHost: a timer or deferred callback of the queue threw. */
+  queueCallbackFailed(queue: Queue, err: unknown, during: string): void {
+    this.logger.error({ err, vhost: this.name, queue: queue.name, during }, 'internal error in a queue callback (contained)');
+  }
+
+  /** DelayedRouter: routing a due delayed message threw (it stays in the store if it was stored). */
+  delayedRouteFailed(exchange: Exchange, err: unknown): void {
+    this.logger.error({ err, vhost: this.name, exchange: exchange.name }, 'internal error routing a delayed message (contained)');
   }
 
   /** QueueHost: a store read for this queue failed. */

@@ -210,6 +210,30 @@ describe('DelayScheduler', () => {
     expect(fired).toEqual(['good']);
   });
 
+  it('with onError, an onDue that throws is handed over and the other due items go on', () => {
+    const timers = new FakeTimers();
+    const fired: string[] = [];
+    const errors: [string, string][] = [];
+    const s = new DelayScheduler<string>({
+      onDue: (item) => {
+        if (item === 'bad') throw new Error('boom');
+        fired.push(item);
+      },
+      onError: (err, item) => errors.push([(err as Error).message, item]),
+      now: () => timers.now,
+      setTimer: timers.setTimer,
+      clearTimer: timers.clearTimer,
+    });
+    s.schedule(1100, 'bad');
+    s.schedule(1100, 'good');
+    s.schedule(1200, 'later');
+    timers.advanceTo(1100);
+    expect(errors).toEqual([['boom', 'bad']]);
+    expect(fired).toEqual(['good']);
+    timers.advanceTo(1200);
+    expect(fired).toEqual(['good', 'later']);
+  });
+
   it('default timers: real setTimeout, unref\'d', async () => {
     vi.useFakeTimers({ now: 0 });
     const spy = vi.spyOn(globalThis, 'setTimeout');
