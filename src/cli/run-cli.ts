@@ -22,8 +22,8 @@ export interface CliIo {
   /** Where JSON log lines go; pino's stdout destination when omitted. */
   readonly logDestination?: DestinationStream;
   readonly startBroker: CliStartBroker;
-  /** `process` in production. */
-  readonly signals: { on(signal: ShutdownSignal, listener: () => void): unknown };
+  /** `process` in production ('beforeExit': the event loop ran dry). */
+  readonly signals: { on(event: ShutdownSignal | 'beforeExit', listener: () => void): unknown };
   /** `process.exit` in production; runCli calls it exactly once per outcome. */
   readonly exit: (code: number) => void;
   readonly version: string;
@@ -70,18 +70,31 @@ export async function runCli(argv: readonly string[], env: NodeJS.ProcessEnv, io
   let broker: CliBroker | undefined;
   let stopping = false;
 
+  let shuttingDown = false;
   const shutdown = (running: CliBroker): void => {
+    shuttingDown = true;
     running.close(SHUTDOWN_REASON).then(
       () => {
         logger.info('Warren stopped');
         io.exit(EXIT_OK);
       },
       (err: unknown) => {
-        logger.error({ err }, 'Warren shutdown failed');
+        // e.g. the store could not write what was pending: a supervisor must not see a clean stop
+        const message = err instanceof Error ? err.message : String(err);
+        logger.error({ err }, `Warren shutdown failed: ${message}`);
+        if (!logger.isLevelEnabled('error')) io.stderr.write(`warren: shutdown failed: ${message}\n`);
         io.exit(EXIT_FAILURE);
       },
     );
   };
+  // A shutdown that can never finish (it waits on something that no longer keeps the
+  // process alive) would otherwise end in a silent exit 0 when the event loop runs dry.
+  io.signals.on('beforeExit', () => {
+    if (!shuttingDown) return;
+    logger.error('Warren shutdown did not complete: the process ran out of work while waiting for it');
+    if (!logger.isLevelEnabled('error')) io.stderr.write('warren: shutdown did not complete\n');
+    io.exit(EXIT_FAILURE);
+  });
 
   const onSignal = (signal: ShutdownSignal): void => {
     if (stopping) {

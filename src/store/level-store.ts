@@ -582,6 +582,9 @@ export class LevelStore implements Store {
 
   flush(): Promise<void> {
     if (this.inFlight === null && this.open_.isEmpty()) return Promise.resolve();
+    // the retry timer is unref'd (a failing disk must not keep an idle process alive), but a
+    // waiter needs it to run: otherwise a shutdown waiting here would just see Node exit 0
+    this.retryTimer?.ref();
     return new Promise<void>((resolve, reject) => {
       this.open_.listeners.add({ batchCommitted: (error) => (error === null ? resolve() : reject(error)) });
       this.touch();

@@ -125,7 +125,31 @@ describe('runCli', () => {
     await runCli(['start'], {}, h.io);
     h.signals.emit('SIGTERM');
     expect(await h.exited).toBe(1);
-    expect(h.logs.at(-1)).toMatchObject({ level: 50, msg: 'Warren shutdown failed' });
+    expect(h.logs.at(-1)).toMatchObject({ level: 50, msg: 'Warren shutdown failed: store would not close' });
+  });
+
+  it('a shutdown that can never finish (the event loop ran dry while waiting) is logged and exits 1, not 0', async () => {
+    const h = harness(async () => fakeBroker(() => new Promise<void>(() => {})));
+    await runCli(['start'], {}, h.io);
+    h.signals.emit('SIGTERM');
+    h.signals.emit('beforeExit');
+    expect(await h.exited).toBe(1);
+    expect(h.logs.at(-1)).toMatchObject({ level: 50, msg: expect.stringMatching(/^Warren shutdown did not complete/) });
+  });
+
+  it('the event loop running dry before any shutdown is not a failure', async () => {
+    const h = harness(async () => fakeBroker());
+    await runCli(['start'], {}, h.io);
+    h.signals.emit('beforeExit');
+    expect(h.exits).toEqual([]);
+  });
+
+  it('a close failure still reaches stderr when logging is silenced', async () => {
+    const h = harness(async () => fakeBroker(() => Promise.reject(new Error('store would not close'))));
+    await runCli(['start', '--log-level', 'silent'], {}, h.io);
+    h.signals.emit('SIGTERM');
+    expect(await h.exited).toBe(1);
+    expect(h.stderr).toEqual(['warren: shutdown failed: store would not close\n']);
   });
 
   it('a startup failure is logged clearly and exits 1', async () => {
