@@ -119,12 +119,14 @@ export class Queue {
     private readonly storage: DurableStorage | null = null,
   ) {
     this.runPass = () => {
+      const ready = this.ready.length;
       try {
         this.deliveryPass();
       } catch (err) {
         this.callbackFailed(err, 'delivery pass');
-        // the entry it failed on has left the ready list: the others may still go out
-        if (this.consumers.length !== 0) this.scheduleDelivery();
+        // the entry it failed on has left the ready list: the others may still go out (a
+        // pass that failed before taking any entry is not retried: it would only fail again)
+        if (this.ready.length < ready && this.consumers.length !== 0) this.scheduleDelivery();
       }
     };
     this.limits = limits ?? parseQueueArguments(options.arguments, `queue '${name}'`);
