@@ -44,7 +44,8 @@ function summary(report: FuzzReport): string {
 }
 
 async function withBroker<T>(onDisk: boolean, fn: (broker: RunningBroker, log: LogCapture) => Promise<T>): Promise<T> {
-  const log = new LogCapture();
+  // warnings and errors only: a long run opens hundreds of thousands of connections
+  const log = new LogCapture('warn');
   const dataDir = onDisk ? await mkdtemp(join(tmpdir(), 'warren-fuzz-')) : null;
   const broker = await startBroker({ port: 0, dataDir, logger: log.logger });
   try {
