@@ -1,9 +1,9 @@
 // kill -9 scenarios kept as regression tests (issue #10 probed them; they passed): a fanout
 // to several durable queues, transactions, and a kill in the middle of a shutdown. After the
 // restart, nothing confirmed (or committed) is missing, nothing appears twice, order holds.
-import type { ChannelModel, ConsumeMessage } from 'amqplib';
+import type { ChannelModel } from 'amqplib';
 import { describe, expect, it } from 'vitest';
-import { childBrokerFixture, connectionClosed, openChannel, openConfirmChannel, TEST_TIMEOUT } from './harness.js';
+import { childBrokerFixture, connectionClosed, drainNumbers, openChannel, openConfirmChannel, TEST_TIMEOUT } from './harness.js';
 
 // tx methods, which amqplib's promise API does not expose: (classId << 16) | methodId
 const TX_SELECT = (90 << 16) | 10;
@@ -14,26 +14,12 @@ function rpc(ch: object, method: number, expect: number): Promise<unknown> {
   return (ch as { rpc(method: number, fields: object, expect: number): Promise<unknown> }).rpc(method, {}, expect);
 }
 
-/** Consumes (no-ack) everything in `queue` and returns the bodies as numbers, in order. */
+/** Consumes (no-ack) everything in `queue`; returns the bodies as numbers, in order. */
 async function drain(conn: ChannelModel, queue: string): Promise<number[]> {
   const ch = await openChannel(conn);
   const count = (await ch.checkQueue(queue)).messageCount;
-  const numbers: number[] = [];
-  if (count > 0) {
-    await new Promise<void>((resolve) => {
-      void ch.consume(
-        queue,
-        (m: ConsumeMessage | null) => {
-          if (m === null) return;
-          numbers.push(Number(m.content.toString()));
-          if (numbers.length === count) resolve();
-        },
-        { noAck: true },
-      );
-    });
-  }
   await ch.close();
-  return numbers;
+  return drainNumbers(conn, queue, count);
 }
 
 function strictlyIncreasing(numbers: number[]): string[] {

@@ -3,6 +3,7 @@ import type { ChannelModel, ConfirmChannel, ConsumeMessage } from 'amqplib';
 import {
   childBrokerFixture,
   commitBarrier,
+  drainNumbers,
   openChannel,
   openConfirmChannel,
   type WarrenChild,
@@ -130,26 +131,6 @@ function streamUntilKilled(warren: WarrenChild, pubConn: ChannelModel, consConn:
   });
 }
 
-/** Consumes (no-ack) exactly `count` messages and returns their numbers in delivery order. */
-async function drainNumbers(conn: ChannelModel, count: number): Promise<number[]> {
-  const numbers: number[] = [];
-  if (count === 0) return numbers;
-  const ch = await openChannel(conn);
-  await new Promise<void>((resolve) => {
-    void ch.consume(
-      QUEUE,
-      (m) => {
-        if (m === null) return;
-        numbers.push(Number(m.content.toString()));
-        if (numbers.length === count) resolve();
-      },
-      { noAck: true },
-    );
-  });
-  await ch.close();
-  return numbers;
-}
-
 describe('crash: kill -9 in the middle of a confirmed publish stream', () => {
   const broker = childBrokerFixture();
 
@@ -169,7 +150,7 @@ describe('crash: kill -9 in the middle of a confirmed publish stream', () => {
       const conn = await broker.connect();
       const ch = await openChannel(conn);
       const count = (await ch.checkQueue(QUEUE)).messageCount;
-      const numbers = await drainNumbers(conn, count);
+      const numbers = await drainNumbers(conn, QUEUE, count);
       expect((await ch.checkQueue(QUEUE)).messageCount).toBe(0);
 
       // order preserved and no duplicates: strictly increasing

@@ -198,6 +198,26 @@ export async function channelErrorCode(conn: ChannelModel, op: (ch: Channel) => 
   throw new Error('expected a channel error');
 }
 
+/** Consumes (no-ack) exactly `count` messages of `queue`; returns their bodies as numbers, in delivery order. */
+export async function drainNumbers(conn: ChannelModel, queue: string, count: number): Promise<number[]> {
+  const numbers: number[] = [];
+  if (count === 0) return numbers;
+  const ch = await openChannel(conn);
+  await new Promise<void>((resolve) => {
+    void ch.consume(
+      queue,
+      (m) => {
+        if (m === null) return;
+        numbers.push(Number(m.content.toString()));
+        if (numbers.length === count) resolve();
+      },
+      { noAck: true },
+    );
+  });
+  await ch.close();
+  return numbers;
+}
+
 /** A deterministic body of `size` bytes (not all one value, so misplaced chunks show). */
 export function patternBody(size: number, seed: number): Buffer {
   const b = Buffer.allocUnsafe(size);
