@@ -16,7 +16,7 @@ const { RouteSet } = await load('routing/route-set.js');
 const { Outbound } = await load('transport/outbound.js');
 const { decodeMethod, encodeMethodFrame } = await load('protocol/generated/methods.js');
 const { MethodId } = await load('protocol/generated/constants.js');
-const { encodeBasicProperties } = await load('protocol/generated/properties.js');
+const { checkBasicProperties, encodeBasicProperties } = await load('protocol/generated/properties.js');
 const { createRoutingTable } = await load('routing/routing-table.js');
 const { Message } = await load('message/message.js');
 const { Queue } = await load('queue/queue.js');
@@ -81,6 +81,21 @@ const cases = {
         const f = frames[i % 3];
         decodeHotMethod(h, f, 7, f.length - 1);
       }
+    });
+  },
+  'checkBasicProperties (content-type, delivery-mode, a 3-entry headers table)': () => {
+    const raw = encodeBasicProperties({
+      contentType: 'application/json',
+      deliveryMode: 2,
+      messageId: 'm-0001',
+      headers: new Map([
+        ['tenant', { type: 'S', value: Buffer.from('acme') }],
+        ['attempt', { type: 'I', value: 1 }],
+        ['trace', { type: 'F', value: new Map([['id', { type: 'x', value: Buffer.alloc(16) }]]) }],
+      ]),
+    });
+    return measure((n) => {
+      for (let i = 0; i < n; i++) checkBasicProperties(raw, 0, raw.length);
     });
   },
   'writeDelivery into the outbound slab (16 B body inline)': () => {
