@@ -1,6 +1,5 @@
 import { Message } from '../message/message.js';
 import type { DurableStorage } from '../queue/durable-storage.js';
-import type { Exchange } from '../vhost/exchange.js';
 import { DelayScheduler } from './delay-scheduler.js';
 import { DelaySeqAllocator, dueAtOfSeq } from './delay-seq.js';
 
@@ -15,10 +14,15 @@ interface DelayedItem {
 }
 
 /** Routes a message that is due, as if it had just been published to the exchange. */
-export interface DelayedRouter {
-  routeDelayed(exchange: Exchange, message: Message): void;
+export interface DelayedRouter<X> {
+  routeDelayed(exchange: X, message: Message): void;
   /** routing a due message threw: logged; a stored message stays in the store (routed after a restart) */
-  delayedRouteFailed(exchange: Exchange, err: unknown): void;
+  delayedRouteFailed(exchange: X, err: unknown): void;
+}
+
+/** What a delayed exchange needs to know of its exchange (the vhost's Exchange; delayed/ sits below vhost/). */
+export interface DelayedExchangeRef {
+  readonly name: string;
 }
 
 const PAGE = 1000;
@@ -30,13 +34,13 @@ const PAGE = 1000;
  * survive restarts; when due it is routed as a fresh publish and its delay entry is
  * deleted in the same group commit.
  */
-export class DelayedExchange {
+export class DelayedExchange<X extends DelayedExchangeRef> {
   private readonly scheduler: DelayScheduler<DelayedItem>;
   private readonly allocator = new DelaySeqAllocator();
 
   constructor(
-    readonly exchange: Exchange,
-    private readonly router: DelayedRouter,
+    readonly exchange: X,
+    private readonly router: DelayedRouter<X>,
     private readonly storage: DurableStorage | null,
     /** store queue id for durable exchanges (0 = memory only) */
     public queueId: number,

@@ -1,5 +1,5 @@
 import type { FieldTable } from '../protocol/field-types.js';
-import { bindingArgsKey } from './binding-args-key.js';
+import { bindingArgsKey } from '../protocol/binding-args-key.js';
 import type { Binding, RoutingTable } from './routing-table.js';
 import type { RouteSink } from './route-set.js';
 

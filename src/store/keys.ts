@@ -21,7 +21,7 @@
  * bodySize lets recovery report per-queue bytes without reading bodies; UNKNOWN_BODY_SIZE
  * marks an entry written when the body size was not at hand (recovery then reads the message).
  */
-import { bindingArgsKey } from '../routing/binding-args-key.js';
+import { bindingArgsKey } from '../protocol/binding-args-key.js';
 import type { BindingRecord, MessageRecord } from './store.js';
 import { StoreError } from './store-error.js';
 

@@ -1,4 +1,4 @@
-import { bindingArgsKey } from '../routing/binding-args-key.js';
+import { bindingArgsKey } from '../protocol/binding-args-key.js';
 import type {
   BindingRecord,
   CommitListener,

@@ -34,12 +34,12 @@ const COMPARED_EXCHANGE_ARGS = ['alternate-exchange'];
  * One virtual host: its exchanges, queues and bindings. Every operation validates
  * as RabbitMQ does and throws AmqpChannelError with RabbitMQ's reply code and text.
  */
-export class Vhost implements QueueHost, DelayedRouter {
+export class Vhost implements QueueHost, DelayedRouter<Exchange> {
   readonly exchanges = new Map<string, Exchange>();
   readonly queues = new Map<string, Queue>();
   readonly defaultExchange: Exchange;
   /** pending messages of x-delayed-message exchanges */
-  private readonly delayed = new Map<Exchange, DelayedExchange>();
+  private readonly delayed = new Map<Exchange, DelayedExchange<Exchange>>();
   private readonly scratch = new RouteSet<Destination>();
   /** durable topology changes handed to the store (their -ok waits for the commit) */
   topologyWrites = 0;

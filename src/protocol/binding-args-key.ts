@@ -1,4 +1,4 @@
-import type { FieldTable, FieldValue } from '../protocol/field-types.js';
+import type { FieldTable, FieldValue } from './field-types.js';
 
 /**
  * A canonical string for a binding's arguments, used as part of the binding identity.
