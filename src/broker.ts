@@ -1,7 +1,6 @@
 import type { Server, Socket } from 'node:net';
 import { createRequire } from 'node:module';
 import type { Logger } from 'pino';
-import { UserStore } from './auth/user-store.js';
 import { resolveConfig, type WarrenConfig } from './config/config.js';
 import type { BrokerContext } from './connection/broker-context.js';
 import { Connection } from './connection/connection.js';
@@ -16,7 +15,9 @@ import type { ExchangeType } from './vhost/exchange.js';
 import { DELAY_QUEUE_PREFIX } from './delayed/delayed-exchange.js';
 import { ResourceMonitor, type AlarmEvent } from './alarms/resource-monitor.js';
 import { listen } from './transport/listener.js';
-import { Vhost } from './vhost/vhost.js';
+import { BrokerAdmin } from './operations/broker-admin.js';
+import { Core } from './operations/core.js';
+import { hashPassword } from './auth/password-hash.js';
 
 const pkg = createRequire(import.meta.url)('../package.json') as { version: string };
 export const WARREN_VERSION: string = pkg.version;
@@ -29,6 +30,8 @@ export interface RunningBroker {
   readonly url: string;
   readonly host: string;
   readonly port: number;
+  /** users, vhosts, permissions and limits (what the management API will call too) */
+  readonly admin: BrokerAdmin;
   /** closes every client connection with 320 CONNECTION_FORCED, stops listening, closes the store */
   close(reason?: string): Promise<void>;
 }
@@ -73,8 +76,8 @@ function brokerTick(broker: Broker): void {
 export class Broker implements BrokerContext {
   readonly config: WarrenConfig;
   readonly logger: Logger;
-  readonly users: UserStore;
-  readonly vhosts = new Map<string, Vhost>();
+  readonly core: Core;
+  readonly admin: BrokerAdmin;
   readonly serverProperties = serverProperties();
   private readonly connections = new Map<number, Connection>();
   readonly store: Store;
@@ -88,10 +91,11 @@ export class Broker implements BrokerContext {
   constructor(config: WarrenConfig, logger: Logger, store?: Store, monitor?: ResourceMonitor | null) {
     this.config = config;
     this.logger = logger;
-    this.users = new UserStore(config.users);
     this.store = store ?? (config.dataDir === null ? new MemoryStore() : new LevelStore(config.dataDir, logger.child({ component: 'store' })));
     // with a store on disk, non-durable queues page long backlogs out of memory too
     this.storage = new DurableStorage(this.store, config.dataDir !== null && store === undefined, config.queueMemoryWindow);
+    this.core = new Core({ store: this.store, storage: this.storage, logger, loopbackUsers: config.loopbackUsers });
+    this.admin = new BrokerAdmin(this.core);
     const { memoryHighWatermark: mem, diskFreeLimit: disk } = config;
     this.monitor =
       monitor !== undefined
@@ -144,13 +148,43 @@ export class Broker implements BrokerContext {
     return this.running();
   }
 
-  private vhost(name: string): Vhost {
-    let v = this.vhosts.get(name);
-    if (v === undefined) {
-      v = new Vhost(name, this.store, this.storage, this.logger);
-      this.vhosts.set(name, v);
+  private vhost(name: string) {
+    return this.core.vhostObject(name);
+  }
+
+  private get vhosts() {
+    return this.core.vhosts;
+  }
+
+  /**
+   * RabbitMQ on a new database: the default vhosts and the default user (guest, or
+   * --default-user) with the administrator tag and full permissions on them. Done once: a
+   * marker in the store keeps deleted users and vhosts deleted. A store upgraded from
+   * format 1 (no users yet) gets the default user with full permissions on every vhost it
+   * holds, which is what format 1 allowed.
+   */
+  private seedDefaults(): void {
+    const access = this.core.access;
+    const { username, password } = this.config.defaultUser;
+    if (access.seeded) {
+      if (!access.users.has(username) && username !== 'guest') {
+        this.logger.warn({ user: username }, 'default user not created: the store already has its users (the default user is only created in a new store)');
+      }
+      return;
     }
-    return v;
+    for (const name of this.config.vhosts) {
+      if (!this.vhosts.has(name)) {
+        this.vhost(name);
+        this.store.putVhost(name);
+      }
+    }
+    if (!access.users.has(username)) {
+      access.putUser({ name: username, passwordHash: hashPassword(password), hashingAlgorithm: 'rabbit_password_hashing_sha256', tags: ['administrator'] });
+    }
+    for (const vhost of this.vhosts.keys()) {
+      if (access.permission(username, vhost) === undefined) access.setPermission({ user: username, vhost, configure: '.*', write: '.*', read: '.*' });
+    }
+    access.markSeeded();
   }
 
   /**
@@ -163,10 +197,9 @@ export class Broker implements BrokerContext {
     const topology = await this.store.loadTopology();
     const info = await this.store.recover();
     this.storage.restore(info.nextMessageId, info.nextQueueId, info.sharedRefs);
-    for (const name of new Set([...this.config.vhosts, ...topology.vhosts])) {
-      this.vhost(name);
-      if (!topology.vhosts.includes(name)) this.store.putVhost(name);
-    }
+    for (const name of topology.vhosts) this.vhost(name);
+    await this.core.restoreAccess();
+    this.seedDefaults();
     for (const v of this.vhosts.values()) v.recovering = true;
     try {
       for (const x of topology.exchanges) {
@@ -229,6 +262,7 @@ export class Broker implements BrokerContext {
       url: `amqp://guest:guest@${urlHost}:${port}`,
       host,
       port,
+      admin: this.admin,
       close: (reason?: string) => this.close(reason),
     };
   }
@@ -254,10 +288,6 @@ export class Broker implements BrokerContext {
 
   connectionClosed(conn: Connection): void {
     this.connections.delete(conn.id);
-  }
-
-  findConnection(id: number): Connection | undefined {
-    return this.connections.get(id);
   }
 
   async close(reason = 'shutdown'): Promise<void> {

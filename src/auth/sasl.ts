@@ -1,6 +1,9 @@
 import { decodeFieldTableBody, fieldValueToJs } from '../protocol/field-table.js';
 
-export const SASL_MECHANISMS = ['PLAIN', 'AMQPLAIN'] as const;
+/** Mechanisms with a user name and password in the response. */
+export const PASSWORD_MECHANISMS = ['PLAIN', 'AMQPLAIN'] as const;
+/** SASL EXTERNAL: the identity is the verified TLS client certificate (rabbitmq_auth_mechanism_ssl). */
+export const EXTERNAL = 'EXTERNAL';
 
 export interface Credentials {
   readonly username: string;

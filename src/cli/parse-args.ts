@@ -159,7 +159,7 @@ export function parseCli(argv: readonly string[], env: NodeJS.ProcessEnv): CliCo
     memoryHighWatermark: watermark(raw('memoryHighWatermark')),
     diskFreeLimit: integer(raw('diskFreeLimit'), 0, Number.MAX_SAFE_INTEGER),
     queueMemoryWindow: integer(raw('queueMemoryWindow'), 16, 16 * 1024 * 1024),
-    users: defaultUsers(raw('defaultUser'), raw('defaultPass')),
+    defaultUser: defaultUser(raw('defaultUser'), raw('defaultPass')),
   });
   return { command: 'start', config };
 }
@@ -192,12 +192,12 @@ function integer(raw: RawValue | undefined, min: number, max: number): number | 
  * RabbitMQ: default_user/default_pass replace guest; only guest is in loopback_users,
  * so the replacement user may connect from other hosts (what a container needs).
  */
-function defaultUsers(user: RawValue | undefined, pass: RawValue | undefined): readonly UserConfig[] | undefined {
+function defaultUser(user: RawValue | undefined, pass: RawValue | undefined): UserConfig | undefined {
   if (user === undefined) {
     if (pass === undefined) return undefined;
     throw new CliUsageError(`${pass.source} needs --default-user (or WARREN_DEFAULT_USER)`);
   }
   if (pass === undefined) throw new CliUsageError(`${user.source} needs --default-pass (or WARREN_DEFAULT_PASS)`);
   if (user.value.trim() === '') throw invalid(user, 'expected a user name');
-  return [{ username: user.value, password: pass.value, loopbackOnly: false }];
+  return { username: user.value, password: pass.value };
 }

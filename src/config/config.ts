@@ -5,8 +5,6 @@
 export interface UserConfig {
   readonly username: string;
   readonly password: string;
-  /** RabbitMQ's loopback_users: such a user may only connect from 127.0.0.0/8 or ::1. */
-  readonly loopbackOnly: boolean;
 }
 
 export interface WarrenConfig {
@@ -33,8 +31,15 @@ export interface WarrenConfig {
   readonly diskFreeLimit: number;
   /** ready messages a queue keeps in memory before paging the rest to the store (with --data-dir) */
   readonly queueMemoryWindow: number;
-  readonly users: readonly UserConfig[];
+  /**
+   * RabbitMQ's default_user / default_pass: created, with the administrator tag and full
+   * permissions on the default vhosts, when the store is new (never again afterwards).
+   */
+  readonly defaultUser: UserConfig;
+  /** vhosts created when the store is new (RabbitMQ's default_vhost) */
   readonly vhosts: readonly string[];
+  /** RabbitMQ's loopback_users: these users may only connect from 127.0.0.0/8 or ::1 */
+  readonly loopbackUsers: readonly string[];
 }
 
 export const DEFAULT_CONFIG: WarrenConfig = {
@@ -50,8 +55,9 @@ export const DEFAULT_CONFIG: WarrenConfig = {
   memoryHighWatermark: 0.6,
   queueMemoryWindow: 16384,
   diskFreeLimit: 50_000_000,
-  users: [{ username: 'guest', password: 'guest', loopbackOnly: true }],
+  defaultUser: { username: 'guest', password: 'guest' },
   vhosts: ['/'],
+  loopbackUsers: ['guest'],
 };
 
 export function resolveConfig(overrides: Partial<WarrenConfig> = {}): WarrenConfig {

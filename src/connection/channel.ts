@@ -12,9 +12,14 @@ import { ReplyCode, replyCodeName } from '../protocol/reply-code.js';
 import { Message, type EarlyConfirm } from '../message/message.js';
 import { Consumer, type ConsumerOwner } from '../queue/consumer.js';
 import { Enqueued, type Queue } from '../queue/queue.js';
-import type { CommitListener } from '../store/store.js';
 import type { QueueEntry } from '../queue/queue-entry.js';
 import type { Exchange } from '../vhost/exchange.js';
+import { cancel } from '../operations/basic.js';
+import type { Completion } from '../operations/completion.js';
+import type { DirectReplySink } from '../operations/direct-reply-to.js';
+import { PublishPermits, publish, validateProperties, type PublishOutput } from '../operations/publish.js';
+import type { Session } from '../operations/session.js';
+import type { CommitListener } from '../operations/index.js';
 import type { Connection } from './connection.js';
 import * as basic from './handlers/basic.js';
 import * as confirm from './handlers/confirm.js';
@@ -78,7 +83,7 @@ const enum State {
  * credit, publisher confirms and transactions. Method handlers live in handlers/,
  * one file per AMQP class; this class holds the state they share.
  */
-export class Channel implements ConsumerOwner, EarlyConfirm {
+export class Channel implements ConsumerOwner, EarlyConfirm, PublishOutput, DirectReplySink {
   readonly logger: Logger;
   readonly consumers = new Map<string, Consumer>();
   /** deliveryTag → unacked delivery, in tag order (Map keeps insertion order) */
@@ -113,6 +118,10 @@ export class Channel implements ConsumerOwner, EarlyConfirm {
   lastDeclaredQueue: string | null = null;
   /** direct reply-to consumer tag on this channel, if any */
   directReplyConsumerTag: string | null = null;
+  /** PublishOutput: this channel's direct reply-to address while it has the reply consumer */
+  directReplyAddress: string | null = null;
+  /** the publish checks of this channel, cached (created with the first publish) */
+  private permits: PublishPermits | null = null;
 
   private state = State.Open;
   private pending: PendingPublish | null = null;
@@ -141,8 +150,13 @@ export class Channel implements ConsumerOwner, EarlyConfirm {
     return (this.hot ??= new HotMethods());
   }
 
+  /** the connection's user in its vhost: every operation is called with it */
+  get session(): Session {
+    return this.conn.session;
+  }
+
   get vhost() {
-    return this.conn.vhost;
+    return this.conn.session.vhost;
   }
 
   // ---- inbound --------------------------------------------------------------------------------
@@ -211,7 +225,11 @@ export class Channel implements ConsumerOwner, EarlyConfirm {
         return basic.handleBasicCancel(this, method.args);
       case MethodId.BasicPublish: {
         this.conn.notePublish();
-        const ex = basic.checkBasicPublish(this, method.args);
+        if (method.args.immediate) {
+          // RabbitMQ 3.0+: immediate is not supported
+          throw new AmqpConnectionError(ReplyCode.NotImplemented, 'immediate=true', 60, 40);
+        }
+        const ex = (this.permits ??= new PublishPermits(this.session)).exchange(method.args.exchange, method.args.routingKey);
         // one assembly object per channel, reused for every publish (no allocation per message)
         const p = (this.assembly ??= { exchange: ex, routingKey: '', mandatory: false, rawProperties: null, bodySize: 0, received: 0 });
         p.exchange = ex;
@@ -398,13 +416,13 @@ export class Channel implements ConsumerOwner, EarlyConfirm {
     const p = this.pending!;
     this.pending = null;
     const message = new Message(p.exchange.name, p.routingKey, p.rawProperties!, body);
-    basic.validateProperties(this, message);
+    validateProperties(this.session, message);
     if (this.txMode) {
       this.txPublishes.push({ exchange: p.exchange, message, mandatory: p.mandatory });
       return;
     }
     const seq = this.confirmMode ? this.nextPublishSeqNo++ : 0;
-    const outcome = basic.publish(this, p.exchange, message, p.mandatory);
+    const outcome = publish(this.session, p.exchange, message, p.mandatory, this);
     if (seq !== 0) {
       if (outcome === Enqueued.Accepted) this.confirm(seq);
       else if (outcome === Enqueued.Stored) {
@@ -418,45 +436,41 @@ export class Channel implements ConsumerOwner, EarlyConfirm {
   }
 
   /**
-   * Sends a synchronous reply. After a durable topology change the reply waits until
-   * the store has the change on disk (an -ok means it survives a crash); meanwhile the
-   * channel's later frames are held so replies stay in order.
+   * Runs `then` with an operation's result once it is final: at once, or, when the operation
+   * waits for the store (an -ok means the change survives a crash) or a page-in, later;
+   * meanwhile the channel's later frames are held so replies stay in order.
    */
-  reply(method: Method, afterCommit: boolean): void {
-    if (!afterCommit) {
-      this.conn.send(this.id, method);
+  afterOperation<T>(completion: Completion<T>, then: (value: T) => void): void {
+    if (completion.settled) {
+      then(completion.value);
       return;
     }
     this.paused = true;
-    this.conn.broker.store.afterCommit(new ReplyWaiter(this, method));
-  }
-
-  /** Holds this channel's frames until `ready` settles, then runs `then` (a method that had to wait for the store). */
-  deferUntil(ready: Promise<void>, then: () => void): void {
-    this.paused = true;
-    const resume = (): void => {
-      if (this.state !== State.Open) return;
-      this.paused = false;
+    completion.onSettled((error, value) => {
+      // a store callback or a promise continuation: nothing may escape it
       try {
-        then();
+        if (this.state !== State.Open) return;
+        this.paused = false;
+        try {
+          if (error !== null) {
+            throw error instanceof AmqpChannelError || error instanceof AmqpConnectionError
+              ? error
+              : new AmqpConnectionError(ReplyCode.InternalError, error instanceof Error ? error.message : String(error));
+          }
+          then(value as T);
+        } catch (err) {
+          this.conn.handleError(err, this.id);
+        }
+        if (!this.paused) this.conn.resumeChannel(this);
       } catch (err) {
-        this.conn.handleError(err, this.id);
+        this.conn.internalFailure(err, 'deferred reply');
       }
-      if (!this.paused) this.conn.resumeChannel(this);
-    };
-    // a promise continuation: nothing may escape it (an unhandled rejection ends the process)
-    ready.then(resume, resume).catch((err: unknown) => this.conn.internalFailure(err, 'deferred method'));
+    });
   }
 
-  replyCommitted(method: Method, error: Error | null): void {
-    if (this.state !== State.Open) return;
-    if (error !== null) {
-      this.conn.handleError(new AmqpConnectionError(ReplyCode.InternalError, `store write failed: ${error.message}`), this.id);
-      return;
-    }
-    this.conn.send(this.id, method);
-    this.paused = false;
-    this.conn.resumeChannel(this);
+  /** An operation's reply: sent once the operation is final (see afterOperation). */
+  reply<T>(completion: Completion<T>, method: (value: T) => Method): void {
+    this.afterOperation(completion, (v) => this.conn.send(this.id, method(v)));
   }
 
   // ---- publisher confirms ----------------------------------------------------------------------
@@ -476,10 +490,10 @@ export class Channel implements ConsumerOwner, EarlyConfirm {
   confirmAfterCommit(seq: number): void {
     if (seq > this.handledUpTo) this.handledUpTo = seq;
     this.awaitingCommit.push(seq);
-    const store = this.conn.broker.store;
-    if (this.commitWaiter === null || this.commitWaiter.batchId !== store.openBatchId) {
-      this.commitWaiter = new CommitWaiter(this, store.openBatchId);
-      store.afterCommit(this.commitWaiter);
+    const commits = this.conn.broker.core.commits;
+    if (this.commitWaiter === null || this.commitWaiter.batchId !== commits.openBatchId) {
+      this.commitWaiter = new CommitWaiter(this, commits.openBatchId);
+      commits.afterCommit(this.commitWaiter);
     }
     this.commitWaiter.upTo = seq;
   }
@@ -737,16 +751,23 @@ export class Channel implements ConsumerOwner, EarlyConfirm {
 
   // ---- consumers ------------------------------------------------------------------------------
 
-  addConsumer(consumer: Consumer): void {
-    this.consumers.set(consumer.tag, consumer);
-    consumer.queue.addConsumer(consumer);
+  /** direct reply-to: this channel consumes amq.rabbitmq.reply-to (no-ack, one per channel) */
+  startDirectReply(tag: string): void {
+    this.directReplyConsumerTag = tag;
+    this.directReplyAddress = this.session.core.directReply.register(this);
+  }
+
+  stopDirectReply(): void {
+    if (this.directReplyAddress !== null) this.session.core.directReply.unregister(this.directReplyAddress);
+    this.directReplyAddress = null;
+    this.directReplyConsumerTag = null;
   }
 
   removeConsumer(tag: string): Consumer | undefined {
     const c = this.consumers.get(tag);
     if (c === undefined) return undefined;
     this.consumers.delete(tag);
-    c.queue.removeConsumer(c);
+    cancel(c);
     return c;
   }
 
@@ -806,7 +827,7 @@ export class Channel implements ConsumerOwner, EarlyConfirm {
     this.restoreUnacked(this.txSettlements.map((s) => s.unacked));
     this.txSettlements = [];
     for (const tag of [...this.consumers.keys()]) this.removeConsumer(tag);
-    this.directReplyConsumerTag = null;
+    this.stopDirectReply();
     this.requeueAllUnacked();
     if (this.state === State.Open) this.state = State.Closing;
   }
@@ -824,17 +845,6 @@ function flushConfirmsSoon(ch: Channel): void {
 }
 /** bodies up to this size are copied into the delivery's buffer (cheaper than separate writes) */
 const INLINE_BODY_MAX = 4096;
-
-/** Sends one deferred reply once the store batch holding its change is durable. */
-class ReplyWaiter implements CommitListener {
-  constructor(
-    private readonly channel: Channel,
-    private readonly method: Method,
-  ) {}
-  batchCommitted(error: Error | null): void {
-    this.channel.conn.sendDeferredReply(this.channel, this.method, error);
-  }
-}
 
 /** Listens on one store batch for one channel; `upTo` is the channel's highest seq in that batch. */
 class CommitWaiter implements CommitListener {

@@ -1,6 +1,5 @@
 import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
-import { parseSaslResponse, SASL_MECHANISMS } from '../auth/sasl.js';
 import { AmqpChannelError, AmqpConnectionError } from '../protocol/errors.js';
 import type { FieldTable } from '../protocol/field-types.js';
 import { fieldValueToJs } from '../protocol/field-table.js';
@@ -10,9 +9,10 @@ import { FRAME_MIN_SIZE, FrameType, MethodId, methodName } from '../protocol/gen
 import { decodeMethod, encodeMethodFrame, type Method } from '../protocol/generated/methods.js';
 import { decodeHotMethod } from '../protocol/hot-methods.js';
 import { ReplyCode, replyCodeName } from '../protocol/reply-code.js';
-import type { Queue } from '../queue/queue.js';
+import { authenticate, closeSession, openSession, saslMechanisms, updateSecret, type Peer } from '../operations/authenticate.js';
+import type { ClientConnection } from '../operations/core.js';
+import type { AuthenticatedUser, Session } from '../operations/session.js';
 import { Outbound } from '../transport/outbound.js';
-import type { Vhost } from '../vhost/vhost.js';
 import type { BrokerContext } from './broker-context.js';
 import { Channel } from './channel.js';
 
@@ -65,18 +65,20 @@ function handshakeTimeout(conn: Connection): void {
  * over in-memory pairs. Only this layer turns AmqpConnectionError/AmqpChannelError
  * into connection.close / channel.close.
  */
-export class Connection {
+export class Connection implements ClientConnection {
   readonly id = nextConnectionId++;
   readonly out: Outbound;
   readonly logger: Logger;
   readonly channels = new Map<number, Channel>();
-  /** exclusive queues declared here; deleted when the connection goes */
-  readonly exclusiveQueues = new Set<Queue>();
   /** channels with publisher confirms to send at the end of this read */
   readonly pendingConfirms = new Set<Channel>();
 
   username = '';
-  vhost!: Vhost;
+  /** set by connection.start-ok */
+  private user: AuthenticatedUser | null = null;
+  private mechanism = '';
+  /** set by connection.open: the user in its vhost, what every operation is called with */
+  session!: Session;
   frameMax: number;
   channelMax: number;
   heartbeat = 0;
@@ -106,6 +108,8 @@ export class Connection {
     readonly broker: BrokerContext,
     readonly remoteAddress: string | undefined,
     readonly remotePort: number | undefined,
+    /** the verified TLS client certificate's login name (SASL EXTERNAL), or null */
+    private readonly certificateLogin: string | null = null,
   ) {
     const cfg = broker.config;
     this.frameMax = cfg.frameMax;
@@ -145,6 +149,20 @@ export class Connection {
 
   get isOpen(): boolean {
     return this.state === State.Open;
+  }
+
+  /** ClientConnection: the vhost this connection opened ('' before connection.open) */
+  get vhostName(): string {
+    return this.session?.vhost.name ?? '';
+  }
+
+  /** ClientConnection: its vhost or user was deleted */
+  closeForced(text: string): void {
+    this.closeWithError(ReplyCode.ConnectionForced, text, 0, 0);
+  }
+
+  private get peer(): Peer {
+    return { address: this.remoteAddress, certificateLogin: this.certificateLogin };
   }
 
   // ---- inbound ------------------------------------------------------------------------------
@@ -187,7 +205,7 @@ export class Connection {
         versionMajor: 0,
         versionMinor: 9,
         serverProperties: this.broker.serverProperties,
-        mechanisms: Buffer.from(SASL_MECHANISMS.join(' ')),
+        mechanisms: Buffer.from(saslMechanisms(this.peer).join(' ')),
         locales: Buffer.from('en_US'),
       },
     });
@@ -347,14 +365,6 @@ export class Connection {
   }
 
   /** A reply that waited for the store goes out (store callback: nothing may escape). */
-  sendDeferredReply(ch: Channel, method: Method, error: Error | null): void {
-    try {
-      ch.replyCommitted(method, error);
-    } catch (err) {
-      this.internalFailure(err, 'deferred reply');
-    }
-  }
-
   /** A channel finished closing (close-ok sent or received): its number may be reused. */
   channelClosed(ch: Channel): void {
     if (this.channels.get(ch.id) === ch) this.channels.delete(ch.id);
@@ -386,6 +396,12 @@ export class Connection {
             return;
           case MethodId.ConnectionBlocked:
           case MethodId.ConnectionUnblocked:
+            return;
+          case MethodId.ConnectionUpdateSecret:
+            // RabbitMQ 3.8+: refused → 530, closing the connection
+            updateSecret(this.broker.core, this.user!, this.mechanism, method.args.newSecret);
+            this.logger.info({ user: this.username, reason: method.args.reason }, 'secret updated');
+            this.send(0, { id: MethodId.ConnectionUpdateSecretOk, args: {} });
             return;
         }
         break;
@@ -420,18 +436,7 @@ export class Connection {
       this.connectionBlockedNotify = fieldValueToJs(caps.value.get('connection.blocked') ?? { type: 'V', value: null }) === true;
     }
     const mechanism = args.mechanism;
-    if (!(SASL_MECHANISMS as readonly string[]).includes(mechanism)) {
-      throw new AmqpConnectionError(
-        ReplyCode.CommandInvalid,
-        `unknown authentication mechanism '${mechanism}'`,
-        10,
-        11,
-      );
-    }
-    const creds = parseSaslResponse(mechanism, args.response);
-    const result = creds === null
-      ? { ok: false as const, username: '', reason: 'malformed SASL response' }
-      : this.broker.users.login(creds.username, creds.password, this.remoteAddress);
+    const result = authenticate(this.broker.core, mechanism, args.response, this.peer);
     if (!result.ok) {
       this.logger.warn({ user: result.username, mechanism, reason: result.reason }, 'authentication failed');
       const text = `Login was refused using authentication mechanism ${mechanism}. For details see the broker logfile.`;
@@ -442,7 +447,9 @@ export class Connection {
       this.destroy('authentication failed');
       return;
     }
-    this.username = result.username;
+    this.user = result.user;
+    this.username = result.user.name;
+    this.mechanism = mechanism;
     this.state = State.AwaitTuneOk;
     const cfg = this.broker.config;
     this.send(0, {
@@ -498,11 +505,8 @@ export class Connection {
   }
 
   private handleConnectionOpen(args: Extract<Method, { id: typeof MethodId.ConnectionOpen }>['args']): void {
-    const vhost = this.broker.vhosts.get(args.virtualHost);
-    if (vhost === undefined) {
-      throw new AmqpConnectionError(ReplyCode.NotAllowed, `vhost ${args.virtualHost} not found`, 10, 40);
-    }
-    this.vhost = vhost;
+    this.session = openSession(this.broker.core, this.user!, args.virtualHost, this);
+    const vhost = this.session.vhost;
     this.state = State.Open;
     if (this.closeTimer !== null) {
       clearTimeout(this.closeTimer);
@@ -627,10 +631,9 @@ export class Connection {
     if (this.heartbeatTimer !== null) clearInterval(this.heartbeatTimer);
     if (this.closeTimer !== null) clearTimeout(this.closeTimer);
     this.releaseChannels();
-    for (const q of this.exclusiveQueues) this.vhost.deleteQueue(q);
-    this.exclusiveQueues.clear();
+    if (this.session !== undefined) closeSession(this.session, this);
     if (this.username !== '') {
-      this.logger.info({ user: this.username, vhost: this.vhost?.name, reason: this.closeReason || 'socket closed' }, 'connection closed');
+      this.logger.info({ user: this.username, vhost: this.session?.vhost.name, reason: this.closeReason || 'socket closed' }, 'connection closed');
     }
     this.broker.connectionClosed(this);
   }

@@ -2,13 +2,17 @@ import { pino, type DestinationStream, type Logger } from 'pino';
 
 /**
  * Paths whose values never reach a log line. Credentials show up as a top-level
- * `password`, inside one object (`{ user: { password } }`), or in the config's user list.
+ * `password`, inside one object (`{ user: { password } }`), or in the config's default user.
  */
 const REDACTED_PATHS = [
   'password',
   '*.password',
   'users[*].password',
   '*.users[*].password',
+  'defaultUser.password',
+  '*.defaultUser.password',
+  'tlsKey',
+  '*.tlsKey',
 ];
 
 /**

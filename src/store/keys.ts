@@ -10,6 +10,7 @@
  *   0x03 <vhost><name>                               → JSON QueueRecord (arguments base64)
  *   0x04 <vhost><source><kind u8><destination><routingKey><argsKey u32-prefixed>
  *                                                    → JSON BindingRecord (arguments base64)
+ *   0x05 … 0x0f                                     → access records (access-records.ts), format 2+
  *   0x10 <messageId u64 BE>                          → message value (below)
  *   0x20 <queueId u32 BE><255-priority u8><seq u64 BE> → index value (below)
  *
@@ -35,7 +36,8 @@ export const Prefix = {
   Index: 0x20,
 } as const;
 
-export const FORMAT_VERSION = 1;
+/** 2: access records (users, permissions, vhost metadata and limits; see access-records.ts). Upgrades: migrations.ts. */
+export const FORMAT_VERSION = 2;
 export const FORMAT_KEY = Buffer.concat([Buffer.from([Prefix.Meta]), Buffer.from('format', 'latin1')]);
 
 export const INDEX_VALUE_SIZE = 23;
@@ -57,7 +59,7 @@ function strBytes(s: string): Buffer {
   return b;
 }
 
-function stringKey(prefix: number, parts: readonly string[], tail?: Buffer): Buffer {
+export function stringKey(prefix: number, parts: readonly string[], tail?: Buffer): Buffer {
   const bufs: Buffer[] = [];
   let size = 1;
   for (const p of parts) {

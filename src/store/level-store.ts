@@ -47,6 +47,7 @@ import type {
   Topology,
 } from './store.js';
 import { StoreError } from './store-error.js';
+import { upgradeStore } from './migrations.js';
 
 type Db = Level<Buffer, Buffer>;
 type BatchOp = { type: 'put'; key: Buffer; value: Buffer } | { type: 'del'; key: Buffer };
@@ -214,6 +215,11 @@ export class LevelStore implements Store {
       return;
     }
     const version = format.length === 4 ? format.readUInt32BE(0) : null;
+    if (version !== null && version < FORMAT_VERSION && version >= 1) {
+      await upgradeStore(db, version, FORMAT_VERSION, FORMAT_KEY);
+      this.logger.info({ dataDir: dir, from: version, to: FORMAT_VERSION }, 'store upgraded in place');
+      return;
+    }
     if (version !== FORMAT_VERSION) {
       const found = version === null ? `an unreadable format record (0x${format.toString('hex')})` : `format ${version}`;
       throw new StoreError(`data directory ${dir} holds a Warren store of ${found}; this Warren reads format ${FORMAT_VERSION} only`);
@@ -280,6 +286,24 @@ export class LevelStore implements Store {
 
   putVhost(name: string): void {
     this.set(vhostKey(name), EMPTY);
+  }
+
+  deleteVhost(name: string): void {
+    this.set(vhostKey(name), null);
+  }
+
+  putRecord(key: Buffer, value: Buffer): void {
+    this.set(key, value);
+  }
+
+  deleteRecord(key: Buffer): void {
+    this.set(key, null);
+  }
+
+  async loadRecords(prefix: number): Promise<Array<[Buffer, Buffer]>> {
+    const db = this.requireDb();
+    await this.flush();
+    return db.iterator(kindRange(prefix)).all();
   }
 
   putExchange(r: ExchangeRecord): void {

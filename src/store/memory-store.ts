@@ -119,6 +119,8 @@ export class MemoryStore implements Store {
   private readonly queues = new Map<string, QueueRecord>();
   private readonly bindings = new Map<string, BindingRecord>();
   private readonly messages = new Map<number, MessageRecord>();
+  /** access records: latin1 key (byte order = string order) → value */
+  private readonly records = new Map<string, Buffer>();
   private readonly entries = new Map<number, QueueEntries>();
   private listeners = new Set<CommitListener>();
   private batchId = 1;
@@ -140,6 +142,22 @@ export class MemoryStore implements Store {
 
   putVhost(name: string): void {
     this.vhosts.add(name);
+  }
+  deleteVhost(name: string): void {
+    this.vhosts.delete(name);
+  }
+  putRecord(key: Buffer, value: Buffer): void {
+    this.records.set(key.toString('latin1'), Buffer.from(value));
+  }
+  deleteRecord(key: Buffer): void {
+    this.records.delete(key.toString('latin1'));
+  }
+  async loadRecords(prefix: number): Promise<Array<[Buffer, Buffer]>> {
+    const out: Array<[Buffer, Buffer]> = [];
+    for (const k of [...this.records.keys()].sort()) {
+      if (k.charCodeAt(0) === prefix) out.push([Buffer.from(k, 'latin1'), this.records.get(k)!]);
+    }
+    return out;
   }
   putExchange(record: ExchangeRecord): void {
     this.exchanges.set(`${record.vhost}\0${record.name}`, record);

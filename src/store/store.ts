@@ -109,6 +109,8 @@ export interface Store {
   close(): Promise<void>;
   loadTopology(): Promise<Topology>;
   putVhost(name: string): void;
+  /** the vhost record only: its exchanges, queues and bindings are deleted one by one by the caller */
+  deleteVhost(name: string): void;
   putExchange(record: ExchangeRecord): void;
   deleteExchange(vhost: string, name: string): void;
   putQueue(record: QueueRecord): void;
@@ -122,6 +124,16 @@ export interface Store {
   deleteQueue(vhost: string, name: string, queueId: number, releaseShared?: (messageId: number) => void): void;
   putBinding(record: BindingRecord): void;
   deleteBinding(record: BindingRecord): void;
+
+  /**
+   * Small records beside the topology, in the same batches: users, permissions, vhost
+   * metadata and limits. Keys and values are opaque here; access-records.ts defines them.
+   * Keys start with a kind byte in [RECORD_PREFIX_MIN, RECORD_PREFIX_MAX].
+   */
+  putRecord(key: Buffer, value: Buffer): void;
+  deleteRecord(key: Buffer): void;
+  /** every record of one kind (its first key byte), in key order */
+  loadRecords(prefix: number): Promise<Array<[Buffer, Buffer]>>;
 
   putMessage(messageId: number, record: MessageRecord): void;
   deleteMessage(messageId: number): void;

@@ -142,6 +142,17 @@ export class Vhost implements QueueHost, DelayedRouter<Exchange> {
     }
   }
 
+  /**
+   * The vhost is deleted: every queue (with its messages) and exchange goes, durable ones
+   * from the store too. Consumers are cancelled as for any queue deletion.
+   */
+  destroy(): void {
+    for (const q of [...this.queues.values()]) this.deleteQueue(q);
+    for (const ex of [...this.exchanges.values()]) {
+      if (!ex.isDefault) this.removeExchange(ex);
+    }
+  }
+
   /** Recovery: re-attach a durable delayed exchange's stored messages. */
   restoreDelayed(exchangeName: string, queueId: number): Promise<number> {
     const ex = this.exchanges.get(exchangeName);

@@ -32,7 +32,7 @@ describe('parseCli', () => {
       host: '127.0.0.1', port: 0, dataDir: '/var/lib/warren', logLevel: 'debug',
       heartbeat: 0, frameMax: 4096, channelMax: 16,
     });
-    expect(config.users).toEqual(DEFAULT_CONFIG.users);
+    expect(config.defaultUser).toEqual(DEFAULT_CONFIG.defaultUser);
     expect(config.vhosts).toEqual(DEFAULT_CONFIG.vhosts);
   });
 
@@ -71,15 +71,14 @@ describe('parseCli', () => {
   });
 
   it('--default-user/--default-pass replace guest with a user that is not loopback-only', () => {
-    expect(startConfig(['start', '--default-user', 'admin', '--default-pass', 's3cret']).users).toEqual([
-      { username: 'admin', password: 's3cret', loopbackOnly: false },
-    ]);
-    expect(startConfig(['start'], { WARREN_DEFAULT_USER: 'app', WARREN_DEFAULT_PASS: 'pw' }).users).toEqual([
-      { username: 'app', password: 'pw', loopbackOnly: false },
-    ]);
+    const config = startConfig(['start', '--default-user', 'admin', '--default-pass', 's3cret']);
+    expect(config.defaultUser).toEqual({ username: 'admin', password: 's3cret' });
+    // only guest is in loopback_users, as with RabbitMQ
+    expect(config.loopbackUsers).toEqual(['guest']);
+    expect(startConfig(['start'], { WARREN_DEFAULT_USER: 'app', WARREN_DEFAULT_PASS: 'pw' }).defaultUser).toEqual({ username: 'app', password: 'pw' });
     // A flag and the environment may supply one half each; the flag still wins.
-    expect(startConfig(['start', '--default-user', 'flaguser'], { WARREN_DEFAULT_USER: 'x', WARREN_DEFAULT_PASS: 'pw' }).users)
-      .toEqual([{ username: 'flaguser', password: 'pw', loopbackOnly: false }]);
+    expect(startConfig(['start', '--default-user', 'flaguser'], { WARREN_DEFAULT_USER: 'x', WARREN_DEFAULT_PASS: 'pw' }).defaultUser)
+      .toEqual({ username: 'flaguser', password: 'pw' });
   });
 
   it('--help and --version win over everything else', () => {

@@ -2,8 +2,8 @@ import { AmqpChannelError } from '../../protocol/errors.js';
 import { MethodId } from '../../protocol/generated/constants.js';
 import { ReplyCode } from '../../protocol/reply-code.js';
 import type { Channel } from '../channel.js';
-import { publish } from './basic.js';
 import { Enqueued } from '../../queue/queue.js';
+import { afterStoreCommit, publish } from '../../operations/publish.js';
 
 export function handleTxSelect(ch: Channel): void {
   if (ch.confirmMode) {
@@ -25,10 +25,10 @@ export function handleTxCommit(ch: Channel): void {
   ch.txPublishes = [];
   ch.txSettlements = [];
   let stored = false;
-  for (const p of publishes) if (publish(ch, p.exchange, p.message, p.mandatory) === Enqueued.Stored) stored = true;
+  for (const p of publishes) if (publish(ch.session, p.exchange, p.message, p.mandatory, ch) === Enqueued.Stored) stored = true;
   for (const s of settlements) ch.applySettlements([s.unacked], s.requeue);
   // RabbitMQ: commit-ok once the transaction's persistent messages are on disk
-  ch.reply({ id: MethodId.TxCommitOk, args: {} }, stored);
+  ch.reply(afterStoreCommit(ch.session, stored), () => ({ id: MethodId.TxCommitOk, args: {} }));
 }
 
 /** Discards publishes; deliveries acked inside the transaction become unacked again. */
