@@ -1,4 +1,6 @@
 import type { Server, Socket } from 'node:net';
+import { readFile } from 'node:fs/promises';
+import { AmqpChannelError } from './protocol/errors.js';
 import { createRequire } from 'node:module';
 import type { Logger } from 'pino';
 import { resolveConfig, type WarrenConfig } from './config/config.js';
@@ -15,6 +17,10 @@ import type { ExchangeType } from './vhost/exchange.js';
 import { DELAY_QUEUE_PREFIX } from './delayed/delayed-exchange.js';
 import { ResourceMonitor, type AlarmEvent } from './alarms/resource-monitor.js';
 import { listen } from './transport/listener.js';
+import { listenTls } from './transport/tls-listener.js';
+import { certificateLoginName } from './auth/cert-login.js';
+import type { TLSSocket } from 'node:tls';
+import type { X509Certificate } from 'node:crypto';
 import { BrokerAdmin } from './operations/broker-admin.js';
 import { Core } from './operations/core.js';
 import { hashPassword } from './auth/password-hash.js';
@@ -27,9 +33,14 @@ export interface BrokerOptions extends Partial<WarrenConfig> {
 }
 
 export interface RunningBroker {
+  /** amqp://guest:guest@host:port of the plain listener (the amqps URL when it is disabled) */
   readonly url: string;
   readonly host: string;
+  /** the plain listener's port (null with --no-plain) */
   readonly port: number;
+  /** amqps://host:tlsPort, or null without a TLS listener */
+  readonly tlsUrl: string | null;
+  readonly tlsPort: number | null;
   /** users, vhosts, permissions and limits (what the management API will call too) */
   readonly admin: BrokerAdmin;
   /** closes every client connection with 320 CONNECTION_FORCED, stops listening, closes the store */
@@ -83,6 +94,7 @@ export class Broker implements BrokerContext {
   readonly store: Store;
   private readonly storage: DurableStorage;
   private server: Server | null = null;
+  private tlsServer: Server | null = null;
   private tickTimer: NodeJS.Timeout | null = null;
   private readonly monitor: ResourceMonitor | null;
   blockedReason: string | null = null;
@@ -124,9 +136,8 @@ export class Broker implements BrokerContext {
     await this.store.open();
     try {
       await this.recover();
-      this.server = await listen(this.config.host, this.config.port, (socket) => this.accept(socket));
-      // e.g. EMFILE on accept: logged, the listener keeps going (an 'error' without a listener would throw)
-      this.server.on('error', (err) => this.logger.error({ err }, 'listener error'));
+      if (this.config.definitions !== null) await this.loadDefinitions(this.config.definitions);
+      await this.listen();
       this.tickTimer = setInterval(brokerTick, TICK_MS, this);
       this.tickTimer.unref();
       if (this.monitor !== null) {
@@ -252,16 +263,75 @@ export class Broker implements BrokerContext {
     }
   }
 
+  /** RabbitMQ's load_definitions: a file of definitions imported at every start (create or update). */
+  private async loadDefinitions(file: string): Promise<void> {
+    let defs: unknown;
+    try {
+      defs = JSON.parse(await readFile(file, 'utf8'));
+    } catch (err) {
+      throw new Error(`cannot read definitions from ${file}: ${(err as Error).message}`, { cause: err });
+    }
+    try {
+      const report = await this.admin.importDefinitions(defs);
+      this.logger.info({ file, ...report, skipped: report.skipped.length }, 'definitions imported');
+      if (report.skipped.length > 0) this.logger.warn({ file, skipped: report.skipped }, 'definitions not imported (not supported yet)');
+    } catch (err) {
+      const text = err instanceof AmqpChannelError ? err.replyText : (err as Error).message;
+      throw new Error(`definitions in ${file} could not be imported: ${text}`, { cause: err });
+    }
+  }
+
+  private async listen(): Promise<void> {
+    const c = this.config;
+    if (!c.plain && c.tlsPort === null) throw new Error('no listener: the plain listener is disabled and no TLS port is set');
+    if (c.tlsPort !== null) {
+      if (c.tlsCert === null || c.tlsKey === null) throw new Error('the TLS listener needs a certificate and a key (--tls-cert, --tls-key)');
+      this.tlsServer = await listenTls(
+        c.host,
+        c.tlsPort,
+        {
+          certFile: c.tlsCert,
+          keyFile: c.tlsKey,
+          caFile: c.tlsCa,
+          verifyPeer: c.tlsVerifyPeer,
+          failIfNoPeerCert: c.tlsFailIfNoPeerCert,
+          handshakeTimeout: c.tlsHandshakeTimeout,
+        },
+        (socket, cert) => this.acceptTls(socket, cert),
+        (err, peer) => this.logger.info({ peer, reason: err.message }, 'TLS handshake failed'),
+      );
+      this.tlsServer.on('error', (err) => this.logger.error({ err }, 'TLS listener error'));
+    }
+    if (c.plain) {
+      try {
+        this.server = await listen(c.host, c.port, (socket) => this.accept(socket));
+        // e.g. EMFILE on accept: logged, the listener keeps going (an 'error' without a listener would throw)
+        this.server.on('error', (err) => this.logger.error({ err }, 'listener error'));
+      } catch (err) {
+        const tls = this.tlsServer;
+        this.tlsServer = null;
+        tls?.close();
+        throw err;
+      }
+    }
+  }
+
   private running(): RunningBroker {
-    const server = this.server!;
-    const address = server.address();
-    const port = typeof address === 'object' && address !== null ? address.port : this.config.port;
+    const portOf = (server: Server | null): number | null => {
+      const address = server?.address();
+      return typeof address === 'object' && address !== null ? address.port : null;
+    };
+    const port = portOf(this.server);
+    const tlsPort = portOf(this.tlsServer);
     const host = this.config.host;
     const urlHost = host === '0.0.0.0' || host === '::' ? 'localhost' : host.includes(':') ? `[${host}]` : host;
+    const tlsUrl = tlsPort === null ? null : `amqps://guest:guest@${urlHost}:${tlsPort}`;
     return {
-      url: `amqp://guest:guest@${urlHost}:${port}`,
+      url: port === null ? tlsUrl! : `amqp://guest:guest@${urlHost}:${port}`,
       host,
-      port,
+      port: port ?? tlsPort!,
+      tlsUrl,
+      tlsPort,
       admin: this.admin,
       close: (reason?: string) => this.close(reason),
     };
@@ -272,6 +342,18 @@ export class Broker implements BrokerContext {
       new Connection(socket, this, socket.remoteAddress, socket.remotePort);
     } catch (err) {
       this.logger.error({ err, peer: socket.remoteAddress }, 'internal error accepting a connection (contained)');
+      socket.destroy();
+    }
+  }
+
+  /** A TLS client: with a verified certificate, SASL EXTERNAL logs in as the name it carries. */
+  private acceptTls(socket: TLSSocket, cert: X509Certificate | null): void {
+    const c = this.config;
+    try {
+      const login = cert === null ? null : certificateLoginName(cert, { from: c.tlsCertLoginFrom, sanType: c.tlsCertLoginSanType, sanIndex: c.tlsCertLoginSanIndex });
+      new Connection(socket, this, socket.remoteAddress, socket.remotePort, login);
+    } catch (err) {
+      this.logger.error({ err, peer: socket.remoteAddress }, 'internal error accepting a TLS connection (contained)');
       socket.destroy();
     }
   }
@@ -291,11 +373,12 @@ export class Broker implements BrokerContext {
   }
 
   async close(reason = 'shutdown'): Promise<void> {
-    const server = this.server;
+    const servers = [this.server, this.tlsServer].filter((x): x is Server => x !== null);
     this.server = null;
+    this.tlsServer = null;
     if (this.tickTimer !== null) clearInterval(this.tickTimer);
     this.monitor?.stop();
-    const serverClosed = server === null ? Promise.resolve() : new Promise<void>((r) => server.close(() => r()));
+    const serverClosed = Promise.all(servers.map((server) => new Promise<void>((r) => server.close(() => r()))));
     await Promise.all([...this.connections.values()].map((c) => c.forceClose(reason)));
     await serverClosed;
     // close() writes what is pending first; a store that cannot rejects, and so does this

@@ -51,6 +51,32 @@ Options (each can also come from the environment variable shown; flags win):
   --default-user <name>  replace the guest user with this user, who may connect
                          from any address                 WARREN_DEFAULT_USER
   --default-pass <pw>    password for --default-user      WARREN_DEFAULT_PASS
+                         (both only take effect when the data dir is new)
+  --definitions <file>   import a RabbitMQ definitions file at startup (users,
+                         vhosts, permissions, limits, exchanges, queues, bindings)
+                                                          WARREN_DEFINITIONS
+  --no-plain             no plain AMQP listener (TLS only) WARREN_NO_PLAIN
+  --tls-port <n>         amqps listener, off by default (RabbitMQ uses 5671)
+                                                          WARREN_TLS_PORT
+  --tls-cert <pem>       server certificate (chain)       WARREN_TLS_CERT
+  --tls-key <pem>        its private key                  WARREN_TLS_KEY
+  --tls-ca <pem>         CA certificates for client certificates
+                                                          WARREN_TLS_CA
+  --tls-verify-peer      ask for a client certificate, refuse one that does not verify
+                                                          WARREN_TLS_VERIFY_PEER
+  --tls-fail-if-no-peer-cert
+                         with --tls-verify-peer, refuse clients without one
+                                                          WARREN_TLS_FAIL_IF_NO_PEER_CERT
+  --tls-cert-login-from <common_name|distinguished_name|subject_alternative_name>
+                         SASL EXTERNAL user name source   WARREN_TLS_CERT_LOGIN_FROM (default ${D.tlsCertLoginFrom})
+  --tls-cert-login-san-type <dns|email|uri|ip>
+                         which SAN, with subject_alternative_name
+                                                          WARREN_TLS_CERT_LOGIN_SAN_TYPE (default ${D.tlsCertLoginSanType})
+  --tls-cert-login-san-index <n>
+                         which one of them, 0 = first     WARREN_TLS_CERT_LOGIN_SAN_INDEX (default ${D.tlsCertLoginSanIndex})
+  --tls-handshake-timeout <ms>
+                         drop clients that do not finish the TLS handshake in time
+                                                          WARREN_TLS_HANDSHAKE_TIMEOUT (default ${D.tlsHandshakeTimeout})
   -h, --help             show this help
   -v, --version          print the version
 `;
@@ -74,6 +100,18 @@ const SETTINGS = {
   queueMemoryWindow: { flag: 'queue-memory-window', env: 'WARREN_QUEUE_MEMORY_WINDOW' },
   defaultUser: { flag: 'default-user', env: 'WARREN_DEFAULT_USER' },
   defaultPass: { flag: 'default-pass', env: 'WARREN_DEFAULT_PASS' },
+  definitions: { flag: 'definitions', env: 'WARREN_DEFINITIONS' },
+  noPlain: { flag: 'no-plain', env: 'WARREN_NO_PLAIN' },
+  tlsPort: { flag: 'tls-port', env: 'WARREN_TLS_PORT' },
+  tlsCert: { flag: 'tls-cert', env: 'WARREN_TLS_CERT' },
+  tlsKey: { flag: 'tls-key', env: 'WARREN_TLS_KEY' },
+  tlsCa: { flag: 'tls-ca', env: 'WARREN_TLS_CA' },
+  tlsVerifyPeer: { flag: 'tls-verify-peer', env: 'WARREN_TLS_VERIFY_PEER' },
+  tlsFailIfNoPeerCert: { flag: 'tls-fail-if-no-peer-cert', env: 'WARREN_TLS_FAIL_IF_NO_PEER_CERT' },
+  tlsCertLoginFrom: { flag: 'tls-cert-login-from', env: 'WARREN_TLS_CERT_LOGIN_FROM' },
+  tlsCertLoginSanType: { flag: 'tls-cert-login-san-type', env: 'WARREN_TLS_CERT_LOGIN_SAN_TYPE' },
+  tlsCertLoginSanIndex: { flag: 'tls-cert-login-san-index', env: 'WARREN_TLS_CERT_LOGIN_SAN_INDEX' },
+  tlsHandshakeTimeout: { flag: 'tls-handshake-timeout', env: 'WARREN_TLS_HANDSHAKE_TIMEOUT' },
 } as const satisfies Record<string, Setting>;
 
 type SettingName = keyof typeof SETTINGS;
@@ -94,6 +132,18 @@ const PARSE_OPTIONS = {
   'queue-memory-window': { type: 'string' },
   'default-user': { type: 'string' },
   'default-pass': { type: 'string' },
+  definitions: { type: 'string' },
+  'no-plain': { type: 'boolean' },
+  'tls-port': { type: 'string' },
+  'tls-cert': { type: 'string' },
+  'tls-key': { type: 'string' },
+  'tls-ca': { type: 'string' },
+  'tls-verify-peer': { type: 'boolean' },
+  'tls-fail-if-no-peer-cert': { type: 'boolean' },
+  'tls-cert-login-from': { type: 'string' },
+  'tls-cert-login-san-type': { type: 'string' },
+  'tls-cert-login-san-index': { type: 'string' },
+  'tls-handshake-timeout': { type: 'string' },
 } as const;
 
 /** A raw value plus where it came from, so errors name the flag or variable the user typed. */
@@ -131,7 +181,8 @@ export function parseCli(argv: readonly string[], env: NodeJS.ProcessEnv): CliCo
   const raw = (name: SettingName): RawValue | undefined => {
     const { flag, env: envName } = SETTINGS[name];
     const fromFlag = values[flag];
-    if (fromFlag !== undefined) return { value: fromFlag, source: `--${flag}` };
+    if (fromFlag === true) return { value: 'true', source: `--${flag}` };
+    if (typeof fromFlag === 'string') return { value: fromFlag, source: `--${flag}` };
     const fromEnv = env[envName];
     if (fromEnv !== undefined && fromEnv !== '') return { value: fromEnv, source: envName };
     return undefined;
@@ -160,8 +211,65 @@ export function parseCli(argv: readonly string[], env: NodeJS.ProcessEnv): CliCo
     diskFreeLimit: integer(raw('diskFreeLimit'), 0, Number.MAX_SAFE_INTEGER),
     queueMemoryWindow: integer(raw('queueMemoryWindow'), 16, 16 * 1024 * 1024),
     defaultUser: defaultUser(raw('defaultUser'), raw('defaultPass')),
+    definitions: path(raw('definitions')),
+    plain: flag(raw('noPlain')) === undefined ? undefined : !flag(raw('noPlain')),
+    tlsPort: integer(raw('tlsPort'), 0, MAX_UINT16),
+    tlsCert: path(raw('tlsCert')),
+    tlsKey: path(raw('tlsKey')),
+    tlsCa: path(raw('tlsCa')),
+    tlsVerifyPeer: flag(raw('tlsVerifyPeer')),
+    tlsFailIfNoPeerCert: flag(raw('tlsFailIfNoPeerCert')),
+    tlsCertLoginFrom: oneOf(raw('tlsCertLoginFrom'), ['common_name', 'distinguished_name', 'subject_alternative_name'] as const),
+    tlsCertLoginSanType: oneOf(raw('tlsCertLoginSanType'), ['dns', 'email', 'uri', 'ip'] as const),
+    tlsCertLoginSanIndex: integer(raw('tlsCertLoginSanIndex'), 0, 1000),
+    tlsHandshakeTimeout: integer(raw('tlsHandshakeTimeout'), 100, MAX_UINT32),
   });
+  checkTls(config, raw);
   return { command: 'start', config };
+}
+
+/** The TLS flags that only make sense together. */
+function checkTls(config: WarrenConfig, raw: (name: SettingName) => RawValue | undefined): void {
+  const tlsPort = raw('tlsPort');
+  if (config.tlsPort !== null && (config.tlsCert === null || config.tlsKey === null)) {
+    throw new CliUsageError(`${tlsPort!.source} needs --tls-cert and --tls-key (or WARREN_TLS_CERT and WARREN_TLS_KEY)`);
+  }
+  if (config.tlsPort === null) {
+    for (const name of ['tlsCert', 'tlsKey', 'tlsCa', 'tlsVerifyPeer', 'tlsFailIfNoPeerCert'] as const) {
+      const r = raw(name);
+      if (r !== undefined) throw new CliUsageError(`${r.source} needs --tls-port (or WARREN_TLS_PORT)`);
+    }
+  }
+  if (config.tlsVerifyPeer && config.tlsCa === null) {
+    throw new CliUsageError(`${raw('tlsVerifyPeer')!.source} needs --tls-ca (the CA that signs client certificates)`);
+  }
+  if (config.tlsFailIfNoPeerCert && !config.tlsVerifyPeer) {
+    throw new CliUsageError(`${raw('tlsFailIfNoPeerCert')!.source} needs --tls-verify-peer`);
+  }
+  if (!config.plain && config.tlsPort === null) {
+    throw new CliUsageError(`${raw('noPlain')!.source} needs --tls-port: Warren would have no listener`);
+  }
+}
+
+function path(raw: RawValue | undefined): string | undefined {
+  if (raw === undefined) return undefined;
+  if (raw.value === '') throw invalid(raw, 'expected a file path');
+  return raw.value;
+}
+
+/** A boolean flag (present = true) or environment variable (true/false, 1/0, yes/no). */
+function flag(raw: RawValue | undefined): boolean | undefined {
+  if (raw === undefined) return undefined;
+  const v = raw.value.toLowerCase();
+  if (['true', '1', 'yes'].includes(v)) return true;
+  if (['false', '0', 'no'].includes(v)) return false;
+  throw invalid(raw, 'expected true or false');
+}
+
+function oneOf<T extends string>(raw: RawValue | undefined, allowed: readonly T[]): T | undefined {
+  if (raw === undefined) return undefined;
+  if (!(allowed as readonly string[]).includes(raw.value)) throw invalid(raw, `expected one of ${allowed.join(', ')}`);
+  return raw.value as T;
 }
 
 function invalid(raw: RawValue, expected: string): CliUsageError {

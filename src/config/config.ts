@@ -40,6 +40,27 @@ export interface WarrenConfig {
   readonly vhosts: readonly string[];
   /** RabbitMQ's loopback_users: these users may only connect from 127.0.0.0/8 or ::1 */
   readonly loopbackUsers: readonly string[];
+  /** the plain (non-TLS) listener on `port`; false with --no-plain (TLS only) */
+  readonly plain: boolean;
+  /** the amqps listener's port (RabbitMQ: 5671); null = no TLS listener; 0 = ephemeral */
+  readonly tlsPort: number | null;
+  /** PEM files of the server certificate (chain), its key and the CA(s) that sign client certificates */
+  readonly tlsCert: string | null;
+  readonly tlsKey: string | null;
+  readonly tlsCa: string | null;
+  /** RabbitMQ's verify_peer: ask clients for a certificate and refuse one that does not verify against tlsCa */
+  readonly tlsVerifyPeer: boolean;
+  /** RabbitMQ's fail_if_no_peer_cert: with tlsVerifyPeer, refuse clients without a certificate */
+  readonly tlsFailIfNoPeerCert: boolean;
+  /** SASL EXTERNAL: where the user name comes from (rabbitmq_auth_mechanism_ssl's ssl_cert_login_from) */
+  readonly tlsCertLoginFrom: 'common_name' | 'distinguished_name' | 'subject_alternative_name';
+  /** with subject_alternative_name: the SAN type and index (ssl_cert_login_san_type / _index) */
+  readonly tlsCertLoginSanType: 'dns' | 'email' | 'uri' | 'ip';
+  readonly tlsCertLoginSanIndex: number;
+  /** ms a client has to finish the TLS handshake (RabbitMQ's ssl_handshake_timeout) */
+  readonly tlsHandshakeTimeout: number;
+  /** a definitions file (RabbitMQ's export format) imported at startup: users, vhosts, permissions, limits, topology */
+  readonly definitions: string | null;
 }
 
 export const DEFAULT_CONFIG: WarrenConfig = {
@@ -58,6 +79,18 @@ export const DEFAULT_CONFIG: WarrenConfig = {
   defaultUser: { username: 'guest', password: 'guest' },
   vhosts: ['/'],
   loopbackUsers: ['guest'],
+  plain: true,
+  tlsPort: null,
+  tlsCert: null,
+  tlsKey: null,
+  tlsCa: null,
+  tlsVerifyPeer: false,
+  tlsFailIfNoPeerCert: false,
+  tlsCertLoginFrom: 'common_name',
+  tlsCertLoginSanType: 'dns',
+  tlsCertLoginSanIndex: 0,
+  tlsHandshakeTimeout: 5000,
+  definitions: null,
 };
 
 export function resolveConfig(overrides: Partial<WarrenConfig> = {}): WarrenConfig {

@@ -1,4 +1,5 @@
 import * as admin from './access-admin.js';
+import { importDefinitions, type DefinitionsReport } from './definitions.js';
 import type { Core } from './core.js';
 import { SYSTEM_USER, type Actor } from './session.js';
 import type { PermissionRecord, TopicPermissionRecord, UserRecord } from '../store/access-records.js';
@@ -61,6 +62,11 @@ export class BrokerAdmin {
   async setVhostLimits(vhost: string, limits: admin.VhostLimitSettings): Promise<void> {
     await admin.setVhostLimits(this.actor, vhost, limits);
   }
+  /** Imports RabbitMQ definitions (the JSON object of an export): see operations/definitions.ts for what is imported. */
+  async importDefinitions(definitions: unknown): Promise<DefinitionsReport> {
+    return importDefinitions(this.actor, definitions);
+  }
+
   async clearVhostLimits(vhost: string, limit?: 'max-connections' | 'max-queues'): Promise<void> {
     await admin.clearVhostLimits(this.actor, vhost, limit);
   }

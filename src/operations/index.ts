@@ -19,3 +19,4 @@ export * from './access-admin.js';
 export { DIRECT_REPLY_TO, isDirectReplyAddress, type DirectReplySink } from './direct-reply-to.js';
 export type { CommitListener } from '../store/store.js';
 export { BrokerAdmin } from './broker-admin.js';
+export { importDefinitions, type DefinitionsReport } from './definitions.js';
