@@ -145,4 +145,35 @@ describe('parseCli', () => {
       expect(usageError(['start', '--default-user', ' ', '--default-pass', 'x']).message).toMatch(/invalid --default-user/);
     });
   });
+
+  describe('TLS and definitions', () => {
+    it('maps every TLS flag and its environment variable', () => {
+      const config = startConfig([
+        'start', '--tls-port', '5671', '--tls-cert', 'c.pem', '--tls-key', 'k.pem', '--tls-ca', 'ca.pem',
+        '--tls-verify-peer', '--tls-fail-if-no-peer-cert', '--tls-cert-login-from', 'subject_alternative_name',
+        '--tls-cert-login-san-type', 'email', '--tls-cert-login-san-index', '1', '--tls-handshake-timeout', '3000',
+        '--no-plain', '--definitions', 'defs.json',
+      ]);
+      expect(config).toMatchObject({
+        tlsPort: 5671, tlsCert: 'c.pem', tlsKey: 'k.pem', tlsCa: 'ca.pem', tlsVerifyPeer: true, tlsFailIfNoPeerCert: true,
+        tlsCertLoginFrom: 'subject_alternative_name', tlsCertLoginSanType: 'email', tlsCertLoginSanIndex: 1,
+        tlsHandshakeTimeout: 3000, plain: false, definitions: 'defs.json',
+      });
+      expect(startConfig(['start'], {
+        WARREN_TLS_PORT: '5671', WARREN_TLS_CERT: 'c.pem', WARREN_TLS_KEY: 'k.pem', WARREN_TLS_CA: 'ca.pem',
+        WARREN_TLS_VERIFY_PEER: 'true', WARREN_NO_PLAIN: 'false', WARREN_DEFINITIONS: 'd.json',
+      })).toMatchObject({ tlsPort: 5671, tlsVerifyPeer: true, tlsFailIfNoPeerCert: false, plain: true, definitions: 'd.json' });
+      expect(startConfig(['start'])).toMatchObject({ tlsPort: null, plain: true, definitions: null });
+    });
+
+    it('refuses TLS flags that do not go together, naming them', () => {
+      expect(usageError(['start', '--tls-port', '5671']).message).toMatch(/--tls-port needs --tls-cert and --tls-key/);
+      expect(usageError(['start', '--tls-cert', 'c.pem']).message).toMatch(/--tls-cert needs --tls-port/);
+      expect(usageError(['start', '--tls-port', '1', '--tls-cert', 'c', '--tls-key', 'k', '--tls-verify-peer']).message).toMatch(/--tls-verify-peer needs --tls-ca/);
+      expect(usageError(['start', '--tls-port', '1', '--tls-cert', 'c', '--tls-key', 'k', '--tls-fail-if-no-peer-cert']).message).toMatch(/needs --tls-verify-peer/);
+      expect(usageError(['start', '--no-plain']).message).toMatch(/--no-plain needs --tls-port/);
+      expect(usageError(['start'], { WARREN_TLS_VERIFY_PEER: 'maybe' }).message).toMatch(/invalid WARREN_TLS_VERIFY_PEER "maybe": expected true or false/);
+      expect(usageError(['start', '--tls-cert-login-from', 'cn']).message).toMatch(/expected one of common_name, distinguished_name, subject_alternative_name/);
+    });
+  });
 });
