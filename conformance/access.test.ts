@@ -94,6 +94,35 @@ describe('configure: declare and delete', () => {
     await ch.deleteExchange('c-new-x');
   });
 
+  it('a new exchange with an alternate exchange also needs read on itself and write on the AE', async () => {
+    await expect403(
+      (ch) => ch.assertExchange('c-ae-1', 'direct', { durable: false, arguments: { 'alternate-exchange': 'w-x' } }),
+      refused('exchange', 'c-ae-1'),
+    );
+    await admin.setPermissions(user, vhost, '^c-', '^w-', '^(r-|c-ae-)');
+    try {
+      await expect403((ch) => ch.assertExchange('c-ae-2', 'direct', { durable: false, arguments: { 'alternate-exchange': 'r-x' } }), refused('exchange', 'r-x'));
+      const ch = await asUser();
+      await ch.assertExchange('c-ae-3', 'direct', { durable: false, arguments: { 'alternate-exchange': 'w-x' } });
+      await ch.deleteExchange('c-ae-3');
+    } finally {
+      await admin.setPermissions(user, vhost, '^c-', '^w-', '^r-');
+    }
+  });
+
+  it('a new queue with a dead-letter exchange also needs read on itself and write on the DLX', async () => {
+    await expect403((ch) => ch.assertQueue('c-dl-1', { durable: false, arguments: { 'x-dead-letter-exchange': 'w-x' } }), refused('queue', 'c-dl-1'));
+    await admin.setPermissions(user, vhost, '^c-', '^w-', '^(r-|c-dl-)');
+    try {
+      await expect403((ch) => ch.assertQueue('c-dl-2', { durable: false, arguments: { 'x-dead-letter-exchange': 'r-x' } }), refused('exchange', 'r-x'));
+      const ch = await asUser();
+      await ch.assertQueue('c-dl-3', { durable: false, arguments: { 'x-dead-letter-exchange': 'w-x' } });
+      await ch.deleteQueue('c-dl-3');
+    } finally {
+      await admin.setPermissions(user, vhost, '^c-', '^w-', '^r-');
+    }
+  });
+
   it('queue.delete and exchange.delete need configure', async () => {
     await expect403((ch) => ch.deleteQueue('w-q'), refused('queue', 'w-q'));
     await expect403((ch) => ch.deleteExchange('w-x'), refused('exchange', 'w-x'));
