@@ -147,7 +147,7 @@ export function deleteUser(actor: Actor, name: string): Completion<void> {
 
 export function listUsers(actor: Actor): UserRecord[] {
   checkAdministrator(actor);
-  return [...actor.core.access.users.values()];
+  return [...actor.core.access.users.values()].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
 }
 
 // ---- vhosts

@@ -46,18 +46,28 @@ export function authenticate(core: Core, mechanism: string, response: Buffer, pe
   if (!saslMechanisms(peer).includes(mechanism)) {
     throw new AmqpConnectionError(ReplyCode.CommandInvalid, `unknown authentication mechanism '${mechanism}'`, 10, 11);
   }
-  let username: string;
   if (mechanism === EXTERNAL) {
     // rabbitmq_auth_mechanism_ssl: the certificate names the user; no password is checked
-    username = peer.certificateLogin!;
+    const username = peer.certificateLogin!;
     if (!core.access.users.has(username)) return refused(username, `user '${username}' from the client certificate does not exist`);
-  } else {
-    const creds = parseSaslResponse(mechanism, response);
-    if (creds === null) return refused('', 'malformed SASL response');
-    username = creds.username;
-    if (!checkPassword(core, username, creds.password)) return refused(username, 'invalid credentials');
+    return admitted(core, username, mechanism, peer.address);
   }
-  if (core.loopbackUsers.has(username) && !isLoopback(peer.address)) {
+  const creds = parseSaslResponse(mechanism, response);
+  if (creds === null) return refused('', 'malformed SASL response');
+  return loginWithPassword(core, creds.username, creds.password, peer.address, mechanism);
+}
+
+/**
+ * A user name and password, from any front end (SASL PLAIN/AMQPLAIN here, HTTP basic auth in
+ * the management API): the password must match and a loopback-only user must be local.
+ */
+export function loginWithPassword(core: Core, username: string, password: string, address: string | undefined, mechanism = 'PLAIN'): LoginResult {
+  if (!checkPassword(core, username, password)) return refused(username, 'invalid credentials');
+  return admitted(core, username, mechanism, address);
+}
+
+function admitted(core: Core, username: string, mechanism: string, address: string | undefined): LoginResult {
+  if (core.loopbackUsers.has(username) && !isLoopback(address)) {
     return refused(username, `user '${username}' can only connect via localhost`);
   }
   const record = core.access.users.get(username)!;

@@ -1,4 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
+import { AccessStore } from '../../src/store/access-records.js';
 import type { FieldTable } from '../../src/protocol/field-types.js';
 import type { BindingRecord, CommitListener, EntryRecord, MessageRecord, StoredEntry, Store } from '../../src/store/store.js';
 
@@ -89,6 +90,36 @@ export function runStoreContract(name: string, makeStore: () => Promise<StoreFix
       for (const p of [...PRIORITIES].sort((a, b) => b - a)) for (const s of SEQS) expected.push(`${p}/${s}`);
       return { f, store, expected };
     }
+
+    it('access records: put, delete, load by kind (in key order); vhosts can be deleted; all survive a reopen', async () => {
+      const f = await make();
+      let store = f.store;
+      const access = new AccessStore(store);
+      store.putVhost('/');
+      store.putVhost('gone');
+      store.deleteVhost('gone');
+      access.putUser({ name: 'bob', passwordHash: 'h', hashingAlgorithm: 'rabbit_password_hashing_sha256', tags: ['monitoring'] });
+      access.putUser({ name: 'alice', passwordHash: '', hashingAlgorithm: 'rabbit_password_hashing_sha256', tags: [] });
+      access.putUser({ name: 'carol', passwordHash: '', hashingAlgorithm: 'rabbit_password_hashing_md5', tags: [] });
+      access.deleteUser('carol');
+      access.putPermission({ user: 'bob', vhost: '/', configure: '.*', write: '', read: '^r' });
+      access.putTopicPermission({ user: 'bob', vhost: '/', exchange: 'amq.topic', write: '^a', read: '.*' });
+      access.putVhostMetadata({ vhost: '/', description: 'root', tags: ['t'] });
+      access.putVhostLimits({ vhost: '/', maxQueues: 3 });
+      access.markSeeded();
+      await store.flush();
+      if (f.reopen) store = await f.reopen();
+      const loaded = await new AccessStore(store).load();
+      // key order: the u16 length prefix first
+      expect(loaded.users.map((u) => u.name)).toEqual(['bob', 'alice']);
+      expect(loaded.users[0]).toEqual({ name: 'bob', passwordHash: 'h', hashingAlgorithm: 'rabbit_password_hashing_sha256', tags: ['monitoring'] });
+      expect(loaded.permissions).toEqual([{ user: 'bob', vhost: '/', configure: '.*', write: '', read: '^r' }]);
+      expect(loaded.topicPermissions).toEqual([{ user: 'bob', vhost: '/', exchange: 'amq.topic', write: '^a', read: '.*' }]);
+      expect(loaded.vhostMetadata).toEqual([{ vhost: '/', description: 'root', tags: ['t'] }]);
+      expect(loaded.vhostLimits).toEqual([{ vhost: '/', maxQueues: 3 }]);
+      expect(loaded.seeded).toBe(true);
+      expect((await store.loadTopology()).vhosts).toEqual(['/']);
+    });
 
     it('round-trips topology, field tables keeping their types', async () => {
       const f = await make();
