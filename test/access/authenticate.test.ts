@@ -37,6 +37,9 @@ describe('authenticate (connection.start-ok)', () => {
     expect(authenticate(c, 'PLAIN', plain('guest', 'guest'), local)).toMatchObject({ ok: true });
     expect(authenticate(c, 'PLAIN', plain('guest', 'guest'), { address: '::ffff:127.0.0.1', certificateLogin: null })).toMatchObject({ ok: true });
     expect(authenticate(c, 'PLAIN', plain('guest', 'guest'), remote)).toMatchObject({ ok: false, reason: "user 'guest' can only connect via localhost" });
+    // an unknown peer address (a socket reset before it was accepted) is not loopback
+    expect(authenticate(c, 'PLAIN', plain('guest', 'guest'), { address: undefined, certificateLogin: null })).toMatchObject({ ok: false });
+    expect(authenticate(c, 'PLAIN', plain('app', 'pw'), { address: undefined, certificateLogin: null })).toMatchObject({ ok: true });
   });
 
   it('EXTERNAL is offered and accepted only with a verified certificate naming an existing user', () => {
