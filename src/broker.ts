@@ -2,6 +2,7 @@ import type { Server, Socket } from 'node:net';
 import { readFile } from 'node:fs/promises';
 import { AmqpChannelError } from './protocol/errors.js';
 import { createRequire } from 'node:module';
+import { hostname } from 'node:os';
 import type { Logger } from 'pino';
 import { resolveConfig, type WarrenConfig } from './config/config.js';
 import type { BrokerContext } from './connection/broker-context.js';
@@ -24,6 +25,11 @@ import type { X509Certificate } from 'node:crypto';
 import { BrokerAdmin } from './operations/broker-admin.js';
 import { Core } from './operations/core.js';
 import { hashPassword } from './auth/password-hash.js';
+import type { Channel } from './connection/channel.js';
+import type { BrokerView, Listener, ResourceStatus } from './monitoring/broker-view.js';
+import { StatsSampler } from './monitoring/sampler.js';
+import { startManagementServer, type HttpServer } from './management/server.js';
+import { startMetricsServer } from './metrics/server.js';
 
 const pkg = createRequire(import.meta.url)('../package.json') as { version: string };
 export const WARREN_VERSION: string = pkg.version;
@@ -43,6 +49,10 @@ export interface RunningBroker {
   readonly tlsPort: number | null;
   /** users, vhosts, permissions and limits (what the management API will call too) */
   readonly admin: BrokerAdmin;
+  /** the management API / dashboard port, or null when it is off */
+  readonly managementPort: number | null;
+  /** the Prometheus metrics port, or null when it is off */
+  readonly metricsPort: number | null;
   /** closes every client connection with 320 CONNECTION_FORCED, stops listening, closes the store */
   close(reason?: string): Promise<void>;
 }
@@ -83,9 +93,30 @@ function brokerTick(broker: Broker): void {
   }
 }
 
+function statsTick(broker: Broker): void {
+  try {
+    broker.sampler.tick();
+  } catch (err) {
+    broker.logger.error({ err }, 'internal error in the stats tick (contained)');
+  }
+}
+
+/** RabbitMQ's node name form (tools ask for /api/nodes/rabbit@<short host name>). */
+function defaultNodeName(): string {
+  return `rabbit@${hostname().split('.')[0] || 'localhost'}`;
+}
+
 /** Composition root: config, logger, store, vhosts, listener. No protocol logic. */
-export class Broker implements BrokerContext {
+export class Broker implements BrokerContext, BrokerView {
   readonly config: WarrenConfig;
+  readonly version = WARREN_VERSION;
+  readonly nodeName = defaultNodeName();
+  readonly startedAt = Date.now();
+  readonly sampler: StatsSampler;
+  private statsTimer: NodeJS.Timeout | null = null;
+  private readonly httpServers: HttpServer[] = [];
+  private managementPort: number | null = null;
+  private metricsPort: number | null = null;
   readonly logger: Logger;
   readonly core: Core;
   readonly admin: BrokerAdmin;
@@ -108,6 +139,10 @@ export class Broker implements BrokerContext {
     this.storage = new DurableStorage(this.store, config.dataDir !== null && store === undefined, config.queueMemoryWindow);
     this.core = new Core({ store: this.store, storage: this.storage, logger, loopbackUsers: config.loopbackUsers });
     this.admin = new BrokerAdmin(this.core);
+    this.sampler = new StatsSampler(
+      { vhosts: () => this.vhosts.values(), connections: () => this.connections.values() },
+      config.statsInterval,
+    );
     const { memoryHighWatermark: mem, diskFreeLimit: disk } = config;
     this.monitor =
       monitor !== undefined
@@ -140,6 +175,10 @@ export class Broker implements BrokerContext {
       await this.listen();
       this.tickTimer = setInterval(brokerTick, TICK_MS, this);
       this.tickTimer.unref();
+      this.sampler.tick();
+      this.statsTimer = setInterval(statsTick, this.config.statsInterval, this);
+      this.statsTimer.unref();
+      await this.startHttp();
       if (this.monitor !== null) {
         this.monitor.on('alarm', (e) => {
           try {
@@ -153,17 +192,74 @@ export class Broker implements BrokerContext {
         this.monitor.start();
       }
     } catch (err) {
+      await this.stopHttp();
+      if (this.statsTimer !== null) clearInterval(this.statsTimer);
+      if (this.tickTimer !== null) clearInterval(this.tickTimer);
+      this.monitor?.stop();
+      for (const s of [this.server, this.tlsServer]) s?.close();
       await this.store.close().catch(() => {});
       throw err;
     }
     return this.running();
   }
 
+  /** The management API and the metrics endpoint, each on its own port (when not off). */
+  private async startHttp(): Promise<void> {
+    const { managementPort, metricsPort, host } = this.config;
+    if (managementPort !== null) {
+      const s = await startManagementServer(this, this.logger.child({ component: 'management' }), host, managementPort);
+      this.httpServers.push(s);
+      this.managementPort = s.port;
+      this.logger.info({ port: s.port }, 'management API and dashboard listening');
+    }
+    if (metricsPort !== null) {
+      const s = await startMetricsServer(this, this.logger.child({ component: 'metrics' }), host, metricsPort);
+      this.httpServers.push(s);
+      this.metricsPort = s.port;
+      this.logger.info({ port: s.port }, 'Prometheus metrics listening');
+    }
+  }
+
+  private async stopHttp(): Promise<void> {
+    const servers = this.httpServers.splice(0);
+    await Promise.all(servers.map((s) => s.close().catch(() => {})));
+  }
+
+  // ---- BrokerView (management API, dashboard, metrics) ------------------------------------
+
+  connectionList(): Iterable<Connection> {
+    return this.connections.values();
+  }
+
+  listeners(): readonly Listener[] {
+    const ip = this.config.host;
+    const list: Listener[] = [];
+    for (const [server, protocol] of [[this.server, 'amqp'], [this.tlsServer, 'amqp/ssl']] as const) {
+      const address = server?.address();
+      if (typeof address === 'object' && address !== null) list.push({ protocol, ip, port: address.port });
+    }
+    if (this.managementPort !== null) list.push({ protocol: 'http', ip, port: this.managementPort });
+    if (this.metricsPort !== null) list.push({ protocol: 'http/prometheus', ip, port: this.metricsPort });
+    return list;
+  }
+
+  resources(): ResourceStatus {
+    const m = this.monitor;
+    return {
+      memoryUsed: m !== null ? m.lastMemoryUsed : process.memoryUsage.rss(),
+      memoryLimit: m !== null ? m.memoryLimit : 0,
+      memoryAlarm: m?.memoryAlarm ?? false,
+      diskFree: m !== null && Number.isFinite(m.lastDiskFree) ? m.lastDiskFree : -1,
+      diskFreeLimit: m !== null ? m.diskFreeLimit : 0,
+      diskAlarm: m?.diskAlarm ?? false,
+    };
+  }
+
   private vhost(name: string) {
     return this.core.vhostObject(name);
   }
 
-  private get vhosts() {
+  get vhosts() {
     return this.core.vhosts;
   }
 
@@ -333,6 +429,8 @@ export class Broker implements BrokerContext {
       tlsUrl,
       tlsPort,
       admin: this.admin,
+      managementPort: this.managementPort,
+      metricsPort: this.metricsPort,
       close: (reason?: string) => this.close(reason),
     };
   }
@@ -366,10 +464,17 @@ export class Broker implements BrokerContext {
 
   connectionOpened(conn: Connection): void {
     this.connections.set(conn.id, conn);
+    this.sampler.trackConnection(conn);
   }
 
   connectionClosed(conn: Connection): void {
     this.connections.delete(conn.id);
+    this.sampler.connectionClosed(conn);
+  }
+
+  channelOpened(ch: Channel): void {
+    const conn = ch.conn;
+    this.sampler.trackChannel(ch.stats, conn.vhostName, () => conn.channels.get(ch.id) !== ch);
   }
 
   async close(reason = 'shutdown'): Promise<void> {
@@ -377,7 +482,9 @@ export class Broker implements BrokerContext {
     this.server = null;
     this.tlsServer = null;
     if (this.tickTimer !== null) clearInterval(this.tickTimer);
+    if (this.statsTimer !== null) clearInterval(this.statsTimer);
     this.monitor?.stop();
+    await this.stopHttp();
     const serverClosed = Promise.all(servers.map((server) => new Promise<void>((r) => server.close(() => r()))));
     await Promise.all([...this.connections.values()].map((c) => c.forceClose(reason)));
     await serverClosed;
@@ -386,10 +493,23 @@ export class Broker implements BrokerContext {
   }
 }
 
-/** Starts a broker. Library defaults: 127.0.0.1, ephemeral port, in-memory store, silent logs. */
+/**
+ * Starts a broker. Library defaults: 127.0.0.1, ephemeral port, in-memory store, silent
+ * logs, no management API and no metrics (pass managementPort / metricsPort, 0 = ephemeral).
+ */
 export async function startBroker(options: BrokerOptions = {}): Promise<RunningBroker> {
-  const { logger, ...overrides } = options;
-  const config = resolveConfig({ host: '127.0.0.1', port: 0, dataDir: null, logLevel: 'silent', ...overrides });
+  const { logger, ...given } = options;
+  const overrides = Object.fromEntries(Object.entries(given).filter(([, v]) => v !== undefined));
+  const config = resolveConfig({
+    host: '127.0.0.1',
+    port: 0,
+    dataDir: null,
+    logLevel: 'silent',
+    // HTTP front ends are opt-in for library use (tests pass 0 for an ephemeral port)
+    managementPort: null,
+    metricsPort: null,
+    ...overrides,
+  });
   const broker = new Broker(config, logger ?? createLogger(config.logLevel));
   return broker.start();
 }

@@ -61,7 +61,18 @@ export interface WarrenConfig {
   readonly tlsHandshakeTimeout: number;
   /** a definitions file (RabbitMQ's export format) imported at startup: users, vhosts, permissions, limits, topology */
   readonly definitions: string | null;
+  /** management HTTP API and dashboard; null = off, 0 = an ephemeral port */
+  readonly managementPort: number | null;
+  /** Prometheus metrics; null = off, 0 = an ephemeral port */
+  readonly metricsPort: number | null;
+  /** ms between stats ticks (RabbitMQ's collect_statistics_interval): rates are per second over one tick */
+  readonly statsInterval: number;
+  /** log lines: JSON, human-readable, or pretty only when stdout is a terminal */
+  readonly logFormat: LogFormat;
 }
+
+export const LOG_FORMATS = ['json', 'pretty', 'auto'] as const;
+export type LogFormat = (typeof LOG_FORMATS)[number];
 
 export const DEFAULT_CONFIG: WarrenConfig = {
   host: '0.0.0.0',
@@ -91,6 +102,10 @@ export const DEFAULT_CONFIG: WarrenConfig = {
   tlsCertLoginSanIndex: 0,
   tlsHandshakeTimeout: 5000,
   definitions: null,
+  managementPort: 15672,
+  metricsPort: 15692,
+  statsInterval: 5000,
+  logFormat: 'auto',
 };
 
 export function resolveConfig(overrides: Partial<WarrenConfig> = {}): WarrenConfig {

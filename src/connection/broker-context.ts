@@ -2,6 +2,7 @@ import type { Logger } from 'pino';
 import type { WarrenConfig } from '../config/config.js';
 import type { Core } from '../operations/core.js';
 import type { FieldTable } from '../protocol/field-types.js';
+import type { Channel } from './channel.js';
 import type { Connection } from './connection.js';
 
 /** What a connection needs from the broker (injected; connections never reach for globals). */
@@ -16,4 +17,6 @@ export interface BrokerContext {
   /** every socket, from accept to close (shutdown, ticks) */
   connectionOpened(conn: Connection): void;
   connectionClosed(conn: Connection): void;
+  /** a channel was opened (its statistics are followed until it is gone) */
+  channelOpened(ch: Channel): void;
 }

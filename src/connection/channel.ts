@@ -20,6 +20,7 @@ import type { DirectReplySink } from '../operations/direct-reply-to.js';
 import { PublishPermits, publish, validateProperties, type PublishOutput } from '../operations/publish.js';
 import type { Session } from '../operations/session.js';
 import type { CommitListener } from '../operations/index.js';
+import { ChannelCounters } from '../stats/counters.js';
 import type { Connection } from './connection.js';
 import * as basic from './handlers/basic.js';
 import * as confirm from './handlers/confirm.js';
@@ -90,6 +91,8 @@ export class Channel implements ConsumerOwner, EarlyConfirm, PublishOutput, Dire
   readonly unacked = new Map<number, Unacked>();
   /** queues routed to by the publish in progress (reused; cleared after each publish) */
   readonly routed = new RouteSet<Queue>();
+  /** message statistics (read by the stats tick) */
+  readonly stats = new ChannelCounters();
 
   nextDeliveryTag = 1;
   /** basic.qos global=false: prefetch for consumers created from now on */
@@ -417,6 +420,7 @@ export class Channel implements ConsumerOwner, EarlyConfirm, PublishOutput, Dire
     this.pending = null;
     const message = new Message(p.exchange.name, p.routingKey, p.rawProperties!, body);
     validateProperties(this.session, message);
+    this.stats.publish++;
     if (this.txMode) {
       this.txPublishes.push({ exchange: p.exchange, message, mandatory: p.mandatory });
       return;
@@ -424,6 +428,7 @@ export class Channel implements ConsumerOwner, EarlyConfirm, PublishOutput, Dire
     const seq = this.confirmMode ? this.nextPublishSeqNo++ : 0;
     const outcome = publish(this.session, p.exchange, message, p.mandatory, this);
     if (seq !== 0) {
+      this.stats.publishConfirm++;
       if (outcome === Enqueued.Accepted) this.confirm(seq);
       else if (outcome === Enqueued.Stored) {
         this.confirmAfterCommit(seq);
@@ -521,6 +526,16 @@ export class Channel implements ConsumerOwner, EarlyConfirm, PublishOutput, Dire
     }
   }
 
+  /** published in confirm mode and not yet confirmed (or nacked) */
+  get unconfirmedCount(): number {
+    return this.confirmMode ? this.nextPublishSeqNo - 1 - this.lastConfirmSent : 0;
+  }
+
+  /** open (not closing) */
+  get isOpen(): boolean {
+    return this.state === State.Open;
+  }
+
   /** for flushConfirmsSoon */
   confirmFlushScheduled = false;
 
@@ -554,6 +569,7 @@ export class Channel implements ConsumerOwner, EarlyConfirm, PublishOutput, Dire
     if (upTo > limit) upTo = limit;
     if (upTo <= this.lastConfirmSent) return;
     const multiple = upTo - this.lastConfirmSent > 1;
+    this.stats.confirm += upTo - this.lastConfirmSent;
     this.lastConfirmSent = upTo;
     this.conn.send(this.id, { id: MethodId.BasicAck, args: { deliveryTag: upTo, multiple } });
   }
@@ -571,9 +587,20 @@ export class Channel implements ConsumerOwner, EarlyConfirm, PublishOutput, Dire
 
   deliver(consumer: Consumer, queue: Queue, entry: QueueEntry): void {
     const tag = this.nextDeliveryTag++;
+    const stats = this.stats;
+    const qStats = queue.stats;
     if (!consumer.noAck) {
       this.unacked.set(tag, new Unacked(tag, entry, queue, consumer));
       this.consumerUnacked++;
+      stats.deliver++;
+      qStats.deliver++;
+    } else {
+      stats.deliverNoAck++;
+      qStats.deliverNoAck++;
+    }
+    if (entry.redelivered) {
+      stats.redeliver++;
+      qStats.redeliver++;
     }
     this.writeDeliver(consumer.tag, tag, entry.redelivered, entry.message);
   }
@@ -597,6 +624,7 @@ export class Channel implements ConsumerOwner, EarlyConfirm, PublishOutput, Dire
   /** direct reply-to: a reply goes straight to this channel's no-ack reply consumer. */
   deliverDirectReply(m: Message): void {
     if (this.state !== State.Open || this.directReplyConsumerTag === null) return;
+    this.stats.deliverNoAck++;
     this.writeDeliver(this.directReplyConsumerTag, this.nextDeliveryTag++, false, m);
   }
 
@@ -607,8 +635,16 @@ export class Channel implements ConsumerOwner, EarlyConfirm, PublishOutput, Dire
       this.unacked.set(tag, new Unacked(tag, entry, queue, null));
       queue.unackedCount++;
       queue.markDelivered(entry);
+      this.stats.get++;
+      queue.stats.get++;
     } else {
       queue.discard(entry);
+      this.stats.getNoAck++;
+      queue.stats.getNoAck++;
+    }
+    if (entry.redelivered) {
+      this.stats.redeliver++;
+      queue.stats.redeliver++;
     }
     const m = entry.message;
     this.conn.out.write(
@@ -728,9 +764,17 @@ export class Channel implements ConsumerOwner, EarlyConfirm, PublishOutput, Dire
   private settleOne(u: Unacked, requeue: boolean | null): void {
     if (u.consumer !== null) this.consumerUnacked--;
     u.queue.settled(u.consumer);
-    if (requeue === true) u.queue.requeue(u.entry);
-    else if (requeue === false) u.queue.drop(u.entry, 'rejected'); // reject/nack: dead-lettered when configured
-    else u.queue.discard(u.entry);
+    if (requeue === true) {
+      this.stats.reject++;
+      u.queue.requeue(u.entry);
+    } else if (requeue === false) {
+      this.stats.reject++;
+      u.queue.drop(u.entry, 'rejected'); // reject/nack: dead-lettered when configured
+    } else {
+      this.stats.ack++;
+      u.queue.stats.ack++;
+      u.queue.discard(u.entry);
+    }
   }
 
   /** tx.rollback: deliveries settled inside the transaction are unacked again, in tag order. */

@@ -15,6 +15,7 @@ import type { AuthenticatedUser, Session } from '../operations/session.js';
 import { Outbound } from '../transport/outbound.js';
 import type { BrokerContext } from './broker-context.js';
 import { Channel } from './channel.js';
+import { ConnectionCounters } from '../stats/counters.js';
 
 const AMQP_0_9_1_HEADER = Buffer.from([0x41, 0x4d, 0x51, 0x50, 0, 0, 9, 1]);
 /** How long we wait for connection.close-ok after sending connection.close. */
@@ -72,6 +73,9 @@ export class Connection implements ClientConnection {
   readonly channels = new Map<number, Channel>();
   /** channels with publisher confirms to send at the end of this read */
   readonly pendingConfirms = new Set<Channel>();
+  /** socket traffic statistics (read by the stats tick) */
+  readonly stats = new ConnectionCounters();
+  readonly connectedAt = Date.now();
 
   username = '';
   /** set by connection.start-ok */
@@ -165,11 +169,23 @@ export class Connection implements ClientConnection {
     return { address: this.remoteAddress, certificateLogin: this.certificateLogin };
   }
 
+  /** the SASL mechanism the client logged in with */
+  get authMechanism(): string {
+    return this.mechanism;
+  }
+
+  /** reading is paused because a resource alarm blocks publishers (RabbitMQ's connection state 'blocked') */
+  get blocked(): boolean {
+    return this.readPaused;
+  }
+
   // ---- inbound ------------------------------------------------------------------------------
 
   private onData(chunk: Buffer): void {
     if (this.state === State.Closed) return;
     this.lastReceivedAt = Date.now();
+    this.stats.recvOct += chunk.length;
+    this.stats.recvCnt++;
     this.reader.push(chunk);
     this.processFrames();
   }
@@ -309,6 +325,7 @@ export class Connection implements ClientConnection {
     }
     const ch = new Channel(id, this);
     this.channels.set(id, ch);
+    this.broker.channelOpened(ch);
     this.send(id, { id: MethodId.ChannelOpenOk, args: { reserved1: Buffer.alloc(0) } });
     return ch;
   }

@@ -1,3 +1,4 @@
+import type { ChannelCounters } from '../stats/counters.js';
 import { messageDelay } from '../delayed/delayed-message-arguments.js';
 import { Message } from '../message/message.js';
 import { peekOctet, PropertyFlag } from '../message/properties-view.js';
@@ -17,6 +18,8 @@ import type { Session } from './session.js';
 export interface PublishOutput {
   /** queues routed to by the publish in progress (reused; empty between publishes) */
   readonly routed: RouteSet<Queue>;
+  /** the publisher's message statistics (returned, dropped, routed) */
+  readonly stats: ChannelCounters;
   /** this publisher's direct reply-to address when it consumes amq.rabbitmq.reply-to, else null */
   readonly directReplyAddress: string | null;
   /** basic.return (mandatory and unroutable) */
@@ -145,11 +148,16 @@ function erlangString(s: string): string {
  * durable), Accepted otherwise (ack now). No allocation beyond the message itself.
  */
 export function publish(s: Session, exchange: Exchange, message: Message, mandatory: boolean, out: PublishOutput): Enqueued {
+  exchange.stats.publishIn++;
   if (message.hasProperty(PropertyFlag.ReplyTo) && message.properties().replyTo === DIRECT_REPLY_TO) {
     message = rewriteReplyTo(out, message);
   }
   if (exchange.isDefault && isDirectReplyAddress(message.routingKey)) {
-    if (!s.core.directReply.deliver(message.routingKey, message) && mandatory) out.sendReturn(ReplyCode.NoRoute, 'NO_ROUTE', message);
+    if (s.core.directReply.deliver(message.routingKey, message)) out.stats.routed++;
+    else if (mandatory) {
+      out.stats.returnUnroutable++;
+      out.sendReturn(ReplyCode.NoRoute, 'NO_ROUTE', message);
+    } else out.stats.dropUnroutable++;
     return Enqueued.Accepted;
   }
   const vhost = s.vhost;
@@ -167,9 +175,14 @@ export function publish(s: Session, exchange: Exchange, message: Message, mandat
     message = routeSenderSelected(s, exchange, message, routed);
   }
   if (routed.size === 0) {
-    if (mandatory) out.sendReturn(ReplyCode.NoRoute, 'NO_ROUTE', message);
+    if (mandatory) {
+      out.stats.returnUnroutable++;
+      out.sendReturn(ReplyCode.NoRoute, 'NO_ROUTE', message);
+    } else out.stats.dropUnroutable++;
     return Enqueued.Accepted;
   }
+  exchange.stats.publishOut++;
+  out.stats.routed++;
   const n = routed.size;
   if (message.persistent) {
     // the body is stored once; it is freed when the last durable queue lets go of it

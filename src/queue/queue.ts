@@ -8,6 +8,7 @@ import type { DurableStorage } from './durable-storage.js';
 import { parseQueueArguments, type QueueLimits } from './queue-arguments.js';
 import type { QueueEntry } from './queue-entry.js';
 import { PriorityReadyList, ReadyList, type ReadyQueue } from './ready-list.js';
+import { QueueCounters } from '../stats/counters.js';
 
 /** Deliveries made in one pass before yielding the event loop (fairness between queues). */
 const DELIVERY_BATCH = 256;
@@ -88,6 +89,8 @@ export class Queue {
   unackedCount = 0;
   deleted = false;
   readonly limits: QueueLimits;
+  /** message statistics (read by the stats tick) */
+  readonly stats = new QueueCounters();
 
   /** ready entries only in the store */
   private pagedCount = 0;
@@ -154,6 +157,13 @@ export class Queue {
   get consumerCount(): number {
     return this.consumers.length;
   }
+  /** ready messages (and their body bytes) that are only in the store right now */
+  get pagedOutCount(): number {
+    return this.pagedCount;
+  }
+  get pagedOutBytes(): number {
+    return this.pagedBytes;
+  }
   private get hasDeadLetterExchange(): boolean {
     return this.limits.deadLetterExchange !== undefined;
   }
@@ -176,6 +186,7 @@ export class Queue {
         return Enqueued.Rejected;
       }
     }
+    this.stats.publish++;
     const expiresAt = this.expiryOf(message);
     if (expiresAt < 0) {
       // expiration 0: deliver now or expire (RabbitMQ: only if a consumer can take it at once)

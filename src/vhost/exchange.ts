@@ -4,6 +4,7 @@ import { ConsistentHashTable, consistentHashOptions } from '../routing/consisten
 import type { RoutingTable } from '../routing/routing-table.js';
 import { createRoutingTable } from '../routing/routing-table.js';
 import { delayedExchangeType } from '../delayed/delayed-message-arguments.js';
+import { ExchangeCounters } from '../stats/counters.js';
 
 /** The four AMQP routing types. */
 export type RoutingType = 'direct' | 'fanout' | 'topic' | 'headers';
@@ -48,6 +49,8 @@ export class Exchange {
   /** bindings in which this exchange is the destination (exchange.bind … destination=this) */
   inboundBindings = 0;
   deleted = false;
+  /** message statistics (read by the stats tick) */
+  readonly stats = new ExchangeCounters();
 
   /** Throws AmqpChannelError / AmqpConnectionError for invalid arguments (before anything is created). */
   constructor(

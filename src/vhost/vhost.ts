@@ -13,6 +13,7 @@ import { type Destination, Exchange, type ExchangeOptions, type ExchangeType } f
 import { fieldTypeName } from '../protocol/field-table.js';
 import { assertArgsEquivalent } from './equivalence.js';
 import { RouteSet, type RouteSink } from '../routing/route-set.js';
+import { VhostCounters } from '../stats/counters.js';
 
 const PREDECLARED: ReadonlyArray<[string, ExchangeType]> = [
   ['amq.direct', 'direct'],
@@ -45,6 +46,8 @@ export class Vhost implements QueueHost, DelayedRouter<Exchange> {
   topologyWrites = 0;
   /** true while recovery rebuilds the topology from the store: nothing is written back */
   recovering = false;
+  /** queue churn statistics (read by the stats tick) */
+  readonly stats = new VhostCounters();
 
   constructor(
     readonly name: string,
@@ -210,6 +213,7 @@ export class Vhost implements QueueHost, DelayedRouter<Exchange> {
     const desc = this.describeQueue(name);
     // RabbitMQ validates arguments before looking the queue up
     const limits = parseQueueArguments(options.arguments, desc);
+    this.stats.queueDeclared++;
     const existing = this.queues.get(name);
     if (existing !== undefined) {
       if (existing.durable !== options.durable) inequivalent('durable', desc, options.durable, existing.durable);
@@ -225,6 +229,7 @@ export class Vhost implements QueueHost, DelayedRouter<Exchange> {
     const id = pages ? recoveredId || this.storage.allocateQueueId() : 0;
     const q = new Queue(name, options, this, limits, id, pages ? this.storage : null);
     this.queues.set(name, q);
+    this.stats.queueCreated++;
     if (durable && recoveredId === 0) {
       this.topologyStore().putQueue({ vhost: this.name, name, id, autoDelete: options.autoDelete, arguments: options.arguments });
     }
@@ -235,6 +240,7 @@ export class Vhost implements QueueHost, DelayedRouter<Exchange> {
   deleteQueue(q: Queue): number {
     if (q.deleted) return 0;
     this.queues.delete(q.name);
+    this.stats.queueDeleted++;
     for (const ex of [...this.exchanges.values()]) this.removeBindingsTo(ex, q);
     const n = q.markDeleted();
     // the store reports the queue's remaining shared-body references, paged-out ones included

@@ -61,8 +61,11 @@ export function handleBasicCancel(ch: Channel, args: Args<typeof MethodId.BasicC
 export function handleBasicGet(ch: Channel, args: Args<typeof MethodId.BasicGet>): void {
   ch.afterOperation(get(ch.session, expandQueueName(ch, args.queue)), (q) => {
     const entry = q.shift();
-    if (entry === undefined) ch.conn.send(ch.id, { id: MethodId.BasicGetEmpty, args: { reserved1: '' } });
-    else ch.deliverGetOk(q, entry, args.noAck);
+    if (entry === undefined) {
+      ch.stats.getEmpty++;
+      q.stats.getEmpty++;
+      ch.conn.send(ch.id, { id: MethodId.BasicGetEmpty, args: { reserved1: '' } });
+    } else ch.deliverGetOk(q, entry, args.noAck);
   });
 }
 
