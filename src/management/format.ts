@@ -317,6 +317,7 @@ export function connectionJson(view: BrokerView, c: Connection): Json {
     port: sock.localPort ?? 0,
     protocol: 'AMQP 0-9-1',
     recv_cnt: c.stats.recvCnt,
+    send_cnt: c.out.sends,
     send_pend: sock.writableLength ?? 0,
     ssl: false,
     ssl_cipher: null,

@@ -13,6 +13,12 @@ declare module 'fastify' {
   }
 }
 
+/** The framework's logger: errors and warnings only (requests are not logged), never more than the broker's. */
+export function httpLogger(logger: Logger): FastifyBaseLogger {
+  const level = logger.isLevelEnabled('warn') ? 'warn' : logger.level;
+  return logger.child({}, { level }) as unknown as FastifyBaseLogger;
+}
+
 /** A listening HTTP front end. */
 export interface HttpServer {
   readonly port: number;
@@ -32,7 +38,7 @@ const PUBLIC_API = new Set(['/api/auth']);
 export function buildManagementApp(view: BrokerView, logger: Logger): FastifyInstance {
   const app = Fastify({
     // requests are not logged (warn and above only: errors)
-    loggerInstance: logger.child({}, { level: 'warn' }) as unknown as FastifyBaseLogger,
+    loggerInstance: httpLogger(logger),
     bodyLimit: BODY_LIMIT,
     routerOptions: { ignoreTrailingSlash: true, ignoreDuplicateSlashes: true },
     // RabbitMQ's API takes any body as JSON; parse errors are answered as RabbitMQ does

@@ -183,6 +183,7 @@ export class PrometheusExporter {
     counter('rabbitmq_connection_incoming_bytes_total', 'Total number of bytes received on a connection', connectionLabels, perConnection((c) => c.stats.recvOct));
     counter('rabbitmq_connection_outgoing_bytes_total', 'Total number of bytes sent on a connection', connectionLabels, perConnection((c) => c.out.bytesWritten));
     counter('rabbitmq_connection_incoming_packets_total', 'Total number of packets received on a connection', connectionLabels, perConnection((c) => c.stats.recvCnt));
+    counter('rabbitmq_connection_outgoing_packets_total', 'Total number of packets sent on a connection', connectionLabels, perConnection((c) => c.out.sends));
     gauge('rabbitmq_connection_pending_packets', 'Number of packets waiting to be sent on a connection', connectionLabels, perConnection((c) => (c.socket as { writableLength?: number }).writableLength ?? 0));
     gauge('rabbitmq_connection_channels', 'Channels on a connection', connectionLabels, perConnection((c) => c.channels.size));
 

@@ -1,7 +1,7 @@
-import Fastify, { type FastifyBaseLogger } from 'fastify';
+import Fastify from 'fastify';
 import type { Logger } from 'pino';
 import type { BrokerView } from '../monitoring/broker-view.js';
-import { httpServer, type HttpServer } from '../management/server.js';
+import { httpLogger, httpServer, type HttpServer } from '../management/server.js';
 import { PrometheusExporter } from './exporter.js';
 
 /** Prometheus' text exposition format, as rabbitmq_prometheus sends it. */
@@ -9,7 +9,7 @@ export const CONTENT_TYPE = 'text/plain; version=0.0.4';
 
 /** The metrics endpoint: no auth (as rabbitmq_prometheus), `/metrics` aggregated, `/metrics/per-object` by queue. */
 export function buildMetricsApp(view: BrokerView, logger: Logger) {
-  const app = Fastify({ loggerInstance: logger.child({}, { level: 'warn' }) as unknown as FastifyBaseLogger });
+  const app = Fastify({ loggerInstance: httpLogger(logger) });
   const exporter = new PrometheusExporter(view);
   app.get('/metrics', async (_req, reply) => reply.type(CONTENT_TYPE).send(await exporter.render(false)));
   app.get('/metrics/per-object', async (_req, reply) => reply.type(CONTENT_TYPE).send(await exporter.render(true)));

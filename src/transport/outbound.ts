@@ -41,6 +41,8 @@ export class Outbound {
   corked = false;
   writable = true;
   bytesWritten = 0;
+  /** socket sends (one corked batch per tick counts once; RabbitMQ's send_cnt) */
+  sends = 0;
   /** where this connection's unflushed bytes start in slab.buf (valid while it is the owner) */
   private segmentStart = 0;
 
@@ -93,6 +95,7 @@ export class Outbound {
     if (slab.owner === this) this.flushSegment();
     if (this.corked) {
       this.corked = false;
+      this.sends++;
       this.socket.uncork();
     }
   }
