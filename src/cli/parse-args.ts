@@ -1,5 +1,7 @@
+import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { DEFAULT_CONFIG as D, resolveConfig, type UserConfig, type WarrenConfig } from '../config/config.js';
+import { DEFAULT_CONFIG as D, LOG_FORMATS, resolveConfig, type UserConfig, type WarrenConfig } from '../config/config.js';
+import { ConfigFileError, readConfigFile, type ConfigFileValues } from '../config/config-file.js';
 
 /** A bad command line or environment value. The CLI prints `message` on one line and exits 2. */
 export class CliUsageError extends Error {
@@ -25,8 +27,13 @@ export const USAGE = `Usage: warren <command> [options]
 
 Commands:
   start                  run the broker in the foreground
+  ctl <subcommand>       manage a running broker over its management API
+                         ('warren ctl --help' lists the subcommands)
 
-Options (each can also come from the environment variable shown; flags win):
+Options (each can also come from the environment variable shown, or from the
+config file under the flag's name without dashes; flags win over the environment,
+which wins over the file):
+  --config <file>        YAML config file (see README)     WARREN_CONFIG_FILE
   --host <addr>          address to listen on             WARREN_HOST        (default ${D.host})
   --port <n>             TCP port, 0 = ephemeral          WARREN_PORT        (default ${D.port})
   --data-dir <path>      where durable state is stored    WARREN_DATA_DIR    (default ${D.dataDir})
@@ -48,6 +55,13 @@ Options (each can also come from the environment variable shown; flags win):
   --queue-memory-window <n>
                          ready messages a queue keeps in memory before paging to disk
                                                           WARREN_QUEUE_MEMORY_WINDOW (default ${D.queueMemoryWindow})
+  --management-port <n>  management API and dashboard, 0 = off
+                                                          WARREN_MANAGEMENT_PORT (default ${D.managementPort})
+  --metrics-port <n>     Prometheus metrics, 0 = off      WARREN_METRICS_PORT (default ${D.metricsPort})
+  --stats-interval <ms>  statistics tick (rates are per second over one tick)
+                                                          WARREN_STATS_INTERVAL (default ${D.statsInterval})
+  --log-format <format>  json|pretty|auto (auto: pretty on a terminal)
+                                                          WARREN_LOG_FORMAT (default ${D.logFormat})
   --default-user <name>  replace the guest user with this user, who may connect
                          from any address                 WARREN_DEFAULT_USER
   --default-pass <pw>    password for --default-user      WARREN_DEFAULT_PASS
@@ -112,7 +126,14 @@ const SETTINGS = {
   tlsCertLoginSanType: { flag: 'tls-cert-login-san-type', env: 'WARREN_TLS_CERT_LOGIN_SAN_TYPE' },
   tlsCertLoginSanIndex: { flag: 'tls-cert-login-san-index', env: 'WARREN_TLS_CERT_LOGIN_SAN_INDEX' },
   tlsHandshakeTimeout: { flag: 'tls-handshake-timeout', env: 'WARREN_TLS_HANDSHAKE_TIMEOUT' },
+  managementPort: { flag: 'management-port', env: 'WARREN_MANAGEMENT_PORT' },
+  metricsPort: { flag: 'metrics-port', env: 'WARREN_METRICS_PORT' },
+  statsInterval: { flag: 'stats-interval', env: 'WARREN_STATS_INTERVAL' },
+  logFormat: { flag: 'log-format', env: 'WARREN_LOG_FORMAT' },
 } as const satisfies Record<string, Setting>;
+
+/** Every setting a config file may hold: the flag names (the file itself is named by --config). */
+export const CONFIG_FILE_KEYS: readonly string[] = Object.values(SETTINGS).map((s) => s.flag);
 
 type SettingName = keyof typeof SETTINGS;
 
@@ -144,6 +165,11 @@ const PARSE_OPTIONS = {
   'tls-cert-login-san-type': { type: 'string' },
   'tls-cert-login-san-index': { type: 'string' },
   'tls-handshake-timeout': { type: 'string' },
+  'management-port': { type: 'string' },
+  'metrics-port': { type: 'string' },
+  'stats-interval': { type: 'string' },
+  'log-format': { type: 'string' },
+  config: { type: 'string' },
 } as const;
 
 /** A raw value plus where it came from, so errors name the flag or variable the user typed. */
@@ -154,11 +180,17 @@ interface RawValue {
 
 /**
  * Turns `argv` (without node and script: `process.argv.slice(2)`) and the environment into
- * a command. Precedence: flag > environment variable > DEFAULT_CONFIG. An empty environment
- * variable counts as unset (as `docker run -e WARREN_PORT=` would produce). Pure: no I/O.
- * @throws CliUsageError on unknown flags, unknown commands or invalid values.
+ * a command. Precedence: flag > environment variable > config file (--config) >
+ * DEFAULT_CONFIG. An empty environment variable counts as unset (as
+ * `docker run -e WARREN_PORT=` would produce). The only I/O is reading the config file,
+ * through `readFile` (tests pass their own).
+ * @throws CliUsageError on unknown flags, unknown commands, invalid values or a bad config file.
  */
-export function parseCli(argv: readonly string[], env: NodeJS.ProcessEnv): CliCommand {
+export function parseCli(
+  argv: readonly string[],
+  env: NodeJS.ProcessEnv,
+  readFile: (path: string) => string = (path) => readFileSync(path, 'utf8'),
+): CliCommand {
   let parsed;
   try {
     parsed = parseArgs({ args: [...argv], options: PARSE_OPTIONS, allowPositionals: true, strict: true });
@@ -178,6 +210,17 @@ export function parseCli(argv: readonly string[], env: NodeJS.ProcessEnv): CliCo
   if (command !== 'start') throw new CliUsageError(`unknown command '${command}': try 'warren start' or 'warren --help'`);
   if (extra.length > 0) throw new CliUsageError(`unexpected argument '${extra[0]}'`);
 
+  const configPath = values.config ?? (env.WARREN_CONFIG_FILE === '' ? undefined : env.WARREN_CONFIG_FILE);
+  let file: ConfigFileValues = {};
+  if (configPath !== undefined) {
+    try {
+      file = readConfigFile(configPath, readFile, CONFIG_FILE_KEYS);
+    } catch (err) {
+      if (err instanceof ConfigFileError) throw new CliUsageError(err.message);
+      throw err;
+    }
+  }
+
   const raw = (name: SettingName): RawValue | undefined => {
     const { flag, env: envName } = SETTINGS[name];
     const fromFlag = values[flag];
@@ -185,6 +228,8 @@ export function parseCli(argv: readonly string[], env: NodeJS.ProcessEnv): CliCo
     if (typeof fromFlag === 'string') return { value: fromFlag, source: `--${flag}` };
     const fromEnv = env[envName];
     if (fromEnv !== undefined && fromEnv !== '') return { value: fromEnv, source: envName };
+    const fromFile = file[flag];
+    if (fromFile !== undefined) return { value: fromFile, source: `'${flag}' in ${configPath}` };
     return undefined;
   };
 
@@ -223,6 +268,10 @@ export function parseCli(argv: readonly string[], env: NodeJS.ProcessEnv): CliCo
     tlsCertLoginSanType: oneOf(raw('tlsCertLoginSanType'), ['dns', 'email', 'uri', 'ip'] as const),
     tlsCertLoginSanIndex: integer(raw('tlsCertLoginSanIndex'), 0, 1000),
     tlsHandshakeTimeout: integer(raw('tlsHandshakeTimeout'), 100, MAX_UINT32),
+    managementPort: portOrOff(raw('managementPort')),
+    metricsPort: portOrOff(raw('metricsPort')),
+    statsInterval: integer(raw('statsInterval'), 100, 3_600_000),
+    logFormat: oneOf(raw('logFormat'), LOG_FORMATS),
   });
   checkTls(config, raw);
   return { command: 'start', config };
@@ -284,6 +333,12 @@ function watermark(raw: RawValue | undefined): number | undefined {
     throw invalid(raw, 'expected a fraction from 0 to 1 or a number of bytes');
   }
   return n;
+}
+
+/** An HTTP port; 0 turns the listener off (as the issue and RabbitMQ's docs use it). */
+function portOrOff(raw: RawValue | undefined): number | null | undefined {
+  const n = integer(raw, 0, MAX_UINT16);
+  return n === 0 ? null : n;
 }
 
 function integer(raw: RawValue | undefined, min: number, max: number): number | undefined {

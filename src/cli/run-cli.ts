@@ -2,6 +2,7 @@ import type { DestinationStream, Logger } from 'pino';
 import type { WarrenConfig } from '../config/config.js';
 import { createLogger } from '../logging/logger.js';
 import { CliUsageError, parseCli, USAGE } from './parse-args.js';
+import { runCtl } from './ctl.js';
 
 /** What the CLI needs from a started broker (a structural subset of `RunningBroker` from src/index.ts). */
 export interface CliBroker {
@@ -43,6 +44,10 @@ export const SHUTDOWN_REASON = 'broker shutdown';
  * error printed, startup failed, or the broker is listening (it then runs until a signal).
  */
 export async function runCli(argv: readonly string[], env: NodeJS.ProcessEnv, io: CliIo): Promise<void> {
+  if (argv[0] === 'ctl') {
+    io.exit(await runCtl(argv.slice(1), env, io));
+    return;
+  }
   let parsed;
   try {
     parsed = parseCli(argv, env);
@@ -64,7 +69,10 @@ export async function runCli(argv: readonly string[], env: NodeJS.ProcessEnv, io
   }
 
   const { config } = parsed;
-  const logger = createLogger(config.logLevel, io.logDestination);
+  const human =
+    config.logFormat === 'pretty' ||
+    (config.logFormat === 'auto' && io.logDestination === undefined && (io.stdout as { isTTY?: boolean }).isTTY === true);
+  const logger = createLogger(config.logLevel, io.logDestination, human);
   logger.debug({ config, version: io.version }, 'Warren starting');
 
   let broker: CliBroker | undefined;

@@ -1,4 +1,5 @@
 import { pino, type DestinationStream, type Logger } from 'pino';
+import pretty from 'pino-pretty';
 
 /**
  * Paths whose values never reach a log line. Credentials show up as a top-level
@@ -16,15 +17,26 @@ const REDACTED_PATHS = [
 ];
 
 /**
- * Structured JSON logger for the broker. `level` is any pino level name,
- * including 'silent' (library use and tests: nothing is written).
- * `destination` defaults to stdout; tests pass a stream to capture lines.
+ * Structured logger for the broker: JSON lines, one object per line, for machines;
+ * or, with `human`, the same records made readable for a terminal (pino-pretty).
+ * `level` is any pino level name, including 'silent' (library use and tests: nothing is
+ * written). `destination` defaults to stdout; tests pass a stream to capture lines.
  */
-export function createLogger(level: string, destination?: DestinationStream): Logger {
+export function createLogger(level: string, destination?: DestinationStream, human = false): Logger {
   const options = {
     name: 'warren',
     level,
     redact: { paths: REDACTED_PATHS, censor: '[REDACTED]' },
   };
+  if (human) {
+    const stream = pretty({
+      colorize: destination === undefined && process.stdout.isTTY === true,
+      translateTime: 'SYS:yyyy-mm-dd HH:MM:ss.l',
+      ignore: 'pid,hostname,name',
+      sync: true,
+      ...(destination !== undefined ? { destination: destination as unknown as NodeJS.WritableStream } : {}),
+    });
+    return pino(options, stream);
+  }
   return destination === undefined ? pino(options) : pino(options, destination);
 }
