@@ -126,7 +126,9 @@ export class WarrenBroker {
     const out = this.logFile === null ? 2 : openSync(this.logFile, 'a');
     const child = spawn(
       process.execPath,
-      [...this.nodeArgs, WARREN_MAIN, 'start', '--host', '127.0.0.1', '--port', String(this.port), '--data-dir', this.dataDir, '--log-level', this.logLevel],
+      [...this.nodeArgs, WARREN_MAIN, 'start', '--host', '127.0.0.1', '--port', String(this.port), '--data-dir', this.dataDir, '--log-level', this.logLevel,
+        // RabbitMQ holds 15672/15692 on the bench machine; the stats tick still runs as by default
+        '--management-port', '0', '--metrics-port', '0'],
       { stdio: ['ignore', out, 'pipe'] },
     );
     if (out !== 2) closeSync(out);

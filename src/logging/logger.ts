@@ -1,5 +1,5 @@
 import { pino, type DestinationStream, type Logger } from 'pino';
-import pretty from 'pino-pretty';
+import { prettyFactory } from 'pino-pretty';
 
 /**
  * Paths whose values never reach a log line. Credentials show up as a top-level
@@ -29,14 +29,13 @@ export function createLogger(level: string, destination?: DestinationStream, hum
     redact: { paths: REDACTED_PATHS, censor: '[REDACTED]' },
   };
   if (human) {
-    const stream = pretty({
+    const prettify = prettyFactory({
       colorize: destination === undefined && process.stdout.isTTY === true,
       translateTime: 'SYS:yyyy-mm-dd HH:MM:ss.l',
       ignore: 'pid,hostname,name',
-      sync: true,
-      ...(destination !== undefined ? { destination: destination as unknown as NodeJS.WritableStream } : {}),
     });
-    return pino(options, stream);
+    const out = destination ?? process.stdout;
+    return pino(options, { write: (line: string) => void out.write(prettify(line)) });
   }
   return destination === undefined ? pino(options) : pino(options, destination);
 }

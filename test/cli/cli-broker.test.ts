@@ -26,7 +26,7 @@ describe.skipIf(!coreExists)('warren start with the real broker', () => {
     let exited!: (code: number) => void;
     const exitCode = new Promise<number>((resolve) => (exited = resolve));
 
-    await runCli(['start', '--host', '127.0.0.1', '--port', '0', '--data-dir', dataDir], {}, {
+    await runCli(['start', '--host', '127.0.0.1', '--port', '0', '--data-dir', dataDir, '--management-port', '0', '--metrics-port', '0'], {}, {
       stdout: { write: () => true },
       stderr: { write: () => true },
       logDestination: {

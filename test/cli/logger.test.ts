@@ -35,3 +35,16 @@ describe('createLogger', () => {
     expect(lines).toEqual([]);
   });
 });
+
+describe('createLogger (human-readable)', () => {
+  it('writes one readable line per record instead of JSON', () => {
+    const out: string[] = [];
+    const logger = createLogger('info', { write: (s: string) => out.push(s) }, true);
+    logger.info({ port: 5672 }, 'Warren listening');
+    const text = out.join('');
+    expect(text).toContain('INFO');
+    expect(text).toContain('Warren listening');
+    expect(text).toContain('port: 5672');
+    expect(() => JSON.parse(text)).toThrow();
+  });
+});

@@ -109,7 +109,7 @@ function launch(dataDir: string): { child: ChildProcess; output: string[]; exite
   const child = spawn(
     process.execPath,
     // a small memory window, so that modest backlogs exercise paging to and from the store
-    [CLI_PATH, 'start', '--host', '127.0.0.1', '--port', '0', '--data-dir', dataDir, '--log-level', 'info', '--queue-memory-window', String(TEST_MEMORY_WINDOW)],
+    [CLI_PATH, 'start', '--host', '127.0.0.1', '--port', '0', '--data-dir', dataDir, '--log-level', 'info', '--queue-memory-window', String(TEST_MEMORY_WINDOW), '--management-port', '0', '--metrics-port', '0'],
     { stdio: ['ignore', 'pipe', 'pipe'] },
   );
   const output: string[] = [];
