@@ -69,7 +69,7 @@ export function buildManagementApp(view: BrokerView, logger: Logger): FastifyIns
   });
 
   registerReadRoutes(app, view);
-  registerDashboard(app);
+  registerDashboard(app, view.version);
   return app;
 }
 
@@ -98,7 +98,9 @@ function sendError(err: unknown, req: FastifyRequest, reply: FastifyReply): void
     e = new ApiError(500, 'internal_server_error', 'Internal error');
   }
   if (e.statusCode === 401) {
-    void reply.header('www-authenticate', AUTH_CHALLENGE);
+    // The dashboard's own requests (marked as XMLHttpRequest) are not challenged: a browser
+    // would answer the challenge with its login dialog instead of letting the page say why.
+    if (req.headers['x-requested-with'] !== 'XMLHttpRequest') void reply.header('www-authenticate', AUTH_CHALLENGE);
     // RabbitMQ: no credentials at all → an empty 401
     if (e.error === '') {
       void reply.code(401).send();

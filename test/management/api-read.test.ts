@@ -66,6 +66,11 @@ describe('management API: reading the broker', () => {
       expect(r.body).toEqual({ error: 'not_authorized', reason: 'Login failed' });
       const unknown = await h.api('/queues', { auth: basic('nobody', 'x') });
       expect(unknown.status).toBe(401);
+      expect(unknown.headers.get('www-authenticate')).toBe('Basic realm="RabbitMQ Management"');
+      // the dashboard marks its requests: a browser must not pop up its own login dialog
+      const fromPage = await h.api('/queues', { auth: basic('guest', 'wrong'), headers: { 'x-requested-with': 'XMLHttpRequest' } });
+      expect(fromPage.status).toBe(401);
+      expect(fromPage.headers.get('www-authenticate')).toBeNull();
     });
 
     it('whoami gives the user and its tags as a list', async () => {

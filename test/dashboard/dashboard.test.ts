@@ -1,0 +1,117 @@
+import { existsSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { connect, type ChannelModel } from 'amqplib';
+import { chromium, type Browser } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startHttpBroker, type HttpBroker } from '../management/helpers.js';
+
+/** Debian's chromium (.ci/run installs it), driven headless by playwright-core. */
+const CHROMIUM = '/usr/bin/chromium';
+/** Screenshots are kept here after the run (git-ignored). */
+const OUTPUT = join(process.cwd(), 'test-output');
+
+describe('dashboard in headless Chromium', () => {
+  let h: HttpBroker;
+  let browser: Browser;
+  let conn: ChannelModel;
+
+  beforeAll(async () => {
+    expect(existsSync(CHROMIUM), `${CHROMIUM} is missing: apt-get install chromium`).toBe(true);
+    mkdirSync(OUTPUT, { recursive: true });
+    h = await startHttpBroker({ statsInterval: 200 });
+    browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'],
+    });
+    conn = await connect(h.broker.url);
+  }, 60_000);
+  afterAll(async () => {
+    await conn?.close().catch(() => {});
+    await browser?.close();
+    await h?.close();
+  });
+
+  it('logs in, shows a queue filling up and the publish rate chart moving, and closes a connection', async () => {
+    const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+    const elsewhere: string[] = [];
+    const errors: string[] = [];
+    page.on('request', (r) => {
+      if (!r.url().startsWith(h.base) && !r.url().startsWith('data:')) elsewhere.push(r.url());
+    });
+    page.on('pageerror', (e) => errors.push(e.message));
+    try {
+      await page.goto(`${h.base}/`);
+      // a wrong password is refused on the page
+      await page.fill('input[name=username]', 'guest');
+      await page.fill('input[name=password]', 'wrong');
+      await page.click('button[type=submit]');
+      await expect.poll(() => page.textContent('#login-error')).toBe('Login failed');
+      await page.fill('input[name=password]', 'guest');
+      await page.click('button[type=submit]');
+      await page.waitForSelector('#overview:not([hidden])');
+      expect(await page.textContent('#user')).toBe('guest (administrator)');
+
+      // a client publishes while we watch
+      const ch = await conn.createChannel();
+      await ch.assertQueue('dashboard-q', { durable: false });
+      const pump = setInterval(() => {
+        for (let i = 0; i < 20; i++) ch.sendToQueue('dashboard-q', Buffer.from('x'));
+      }, 20);
+      try {
+        await page.waitForFunction(() => Number(document.querySelector('#r-publish')!.textContent!.replace(/,/g, '')) > 0, null, { timeout: 15_000 });
+        await page.waitForFunction(() => Number(document.querySelector('#t-ready')!.textContent!.replace(/,/g, '')) > 0, null, { timeout: 15_000 });
+        expect(Number(await page.getAttribute('#rates-chart', 'data-points'))).toBeGreaterThan(1);
+        expect(await page.locator('#rates-chart canvas').count()).toBe(1);
+        await page.screenshot({ path: join(OUTPUT, 'dashboard-overview.png') });
+
+        await page.click('a[href="#queues"]');
+        const row = page.locator('#queues-table tbody tr[data-name="dashboard-q"]');
+        await row.waitFor();
+        const ready = async () => Number((await row.locator('td.messages-ready').textContent())!.replace(/,/g, ''));
+        const first = await ready();
+        await expect.poll(ready, { timeout: 15_000 }).toBeGreaterThan(first);
+        await row.click();
+        await page.waitForSelector('#queue-detail:not([hidden])');
+        await page.screenshot({ path: join(OUTPUT, 'dashboard-queues.png'), fullPage: true });
+      } finally {
+        clearInterval(pump);
+      }
+
+      // close the publishing connection from the connections view
+      const closed = new Promise<Error & { code?: number }>((resolve) => conn.on('close', resolve));
+      conn.on('error', () => {});
+      page.on('dialog', (d) => void d.accept());
+      await page.click('a[href="#connections"]');
+      await page.locator('#connections-table tbody tr button').first().click();
+      expect((await closed).message).toContain('CONNECTION_FORCED');
+      await expect.poll(() => page.locator('#connections-table tbody tr').count()).toBe(0);
+      await page.screenshot({ path: join(OUTPUT, 'dashboard-connections.png') });
+    } finally {
+      await page.close();
+    }
+    expect(elsewhere).toEqual([]);
+    expect(errors).toEqual([]);
+    // eslint-disable-next-line no-console
+    console.log(`dashboard screenshots: ${OUTPUT}/dashboard-*.png`);
+  }, 60_000);
+
+  it('serves the page and its assets with content types and cache headers', async () => {
+    const index = await fetch(`${h.base}/`);
+    expect(index.headers.get('content-type')).toBe('text/html; charset=utf-8');
+    expect(index.headers.get('cache-control')).toBe('no-cache');
+    expect(index.headers.get('content-security-policy')).toContain("default-src 'self'");
+    const html = await index.text();
+    const etag = index.headers.get('etag')!;
+    expect((await fetch(`${h.base}/`, { headers: { 'if-none-match': etag } })).status).toBe(304);
+    const assets = [...html.matchAll(/(?:src|href)="(static\/[^"]+)"/g)].map((m) => m[1]!);
+    expect(assets).toHaveLength(4);
+    for (const a of assets) {
+      const res = await fetch(`${h.base}/${a}`);
+      expect([a, res.status]).toEqual([a, 200]);
+      expect(res.headers.get('content-type')).toMatch(a.includes('.js') ? /^application\/javascript/ : /^text\/css/);
+      expect(res.headers.get('cache-control')).toBe('public, max-age=31536000, immutable');
+      expect(a).toMatch(/\?v=[^_]/);
+    }
+    expect((await fetch(`${h.base}/static/index.html`)).status).toBe(404);
+  });
+});
