@@ -3,6 +3,12 @@ import { join } from 'node:path';
 import { connect, type ChannelModel } from 'amqplib';
 import { chromium, type Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+// evaluated in the page: the browser's document
+declare global {
+  // eslint-disable-next-line no-var
+  var document: { querySelector(sel: string): { textContent: string | null } | null };
+}
 import { startHttpBroker, type HttpBroker } from '../management/helpers.js';
 
 /** Debian's chromium (.ci/run installs it), driven headless by playwright-core. */
@@ -58,8 +64,8 @@ describe('dashboard in headless Chromium', () => {
         for (let i = 0; i < 20; i++) ch.sendToQueue('dashboard-q', Buffer.from('x'));
       }, 20);
       try {
-        await page.waitForFunction(() => Number(document.querySelector('#r-publish')!.textContent!.replace(/,/g, '')) > 0, null, { timeout: 15_000 });
-        await page.waitForFunction(() => Number(document.querySelector('#t-ready')!.textContent!.replace(/,/g, '')) > 0, null, { timeout: 15_000 });
+        await page.waitForFunction(() => Number(globalThis.document.querySelector('#r-publish')!.textContent!.replace(/,/g, '')) > 0, null, { timeout: 15_000 });
+        await page.waitForFunction(() => Number(globalThis.document.querySelector('#t-ready')!.textContent!.replace(/,/g, '')) > 0, null, { timeout: 15_000 });
         expect(Number(await page.getAttribute('#rates-chart', 'data-points'))).toBeGreaterThan(1);
         expect(await page.locator('#rates-chart canvas').count()).toBe(1);
         await page.screenshot({ path: join(OUTPUT, 'dashboard-overview.png') });
