@@ -1,6 +1,6 @@
 # syntax=docker/dockerfile:1
 # Warren: AMQP 0-9-1 broker. Build:  docker build -t warren .
-# Run:    docker run -p 5672:5672 -v warren-data:/data \
+# Run:    docker run -p 5672:5672 -p 15672:15672 -p 15692:15692 -v warren-data:/data \
 #           -e WARREN_DEFAULT_USER=app -e WARREN_DEFAULT_PASS=change-me warren
 # (guest/guest only works from loopback, i.e. not from outside the container.)
 
@@ -10,6 +10,7 @@ WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci
 COPY tsconfig.json tsconfig.build.json ./
+COPY scripts ./scripts
 COPY src ./src
 RUN npm run build
 
@@ -25,7 +26,8 @@ COPY --from=build /app/dist ./dist
 RUN mkdir -p /data && chown node:node /data
 USER node
 ENV WARREN_DATA_DIR=/data WARREN_HOST=0.0.0.0
-EXPOSE 5672
+# AMQP; management API and dashboard; Prometheus metrics
+EXPOSE 5672 15672 15692
 VOLUME /data
 # Warren handles SIGTERM itself (clean close of every connection, then the store),
 # so node can run as PID 1 without an init wrapper.
