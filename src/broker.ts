@@ -95,7 +95,9 @@ function brokerTick(broker: Broker): void {
 
 function statsTick(broker: Broker): void {
   try {
-    broker.sampler.tick();
+    const now = Date.now();
+    broker.sampler.tick(now);
+    broker.core.rpc.tick(now);
   } catch (err) {
     broker.logger.error({ err }, 'internal error in the stats tick (contained)');
   }

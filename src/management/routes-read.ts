@@ -238,6 +238,27 @@ export function registerReadRoutes(app: FastifyInstance, view: BrokerView): void
     return { status: 'ok' };
   });
 
+  // ---- Warren: the RPC view (request/reply traffic per request queue) --------------------------
+
+  app.get('/api/warren/rpc', { schema: LIST }, async (req: Req) =>
+    list(
+      view.core.rpc
+        .list()
+        .filter((s) => canAccessVhost(view, req.principal, s.vhost))
+        .map((s) => ({
+          vhost: s.vhost,
+          name: s.queue,
+          requests: s.requests,
+          requests_details: { rate: Math.round(s.requestRate * 100) / 100 },
+          replies: s.replies,
+          replies_details: { rate: Math.round(s.replyRate * 100) / 100 },
+          unanswered: s.unanswered,
+          latency_ms: s.latency(),
+        })),
+      req.query,
+    ),
+  );
+
   // ---- Warren: broker-wide rate history for the dashboard's charts ---------------------------
 
   app.get('/api/warren/history', { schema: { querystring: { type: 'object', properties: { since: { type: 'integer', minimum: 0 } } } } }, async (req: FastifyRequest<{ Querystring: { since?: number } }>) => {

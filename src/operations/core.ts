@@ -5,6 +5,7 @@ import { AccessStore } from '../store/access-records.js';
 import type { CommitListener, Store } from '../store/store.js';
 import { Vhost } from '../vhost/vhost.js';
 import { DirectReplyRegistry } from './direct-reply-to.js';
+import { RpcTracker } from '../stats/rpc.js';
 
 /**
  * A client connection as the operations layer sees it (the AMQP Connection implements it):
@@ -42,6 +43,8 @@ export class Core {
   readonly access: AccessRegistry;
   readonly connections = new Map<number, ClientConnection>();
   readonly directReply = new DirectReplyRegistry();
+  /** request/reply statistics (the management API's RPC view), fed by publish */
+  readonly rpc = new RpcTracker();
   readonly store: Store;
   readonly storage: DurableStorage;
   readonly logger: Logger;

@@ -152,6 +152,9 @@ export function publish(s: Session, exchange: Exchange, message: Message, mandat
   if (message.hasProperty(PropertyFlag.ReplyTo) && message.properties().replyTo === DIRECT_REPLY_TO) {
     message = rewriteReplyTo(out, message);
   }
+  // the RPC view: only messages with a correlation id are looked at
+  const rpc = message.hasProperty(PropertyFlag.CorrelationId);
+  if (rpc && exchange.isDefault) noteReply(s, message);
   if (exchange.isDefault && isDirectReplyAddress(message.routingKey)) {
     if (s.core.directReply.deliver(message.routingKey, message)) out.stats.routed++;
     else if (mandatory) {
@@ -183,6 +186,7 @@ export function publish(s: Session, exchange: Exchange, message: Message, mandat
   }
   exchange.stats.publishOut++;
   out.stats.routed++;
+  if (rpc && message.hasProperty(PropertyFlag.ReplyTo)) noteRequest(s, message, routed.get(0).name);
   const n = routed.size;
   if (message.persistent) {
     // the body is stored once; it is freed when the last durable queue lets go of it
@@ -198,6 +202,19 @@ export function publish(s: Session, exchange: Exchange, message: Message, mandat
   }
   routed.clear();
   return outcome;
+}
+
+/** RPC view: a request (reply_to and correlation_id) routed to `queue`. */
+function noteRequest(s: Session, message: Message, queue: string): void {
+  const p = message.properties();
+  if (p.replyTo === undefined || p.correlationId === undefined) return;
+  s.core.rpc.request(s.vhost.name, queue, p.replyTo, p.correlationId, Date.now());
+}
+
+/** RPC view: a message to the default exchange with a correlation id may answer a request. */
+function noteReply(s: Session, message: Message): void {
+  const id = message.properties().correlationId;
+  if (id !== undefined) s.core.rpc.reply(s.vhost.name, message.routingKey, id, Date.now());
 }
 
 /** A request with reply_to = amq.rabbitmq.reply-to: rewrite it to the publisher's own address. */

@@ -83,7 +83,7 @@
 
   function currentView() {
     const id = location.hash.slice(1);
-    return ['overview', 'connections', 'channels', 'exchanges', 'queues'].includes(id) ? id : 'overview';
+    return ['overview', 'connections', 'channels', 'exchanges', 'queues', 'rpc'].includes(id) ? id : 'overview';
   }
 
   function show() {
@@ -110,6 +110,7 @@
       else if (view === 'connections') await refreshConnections();
       else if (view === 'channels') await refreshChannels();
       else if (view === 'exchanges') await refreshExchanges();
+      else if (view === 'rpc') await refreshRpc();
       else await refreshQueues();
       $('#status').textContent = `Updated ${new Date().toLocaleTimeString()}`;
     } catch (err) {
@@ -345,6 +346,24 @@
       bindings.map((b) => {
         const tr = document.createElement('tr');
         tr.append(td(b.source === '' ? '(AMQP default)' : b.source), td(b.routing_key), td(JSON.stringify(b.arguments)));
+        return tr;
+      }),
+    );
+  }
+
+  async function refreshRpc() {
+    const list = await api('/warren/rpc');
+    const ms = (v) => (v === undefined ? '–' : v.toFixed(v < 10 ? 2 : 0));
+    fill(
+      'rpc-table',
+      list.map((r) => {
+        const tr = document.createElement('tr');
+        tr.dataset.name = r.name;
+        const l = r.latency_ms ?? {};
+        tr.append(
+          td(r.vhost), td(r.name), td(rate(r, 'requests'), 'num'), td(rate(r, 'replies'), 'num'), td(fmt(r.requests), 'num'),
+          td(fmt(r.replies), 'num'), td(fmt(r.unanswered), 'num'), td(ms(l.p50), 'num'), td(ms(l.p90), 'num'), td(ms(l.p99), 'num'), td(ms(l.max), 'num'),
+        );
         return tr;
       }),
     );
