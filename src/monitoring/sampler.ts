@@ -244,7 +244,7 @@ export class StatsSampler {
       let vUnacked = 0;
       for (const q of v.queues.values()) {
         const s = q.stats as unknown as Record<string, number>;
-        const state = (q.stats.rates ??= newRates(QUEUE_RATE_FIELDS));
+        const state = (q.stats.rates ??= newRates(QUEUE_RATE_FIELDS, QueueCounters.FIELDS.length));
         const n = QueueCounters.FIELDS.length;
         for (let i = 0; i < n; i++) sample(state, i, s[QueueCounters.FIELDS[i]!]!, dt);
         const qReady = q.messageCount;
@@ -307,11 +307,15 @@ export class StatsSampler {
   }
 }
 
-function newRates(n: number): RateState {
-  return { last: new Float64Array(n).fill(NaN), rate: new Float64Array(n) };
+/**
+ * Rate state for n fields. Counters start at 0 when their object is created, so their
+ * first reading already has a rate; gauges (from `gaugesFrom` on) have none until read twice.
+ */
+function newRates(n: number, gaugesFrom = n): RateState {
+  return { last: new Float64Array(n).fill(NaN, gaugesFrom), rate: new Float64Array(n) };
 }
 
-/** The rate of one field over the last tick (0 on the first reading). */
+/** The rate of one field over the last tick (0 on a gauge's first reading). */
 function sample(state: RateState, i: number, value: number, dt: number): void {
   const last = state.last[i]!;
   (state.rate as Float64Array)[i] = dt > 0 && !Number.isNaN(last) ? Math.max(0, value - last) / dt : 0;
@@ -336,7 +340,7 @@ function sampleTotals(t: Totals, dt: number): void {
   const oct = (t.octRates ??= newRates(2));
   sample(oct, 0, t.recvOct, dt);
   sample(oct, 1, t.sendOct, dt);
-  const q = (t.queueRates ??= newRates(3));
+  const q = (t.queueRates ??= newRates(3, 0));
   sampleSigned(q, 0, t.ready + t.unacked, dt);
   sampleSigned(q, 1, t.ready, dt);
   sampleSigned(q, 2, t.unacked, dt);
