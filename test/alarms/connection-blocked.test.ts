@@ -21,7 +21,7 @@ describe('connection.blocked / unblocked on a memory alarm', () => {
   it('blocks publishers, not consumers, and releases them when the alarm clears', async () => {
     let used = 100;
     const monitor = new ResourceMonitor({ memoryHighWatermark: { absolute: 1000 }, readMemory: () => used });
-    const config = resolveConfig({ host: '127.0.0.1', port: 0, dataDir: null, memoryHighWatermark: 0, diskFreeLimit: 0 });
+    const config = resolveConfig({ host: '127.0.0.1', port: 0, dataDir: null, memoryHighWatermark: 0, diskFreeLimit: 0, managementPort: null, metricsPort: null });
     const broker = new Broker(config, createLogger('silent'), undefined, monitor);
     const running = await broker.start();
     stop = () => running.close();
