@@ -10,6 +10,9 @@ import type { Exchange } from '../vhost/exchange.js';
 import type { Vhost } from '../vhost/vhost.js';
 import type { BrokerView } from '../monitoring/broker-view.js';
 import type { Totals } from '../monitoring/sampler.js';
+import { channelName, connectionName } from '../monitoring/names.js';
+
+export { channelName, connectionName };
 
 /**
  * The broker's model in the JSON shapes of RabbitMQ's management API (same field names,
@@ -278,16 +281,6 @@ export function vhostBindings(vhost: Vhost): BindingJson[] {
     }
   }
   return out;
-}
-
-/** RabbitMQ's connection name: "peer_host:peer_port -> host:port". */
-export function connectionName(c: Connection): string {
-  const sock = c.socket as Partial<Socket>;
-  return `${c.remoteAddress ?? 'local'}:${c.remotePort ?? 0} -> ${sock.localAddress ?? 'local'}:${sock.localPort ?? 0}`;
-}
-
-export function channelName(ch: Channel): string {
-  return `${connectionName(ch.conn)} (${ch.id})`;
 }
 
 function clientProperties(c: Connection): Json {

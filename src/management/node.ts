@@ -1,24 +1,10 @@
-import { readdirSync, readFileSync } from 'node:fs';
 import { availableParallelism, totalmem } from 'node:os';
 import type { BrokerView } from '../monitoring/broker-view.js';
 import { EXCHANGE_TYPES } from '../vhost/exchange.js';
 import { channelMessageStats, queueTotals } from './format.js';
+import { fileDescriptors, objectCounts } from '../monitoring/resources.js';
 
 type Json = Record<string, unknown>;
-
-/** Process limits (Linux /proc; elsewhere what Node can tell). */
-export function fileDescriptors(): { used: number; total: number } {
-  let used = 0;
-  let total = 1024;
-  try {
-    used = readdirSync('/proc/self/fd').length;
-    const m = /^Max open files\s+(\d+|unlimited)/m.exec(readFileSync('/proc/self/limits', 'utf8'));
-    if (m !== null) total = m[1] === 'unlimited' ? Number.MAX_SAFE_INTEGER : Number(m[1]);
-  } catch {
-    // not Linux: leave the defaults
-  }
-  return { used, total };
-}
 
 /** RabbitMQ reserves part of the descriptors for files: sockets get 90% (rabbit_fhc). */
 function socketsTotal(fdTotal: number): number {
@@ -30,25 +16,6 @@ function socketsTotal(fdTotal: number): number {
  * and queue, so that is what proc_used counts; proc_total is RabbitMQ's default limit.
  */
 export const PROCESS_LIMIT = 1_048_576;
-
-export function objectCounts(view: BrokerView): { connections: number; channels: number; consumers: number; queues: number; exchanges: number } {
-  let connections = 0;
-  let channels = 0;
-  for (const c of view.connectionList()) {
-    if (!c.isOpen) continue;
-    connections++;
-    channels += c.channels.size;
-  }
-  let queues = 0;
-  let exchanges = 0;
-  let consumers = 0;
-  for (const v of view.vhosts.values()) {
-    queues += v.queues.size;
-    exchanges += v.exchanges.size;
-    for (const q of v.queues.values()) consumers += q.consumerCount;
-  }
-  return { connections, channels, consumers, queues, exchanges };
-}
 
 export function exchangeTypes(): Json[] {
   const descriptions: Record<string, string> = {

@@ -1,4 +1,7 @@
-import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import { httpLogger, httpServer, type HttpServer } from '../monitoring/http.js';
+
+export type { HttpServer };
 import type { Logger } from 'pino';
 import type { BrokerView } from '../monitoring/broker-view.js';
 import { authenticate, isManagementUser, type Principal } from './auth.js';
@@ -11,18 +14,6 @@ declare module 'fastify' {
     /** the authenticated user (every /api route but /api/auth) */
     principal: Principal;
   }
-}
-
-/** The framework's logger: errors and warnings only (requests are not logged), never more than the broker's. */
-export function httpLogger(logger: Logger): FastifyBaseLogger {
-  const level = logger.isLevelEnabled('warn') ? 'warn' : logger.level;
-  return logger.child({}, { level }) as unknown as FastifyBaseLogger;
-}
-
-/** A listening HTTP front end. */
-export interface HttpServer {
-  readonly port: number;
-  close(): Promise<void>;
 }
 
 /** Largest request body (definitions files can be large). */
@@ -123,12 +114,4 @@ export async function startManagementServer(view: BrokerView, logger: Logger, ho
   const app = buildManagementApp(view, logger);
   await app.listen({ host, port });
   return httpServer(app, port);
-}
-
-export function httpServer(app: FastifyInstance, requestedPort: number): HttpServer {
-  const address = app.server.address();
-  return {
-    port: typeof address === 'object' && address !== null ? address.port : requestedPort,
-    close: () => app.close(),
-  };
 }

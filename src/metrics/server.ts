@@ -1,7 +1,7 @@
 import Fastify from 'fastify';
 import type { Logger } from 'pino';
 import type { BrokerView } from '../monitoring/broker-view.js';
-import { httpLogger, httpServer, type HttpServer } from '../management/server.js';
+import { httpLogger, httpServer, type HttpServer } from '../monitoring/http.js';
 import { PrometheusExporter } from './exporter.js';
 
 /** Prometheus' text exposition format, as rabbitmq_prometheus sends it. */
