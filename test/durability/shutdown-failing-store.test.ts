@@ -31,7 +31,7 @@ describe('shutdown with a failing store', () => {
     async () => {
       if (!existsSync(DIST)) throw new Error(`${DIST} is missing: run \`npm run build\` first (npm test does)`);
       dataDir = await tempDataDir();
-      const child = spawn(process.execPath, [CHILD, 'start', '--host', '127.0.0.1', '--port', '0', '--data-dir', dataDir, '--log-level', 'info'], {
+      const child = spawn(process.execPath, [CHILD, 'start', '--host', '127.0.0.1', '--port', '0', '--data-dir', dataDir, '--log-level', 'info', '--management-port', '0', '--metrics-port', '0'], {
         stdio: ['ignore', 'pipe', 'pipe'],
       });
       const records: LogRecord[] = [];

@@ -33,7 +33,7 @@ beforeAll(async () => {
   log = new LogCapture();
   // a monitor the test drives (no timer): memory readings come from `memoryUsed`
   monitor = new ResourceMonitor({ memoryHighWatermark: { absolute: 1000 }, readMemory: () => memoryUsed, intervalMs: 3_600_000 });
-  const config = resolveConfig({ host: '127.0.0.1', port: 0, dataDir: null, logLevel: 'info' });
+  const config = resolveConfig({ host: '127.0.0.1', port: 0, dataDir: null, logLevel: 'info', managementPort: null, metricsPort: null });
   broker = await new Broker(config, log.logger, undefined, monitor).start();
 });
 
