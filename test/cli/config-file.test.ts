@@ -45,7 +45,7 @@ describe('config file (--config FILE, YAML)', () => {
     expect(c).toMatchObject({
       host: '127.0.0.1', port: 5790, dataDir: '/var/lib/warren', logLevel: 'debug', logFormat: 'json', heartbeat: 30,
       managementPort: 15790, metricsPort: null, statsInterval: 1000, memoryHighWatermark: 0.5,
-      users: [{ username: 'admin', password: 's3cret', loopbackOnly: false }],
+      defaultUser: { username: 'admin', password: 's3cret' },
     });
   });
 

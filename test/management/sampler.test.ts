@@ -69,12 +69,12 @@ describe('StatsSampler', () => {
 
   it('adds a connection\'s traffic to its vhost once it is open, and its last bytes when it closes', () => {
     const { sampler, connections } = fixture();
-    const conn = { stats: { recvOct: 100, recvCnt: 1, rates: null }, out: { bytesWritten: 50 }, vhost: undefined as { name: string } | undefined, channels: new Map() };
+    const conn = { stats: { recvOct: 100, recvCnt: 1, rates: null }, out: { bytesWritten: 50 }, vhostName: '', channels: new Map() };
     connections.add(conn);
     sampler.trackConnection(conn);
     sampler.fold();
     expect(sampler.global.recvOct).toBe(0);
-    conn.vhost = { name: '/' };
+    conn.vhostName = '/';
     conn.stats.recvOct = 300;
     sampler.fold();
     expect(sampler.totalsOf('/')).toMatchObject({ recvOct: 300, sendOct: 50 });
