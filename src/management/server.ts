@@ -7,6 +7,7 @@ import type { BrokerView } from '../monitoring/broker-view.js';
 import { authenticate, isManagementUser, type Principal } from './auth.js';
 import { ApiError, AUTH_CHALLENGE, badRequest, notFound } from './errors.js';
 import { registerReadRoutes } from './routes-read.js';
+import { apiErrorOf, registerWriteRoutes } from './routes-write.js';
 import { registerDashboard } from './dashboard.js';
 
 declare module 'fastify' {
@@ -32,6 +33,8 @@ export function buildManagementApp(view: BrokerView, logger: Logger): FastifyIns
     loggerInstance: httpLogger(logger),
     bodyLimit: BODY_LIMIT,
     routerOptions: { ignoreTrailingSlash: true, ignoreDuplicateSlashes: true },
+    // rabbitmqadmin sends booleans and numbers as strings: schemas allow either
+    ajv: { customOptions: { allowUnionTypes: true } },
     // RabbitMQ's API takes any body as JSON; parse errors are answered as RabbitMQ does
   });
   app.decorateRequest('principal', null as unknown as Principal);
@@ -54,12 +57,18 @@ export function buildManagementApp(view: BrokerView, logger: Logger): FastifyIns
     req.principal = checkAuth(view, req, reply);
   });
 
+  // RabbitMQ takes PUT /api/vhosts/x without a body: an absent body is an empty object
+  app.addHook('preValidation', async (req) => {
+    if (req.body === undefined && (req.method === 'PUT' || req.method === 'POST')) req.body = {};
+  });
+
   app.setErrorHandler((err: unknown, req, reply) => sendError(err, req, reply));
   app.setNotFoundHandler((_req, reply) => {
     void reply.code(404).send(notFound().body());
   });
 
   registerReadRoutes(app, view);
+  registerWriteRoutes(app, view);
   registerDashboard(app, view.version);
   return app;
 }
@@ -81,6 +90,7 @@ function checkAuth(view: BrokerView, req: FastifyRequest, reply: FastifyReply): 
 
 function sendError(err: unknown, req: FastifyRequest, reply: FastifyReply): void {
   let e: ApiError;
+  err = apiErrorOf(err);
   if (err instanceof ApiError) e = err;
   else if (isValidationError(err)) e = badRequest(err.message);
   else if (isClientError(err)) e = new ApiError(err.statusCode, 'bad_request', err.message);
