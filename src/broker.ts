@@ -336,6 +336,8 @@ export class Broker implements BrokerContext, BrokerView {
     } finally {
       for (const v of this.vhosts.values()) v.recovering = false;
     }
+    // policies apply to the recovered queues and exchanges
+    await this.core.policies.restore();
     const byId = new Map<number, import('./queue/queue.js').Queue>();
     for (const v of this.vhosts.values()) for (const q of v.queues.values()) if (q.storesPersistent) byId.set(q.id, q);
     let messages = 0;

@@ -48,7 +48,11 @@ export function exportDefinitions(view: BrokerView, vhost: string | null): Json 
     }
   }
   const version = { rabbit_version: view.version, rabbitmq_version: view.version, product_name: 'Warren', product_version: view.version };
-  if (vhost !== null) return { rabbit_version: view.version, parameters, policies: [], queues, exchanges, bindings };
+  const policies = core.policies.list(vhost, false).map((p) => withVhost(p.vhost, { name: p.name, pattern: p.pattern, 'apply-to': p.applyTo, definition: { ...p.definition }, priority: p.priority }));
+  for (const p of core.policies.list(vhost, true)) {
+    parameters.push({ value: { pattern: p.pattern, definition: { ...p.definition }, priority: p.priority, 'apply-to': p.applyTo }, vhost: p.vhost, component: 'operator_policy', name: p.name });
+  }
+  if (vhost !== null) return { rabbit_version: view.version, parameters, policies, queues, exchanges, bindings };
   return {
     ...version,
     users: [...access.users.values()]
@@ -59,7 +63,7 @@ export function exportDefinitions(view: BrokerView, vhost: string | null): Json 
     topic_permissions: access.allTopicPermissions().map((p) => ({ user: p.user, vhost: p.vhost, exchange: p.exchange, write: p.write, read: p.read })),
     parameters,
     global_parameters: [{ name: 'cluster_name', value: view.nodeName }],
-    policies: [],
+    policies,
     queues,
     exchanges,
     bindings,

@@ -137,6 +137,17 @@ export function queueTotals(t: Totals): Json {
 
 // ---- objects ----------------------------------------------------------------------------------
 
+/** The policy keys in force for a queue: its policy's definition with the operator policy's keys merged in (smaller wins). */
+function effectivePolicyDefinition(vhost: Vhost, name: string): Json {
+  const { policy, operator } = vhost.policyOf('queue', name);
+  const out: Json = { ...(policy?.definition ?? {}) };
+  for (const [k, v] of Object.entries(operator?.definition ?? {})) {
+    const mine = out[k];
+    out[k] = typeof mine === 'number' && typeof v === 'number' ? Math.min(mine, v) : v;
+  }
+  return out;
+}
+
 /** Rough memory a queue holds: in-memory ready bodies plus a per-entry overhead. */
 const ENTRY_OVERHEAD_BYTES = 160;
 
@@ -152,7 +163,7 @@ export function queueJson(view: BrokerView, vhost: Vhost, q: Queue, detailed = f
     auto_delete: q.options.autoDelete,
     consumers: q.consumerCount,
     durable: q.durable,
-    effective_policy_definition: {},
+    effective_policy_definition: effectivePolicyDefinition(vhost, q.name),
     exclusive: q.exclusive,
     exclusive_consumer_tag: exclusiveConsumer?.tag ?? null,
     head_message_timestamp: null,
@@ -168,8 +179,8 @@ export function queueJson(view: BrokerView, vhost: Vhost, q: Queue, detailed = f
     messages_unacknowledged_ram: unacked,
     name: q.name,
     node: view.nodeName,
-    operator_policy: null,
-    policy: null,
+    operator_policy: vhost.policyOf('queue', q.name).operator?.name ?? null,
+    policy: vhost.policyOf('queue', q.name).policy?.name ?? null,
     single_active_consumer_tag: q.limits.singleActiveConsumer ? (q.consumers[0]?.tag ?? null) : null,
     state: 'running',
     type: 'classic',
@@ -198,6 +209,7 @@ export function exchangeJson(vhost: Vhost, x: Exchange, detailed = false): Json 
     internal: x.options.internal,
     message_stats: exchangeMessageStats(x.stats),
     name: x.name,
+    policy: x.isDefault ? null : (vhost.policyOf('exchange', x.name).policy?.name ?? null),
     type: x.type,
     user_who_performed_action: 'rmq-internal',
     vhost: vhost.name,

@@ -10,18 +10,21 @@ import {
   declareExchange,
   declareQueue,
   deleteExchange,
+  deletePolicy,
   deleteQueue,
   deleteUser,
   deleteVhost,
   get as getOperation,
   importDefinitions,
   listPermissions,
+  listPolicies,
   listTopicPermissions,
   listUsers,
   listVhosts,
   publish,
   PublishPermits,
   purgeQueue,
+  putPolicy,
   putUser,
   putVhost,
   Session,
@@ -532,6 +535,59 @@ export function registerWriteRoutes(app: FastifyInstance, view: BrokerView): voi
     );
   }
 
+  // ---- policies and operator policies ----------------------------------------------------------
+
+  for (const [path, operator] of [['policies', false], ['operator-policies', true]] as const) {
+    const visible = (req: FastifyRequest, vhost: string | null) =>
+      listPolicies(actor(req), vhost, operator)
+        .filter((p) => canAccessVhost(view, req.principal, p.vhost))
+        .map(policyJson);
+    app.get(`/api/${path}`, { schema: { querystring: LIST_QUERY_SCHEMA } }, async (req: FastifyRequest<{ Querystring: ListQuery }>) => list(visible(req, null), req.query));
+    app.get(`/api/${path}/:vhost`, { schema: { params: params('vhost'), querystring: LIST_QUERY_SCHEMA } }, async (req: FastifyRequest<{ Params: { vhost: string }; Querystring: ListQuery }>) => {
+      if (!core.vhosts.has(req.params.vhost)) throw notFound();
+      return list(visible(req, req.params.vhost), req.query);
+    });
+    app.get(`/api/${path}/:vhost/:name`, { schema: { params: params('vhost', 'name') } }, async (req: FastifyRequest<{ Params: { vhost: string; name: string } }>) => {
+      const p = visible(req, req.params.vhost).find((x) => x.name === req.params.name);
+      if (p === undefined) throw notFound();
+      return p;
+    });
+    app.put(
+      `/api/${path}/:vhost/:name`,
+      { schema: { params: params('vhost', 'name'), body: body({ pattern: str, definition: obj, priority: intish, 'apply-to': str }, ['pattern', 'definition']) } },
+      async (req: FastifyRequest<{ Params: { vhost: string; name: string }; Body: Json }>, reply) => {
+        const { vhost, name } = req.params;
+        if (!core.vhosts.has(vhost)) throw new ApiError(404, 'not_found', 'vhost_not_found');
+        const existed = listPolicies(actor(req), vhost, operator).some((p) => p.name === name);
+        const b = req.body;
+        await run(() => putPolicy(actor(req), vhost, name, { pattern: b.pattern, definition: b.definition, priority: b.priority, applyTo: b['apply-to'] }, operator));
+        return created(reply, existed);
+      },
+    );
+    app.delete(`/api/${path}/:vhost/:name`, { schema: { params: params('vhost', 'name') } }, async (req: FastifyRequest<{ Params: { vhost: string; name: string } }>, reply) => {
+      await run(() => deletePolicy(actor(req), req.params.vhost, req.params.name, operator));
+      return reply.code(204).send();
+    });
+  }
+
+  // runtime parameters: Warren has the vhost-limits component (and operator policies, listed above)
+  const parametersOf = (req: FastifyRequest, vhost: string | null) =>
+    [...core.vhosts.keys()]
+      .filter((v) => (vhost === null || v === vhost) && canAccessVhost(view, req.principal, v))
+      .flatMap((v) => {
+        const l = limitsJson(v);
+        return l === null ? [] : [{ vhost: v, component: 'vhost-limits', name: 'limits', value: l.value }];
+      });
+  app.get('/api/parameters', async (req) => parametersOf(req, null));
+  app.get('/api/parameters/:component', { schema: { params: params('component') } }, async (req: FastifyRequest<{ Params: { component: string } }>) =>
+    req.params.component === 'vhost-limits' ? parametersOf(req, null) : [],
+  );
+  app.get('/api/parameters/:component/:vhost', { schema: { params: params('component', 'vhost') } }, async (req: FastifyRequest<{ Params: { component: string; vhost: string } }>) => {
+    if (!core.vhosts.has(req.params.vhost)) throw notFound();
+    return req.params.component === 'vhost-limits' ? parametersOf(req, req.params.vhost) : [];
+  });
+  app.get('/api/global-parameters', async () => [{ name: 'cluster_name', value: view.nodeName }]);
+
   // ---- definitions -----------------------------------------------------------------------------
 
   app.get('/api/definitions', async (req) => {
@@ -566,6 +622,11 @@ export function registerWriteRoutes(app: FastifyInstance, view: BrokerView): voi
   };
   app.post<{ Params: { vhost?: string }; Body: unknown }>('/api/definitions', { errorHandler: definitionsParseError }, importRoute);
   app.post<{ Params: { vhost?: string }; Body: unknown }>('/api/definitions/:vhost', { schema: { params: params('vhost') }, errorHandler: definitionsParseError }, importRoute);
+}
+
+/** A policy as RabbitMQ's API shows it. */
+export function policyJson(p: { vhost: string; name: string; pattern: string; applyTo: string; priority: number; definition: Readonly<Record<string, unknown>> }): Json {
+  return { vhost: p.vhost, name: p.name, pattern: p.pattern, 'apply-to': p.applyTo, definition: { ...p.definition }, priority: p.priority };
 }
 
 /** POST /api/definitions with bad JSON: 400 failed_to_parse_json (RabbitMQ's reason there). */

@@ -181,6 +181,7 @@ export function deleteVhost(actor: Actor, name: string): Completion<void> {
   core.closeConnections((c) => c.vhostName === name, `vhost '${name}' is deleted`);
   core.vhosts.get(name)!.destroy();
   core.vhosts.delete(name);
+  core.policies.forgetVhost(name);
   core.store.deleteVhost(name);
   core.access.forgetVhost(name);
   return committed(actor);

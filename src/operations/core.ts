@@ -6,6 +6,7 @@ import type { CommitListener, Store } from '../store/store.js';
 import { Vhost } from '../vhost/vhost.js';
 import { DirectReplyRegistry } from './direct-reply-to.js';
 import { RpcTracker } from '../stats/rpc.js';
+import { PolicyRegistry } from './policy-registry.js';
 
 /**
  * A client connection as the operations layer sees it (the AMQP Connection implements it):
@@ -45,6 +46,8 @@ export class Core {
   readonly directReply = new DirectReplyRegistry();
   /** request/reply statistics (the management API's RPC view), fed by publish */
   readonly rpc = new RpcTracker();
+  /** policies and operator policies of every vhost */
+  readonly policies: PolicyRegistry;
   readonly store: Store;
   readonly storage: DurableStorage;
   readonly logger: Logger;
@@ -59,6 +62,7 @@ export class Core {
     this.loopbackUsers = new Set(options.loopbackUsers);
     this.accessStore = new AccessStore(options.store);
     this.access = new AccessRegistry(this.accessStore);
+    this.policies = new PolicyRegistry(options.store, this.vhosts);
     const store = options.store;
     this.commits = {
       get openBatchId() {

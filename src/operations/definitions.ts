@@ -1,3 +1,4 @@
+import { putPolicy } from './policies.js';
 import { AmqpChannelError } from '../protocol/errors.js';
 import { fieldTableFromJs } from '../protocol/field-table.js';
 import type { FieldTable } from '../protocol/field-types.js';
@@ -126,7 +127,14 @@ export function importDefinitions(actor: Actor, defs: unknown): Completion<Defin
     );
   }
   let limits = 0;
+  const policies: Array<{ p: Json; operator: boolean }> = [];
   for (const p of list(d, 'parameters')) {
+    if (p.component === 'operator_policy') {
+      // RabbitMQ exports operator policies as parameters of this component
+      const v = (p.value ?? {}) as Json;
+      policies.push({ p: { vhost: p.vhost, name: p.name, pattern: v.pattern, definition: v.definition, priority: v.priority, 'apply-to': v['apply-to'] }, operator: true });
+      continue;
+    }
     if (p.component !== 'vhost-limits') {
       skipped.push(`parameter ${String(p.component)}/${String(p.name)} in vhost '${String(p.vhost)}'`);
       continue;
@@ -137,7 +145,7 @@ export function importDefinitions(actor: Actor, defs: unknown): Completion<Defin
     wrap(`limits of vhost '${vhost}'`, () => admin.setVhostLimits(actor, vhost, { maxConnections: num('max-connections'), maxQueues: num('max-queues') }));
     limits++;
   }
-  for (const p of list(d, 'policies')) skipped.push(`policy '${String(p.name)}' in vhost '${String(p.vhost)}'`);
+  for (const p of list(d, 'policies')) policies.push({ p, operator: false });
   for (const p of list(d, 'global_parameters')) {
     // RabbitMQ always exports its cluster name and internal id: nothing to carry over
     if (p.name !== 'cluster_name' && p.name !== 'internal_cluster_id') skipped.push(`global parameter '${String(p.name)}'`);
@@ -186,6 +194,14 @@ export function importDefinitions(actor: Actor, defs: unknown): Completion<Defin
       if (b.destination_type === 'exchange') bindExchange(s, { source, destination, routingKey, arguments: args(b, where) });
       else bindQueue(s, { queue: destination, exchange: source, routingKey, arguments: args(b, where) });
     });
+  }
+  // policies last: they apply at once to what was just declared
+  for (const { p, operator } of policies) {
+    const vhost = str(p, 'vhost', 'policy');
+    const name = str(p, 'name', 'policy');
+    wrap(`${operator ? 'operator policy' : 'policy'} '${name}' in vhost '${vhost}'`, () =>
+      putPolicy(actor, vhost, name, { pattern: p.pattern, definition: p.definition, priority: p.priority, applyTo: p['apply-to'] }, operator),
+    );
   }
   return Completion.afterCommit<DefinitionsReport>(
     {

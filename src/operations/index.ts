@@ -20,3 +20,4 @@ export { DIRECT_REPLY_TO, isDirectReplyAddress, type DirectReplySink } from './d
 export type { CommitListener } from '../store/store.js';
 export { BrokerAdmin } from './broker-admin.js';
 export { importDefinitions, type DefinitionsReport } from './definitions.js';
+export { putPolicy, deletePolicy, listPolicies, type PolicySettings } from './policies.js';

@@ -88,7 +88,8 @@ export class Queue {
   /** delivered and not yet acked, over all channels */
   unackedCount = 0;
   deleted = false;
-  readonly limits: QueueLimits;
+  /** what the arguments (and policies) ask of the queue; replaced when a policy changes */
+  limits: QueueLimits;
   /** message statistics (read by the stats tick) */
   readonly stats = new QueueCounters();
 
@@ -346,6 +347,18 @@ export class Queue {
     }
     if (entry.expiresAt !== 0) this.armExpireTimer();
     if (this.consumers.length !== 0) this.scheduleDelivery();
+  }
+
+  /**
+   * A policy changed what the queue runs with: the new TTL applies to messages enqueued from
+   * now on, a new x-expires restarts its period, and a lower length limit trims the head at
+   * once (drop-head). The priority levels never change (they shape the ready list).
+   */
+  applyLimits(limits: QueueLimits): void {
+    const old = this.limits;
+    this.limits = { ...limits, maxPriority: old.maxPriority, singleActiveConsumer: old.singleActiveConsumer };
+    if (this.limits.expires !== old.expires) this.touch();
+    if (this.limits.overflow === 'drop-head' && (this.limits.maxLength !== Infinity || this.limits.maxLengthBytes !== Infinity)) this.dropHeadOverLimit();
   }
 
   /** Drops every ready message; returns how many. */

@@ -10,7 +10,8 @@
  *   0x03 <vhost><name>                               → JSON QueueRecord (arguments base64)
  *   0x04 <vhost><source><kind u8><destination><routingKey><argsKey u32-prefixed>
  *                                                    → JSON BindingRecord (arguments base64)
- *   0x05 … 0x0f                                     → access records (access-records.ts), format 2+
+ *   0x05 … 0x09, 0x0f                               → access records (access-records.ts), format 2+
+ *   0x0a, 0x0b                                       → policy records (policy-records.ts), format 3+
  *   0x10 <messageId u64 BE>                          → message value (below)
  *   0x20 <queueId u32 BE><255-priority u8><seq u64 BE> → index value (below)
  *
@@ -36,8 +37,11 @@ export const Prefix = {
   Index: 0x20,
 } as const;
 
-/** 2: access records (users, permissions, vhost metadata and limits; see access-records.ts). Upgrades: migrations.ts. */
-export const FORMAT_VERSION = 2;
+/**
+ * 2: access records (users, permissions, vhost metadata and limits; see access-records.ts).
+ * 3: policy records (policies and operator policies; see policy-records.ts). Upgrades: migrations.ts.
+ */
+export const FORMAT_VERSION = 3;
 export const FORMAT_KEY = Buffer.concat([Buffer.from([Prefix.Meta]), Buffer.from('format', 'latin1')]);
 
 export const INDEX_VALUE_SIZE = 23;

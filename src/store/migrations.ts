@@ -29,6 +29,14 @@ export const MIGRATIONS: readonly MigrationStep[] = [
     summary: 'access records (users, permissions, vhost metadata and limits) added',
     async run() {},
   },
+  {
+    from: 2,
+    // Format 3 adds kinds 0x0a and 0x0b (policies and operator policies). A format-2 store
+    // has none: nothing to convert. The bump keeps a format-2 Warren from opening a store
+    // whose policies it would ignore.
+    summary: 'policy records (policies and operator policies) added',
+    async run() {},
+  },
 ];
 
 function versionValue(version: number): Buffer {

@@ -45,7 +45,7 @@ export class Exchange {
   /** x-delayed-message: messages with a positive x-delay are held before routing */
   readonly delayed: boolean;
   /** the alternate-exchange argument: where messages this exchange cannot route go */
-  readonly alternateExchange: string | undefined;
+  alternateExchange: string | undefined;
   /** bindings in which this exchange is the destination (exchange.bind … destination=this) */
   inboundBindings = 0;
   deleted = false;

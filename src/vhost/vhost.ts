@@ -14,6 +14,7 @@ import { fieldTypeName } from '../protocol/field-table.js';
 import { assertArgsEquivalent } from './equivalence.js';
 import { RouteSet, type RouteSink } from '../routing/route-set.js';
 import { VhostCounters } from '../stats/counters.js';
+import { effectiveArguments, matchingPolicy, type CompiledPolicy } from './policy.js';
 
 const PREDECLARED: ReadonlyArray<[string, ExchangeType]> = [
   ['amq.direct', 'direct'],
@@ -48,6 +49,9 @@ export class Vhost implements QueueHost, DelayedRouter<Exchange> {
   recovering = false;
   /** queue churn statistics (read by the stats tick) */
   readonly stats = new VhostCounters();
+  /** policies and operator policies by name (see policy.ts); setPolicies applies them */
+  private policies: ReadonlyMap<string, CompiledPolicy> = new Map();
+  private operatorPolicies: ReadonlyMap<string, CompiledPolicy> = new Map();
 
   constructor(
     readonly name: string,
@@ -103,6 +107,7 @@ export class Vhost implements QueueHost, DelayedRouter<Exchange> {
     }
     const ex = new Exchange(name, type, options);
     this.exchanges.set(name, ex);
+    if (this.policies.size !== 0) this.applyExchangePolicy(ex);
     if (options.durable && !this.recovering) {
       this.topologyStore().putExchange({ vhost: this.name, name, type, autoDelete: options.autoDelete, internal: options.internal, arguments: options.arguments });
     }
@@ -208,6 +213,43 @@ export class Vhost implements QueueHost, DelayedRouter<Exchange> {
     return q;
   }
 
+  // ---- policies -----------------------------------------------------------------------------
+
+  /** The policy and operator policy that apply to a queue or exchange now. */
+  policyOf(kind: 'queue' | 'exchange', name: string): { policy: CompiledPolicy | undefined; operator: CompiledPolicy | undefined } {
+    return {
+      policy: matchingPolicy(this.policies.values(), kind, name),
+      operator: kind === 'queue' ? matchingPolicy(this.operatorPolicies.values(), kind, name) : undefined,
+    };
+  }
+
+  private queueArguments(name: string, args: FieldTable): FieldTable {
+    const { policy, operator } = this.policyOf('queue', name);
+    return effectiveArguments('queue', args, policy, operator);
+  }
+
+  /** Replaces the vhost's policies and applies them at once to every queue and exchange. */
+  setPolicies(policies: ReadonlyMap<string, CompiledPolicy>, operatorPolicies: ReadonlyMap<string, CompiledPolicy>): void {
+    this.policies = policies;
+    this.operatorPolicies = operatorPolicies;
+    for (const q of this.queues.values()) {
+      try {
+        q.applyLimits(parseQueueArguments(this.queueArguments(q.name, q.options.arguments), this.describeQueue(q.name)));
+      } catch (err) {
+        // a policy value the queue's own arguments make invalid: the queue keeps what it had
+        this.logger.warn({ err, queue: q.name, vhost: this.name }, 'policy not applied to queue');
+      }
+    }
+    for (const x of this.exchanges.values()) this.applyExchangePolicy(x);
+  }
+
+  private applyExchangePolicy(x: Exchange): void {
+    if (x.isDefault) return;
+    const { policy } = this.policyOf('exchange', x.name);
+    const ae = effectiveArguments('exchange', x.options.arguments, policy, undefined).get('alternate-exchange');
+    x.alternateExchange = ae !== undefined && ae.type === 'S' ? ae.value.toString('utf8') : undefined;
+  }
+
   /** Creates the queue, or checks an existing one is equivalent (406 otherwise). */
   declareQueue(name: string, options: QueueOptions, recoveredId = 0): Queue {
     const desc = this.describeQueue(name);
@@ -227,7 +269,8 @@ export class Vhost implements QueueHost, DelayedRouter<Exchange> {
     const durable = options.durable && options.exclusiveOwner === null;
     const pages = durable || this.storage.pagesTransientQueues;
     const id = pages ? recoveredId || this.storage.allocateQueueId() : 0;
-    const q = new Queue(name, options, this, limits, id, pages ? this.storage : null);
+    const effective = this.policies.size === 0 && this.operatorPolicies.size === 0 ? limits : parseQueueArguments(this.queueArguments(name, options.arguments), desc);
+    const q = new Queue(name, options, this, effective, id, pages ? this.storage : null);
     this.queues.set(name, q);
     this.stats.queueCreated++;
     if (durable && recoveredId === 0) {
