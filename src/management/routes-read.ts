@@ -1,7 +1,6 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Channel } from '../connection/channel.js';
 import type { Connection } from '../connection/connection.js';
-import { Message } from '../message/message.js';
 import type { BrokerView } from '../monitoring/broker-view.js';
 import { ReplyCode } from '../protocol/reply-code.js';
 import type { Vhost } from '../vhost/vhost.js';
@@ -225,17 +224,6 @@ export function registerReadRoutes(app: FastifyInstance, view: BrokerView): void
     const protocols = view.listeners().map((l) => l.protocol);
     if ((protocols as string[]).includes(wanted)) return { status: 'ok', protocol: wanted };
     return reply.code(503).send({ status: 'failed', reason: 'No active listener', missing: wanted, protocols });
-  });
-
-  // RabbitMQ's aliveness test: declare `aliveness-test` (left behind), publish one message, get it back.
-  app.get('/api/aliveness-test/:vhost', { schema: { params: params('vhost') } }, async (req: FastifyRequest<{ Params: { vhost: string } }>, reply) => {
-    const v = vhostOf(req, req.params.vhost);
-    const q = v.declareQueue('aliveness-test', { durable: false, autoDelete: false, exclusiveOwner: null, arguments: new Map() });
-    q.enqueue(new Message('', 'aliveness-test', Buffer.from([0, 0]), Buffer.from('test_message')));
-    const entry = q.shift();
-    if (entry === undefined) return reply.code(503).send({ status: 'failed', reason: 'aliveness test message was not received' });
-    q.discard(entry);
-    return { status: 'ok' };
   });
 
   // ---- Warren: the RPC view (request/reply traffic per request queue) --------------------------

@@ -535,6 +535,26 @@ export function registerWriteRoutes(app: FastifyInstance, view: BrokerView): voi
     );
   }
 
+  // ---- aliveness test -----------------------------------------------------------------------------
+
+  // RabbitMQ's: as the user, declare `aliveness-test` (left behind), publish one message, get it back
+  app.get('/api/aliveness-test/:vhost', { schema: { params: params('vhost') } }, async (req: FastifyRequest<{ Params: { vhost: string } }>, reply) => {
+    if (!core.vhosts.has(req.params.vhost)) throw notFound();
+    const s = session(req, req.params.vhost);
+    const q = await run(async () => {
+      await declareQueue(s, { name: 'aliveness-test', durable: false, exclusive: false, autoDelete: false, arguments: new Map() });
+      const exchange = new PublishPermits(s).exchange('', 'aliveness-test');
+      const out = httpPublisher();
+      publish(s, exchange, new Message('', 'aliveness-test', Buffer.from([0, 0]), Buffer.from('test_message')), false, out);
+      view.sampler.trackChannel(out.stats, s.vhost.name, () => true);
+      return getOperation(s, 'aliveness-test');
+    });
+    const entry = q.shift();
+    if (entry === undefined) return reply.code(503).send({ status: 'failed', reason: 'aliveness test message was not received' });
+    q.discard(entry);
+    return { status: 'ok' };
+  });
+
   // ---- policies and operator policies ----------------------------------------------------------
 
   for (const [path, operator] of [['policies', false], ['operator-policies', true]] as const) {

@@ -60,6 +60,38 @@ describe('real tools against the management API', { timeout: 60_000 }, () => {
     expect(overview.out).toMatch(/\n[^\t]+\trabbit@[^\t]+\t3\t1/);
   });
 
+  it('rabbitmqadmin declares, binds, publishes, gets, purges and deletes, and exports and imports definitions', async () => {
+    const ok = async (...args: string[]) => {
+      const r = await admin(...args);
+      expect([args.join(' '), r.status, r.out]).toEqual([args.join(' '), 0, expect.any(String)]);
+      return r.out;
+    };
+    expect(await ok('declare', 'vhost', 'name=tools-vh')).toMatch(/vhost declared/);
+    expect(await ok('declare', 'user', 'name=tools-user', 'password=pw', 'tags=management')).toMatch(/user declared/);
+    expect(await ok('declare', 'permission', 'vhost=tools-vh', 'user=tools-user', 'configure=.*', 'write=.*', 'read=.*')).toMatch(/permission declared/);
+    expect(await ok('declare', 'exchange', 'name=adm-x', 'type=direct', 'durable=false')).toMatch(/exchange declared/);
+    expect(await ok('declare', 'queue', 'name=adm-q', 'durable=false', 'arguments={"x-message-ttl":60000}')).toMatch(/queue declared/);
+    expect(await ok('declare', 'binding', 'source=adm-x', 'destination=adm-q', 'routing_key=k')).toMatch(/binding declared/);
+    expect(await ok('publish', 'exchange=adm-x', 'routing_key=k', 'payload=hello from rabbitmqadmin')).toMatch(/Message published/);
+    expect(await ok('-f', 'tsv', 'get', 'queue=adm-q', 'ackmode=ack_requeue_true')).toContain('hello from rabbitmqadmin');
+    expect(await ok('declare', 'policy', 'name=adm-p', 'pattern=^adm-', 'definition={"max-length":10}', 'apply-to=queues')).toMatch(/policy declared/);
+    expect(await ok('-f', 'tsv', 'list', 'policies', 'name', 'pattern')).toContain('adm-p\t^adm-');
+    expect(await ok('-f', 'tsv', 'list', 'users', 'name')).toContain('tools-user');
+    expect(await ok('purge', 'queue', 'name=adm-q')).toMatch(/queue purged/);
+    expect(await ok('delete', 'binding', 'source=adm-x', 'destination_type=queue', 'destination=adm-q', 'properties_key=k')).toMatch(/binding deleted/);
+    expect(await ok('export', '/tmp/warren-tools-defs.json')).toMatch(/Exported definitions/);
+    expect(await ok('import', '/tmp/warren-tools-defs.json')).toMatch(/Uploaded definitions/);
+    expect(await ok('delete', 'queue', 'name=adm-q')).toMatch(/queue deleted/);
+    expect(await ok('delete', 'exchange', 'name=adm-x')).toMatch(/exchange deleted/);
+    expect(await ok('delete', 'policy', 'name=adm-p')).toMatch(/policy deleted/);
+    expect(await ok('delete', 'user', 'name=tools-user')).toMatch(/user deleted/);
+    expect(await ok('delete', 'vhost', 'name=tools-vh')).toMatch(/vhost deleted/);
+    // an error is reported with RabbitMQ's reason
+    const dup = await admin('declare', 'queue', 'name=tools-q', 'durable=true');
+    expect(dup.status).not.toBe(0);
+    expect(dup.out).toMatch(/inequivalent arg 'durable'/);
+  });
+
   it('rabbitmqadmin reports refused credentials', async () => {
     const r = await run('rabbitmqadmin', ['-H', '127.0.0.1', '-P', port, '-u', 'guest', '-p', 'wrong', 'list', 'queues']);
     expect(r.status).not.toBe(0);
