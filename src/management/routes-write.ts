@@ -4,6 +4,7 @@ import type { BrokerView } from '../monitoring/broker-view.js';
 import {
   bindExchange,
   bindQueue,
+  browseQueue,
   clearPermissions,
   clearTopicPermissions,
   clearVhostLimits,
@@ -431,6 +432,24 @@ export function registerWriteRoutes(app: FastifyInstance, view: BrokerView): voi
       }
       if (taken.length === 0) q.stats.getEmpty++;
       return out;
+    },
+  );
+
+  // Warren's message browser: the first messages as they wait, not taken, not marked redelivered
+  app.get(
+    '/api/warren/queues/:vhost/:name/browse',
+    { schema: { params: params('vhost', 'name'), querystring: { type: 'object', properties: { count: { type: 'integer', minimum: 1, maximum: 500 }, encoding: { enum: ['auto', 'base64'] }, truncate: { type: 'integer', minimum: 0 } } } } },
+    async (req: FastifyRequest<{ Params: { vhost: string; name: string }; Querystring: { count?: number; encoding?: string; truncate?: number } }>) => {
+      const v = core.vhosts.get(req.params.vhost);
+      if (v === undefined) throw notFound();
+      if (!canAccessVhost(view, req.principal, req.params.vhost)) throw new ApiError(401, 'not_authorised', 'User not authorised to access virtual host');
+      const s = new Session(core, req.principal, v, null);
+      const { queue, entries } = await run(() => browseQueue(s, req.params.name, req.query.count ?? 20));
+      return {
+        messages: queue.messageCount,
+        paged_out: queue.pagedOutCount,
+        items: entries.map((e, i) => ({ position: i + 1, ...messageJson(e.message, e.redelivered, queue.messageCount - i - 1, req.query.encoding === 'base64', req.query.truncate) })),
+      };
     },
   );
 

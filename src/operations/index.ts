@@ -21,3 +21,4 @@ export type { CommitListener } from '../store/store.js';
 export { BrokerAdmin } from './broker-admin.js';
 export { importDefinitions, type DefinitionsReport } from './definitions.js';
 export { putPolicy, deletePolicy, listPolicies, type PolicySettings } from './policies.js';
+export { browseQueue } from './browse.js';

@@ -333,6 +333,16 @@ export class Queue {
     return entry;
   }
 
+  /**
+   * The first `count` ready messages in delivery order, left where they are: not dequeued,
+   * not marked redelivered (the management API's message browser). Expired heads are not
+   * shown. Messages paged out to the store are not read for this (see pagedOutCount).
+   */
+  browse(count: number): QueueEntry[] {
+    const now = Date.now();
+    return this.ready.peekFirst(count).filter((e) => e.expiresAt === 0 || e.expiresAt > now);
+  }
+
   /** Entries come back to their original position, marked redelivered. */
   requeue(entry: QueueEntry): void {
     if (this.deleted) {

@@ -11,6 +11,8 @@ export interface ReadyQueue {
   peekLast(): QueueEntry | undefined;
   /** removes and returns the entry delivered last */
   pop(): QueueEntry | undefined;
+  /** the first n entries in delivery order, left in place */
+  peekFirst(n: number): QueueEntry[];
   insertBySeq(entry: QueueEntry): void;
 }
 
@@ -55,6 +57,12 @@ export class ReadyList implements ReadyQueue {
 
   peekLast(): QueueEntry | undefined {
     return this.len === 0 ? undefined : this.at(this.len - 1);
+  }
+
+  peekFirst(n: number): QueueEntry[] {
+    const out: QueueEntry[] = [];
+    for (let i = 0; i < n && i < this.len; i++) out.push(this.at(i));
+    return out;
   }
 
   pop(): QueueEntry | undefined {
@@ -156,6 +164,12 @@ export class PriorityReadyList implements ReadyQueue {
 
   peek(): QueueEntry | undefined {
     return this.len === 0 ? undefined : this.topLevel().peek();
+  }
+
+  peekFirst(n: number): QueueEntry[] {
+    const out: QueueEntry[] = [];
+    for (let p = this.maxPriority; p >= 0 && out.length < n; p--) out.push(...this.levels[p]!.peekFirst(n - out.length));
+    return out;
   }
 
   peekLast(): QueueEntry | undefined {

@@ -140,6 +140,31 @@ describe('management API: changing the broker (through the operations layer)', (
       await eventually(async () => expect((await h.api('/exchanges/%2F/w-x')).body.message_stats).toMatchObject({ publish_in: 2, publish_out: 1 }));
     });
 
+    it('browses a queue without taking messages, reordering them or marking them redelivered', async () => {
+      const c = await connect(h.broker.url);
+      const ch = await c.createChannel();
+      await ch.assertQueue('browse-q', { durable: false, arguments: { 'x-max-priority': 5 } });
+      ch.sendToQueue('browse-q', Buffer.from('low'), { priority: 0 });
+      ch.sendToQueue('browse-q', Buffer.from('high'), { priority: 5 });
+      ch.sendToQueue('browse-q', Buffer.from('low 2'), { priority: 0, headers: { n: 2 } });
+      await eventually(async () => expect((await h.api('/queues/%2F/browse-q')).body.messages).toBe(3));
+      const browse = async () => (await h.api('/warren/queues/%2F/browse-q/browse?count=10')).body;
+      const first = await browse();
+      expect(first.items.map((m: { payload: string; redelivered: boolean; position: number }) => [m.position, m.payload, m.redelivered])).toEqual([
+        [1, 'high', false],
+        [2, 'low', false],
+        [3, 'low 2', false],
+      ]);
+      expect(first.items[2].properties).toMatchObject({ priority: 0, headers: { n: 2 } });
+      expect(await browse()).toEqual(first);
+      // a consumer still gets them in order, never redelivered because of the browser
+      const m = await ch.get('browse-q', { noAck: true });
+      expect(m !== false && [m.content.toString(), m.fields.redelivered]).toEqual(['high', false]);
+      expect((await h.api('/warren/queues/%2F/browse-q/browse?count=1')).body.items.map((x: { payload: string }) => x.payload)).toEqual(['low']);
+      expect((await h.api('/warren/queues/%2F/nope/browse')).status).toBe(404);
+      await c.close();
+    });
+
     it('purges and deletes queues and exchanges', async () => {
       expect((await h.api('/queues/%2F/w-q/contents', { method: 'DELETE' })).status).toBe(204);
       expect((await h.api('/queues/%2F/w-q')).body.messages).toBe(0);
