@@ -57,7 +57,38 @@ describe('dashboard in headless Chromium', () => {
       await page.waitForSelector('#overview:not([hidden])');
       expect(await page.textContent('#user')).toBe('guest (administrator)');
 
-      // a client publishes while we watch
+      // declare a queue and publish to it from the page
+      page.on('dialog', (d) => void d.accept());
+      await page.click('a[href="#queues"]');
+      const declare = page.locator('form[data-op="declare-queue"]');
+      await declare.locator('input[name="name"]').fill('dashboard-q');
+      await declare.locator('select[name="durable"]').selectOption('false');
+      await declare.locator('button[type="submit"]').click();
+      const row = page.locator('#queues-table tbody tr[data-name="dashboard-q"]');
+      await row.waitFor();
+      await row.click();
+      await page.waitForSelector('#queue-detail:not([hidden])');
+      const publishForm = page.locator('form[data-op="publish-to-queue"]');
+      for (let i = 0; i < 3; i++) {
+        await publishForm.locator('textarea[name="payload"]').fill(`from the page ${i}`);
+        await publishForm.locator('button[type="submit"]').click();
+        await expect.poll(() => page.textContent('#status')).toContain('routed: true');
+        await page.evaluate(() => (globalThis.document.querySelector('#status') as unknown as { textContent: string }).textContent = '');
+      }
+      const ready = async () => Number((await row.locator('td.messages-ready').textContent())!.replace(/,/g, ''));
+      await expect.poll(ready, { timeout: 15_000 }).toBe(3);
+      // the browser shows them in order, and a get (ack) takes the first
+      await expect.poll(() => page.locator('#queue-browse tbody tr').count(), { timeout: 15_000 }).toBe(3);
+      expect(await page.locator('#queue-browse tbody tr').first().locator('td').nth(4).textContent()).toBe('from the page 0');
+      const getForm = page.locator('form[data-op="get"]');
+      await getForm.locator('select[name="ackmode"]').selectOption('ack_requeue_false');
+      await getForm.locator('button[type="submit"]').click();
+      await expect.poll(() => page.textContent('#queue-got')).toContain('from the page 0');
+      await expect.poll(ready, { timeout: 15_000 }).toBe(2);
+      await page.screenshot({ path: join(OUTPUT, 'dashboard-queue-forms.png'), fullPage: true });
+
+      // a client publishes while we watch the overview
+      await page.click('a[href="#overview"]');
       const ch = await conn.createChannel();
       await ch.assertQueue('dashboard-q', { durable: false });
       const pump = setInterval(() => {
@@ -71,22 +102,38 @@ describe('dashboard in headless Chromium', () => {
         await page.screenshot({ path: join(OUTPUT, 'dashboard-overview.png') });
 
         await page.click('a[href="#queues"]');
-        const row = page.locator('#queues-table tbody tr[data-name="dashboard-q"]');
         await row.waitFor();
-        const ready = async () => Number((await row.locator('td.messages-ready').textContent())!.replace(/,/g, ''));
         const first = await ready();
         await expect.poll(ready, { timeout: 15_000 }).toBeGreaterThan(first);
-        await row.click();
-        await page.waitForSelector('#queue-detail:not([hidden])');
         await page.screenshot({ path: join(OUTPUT, 'dashboard-queues.png'), fullPage: true });
       } finally {
         clearInterval(pump);
       }
 
+      // users, vhosts and policies from the admin view
+      await page.click('a[href="#admin"]');
+      const vhostForm = page.locator('form[data-op="add-vhost"]');
+      await vhostForm.locator('input[name="name"]').fill('from-the-page');
+      await vhostForm.locator('button[type="submit"]').click();
+      await expect.poll(() => page.locator('#vhosts-table tbody tr').allTextContents()).toContainEqual(expect.stringContaining('from-the-page'));
+      const userForm = page.locator('form[data-op="add-user"]');
+      await userForm.locator('input[name="name"]').fill('page-user');
+      await userForm.locator('input[name="password"]').fill('pw');
+      await userForm.locator('input[name="tags"]').fill('monitoring');
+      await userForm.locator('button[type="submit"]').click();
+      await expect.poll(() => page.locator('#users-table tbody tr').allTextContents()).toContainEqual(expect.stringContaining('page-user'));
+      const policyForm = page.locator('form[data-op="set-policy"]');
+      await policyForm.locator('input[name="name"]').fill('page-ttl');
+      await policyForm.locator('input[name="pattern"]').fill('^dashboard-');
+      await policyForm.locator('input[name="definition"]').fill('{"message-ttl":600000}');
+      await policyForm.locator('button[type="submit"]').click();
+      await expect.poll(() => page.locator('#policies-table tbody tr').allTextContents()).toContainEqual(expect.stringContaining('page-ttl'));
+      expect((await h.api('/queues/%2F/dashboard-q')).body.policy).toBe('page-ttl');
+      await page.screenshot({ path: join(OUTPUT, 'dashboard-admin.png'), fullPage: true });
+
       // close the publishing connection from the connections view
       const closed = new Promise<Error & { code?: number }>((resolve) => conn.on('close', resolve));
       conn.on('error', () => {});
-      page.on('dialog', (d) => void d.accept());
       await page.click('a[href="#connections"]');
       await page.locator('#connections-table tbody tr button').first().click();
       expect((await closed).message).toContain('CONNECTION_FORCED');

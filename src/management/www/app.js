@@ -23,6 +23,10 @@
   async function api(path, init = {}) {
     // XMLHttpRequest: the server then leaves out its basic-auth challenge (no browser login dialog)
     const headers = { authorization: auth ?? '', 'x-requested-with': 'XMLHttpRequest', ...(init.headers ?? {}) };
+    if (init.json !== undefined) {
+      headers['content-type'] = 'application/json';
+      init = { ...init, body: JSON.stringify(init.json) };
+    }
     const res = await fetch(`api${path}`, { ...init, headers, cache: 'no-store' });
     if (res.status === 401) throw new Unauthorised((await res.json().catch(() => ({}))).reason ?? 'Login failed');
     const text = await res.text();
@@ -83,7 +87,7 @@
 
   function currentView() {
     const id = location.hash.slice(1);
-    return ['overview', 'connections', 'channels', 'exchanges', 'queues', 'rpc'].includes(id) ? id : 'overview';
+    return ['overview', 'connections', 'channels', 'exchanges', 'queues', 'rpc', 'admin'].includes(id) ? id : 'overview';
   }
 
   function show() {
@@ -104,6 +108,7 @@
   }
 
   async function refresh() {
+    stopPolling(); // one polling loop, also when a form asks for a refresh
     try {
       const view = currentView();
       if (view === 'overview') await refreshOverview();
@@ -111,6 +116,7 @@
       else if (view === 'channels') await refreshChannels();
       else if (view === 'exchanges') await refreshExchanges();
       else if (view === 'rpc') await refreshRpc();
+      else if (view === 'admin') await refreshAdmin();
       else await refreshQueues();
       $('#status').textContent = `Updated ${new Date().toLocaleTimeString()}`;
     } catch (err) {
@@ -285,7 +291,8 @@
       'exchange-bindings',
       bindings.map((b) => {
         const tr = document.createElement('tr');
-        tr.append(td(b.destination), td(b.destination_type), td(b.routing_key), td(JSON.stringify(b.arguments)));
+        tr.append(td(b.destination), td(b.destination_type), td(b.routing_key), td(JSON.stringify(b.arguments)), actionCell('Unbind', () =>
+          api(`/bindings/${enc(vhost)}/e/${enc(b.source)}/${b.destination_type === 'queue' ? 'q' : 'e'}/${enc(b.destination)}/${enc(b.properties_key)}`, { method: 'DELETE' })));
         return tr;
       }),
     );
@@ -345,7 +352,17 @@
       'queue-bindings',
       bindings.map((b) => {
         const tr = document.createElement('tr');
-        tr.append(td(b.source === '' ? '(AMQP default)' : b.source), td(b.routing_key), td(JSON.stringify(b.arguments)));
+        tr.append(td(b.source === '' ? '(AMQP default)' : b.source), td(b.routing_key), td(JSON.stringify(b.arguments)),
+          b.source === '' ? td('') : actionCell('Unbind', () => api(`/bindings/${enc(vhost)}/e/${enc(b.source)}/q/${enc(b.destination)}/${enc(b.properties_key)}`, { method: 'DELETE' })));
+        return tr;
+      }),
+    );
+    const browsed = await api(`/warren/queues/${enc(vhost)}/${enc(name)}/browse?count=20&truncate=200`);
+    fill(
+      'queue-browse',
+      browsed.items.map((m) => {
+        const tr = document.createElement('tr');
+        tr.append(td(String(m.position)), td(m.routing_key), td(m.redelivered ? 'yes' : 'no'), td(JSON.stringify(m.properties)), td(m.payload));
         return tr;
       }),
     );
@@ -368,6 +385,146 @@
       }),
     );
   }
+
+  // ---- admin: vhosts, users, permissions, policies ------------------------------------------
+
+  function actionCell(label, action) {
+    const cell = document.createElement('td');
+    const b = document.createElement('button');
+    b.type = 'button';
+    b.className = 'danger';
+    b.textContent = label;
+    b.addEventListener('click', async () => {
+      if (!confirm(`${label}?`)) return;
+      try {
+        await action();
+        $('#status').textContent = `${label}: done`;
+      } catch (err) {
+        alert(err.message ?? err);
+      }
+      void refresh();
+    });
+    cell.append(b);
+    return cell;
+  }
+
+  async function refreshAdmin() {
+    const [vhosts, users, permissions, policies] = await Promise.all([api('/vhosts'), api('/users').catch(() => []), api('/permissions').catch(() => []), api('/policies')]);
+    fill('vhosts-table', vhosts.map((v) => {
+      const tr = document.createElement('tr');
+      tr.append(td(v.name), td(fmt(v.messages ?? 0), 'num'), actionCell('Delete', () => api(`/vhosts/${enc(v.name)}`, { method: 'DELETE' })));
+      return tr;
+    }));
+    fill('users-table', users.map((u) => {
+      const tr = document.createElement('tr');
+      tr.append(td(u.name), td(u.tags.join(', ')), actionCell('Delete', () => api(`/users/${enc(u.name)}`, { method: 'DELETE' })));
+      return tr;
+    }));
+    fill('permissions-table', permissions.map((p) => {
+      const tr = document.createElement('tr');
+      tr.append(td(p.user), td(p.vhost), td(p.configure), td(p.write), td(p.read), actionCell('Clear', () => api(`/permissions/${enc(p.vhost)}/${enc(p.user)}`, { method: 'DELETE' })));
+      return tr;
+    }));
+    fill('policies-table', policies.map((p) => {
+      const tr = document.createElement('tr');
+      tr.append(td(p.vhost), td(p.name), td(p.pattern), td(p['apply-to']), td(JSON.stringify(p.definition)), td(String(p.priority), 'num'),
+        actionCell('Clear', () => api(`/policies/${enc(p.vhost)}/${enc(p.name)}`, { method: 'DELETE' })));
+      return tr;
+    }));
+  }
+
+  // ---- forms: every change goes through the management API ------------------------------------
+
+  const jsonField = (form, name) => {
+    const text = String(form.get(name) ?? '').trim();
+    if (text === '') return undefined;
+    try {
+      return JSON.parse(text);
+    } catch {
+      throw new Error(`${name} is not JSON`);
+    }
+  };
+  const selectedParts = (key) => (key ?? '\u0000').split('\u0000');
+
+  const OPS = {
+    'declare-exchange': (f) => api(`/exchanges/${enc(f.get('vhost'))}/${enc(f.get('name'))}`, { method: 'PUT', json: { type: f.get('type'), durable: f.get('durable') === 'true', arguments: jsonField(f, 'arguments') ?? {} } }),
+    publish: (f) => {
+      const [vhost, name] = selectedParts(selected.exchange);
+      return api(`/exchanges/${enc(vhost)}/${enc(name === '' ? 'amq.default' : name)}/publish`, {
+        method: 'POST',
+        json: { routing_key: f.get('routing_key') ?? '', payload: f.get('payload') ?? '', payload_encoding: 'string', properties: jsonField(f, 'properties') ?? {} },
+      }).then((r) => `routed: ${r.routed}`);
+    },
+    'declare-queue': (f) => api(`/queues/${enc(f.get('vhost'))}/${enc(f.get('name'))}`, { method: 'PUT', json: { durable: f.get('durable') === 'true', arguments: jsonField(f, 'arguments') ?? {} } }),
+    bind: (f) => {
+      const [vhost, name] = selectedParts(selected.queue);
+      return api(`/bindings/${enc(vhost)}/e/${enc(f.get('source'))}/q/${enc(name)}`, { method: 'POST', json: { routing_key: f.get('routing_key') ?? '', arguments: jsonField(f, 'arguments') ?? {} } });
+    },
+    'publish-to-queue': (f) => {
+      const [vhost, name] = selectedParts(selected.queue);
+      return api(`/exchanges/${enc(vhost)}/amq.default/publish`, {
+        method: 'POST',
+        json: { routing_key: name, payload: f.get('payload') ?? '', payload_encoding: 'string', properties: jsonField(f, 'properties') ?? {} },
+      }).then((r) => `routed: ${r.routed}`);
+    },
+    get: async (f) => {
+      const [vhost, name] = selectedParts(selected.queue);
+      const got = await api(`/queues/${enc(vhost)}/${enc(name)}/get`, { method: 'POST', json: { count: Number(f.get('count') || 1), ackmode: f.get('ackmode'), encoding: 'auto', truncate: 50000 } });
+      $('#queue-got').textContent = got.length === 0 ? 'Queue is empty' : JSON.stringify(got, null, 2);
+      return `${got.length} message(s)`;
+    },
+    'add-vhost': (f) => api(`/vhosts/${enc(f.get('name'))}`, { method: 'PUT', json: { description: f.get('description') ?? '' } }),
+    'add-user': (f) => api(`/users/${enc(f.get('name'))}`, { method: 'PUT', json: { password: f.get('password'), tags: String(f.get('tags') ?? '') } }),
+    'set-permissions': (f) => api(`/permissions/${enc(f.get('vhost'))}/${enc(f.get('user'))}`, { method: 'PUT', json: { configure: f.get('configure'), write: f.get('write'), read: f.get('read') } }),
+    'set-policy': (f) => api(`/policies/${enc(f.get('vhost'))}/${enc(f.get('name'))}`, {
+      method: 'PUT',
+      json: { pattern: f.get('pattern'), 'apply-to': f.get('apply-to'), priority: Number(f.get('priority') || 0), definition: jsonField(f, 'definition') },
+    }),
+  };
+
+  document.addEventListener('submit', async (e) => {
+    const form = e.target;
+    if (!(form instanceof HTMLFormElement) || !form.classList.contains('op')) return;
+    e.preventDefault();
+    const op = OPS[form.dataset.op];
+    try {
+      const result = await op(new FormData(form));
+      $('#status').textContent = `${form.dataset.op}: ${typeof result === 'string' ? result : 'done'}`;
+    } catch (err) {
+      $('#status').textContent = `${form.dataset.op} failed: ${err.message ?? err}`;
+      alert(err.message ?? err);
+    }
+    void refresh();
+  });
+
+  const ACTIONS = {
+    'delete-exchange': () => {
+      const [vhost, name] = selectedParts(selected.exchange);
+      selected.exchange = null;
+      return api(`/exchanges/${enc(vhost)}/${enc(name)}`, { method: 'DELETE' });
+    },
+    'purge-queue': () => {
+      const [vhost, name] = selectedParts(selected.queue);
+      return api(`/queues/${enc(vhost)}/${enc(name)}/contents`, { method: 'DELETE' });
+    },
+    'delete-queue': () => {
+      const [vhost, name] = selectedParts(selected.queue);
+      selected.queue = null;
+      return api(`/queues/${enc(vhost)}/${enc(name)}`, { method: 'DELETE' });
+    },
+  };
+  document.addEventListener('click', async (e) => {
+    const action = e.target instanceof HTMLElement ? e.target.dataset.action : undefined;
+    if (action === undefined || ACTIONS[action] === undefined) return;
+    if (!confirm(`${action.replace('-', ' ')}?`)) return;
+    try {
+      await ACTIONS[action]();
+      $('#status').textContent = `${action}: done`;
+    } catch (err) {
+      alert(err.message ?? err);
+    }
+    void refresh();
+  });
 
   // ---- boot --------------------------------------------------------------------------------
 
