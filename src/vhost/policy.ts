@@ -7,11 +7,10 @@ import type { FieldTable, FieldValue } from '../protocol/field-types.js';
  * and one operator policy; their definitions are then merged with the object's own
  * arguments by RabbitMQ's rules (rabbit_policy, rabbit_amqqueue_process:process_args_policy):
  *
- * - expires, message-ttl, max-length, max-length-bytes, delivery-limit: the smallest of
+ * - expires, message-ttl, max-length, max-length-bytes: the smallest of
  *   the argument, the policy and the operator policy;
  * - dead-letter-exchange, dead-letter-routing-key, overflow, queue-mode, alternate-exchange:
- *   the argument when there is one, else the policy's (operator policies cannot set them,
- *   except overflow... which they cannot either in 3.10).
+ *   the argument when there is one, else the policy's (operator policies cannot set them).
  */
 export type PolicyApplyTo = 'queues' | 'exchanges' | 'all';
 
@@ -30,12 +29,13 @@ export interface CompiledPolicy extends PolicyDefinition {
 }
 
 /** Keys Warren applies, with how an argument and a policy value combine. */
-const MIN_KEYS = new Set(['expires', 'message-ttl', 'max-length', 'max-length-bytes', 'delivery-limit']);
+// (delivery-limit is a quorum-queue setting: Warren's classic queues do not have it, so it is refused)
+const MIN_KEYS = new Set(['expires', 'message-ttl', 'max-length', 'max-length-bytes']);
 const ARG_WINS_QUEUE_KEYS = new Set(['dead-letter-exchange', 'dead-letter-routing-key', 'overflow', 'queue-mode']);
 export const QUEUE_POLICY_KEYS: ReadonlySet<string> = new Set([...MIN_KEYS, ...ARG_WINS_QUEUE_KEYS]);
 export const EXCHANGE_POLICY_KEYS: ReadonlySet<string> = new Set(['alternate-exchange']);
 /** What an operator policy may set (RabbitMQ 3.10's operator_policy_validator keys Warren implements). */
-export const OPERATOR_POLICY_KEYS: ReadonlySet<string> = new Set(['expires', 'message-ttl', 'max-length', 'max-length-bytes', 'delivery-limit']);
+export const OPERATOR_POLICY_KEYS: ReadonlySet<string> = new Set(['expires', 'message-ttl', 'max-length', 'max-length-bytes']);
 
 /** Why a policy definition is invalid (RabbitMQ's validators), or null. */
 export function policyDefinitionError(definition: Readonly<Record<string, unknown>>, operator: boolean): string | null {
@@ -52,7 +52,6 @@ export function policyDefinitionError(definition: Readonly<Record<string, unknow
       case 'message-ttl':
       case 'max-length':
       case 'max-length-bytes':
-      case 'delivery-limit':
         if (!Number.isSafeInteger(v) || (v as number) < 0) return `${String(v)} is not a valid ${k} (must be a non-negative integer)`;
         break;
       case 'overflow':
