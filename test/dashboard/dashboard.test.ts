@@ -15,6 +15,8 @@ import { startHttpBroker, type HttpBroker } from '../management/helpers.js';
 const CHROMIUM = '/usr/bin/chromium';
 /** Screenshots are kept here after the run (git-ignored). */
 const OUTPUT = join(process.cwd(), 'test-output');
+/** The page refreshes on its own tick; on a loaded machine that takes longer than expect.poll's default second. */
+const poll = <T>(fn: () => T | Promise<T>) => expect.poll(fn, { timeout: 15_000 });
 
 describe('dashboard in headless Chromium', () => {
   let h: HttpBroker;
@@ -51,7 +53,7 @@ describe('dashboard in headless Chromium', () => {
       await page.fill('input[name=username]', 'guest');
       await page.fill('input[name=password]', 'wrong');
       await page.click('button[type=submit]');
-      await expect.poll(() => page.textContent('#login-error')).toBe('Login failed');
+      await poll(() => page.textContent('#login-error')).toBe('Login failed');
       await page.fill('input[name=password]', 'guest');
       await page.click('button[type=submit]');
       await page.waitForSelector('#overview:not([hidden])');
@@ -72,8 +74,9 @@ describe('dashboard in headless Chromium', () => {
       for (let i = 0; i < 3; i++) {
         await publishForm.locator('textarea[name="payload"]').fill(`from the page ${i}`);
         await publishForm.locator('button[type="submit"]').click();
-        await expect.poll(() => page.textContent('#status')).toContain('routed: true');
-        await page.evaluate(() => (globalThis.document.querySelector('#status') as unknown as { textContent: string }).textContent = '');
+        // the action's own result line (the refresh tick writes to #status, not here)
+        await expect.poll(() => page.textContent('#action-status'), { timeout: 15_000 }).toContain('routed: true');
+        await page.evaluate(() => (globalThis.document.querySelector('#action-status') as unknown as { textContent: string }).textContent = '');
       }
       const ready = async () => Number((await row.locator('td.messages-ready').textContent())!.replace(/,/g, ''));
       await expect.poll(ready, { timeout: 15_000 }).toBe(3);
@@ -83,7 +86,7 @@ describe('dashboard in headless Chromium', () => {
       const getForm = page.locator('form[data-op="get"]');
       await getForm.locator('select[name="ackmode"]').selectOption('ack_requeue_false');
       await getForm.locator('button[type="submit"]').click();
-      await expect.poll(() => page.textContent('#queue-got')).toContain('from the page 0');
+      await poll(() => page.textContent('#queue-got')).toContain('from the page 0');
       await expect.poll(ready, { timeout: 15_000 }).toBe(2);
       await page.screenshot({ path: join(OUTPUT, 'dashboard-queue-forms.png'), fullPage: true });
 
@@ -115,19 +118,19 @@ describe('dashboard in headless Chromium', () => {
       const vhostForm = page.locator('form[data-op="add-vhost"]');
       await vhostForm.locator('input[name="name"]').fill('from-the-page');
       await vhostForm.locator('button[type="submit"]').click();
-      await expect.poll(() => page.locator('#vhosts-table tbody tr').allTextContents()).toContainEqual(expect.stringContaining('from-the-page'));
+      await poll(() => page.locator('#vhosts-table tbody tr').allTextContents()).toContainEqual(expect.stringContaining('from-the-page'));
       const userForm = page.locator('form[data-op="add-user"]');
       await userForm.locator('input[name="name"]').fill('page-user');
       await userForm.locator('input[name="password"]').fill('pw');
       await userForm.locator('input[name="tags"]').fill('monitoring');
       await userForm.locator('button[type="submit"]').click();
-      await expect.poll(() => page.locator('#users-table tbody tr').allTextContents()).toContainEqual(expect.stringContaining('page-user'));
+      await poll(() => page.locator('#users-table tbody tr').allTextContents()).toContainEqual(expect.stringContaining('page-user'));
       const policyForm = page.locator('form[data-op="set-policy"]');
       await policyForm.locator('input[name="name"]').fill('page-ttl');
       await policyForm.locator('input[name="pattern"]').fill('^dashboard-');
       await policyForm.locator('input[name="definition"]').fill('{"message-ttl":600000}');
       await policyForm.locator('button[type="submit"]').click();
-      await expect.poll(() => page.locator('#policies-table tbody tr').allTextContents()).toContainEqual(expect.stringContaining('page-ttl'));
+      await poll(() => page.locator('#policies-table tbody tr').allTextContents()).toContainEqual(expect.stringContaining('page-ttl'));
       expect((await h.api('/queues/%2F/dashboard-q')).body.policy).toBe('page-ttl');
       await page.screenshot({ path: join(OUTPUT, 'dashboard-admin.png'), fullPage: true });
 
@@ -137,7 +140,7 @@ describe('dashboard in headless Chromium', () => {
       await page.click('a[href="#connections"]');
       await page.locator('#connections-table tbody tr button').first().click();
       expect((await closed).message).toContain('CONNECTION_FORCED');
-      await expect.poll(() => page.locator('#connections-table tbody tr').count()).toBe(0);
+      await poll(() => page.locator('#connections-table tbody tr').count()).toBe(0);
       await page.screenshot({ path: join(OUTPUT, 'dashboard-connections.png') });
     } finally {
       await page.close();

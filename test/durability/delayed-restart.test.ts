@@ -45,7 +45,10 @@ describe('x-delayed-message delays survive a crash', () => {
     expect((await ch2.checkQueue('delayed.q')).messageCount).toBe(0);
 
     // the delay store was emptied as they went out: after another crash nothing comes back
-    // (overdue delayed messages are routed during recovery, before the broker listens)
+    // (overdue delayed messages are routed during recovery, before the broker listens).
+    // A no-ack delivery's removal is written in a later group commit than the delivery:
+    // a durable declare's -ok waits for a batch at least that late, so the kill comes after it.
+    await ch2.assertQueue('delayed.sync', { durable: true });
     await broker.crashAndRestart();
     const ch3 = await openChannel(await broker.connect());
     expect((await ch3.checkQueue('delayed.q')).messageCount).toBe(0);

@@ -398,7 +398,7 @@
       if (!confirm(`${label}?`)) return;
       try {
         await action();
-        $('#status').textContent = `${label}: done`;
+        $('#action-status').textContent = `${label}: done`;
       } catch (err) {
         alert(err.message ?? err);
       }
@@ -489,9 +489,9 @@
     const op = OPS[form.dataset.op];
     try {
       const result = await op(new FormData(form));
-      $('#status').textContent = `${form.dataset.op}: ${typeof result === 'string' ? result : 'done'}`;
+      $('#action-status').textContent = `${form.dataset.op}: ${typeof result === 'string' ? result : 'done'}`;
     } catch (err) {
-      $('#status').textContent = `${form.dataset.op} failed: ${err.message ?? err}`;
+      $('#action-status').textContent = `${form.dataset.op} failed: ${err.message ?? err}`;
       alert(err.message ?? err);
     }
     void refresh();
@@ -519,7 +519,7 @@
     if (!confirm(`${action.replace('-', ' ')}?`)) return;
     try {
       await ACTIONS[action]();
-      $('#status').textContent = `${action}: done`;
+      $('#action-status').textContent = `${action}: done`;
     } catch (err) {
       alert(err.message ?? err);
     }
