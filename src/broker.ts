@@ -136,7 +136,7 @@ export class Broker implements BrokerContext, BrokerView {
   constructor(config: WarrenConfig, logger: Logger, store?: Store, monitor?: ResourceMonitor | null) {
     this.config = config;
     this.logger = logger;
-    this.store = store ?? (config.dataDir === null ? new MemoryStore() : new LevelStore(config.dataDir, logger.child({ component: 'store' })));
+    this.store = store ?? (config.dataDir === null ? new MemoryStore() : new LevelStore(config.dataDir, logger.child({ component: 'store' }), { forceRecovery: config.forceRecovery }));
     // with a store on disk, non-durable queues page long backlogs out of memory too
     this.storage = new DurableStorage(this.store, config.dataDir !== null && store === undefined, config.queueMemoryWindow);
     this.core = new Core({ store: this.store, storage: this.storage, logger, loopbackUsers: config.loopbackUsers });

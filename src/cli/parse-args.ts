@@ -62,6 +62,10 @@ which wins over the file):
                                                           WARREN_STATS_INTERVAL (default ${D.statsInterval})
   --log-format <format>  json|pretty|auto (auto: pretty on a terminal)
                                                           WARREN_LOG_FORMAT (default ${D.logFormat})
+  --force-recovery       start on a damaged store with what can be read (the damaged
+                         files are kept in <data-dir>/damaged-<time>/); without it
+                         Warren refuses to start on damage and says what and where
+                                                          WARREN_FORCE_RECOVERY (true|false, default false)
   --default-user <name>  replace the guest user with this user, who may connect
                          from any address                 WARREN_DEFAULT_USER
   --default-pass <pw>    password for --default-user      WARREN_DEFAULT_PASS
@@ -112,6 +116,7 @@ const SETTINGS = {
   memoryHighWatermark: { flag: 'memory-high-watermark', env: 'WARREN_MEMORY_HIGH_WATERMARK' },
   diskFreeLimit: { flag: 'disk-free-limit', env: 'WARREN_DISK_FREE_LIMIT' },
   queueMemoryWindow: { flag: 'queue-memory-window', env: 'WARREN_QUEUE_MEMORY_WINDOW' },
+  forceRecovery: { flag: 'force-recovery', env: 'WARREN_FORCE_RECOVERY' },
   defaultUser: { flag: 'default-user', env: 'WARREN_DEFAULT_USER' },
   defaultPass: { flag: 'default-pass', env: 'WARREN_DEFAULT_PASS' },
   definitions: { flag: 'definitions', env: 'WARREN_DEFINITIONS' },
@@ -151,6 +156,7 @@ const PARSE_OPTIONS = {
   'memory-high-watermark': { type: 'string' },
   'disk-free-limit': { type: 'string' },
   'queue-memory-window': { type: 'string' },
+  'force-recovery': { type: 'boolean' },
   'default-user': { type: 'string' },
   'default-pass': { type: 'string' },
   definitions: { type: 'string' },
@@ -272,6 +278,7 @@ export function parseCli(
     metricsPort: portOrOff(raw('metricsPort')),
     statsInterval: integer(raw('statsInterval'), 100, 3_600_000),
     logFormat: oneOf(raw('logFormat'), LOG_FORMATS),
+    forceRecovery: flag(raw('forceRecovery')),
   });
   checkTls(config, raw);
   return { command: 'start', config };

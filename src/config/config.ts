@@ -32,6 +32,11 @@ export interface WarrenConfig {
   /** ready messages a queue keeps in memory before paging the rest to the store (with --data-dir) */
   readonly queueMemoryWindow: number;
   /**
+   * Start on a damaged store with what can be read (the damaged files kept aside, every
+   * loss logged at error level). Without it Warren refuses to start on a damaged store.
+   */
+  readonly forceRecovery: boolean;
+  /**
    * RabbitMQ's default_user / default_pass: created, with the administrator tag and full
    * permissions on the default vhosts, when the store is new (never again afterwards).
    */
@@ -88,6 +93,7 @@ export const DEFAULT_CONFIG: WarrenConfig = {
   queueMemoryWindow: 16384,
   diskFreeLimit: 50_000_000,
   defaultUser: { username: 'guest', password: 'guest' },
+  forceRecovery: false,
   vhosts: ['/'],
   loopbackUsers: ['guest'],
   plain: true,

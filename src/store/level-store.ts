@@ -48,6 +48,12 @@ import type {
 } from './store.js';
 import { StoreError } from './store-error.js';
 import { upgradeStore } from './migrations.js';
+import type { StoreCounts } from './clean-shutdown.js';
+import { lockDataDir, type DirLock } from './dir-lock.js';
+import { isLevelDbFile } from './leveldb-format.js';
+import { isWarrenEntry, StoreIntegrity, type IntegrityOptions } from './store-integrity.js';
+
+export type LevelStoreOptions = IntegrityOptions;
 
 type Db = Level<Buffer, Buffer>;
 type BatchOp = { type: 'put'; key: Buffer; value: Buffer } | { type: 'del'; key: Buffer };
@@ -157,9 +163,13 @@ export class LevelStore implements Store {
     this.startCommit();
   };
 
+  private lock: DirLock | null = null;
+  private integrity: StoreIntegrity | null = null;
+
   constructor(
     private readonly dataDir: string,
     private readonly logger: Logger,
+    private readonly options: LevelStoreOptions = {},
   ) {}
 
   // ------------------------------------------------------------------ lifecycle
@@ -172,11 +182,38 @@ export class LevelStore implements Store {
     } catch (e) {
       throw new StoreError(`cannot create data directory ${dir}: ${toError(e).message}`, { cause: e });
     }
-    const existing = await readdir(dir);
+    const existing = (await readdir(dir)).filter((name) => !isWarrenEntry(name));
+    const fresh = !existing.some(isLevelDbFile);
     // LevelDB would happily create its files among someone else's: refuse instead
-    if (existing.length > 0 && !existing.includes('CURRENT')) {
+    if (existing.length > 0 && fresh) {
       throw new StoreError(`data directory ${dir} is not empty and is not a Warren store; refusing to use it`);
     }
+    const lock = await lockDataDir(dir);
+    const integrity = new StoreIntegrity(dir, this.logger, { forceRecovery: this.options.forceRecovery });
+    let db: Db | null = null;
+    try {
+      if (!fresh) await integrity.beforeOpen();
+      db = await this.openDb(dir);
+      // counts are compared before an upgrade may rewrite anything (a failed upgrade puts the directory back too)
+      if (!fresh) await integrity.afterOpen(db);
+      await this.checkFormat(db, dir);
+      await integrity.opened();
+    } catch (e) {
+      await db?.close().catch(() => {});
+      await integrity.failed().catch((err: unknown) => this.logger.error({ err, dataDir: dir }, 'store: could not put the data directory back as it was'));
+      await lock.release().catch(() => {});
+      throw e;
+    }
+    this.db = db;
+    this.lock = lock;
+    this.integrity = integrity;
+    this.closing = false;
+    this.logger.info({ dataDir: dir, format: FORMAT_VERSION }, 'store opened');
+    // operations queued before open (or left by a failed close) are written now
+    if (!this.open_.isEmpty()) this.touch();
+  }
+
+  private async openDb(dir: string): Promise<Db> {
     const db: Db = new Level<Buffer, Buffer>(dir, { keyEncoding: 'buffer', valueEncoding: 'buffer' });
     try {
       await db.open({ createIfMissing: true, errorIfExists: false });
@@ -188,17 +225,7 @@ export class LevelStore implements Store {
       const detail = cause instanceof Error ? cause.message : toError(e).message;
       throw new StoreError(`cannot open the store in ${dir}: ${detail}`, { cause: e });
     }
-    try {
-      await this.checkFormat(db, dir);
-    } catch (e) {
-      await db.close();
-      throw e;
-    }
-    this.db = db;
-    this.closing = false;
-    this.logger.info({ dataDir: dir, format: FORMAT_VERSION }, 'store opened');
-    // operations queued before open (or left by a failed close) are written now
-    if (!this.open_.isEmpty()) this.touch();
+    return db;
   }
 
   /** A new store records its format; an existing one must carry exactly ours (never wiped, never guessed). */
@@ -243,8 +270,23 @@ export class LevelStore implements Store {
     } catch (e) {
       failure = e;
     }
+    // a clean close records what the store holds, for the next start to compare
+    let counts: StoreCounts | null = null;
+    if (failure === null) {
+      counts = await this.integrity!.countForShutdown(db).catch((err: unknown) => {
+        this.logger.warn({ err }, 'store: could not count the store at shutdown; the next start will not compare counts');
+        return null;
+      });
+    }
     this.db = null;
     await db.close();
+    if (counts !== null) {
+      await this.integrity!.writeCleanShutdown(counts).catch((err: unknown) =>
+        this.logger.warn({ err }, 'store: could not write the clean-shutdown record; the next start will not compare counts'),
+      );
+    }
+    await this.lock?.release();
+    this.lock = null;
     if (failure !== null) {
       throw new StoreError(`store closed with operations that could not be written: ${toError(failure).message}`, { cause: failure });
     }

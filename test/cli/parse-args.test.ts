@@ -70,6 +70,17 @@ describe('parseCli', () => {
     expect(startConfig(['start'], { PORT: '1', HOST: 'x', WARREN_UNKNOWN: 'y' })).toEqual(DEFAULT_CONFIG);
   });
 
+  it('--force-recovery and WARREN_FORCE_RECOVERY switch forced recovery on (off by default)', () => {
+    expect(DEFAULT_CONFIG.forceRecovery).toBe(false);
+    expect(startConfig(['start', '--force-recovery']).forceRecovery).toBe(true);
+    expect(startConfig(['start'], { WARREN_FORCE_RECOVERY: 'true' }).forceRecovery).toBe(true);
+    expect(startConfig(['start'], { WARREN_FORCE_RECOVERY: '1' }).forceRecovery).toBe(true);
+    expect(startConfig(['start'], { WARREN_FORCE_RECOVERY: 'false' }).forceRecovery).toBe(false);
+    expect(startConfig(['start'], { WARREN_FORCE_RECOVERY: '' }).forceRecovery).toBe(false);
+    expect(usageError(['start'], { WARREN_FORCE_RECOVERY: 'maybe' }).message).toBe('invalid WARREN_FORCE_RECOVERY "maybe": expected true or false');
+    expect(usageError(['start', '--force-recovery=yes']).message).toMatch(/force-recovery/);
+  });
+
   it('--default-user/--default-pass replace guest with a user that is not loopback-only', () => {
     const config = startConfig(['start', '--default-user', 'admin', '--default-pass', 's3cret']);
     expect(config.defaultUser).toEqual({ username: 'admin', password: 's3cret' });

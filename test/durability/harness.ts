@@ -96,6 +96,8 @@ export interface WarrenChild {
   readonly output: string[];
   readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
   kill9(): Promise<void>;
+  /** a clean stop (SIGTERM); resolves with the exit code */
+  terminate(): Promise<number | null>;
 }
 
 export interface WarrenExit {
@@ -104,12 +106,12 @@ export interface WarrenExit {
   readonly output: string[];
 }
 
-function launch(dataDir: string): { child: ChildProcess; output: string[]; exited: Promise<WarrenExit>; lines: ReturnType<typeof createInterface> } {
+function launch(dataDir: string, extraArgs: readonly string[] = []): { child: ChildProcess; output: string[]; exited: Promise<WarrenExit>; lines: ReturnType<typeof createInterface> } {
   if (!existsSync(CLI_PATH)) throw new Error(`${CLI_PATH} is missing: run \`npm run build\` first (npm test does)`);
   const child = spawn(
     process.execPath,
     // a small memory window, so that modest backlogs exercise paging to and from the store
-    [CLI_PATH, 'start', '--host', '127.0.0.1', '--port', '0', '--data-dir', dataDir, '--log-level', 'info', '--queue-memory-window', String(TEST_MEMORY_WINDOW), '--management-port', '0', '--metrics-port', '0'],
+    [CLI_PATH, 'start', '--host', '127.0.0.1', '--port', '0', '--data-dir', dataDir, '--log-level', 'info', '--queue-memory-window', String(TEST_MEMORY_WINDOW), '--management-port', '0', '--metrics-port', '0', ...extraArgs],
     { stdio: ['ignore', 'pipe', 'pipe'] },
   );
   const output: string[] = [];
@@ -124,8 +126,8 @@ function launch(dataDir: string): { child: ChildProcess; output: string[]; exite
 }
 
 /** Starts `warren start` on an ephemeral port; resolves on its "Warren listening" log line. */
-export async function spawnWarren(dataDir: string): Promise<WarrenChild> {
-  const { child, output, exited, lines } = launch(dataDir);
+export async function spawnWarren(dataDir: string, extraArgs: readonly string[] = []): Promise<WarrenChild> {
+  const { child, output, exited, lines } = launch(dataDir, extraArgs);
   const port = await new Promise<number>((resolve, reject) => {
     lines.on('line', (l) => {
       if (!l.startsWith('{')) return;
@@ -144,12 +146,16 @@ export async function spawnWarren(dataDir: string): Promise<WarrenChild> {
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
       await exited;
     },
+    async terminate() {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+      return (await exited).code;
+    },
   };
 }
 
 /** Runs `warren start` expecting it to fail; resolves with its exit and output. */
-export async function runWarrenExpectingExit(dataDir: string): Promise<WarrenExit> {
-  const { exited } = launch(dataDir);
+export async function runWarrenExpectingExit(dataDir: string, extraArgs: readonly string[] = []): Promise<WarrenExit> {
+  const { exited } = launch(dataDir, extraArgs);
   return exited;
 }
 

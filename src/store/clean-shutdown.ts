@@ -1,0 +1,101 @@
+/**
+ * The clean-shutdown record: written to the data dir after the store closed cleanly, read
+ * and removed at the next start. It lists what the store held (entries per queue, stored
+ * messages) and LevelDB's files with their sizes, so that the next start can tell whether
+ * anything was lost or changed while Warren was stopped. A start that finds no record
+ * follows a crash (or a first start): nothing to compare then.
+ *
+ * It is a file beside LevelDB's, not a key inside it: damage to LevelDB's write-ahead log
+ * must not be able to take the record with it.
+ */
+import { crc32c } from '@node-rs/crc32';
+import { open, readFile, rename, unlink } from 'node:fs/promises';
+import { join } from 'node:path';
+
+export const CLEAN_SHUTDOWN_FILE = 'warren-clean-shutdown.json';
+
+export interface QueueCount {
+  readonly id: number;
+  /** null when the queue's record could not be read */
+  readonly vhost: string | null;
+  readonly name: string | null;
+  /** index entries (each one message held by the queue) */
+  readonly entries: number;
+}
+
+export interface StoreCounts {
+  readonly queues: readonly QueueCount[];
+  /** stored message bodies (a body routed to several queues is stored once) */
+  readonly messages: number;
+}
+
+export interface CleanShutdownRecord extends StoreCounts {
+  /** the store format written */
+  readonly format: number;
+  /** when the store was closed (ISO 8601) */
+  readonly at: string;
+  /** LevelDB's data files (see listStoreFiles) → size in bytes */
+  readonly files: Readonly<Record<string, number>>;
+}
+
+interface OnDisk {
+  readonly record: CleanShutdownRecord;
+  /** crc32c of JSON.stringify(record) */
+  readonly crc32c: number;
+}
+
+/** The record, null when there is none, or a string saying why it cannot be read. */
+export async function readCleanShutdown(dir: string): Promise<CleanShutdownRecord | null | string> {
+  let text: string;
+  try {
+    text = await readFile(join(dir, CLEAN_SHUTDOWN_FILE), 'utf8');
+  } catch (e) {
+    if ((e as { code?: string }).code === 'ENOENT') return null;
+    return `${CLEAN_SHUTDOWN_FILE} cannot be read: ${(e as Error).message}`;
+  }
+  try {
+    const onDisk = JSON.parse(text) as OnDisk;
+    const r = onDisk.record;
+    if (typeof r !== 'object' || r === null || typeof onDisk.crc32c !== 'number') throw new Error('not a clean-shutdown record');
+    if (crc32c(Buffer.from(JSON.stringify(r), 'utf8')) !== onDisk.crc32c) throw new Error('checksum mismatch');
+    if (typeof r.files !== 'object' || !Array.isArray(r.queues) || typeof r.messages !== 'number') throw new Error('fields missing');
+    return r;
+  } catch (e) {
+    return `${CLEAN_SHUTDOWN_FILE} is damaged: ${(e as Error).message}`;
+  }
+}
+
+/** Writes the record durably: a temporary file, fsync, rename over, fsync of the directory. */
+export async function writeCleanShutdown(dir: string, record: CleanShutdownRecord): Promise<void> {
+  const onDisk: OnDisk = { record, crc32c: crc32c(Buffer.from(JSON.stringify(record), 'utf8')) };
+  const tmp = join(dir, `${CLEAN_SHUTDOWN_FILE}.tmp`);
+  const fh = await open(tmp, 'w');
+  try {
+    await fh.writeFile(JSON.stringify(onDisk));
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+  await rename(tmp, join(dir, CLEAN_SHUTDOWN_FILE));
+  await syncDir(dir);
+}
+
+/** Removes the record durably (before the store takes writes, so that a crash cannot leave a stale one). */
+export async function removeCleanShutdown(dir: string): Promise<void> {
+  try {
+    await unlink(join(dir, CLEAN_SHUTDOWN_FILE));
+  } catch (e) {
+    if ((e as { code?: string }).code !== 'ENOENT') throw e;
+    return;
+  }
+  await syncDir(dir);
+}
+
+async function syncDir(dir: string): Promise<void> {
+  const fh = await open(dir, 'r');
+  try {
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+}
