@@ -155,6 +155,7 @@ export class Broker implements BrokerContext, BrokerView {
             memoryHighWatermark: mem === 0 ? { absolute: Number.MAX_SAFE_INTEGER } : mem <= 1 ? mem : { absolute: mem },
             diskFreeLimit: disk,
             dataDir: disk === 0 ? null : config.dataDir,
+            inFlight: disk === 0 ? null : (this.store.writeMeter ?? null),
           });
   }
 

@@ -38,16 +38,47 @@ export interface ResourceMonitorOptions {
   readonly readDiskFree?: () => Promise<number>;
   /** total memory the relative watermark is a fraction of; default the cgroup limit or os.totalmem() */
   readonly totalMemory?: number;
+  /**
+   * Bytes accepted for the disk and not yet written (the store's WriteMeter): they land
+   * after publishers are blocked, so the disk alarm counts them as used, and the monitor
+   * reads the disk again before that many more can be written.
+   */
+  readonly inFlight?: InFlightBytes | null;
+  /** shortest time between two disk readings (near the limit); default 100 ms, RabbitMQ's min_check_interval */
+  readonly minDiskIntervalMs?: number;
+}
+
+/** What the disk alarm needs from the store's write meter (store/write-meter.ts). */
+export interface InFlightBytes {
+  readonly pending: number;
+  notifyAfter(bytes: number, listener: () => void): void;
+  cancel(): void;
 }
 
 export const DEFAULT_MEMORY_HIGH_WATERMARK = 0.6;
 export const DEFAULT_DISK_FREE_LIMIT = 50_000_000;
 export const DEFAULT_MONITOR_INTERVAL_MS = 1000;
+export const DEFAULT_MIN_DISK_INTERVAL_MS = 100;
+/**
+ * How fast a disk may fill, to time the next reading (RabbitMQ's rabbit_disk_monitor assumes
+ * 250 MB/s too); a reading also comes after a quarter of the margin has been queued, whatever
+ * the rate.
+ */
+const FAST_RATE_BYTES_PER_MS = 250_000;
+/**
+ * Each byte in flight may take twice its size before LevelDB frees anything: the write-ahead
+ * log, then the table its memtable is flushed to (the log is deleted only after).
+ */
+export const IN_FLIGHT_FACTOR = 2;
 
 /**
  * Memory and disk alarms, as RabbitMQ's vm_memory_monitor and rabbit_disk_monitor:
  * the memory alarm is on while used memory > the high watermark, the disk alarm while
- * free space < disk_free_limit. Events fire on transitions only; the connection layer
+ * free space < disk_free_limit, where the bytes in flight (accepted, not yet written, twice
+ * over: see IN_FLIGHT_FACTOR) count as used. The disk is read again sooner the closer it
+ * is to the limit (between minDiskIntervalMs and intervalMs, as RabbitMQ does), and also
+ * as soon as a quarter of the margin has been queued for writing: large messages arriving
+ * fast cannot fill the disk between two readings. Events fire on transitions only; the connection layer
  * blocks publishing connections while `blocked` (connection.blocked with
  * `blockedReason()`), and unblocks when every alarm has cleared.
  */
@@ -56,6 +87,9 @@ export class ResourceMonitor extends EventEmitter<ResourceMonitorEvents> {
   readonly memoryLimit: number;
   readonly diskFreeLimit: number;
   readonly intervalMs: number;
+  readonly minDiskIntervalMs: number;
+  readonly #inFlight: InFlightBytes | null;
+  #diskTimer: NodeJS.Timeout | null = null;
   readonly #readMemory: () => number;
   readonly #readDiskFree: (() => Promise<number>) | null;
   #memoryAlarm = false;
@@ -79,6 +113,8 @@ export class ResourceMonitor extends EventEmitter<ResourceMonitorEvents> {
     }
     this.diskFreeLimit = options.diskFreeLimit ?? DEFAULT_DISK_FREE_LIMIT;
     this.intervalMs = options.intervalMs ?? DEFAULT_MONITOR_INTERVAL_MS;
+    this.minDiskIntervalMs = Math.min(options.minDiskIntervalMs ?? DEFAULT_MIN_DISK_INTERVAL_MS, this.intervalMs);
+    this.#inFlight = options.inFlight ?? null;
     this.#readMemory = options.readMemory ?? readRss;
     const dataDir = options.dataDir ?? null;
     this.#readDiskFree = options.readDiskFree ?? (dataDir === null ? null : () => readDiskFree(dataDir));
@@ -137,6 +173,9 @@ export class ResourceMonitor extends EventEmitter<ResourceMonitorEvents> {
     if (this.#timer === null) return;
     clearInterval(this.#timer);
     this.#timer = null;
+    if (this.#diskTimer !== null) clearTimeout(this.#diskTimer);
+    this.#diskTimer = null;
+    this.#inFlight?.cancel();
   }
 
   /**
@@ -156,6 +195,31 @@ export class ResourceMonitor extends EventEmitter<ResourceMonitorEvents> {
       this.#reportError(error);
     }
   };
+
+  /** the adaptive disk timer, or the write meter: a disk reading now (never throws) */
+  readonly #diskTick = (): void => {
+    this.#diskTimer = null;
+    try {
+      this.#checkDisk().catch((error: unknown) => this.#reportError(error));
+    } catch (error) {
+      this.#reportError(error);
+    }
+  };
+
+  /**
+   * After a reading: the next one in proportion to the margin left (RabbitMQ's interval),
+   * and at the latest when a quarter of the margin has been queued for writing.
+   */
+  #scheduleDisk(margin: number): void {
+    if (this.#timer === null) return;
+    if (this.#diskTimer !== null) clearTimeout(this.#diskTimer);
+    const delay = Math.min(this.intervalMs, Math.max(this.minDiskIntervalMs, margin / FAST_RATE_BYTES_PER_MS));
+    if (delay < this.intervalMs) {
+      this.#diskTimer = setTimeout(this.#diskTick, delay);
+      this.#diskTimer.unref();
+    }
+    this.#inFlight?.notifyAfter(Math.max(0, margin) / 4, this.#diskTick);
+  }
 
   #reportError(error: unknown): void {
     try {
@@ -186,8 +250,10 @@ export class ResourceMonitor extends EventEmitter<ResourceMonitorEvents> {
       (free) => {
         this.#diskCheck = null;
         this.#lastDiskFree = free;
-        // RabbitMQ rabbit_disk_monitor: alarmed when free < limit
-        this.#setAlarm('disk', free < this.diskFreeLimit);
+        // RabbitMQ rabbit_disk_monitor: alarmed when free < limit; here what is in flight is used already
+        const margin = free - IN_FLIGHT_FACTOR * (this.#inFlight?.pending ?? 0) - this.diskFreeLimit;
+        this.#scheduleDisk(margin);
+        this.#setAlarm('disk', margin < 0);
       },
       (error: unknown) => {
         this.#diskCheck = null;

@@ -50,6 +50,7 @@ import { StoreError } from './store-error.js';
 import { upgradeStore } from './migrations.js';
 import type { StoreCounts } from './clean-shutdown.js';
 import { lockDataDir, type DirLock } from './dir-lock.js';
+import { WriteMeter } from './write-meter.js';
 import { isLevelDbFile } from './leveldb-format.js';
 import { isWarrenEntry, StoreIntegrity, type IntegrityOptions } from './store-integrity.js';
 
@@ -81,6 +82,8 @@ class Batch {
   /** queues whose whole index range is cleared after this batch's write */
   readonly clears = new Map<number, QueueClear>();
   readonly listeners = new Set<CommitListener>();
+  /** message bytes put in this batch (for the disk alarm's bytes in flight) */
+  bytes = 0;
 
   constructor(readonly id: number) {}
 
@@ -163,6 +166,8 @@ export class LevelStore implements Store {
     this.startCommit();
   };
 
+  /** bytes accepted and not yet written (the disk alarm counts them) */
+  readonly writeMeter = new WriteMeter();
   private lock: DirLock | null = null;
   private integrity: StoreIntegrity | null = null;
 
@@ -400,8 +405,11 @@ export class LevelStore implements Store {
 
   putMessage(messageId: number, record: MessageRecord): void {
     const batch = this.open_;
-    batch.ops.set(messageKeyString(messageId), encodeMessage(record));
+    const value = encodeMessage(record);
+    batch.ops.set(messageKeyString(messageId), value);
     batch.messageSizes.set(messageId, record.body.length);
+    batch.bytes += value.length;
+    this.writeMeter.queued(value.length);
     this.touch();
   }
 
@@ -763,7 +771,10 @@ export class LevelStore implements Store {
       error = toError(e);
     }
     this.inFlight = null;
-    if (error === null) this.writeSucceeded();
+    if (error === null || written) this.writeMeter.written(batch.bytes);
+    if (error === null) {
+      this.writeSucceeded();
+    }
     else this.writeFailed(batch, error, written);
     for (const listener of batch.listeners) {
       try {
@@ -798,6 +809,7 @@ export class LevelStore implements Store {
       for (const [k, v] of batch.ops) if (!open.ops.has(k)) open.ops.set(k, v);
       // nothing of the batch reached the disk: its messages are still new for cancel-out
       for (const [id, size] of batch.messageSizes) if (!open.messageSizes.has(id)) open.messageSizes.set(id, size);
+      open.bytes += batch.bytes;
     }
     for (const [queueId, clear] of batch.clears) open.clears.set(queueId, clear);
     const cause = (error as { cause?: unknown }).cause;

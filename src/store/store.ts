@@ -1,4 +1,5 @@
 import type { FieldTable } from '../protocol/field-types.js';
+import type { WriteMeter } from './write-meter.js';
 
 /** Durable topology as the store records it (only durable things are written). */
 export interface ExchangeRecord {
@@ -158,4 +159,6 @@ export interface Store {
   readonly openBatchId: number;
   /** resolves when everything queued so far is durable */
   flush(): Promise<void>;
+  /** bytes accepted and not yet written, for the disk alarm (stores on disk only) */
+  readonly writeMeter?: WriteMeter;
 }

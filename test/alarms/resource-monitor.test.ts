@@ -5,6 +5,7 @@ import {
   DEFAULT_DISK_FREE_LIMIT,
   ResourceMonitor,
 } from '../../src/alarms/resource-monitor.js';
+import { WriteMeter } from '../../src/store/write-meter.js';
 
 const MB = 1_000_000;
 
@@ -196,5 +197,80 @@ describe('ResourceMonitor', () => {
     await vi.advanceTimersByTimeAsync(5000);
     expect(reads).toBe(4);
     setIntervalSpy.mockRestore();
+  });
+
+  it('bytes in flight count as used, twice over (log, then table), and queueing a quarter of the margin triggers a reading', async () => {
+    const meter = new WriteMeter();
+    let reads = 0;
+    let free = 200 * MB;
+    const monitor = new ResourceMonitor({
+      dataDir: null,
+      diskFreeLimit: 50 * MB,
+      readMemory: () => 0,
+      readDiskFree: () => {
+        reads++;
+        return Promise.resolve(free);
+      },
+      inFlight: meter,
+    });
+    const events: AlarmEvent[] = [];
+    monitor.on('alarm', (e) => events.push(e));
+    monitor.start();
+    await monitor.checkNow();
+    expect(monitor.diskAlarm).toBe(false);
+    const before = reads;
+    // margin 150 MB: 37.5 MB queued (not yet written, not yet seen by statfs) brings a reading at once
+    meter.queued(37 * MB);
+    expect(reads).toBe(before);
+    meter.queued(1 * MB);
+    expect(reads).toBe(before + 1);
+    await monitor.checkNow();
+    // 200 MB free, 38 MB in flight: 200 - 76 >= 50, no alarm yet; 80 MB in flight: 200 - 160 < 50
+    expect(monitor.diskAlarm).toBe(false);
+    meter.queued(42 * MB);
+    await monitor.checkNow();
+    expect(monitor.diskAlarm).toBe(true);
+    // the batch is written: statfs now sees it, nothing is in flight any more
+    meter.written(80 * MB);
+    free = 120 * MB;
+    await monitor.checkNow();
+    expect(monitor.diskAlarm).toBe(false);
+    expect(events).toEqual([
+      { resource: 'disk', set: true },
+      { resource: 'disk', set: false },
+    ]);
+    monitor.stop();
+  });
+
+  it('reads the disk more often near the limit (never more often than every 100 ms), with unref\'d timers', async () => {
+    vi.useFakeTimers();
+    let reads = 0;
+    let free = 10_000 * MB;
+    const monitor = new ResourceMonitor({
+      dataDir: null,
+      diskFreeLimit: 50 * MB,
+      intervalMs: 1000,
+      readMemory: () => 0,
+      readDiskFree: () => {
+        reads++;
+        return Promise.resolve(free);
+      },
+    });
+    monitor.start();
+    await vi.advanceTimersByTimeAsync(10_000);
+    // far from the limit: once a second
+    expect(reads).toBeGreaterThanOrEqual(10);
+    expect(reads).toBeLessThanOrEqual(12);
+    free = 60 * MB;
+    await vi.advanceTimersByTimeAsync(1000);
+    reads = 0;
+    await vi.advanceTimersByTimeAsync(10_000);
+    // 10 MB above the limit: every 100 ms
+    expect(reads).toBeGreaterThanOrEqual(95);
+    expect(reads).toBeLessThanOrEqual(115);
+    monitor.stop();
+    reads = 0;
+    await vi.advanceTimersByTimeAsync(5000);
+    expect(reads).toBe(0);
   });
 });
