@@ -1,8 +1,6 @@
 import { mkdir, readdir } from 'node:fs/promises';
 import { Level } from 'level';
 import type { Logger } from 'pino';
-import { decodeFieldTable, encodeFieldTable } from '../protocol/field-table.js';
-import type { FieldTable } from '../protocol/field-types.js';
 import {
   FORMAT_KEY,
   FORMAT_VERSION,
@@ -51,6 +49,14 @@ import { upgradeStore } from './migrations.js';
 import type { StoreCounts } from './clean-shutdown.js';
 import { lockDataDir, type DirLock } from './dir-lock.js';
 import { WriteMeter } from './write-meter.js';
+import {
+  decodeBindingRecord,
+  decodeExchangeRecord,
+  decodeQueueRecord,
+  encodeBindingRecord,
+  encodeExchangeRecord,
+  encodeQueueRecord,
+} from './topology-records.js';
 import { isLevelDbFile } from './leveldb-format.js';
 import { isWarrenEntry, StoreIntegrity, type IntegrityOptions } from './store-integrity.js';
 
@@ -116,14 +122,6 @@ function toError(e: unknown): Error {
 function errorCode(e: unknown): string | undefined {
   const code = (e as { code?: unknown } | null)?.code;
   return typeof code === 'string' ? code : undefined;
-}
-
-function encodeArgs(table: FieldTable): string {
-  return encodeFieldTable(table).toString('base64');
-}
-
-function decodeArgs(b64: string): FieldTable {
-  return decodeFieldTable(Buffer.from(b64, 'base64'), 0).table;
 }
 
 /**
@@ -307,27 +305,11 @@ export class LevelStore implements Store {
       vhosts.push(key.toString('utf8', 3, 3 + key.readUInt16BE(1)));
     }
     const exchanges: ExchangeRecord[] = [];
-    for (const value of await db.values(kindRange(Prefix.Exchange)).all()) {
-      const j = JSON.parse(value.toString('utf8')) as Omit<ExchangeRecord, 'arguments'> & { arguments: string };
-      exchanges.push({ vhost: j.vhost, name: j.name, type: j.type, autoDelete: j.autoDelete, internal: j.internal, arguments: decodeArgs(j.arguments) });
-    }
+    for (const value of await db.values(kindRange(Prefix.Exchange)).all()) exchanges.push(decodeExchangeRecord(value));
     const queues: QueueRecord[] = [];
-    for (const value of await db.values(kindRange(Prefix.Queue)).all()) {
-      const j = JSON.parse(value.toString('utf8')) as Omit<QueueRecord, 'arguments'> & { arguments: string };
-      queues.push({ vhost: j.vhost, name: j.name, id: j.id, autoDelete: j.autoDelete, arguments: decodeArgs(j.arguments) });
-    }
+    for (const value of await db.values(kindRange(Prefix.Queue)).all()) queues.push(decodeQueueRecord(value));
     const bindings: BindingRecord[] = [];
-    for (const value of await db.values(kindRange(Prefix.Binding)).all()) {
-      const j = JSON.parse(value.toString('utf8')) as Omit<BindingRecord, 'arguments'> & { arguments: string };
-      bindings.push({
-        vhost: j.vhost,
-        source: j.source,
-        destination: j.destination,
-        destinationKind: j.destinationKind,
-        routingKey: j.routingKey,
-        arguments: decodeArgs(j.arguments),
-      });
-    }
+    for (const value of await db.values(kindRange(Prefix.Binding)).all()) bindings.push(decodeBindingRecord(value));
     return { vhosts, exchanges, queues, bindings };
   }
 
@@ -354,8 +336,7 @@ export class LevelStore implements Store {
   }
 
   putExchange(r: ExchangeRecord): void {
-    const json = { vhost: r.vhost, name: r.name, type: r.type, autoDelete: r.autoDelete, internal: r.internal, arguments: encodeArgs(r.arguments) };
-    this.set(exchangeKey(r.vhost, r.name), Buffer.from(JSON.stringify(json), 'utf8'));
+    this.set(exchangeKey(r.vhost, r.name), encodeExchangeRecord(r));
   }
 
   deleteExchange(vhost: string, name: string): void {
@@ -363,8 +344,7 @@ export class LevelStore implements Store {
   }
 
   putQueue(r: QueueRecord): void {
-    const json = { vhost: r.vhost, name: r.name, id: r.id, autoDelete: r.autoDelete, arguments: encodeArgs(r.arguments) };
-    this.set(queueKey(r.vhost, r.name), Buffer.from(JSON.stringify(json), 'utf8'));
+    this.set(queueKey(r.vhost, r.name), encodeQueueRecord(r));
   }
 
   deleteQueue(vhost: string, name: string, queueId: number, releaseShared?: (messageId: number) => void): void {
@@ -386,15 +366,7 @@ export class LevelStore implements Store {
   }
 
   putBinding(r: BindingRecord): void {
-    const json = {
-      vhost: r.vhost,
-      source: r.source,
-      destination: r.destination,
-      destinationKind: r.destinationKind,
-      routingKey: r.routingKey,
-      arguments: encodeArgs(r.arguments),
-    };
-    this.set(bindingKey(r), Buffer.from(JSON.stringify(json), 'utf8'));
+    this.set(bindingKey(r), encodeBindingRecord(r));
   }
 
   deleteBinding(r: BindingRecord): void {
@@ -551,7 +523,7 @@ export class LevelStore implements Store {
     const summaries = new Map<number, QueueSummary>();
     let maxQueueId = 0;
     for (const value of await db.values(kindRange(Prefix.Queue)).all()) {
-      const id = (JSON.parse(value.toString('utf8')) as { id: number }).id;
+      const id = decodeQueueRecord(value).id;
       summaries.set(id, { queueId: id, count: 0, bytes: 0, lastSeq: 0 });
       if (id > maxQueueId) maxQueueId = id;
     }

@@ -31,7 +31,9 @@ import { LOCK_DIR } from './dir-lock.js';
 import { dropSnapshot, keepSnapshot, restoreSnapshot, SNAPSHOT_DIR, takeSnapshot, undoInterruptedStart, type FileSnapshot } from './file-snapshot.js';
 import { FORMAT_VERSION, kindRange, Prefix, queueIdOfIndexKey } from './keys.js';
 import { UNREADABLE_BLOCK_TYPE } from './leveldb-format.js';
+import { QUARANTINE_DIR, quarantineRecords } from './quarantine.js';
 import { checkStoreFiles, listStoreFiles, type DamageFinding } from './store-files-check.js';
+import { describeKey, findDamagedRecords } from './topology-records.js';
 import { StoreError } from './store-error.js';
 
 type Db = Level<Buffer, Buffer>;
@@ -55,8 +57,7 @@ export class StoreDamagedError extends StoreError {
 export const FORCE_RECOVERY_HINT = 'Run with --force-recovery (or WARREN_FORCE_RECOVERY=true) to start with what can be read';
 
 const SCAN_CHUNK = 1000;
-/** where unreadable stored records are moved (see quarantine.ts) */
-export const QUARANTINE_DIR = 'quarantine';
+
 
 /** What Warren itself keeps in the data dir beside LevelDB's files (and LevelDB repair's `lost/`). */
 export function isWarrenEntry(name: string): boolean {
@@ -243,22 +244,45 @@ export class StoreIntegrity {
     if (this.snapshot.copied) this.logger.warn({ dataDir: dir }, 'store: no hard links on this file system; the files were copied before the open');
   }
 
-  /** LevelDB has opened the directory: compare what it holds with the clean-shutdown record. */
+  /**
+   * LevelDB has opened the directory: every topology and access record must decode, and
+   * what the store holds must match the clean-shutdown record.
+   */
   async afterOpen(db: Db): Promise<void> {
+    const damage: string[] = [];
+    const records = await findDamagedRecords(db);
+    for (const r of records) damage.push(`${r.kind} ${describeKey(r.key)}: ${r.reason}`);
     const record = this.record;
     if (record === null) {
       this.logger.info({ dataDir: this.dir }, 'store: no clean-shutdown record (first start, or the last stop was not clean): counts not compared');
-      return;
-    }
-    if (record.format !== FORMAT_VERSION) {
+    } else if (record.format !== FORMAT_VERSION) {
       this.logger.info({ dataDir: this.dir, format: record.format }, 'store: the last clean shutdown was by a Warren of another store format: counts not compared');
-      return;
+    } else {
+      damage.push(...compareCounts(record, await countStore(db)));
     }
-    const counts = await countStore(db);
-    const damage = compareCounts(record, counts);
     if (damage.length === 0) return;
     if (!this.force) throw this.refusal(damage, 'The data directory was put back as it was.');
-    this.logger.error({ dataDir: this.dir, damage }, `store: started with fewer or other messages than at the last clean shutdown (--force-recovery): ${damage.join('; ')}`);
+    if (this.keptAt === null && this.snapshot !== null) this.keptAt = await keepSnapshot(this.dir, this.snapshot, `damaged-${stamp()}`);
+    if (records.length > 0) {
+      // set aside (kept in quarantine/), so that the start can read the rest
+      const path = await quarantineRecords(
+        this.dir,
+        records.map((r) => ({ what: `${r.kind} ${describeKey(r.key)}`, key: r.key, value: r.value, reason: r.reason })),
+      );
+      await db.batch(
+        records.map((r) => ({ type: 'del' as const, key: r.key })),
+        { sync: true },
+      );
+      this.logger.error({ dataDir: this.dir, quarantined: records.length, file: path }, `store: ${records.length} damaged records moved to ${path}`);
+      // a queue whose record was set aside: recovery removes its entries as those of a deleted queue
+      for (const q of (await countStore(db)).queues) {
+        if (q.name === null && q.entries > 0) damage.push(`queue #${q.id}: its record is unreadable; its ${q.entries} messages are dropped (they are in ${this.keptAt ?? 'the damaged files'})`);
+      }
+    }
+    this.logger.error(
+      { dataDir: this.dir, damage, keptAt: this.keptAt },
+      `store: started with fewer or other messages or records than at the last clean shutdown (--force-recovery): ${damage.join('; ')}`,
+    );
   }
 
   /** The open is verified: nothing may compare against the record once writes begin. */

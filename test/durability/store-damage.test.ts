@@ -9,7 +9,7 @@ import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Level } from 'level';
 import { afterEach, describe, expect, it } from 'vitest';
-import { indexKey } from '../../src/store/keys.js';
+import { exchangeKey, indexKey } from '../../src/store/keys.js';
 import {
   openConfirmChannel,
   openConnection,
@@ -206,6 +206,55 @@ describe('a damaged store: refused by default, data intact; --force-recovery sta
       const warren = await start(dataDir, ['--force-recovery']);
       expect(await queueCounts(warren, queues)).toEqual([100, 90]);
       expect(errors(warren.output)).toContainEqual(expect.stringContaining("queue 'c.b' in vhost '/': 90 messages, 100 at the last clean shutdown (10 missing)"));
+    },
+    TIMEOUT,
+  );
+
+  it(
+    'damaged topology records (a JSON value cut short, arguments that do not decode): refused naming them, not a JSON error; forced, set aside in quarantine/ and the rest starts',
+    async () => {
+      const dataDir = await filledStore(['topo.q'], 10, 10);
+      const setup = await start(dataDir);
+      const conn = await openConnection(setup.url);
+      const ch = await conn.createChannel();
+      await ch.assertExchange('topo.broken', 'direct', { durable: true });
+      await ch.assertExchange('topo.ok', 'fanout', { durable: true });
+      await ch.bindQueue('topo.q', 'topo.ok', '', { 'x-note': 'kept' });
+      await conn.close();
+      expect(await setup.terminate()).toBe(0);
+      children.splice(children.indexOf(setup), 1);
+
+      const raw = new Level<Buffer, Buffer>(dataDir, { keyEncoding: 'buffer', valueEncoding: 'buffer' });
+      await raw.open();
+      const broken = exchangeKey('/', 'topo.broken');
+      const value = await raw.get(broken);
+      await raw.put(broken, value!.subarray(0, 20));
+      for await (const [key, v] of raw.iterator({ gte: Buffer.from([0x04]), lt: Buffer.from([0x05]) })) {
+        const j = JSON.parse(v.toString()) as { arguments: string };
+        // a field table whose entry claims more bytes than there are
+        j.arguments = Buffer.from([0, 0, 0, 9, 1, 0x61, 0x53, 0, 0, 1, 0]).toString('base64');
+        await raw.put(key, Buffer.from(JSON.stringify(j)));
+      }
+      await raw.close();
+      const before = await fileDigests(dataDir);
+
+      const exit = await runWarrenExpectingExit(dataDir);
+      expect(exit.code).toBe(1);
+      const failed = errors(exit.output).find((m) => m.startsWith('Warren failed to start:'));
+      expect(failed).toContain('exchange record "/" "topo.broken": not JSON');
+      expect(failed).toContain('binding record "/" "topo.ok" "q": arguments do not decode');
+      expect(failed).toContain('--force-recovery');
+      expect(await fileDigests(dataDir)).toEqual(before);
+
+      const warren = await start(dataDir, ['--force-recovery']);
+      const conn2 = await openConnection(warren.url);
+      const ch2 = await conn2.createChannel();
+      expect((await ch2.checkQueue('topo.q')).messageCount).toBe(10);
+      await ch2.checkExchange('topo.ok');
+      expect(errors(warren.output)).toContainEqual(expect.stringMatching(/^store: 2 damaged records moved to .*quarantine/));
+      const quarantined = (await readdir(join(dataDir, 'quarantine'))).filter((n) => n.endsWith('.json'));
+      expect(quarantined).toHaveLength(1);
+      await conn2.close();
     },
     TIMEOUT,
   );
