@@ -1,7 +1,7 @@
 /**
  * The clean-shutdown record: written to the data dir after the store closed cleanly, read
- * and removed at the next start. It lists what the store held (entries per queue, stored
- * messages) and LevelDB's files with their sizes, so that the next start can tell whether
+ * at the next start (and moved into its snapshot, gone once that start is verified). It lists
+ * what the store held (messages per queue) and LevelDB's files with their sizes, so that the next start can tell whether
  * anything was lost or changed while Warren was stopped. A start that finds no record
  * follows a crash (or a first start): nothing to compare then.
  *
@@ -9,24 +9,21 @@
  * must not be able to take the record with it.
  */
 import { crc32c } from '@node-rs/crc32';
-import { open, readFile, rename, unlink } from 'node:fs/promises';
+import { open, readFile, rename } from 'node:fs/promises';
 import { join } from 'node:path';
 
 export const CLEAN_SHUTDOWN_FILE = 'warren-clean-shutdown.json';
 
 export interface QueueCount {
   readonly id: number;
-  /** null when the queue's record could not be read */
-  readonly vhost: string | null;
-  readonly name: string | null;
-  /** index entries (each one message held by the queue) */
+  readonly vhost: string;
+  readonly name: string;
+  /** persistent messages the queue holds in the store (its index entries) */
   readonly entries: number;
 }
 
 export interface StoreCounts {
   readonly queues: readonly QueueCount[];
-  /** stored message bodies (a body routed to several queues is stored once) */
-  readonly messages: number;
 }
 
 export interface CleanShutdownRecord extends StoreCounts {
@@ -58,7 +55,7 @@ export async function readCleanShutdown(dir: string): Promise<CleanShutdownRecor
     const r = onDisk.record;
     if (typeof r !== 'object' || r === null || typeof onDisk.crc32c !== 'number') throw new Error('not a clean-shutdown record');
     if (crc32c(Buffer.from(JSON.stringify(r), 'utf8')) !== onDisk.crc32c) throw new Error('checksum mismatch');
-    if (typeof r.files !== 'object' || !Array.isArray(r.queues) || typeof r.messages !== 'number') throw new Error('fields missing');
+    if (typeof r.files !== 'object' || !Array.isArray(r.queues)) throw new Error('fields missing');
     return r;
   } catch (e) {
     return `${CLEAN_SHUTDOWN_FILE} is damaged: ${(e as Error).message}`;
@@ -77,17 +74,6 @@ export async function writeCleanShutdown(dir: string, record: CleanShutdownRecor
     await fh.close();
   }
   await rename(tmp, join(dir, CLEAN_SHUTDOWN_FILE));
-  await syncDir(dir);
-}
-
-/** Removes the record durably (before the store takes writes, so that a crash cannot leave a stale one). */
-export async function removeCleanShutdown(dir: string): Promise<void> {
-  try {
-    await unlink(join(dir, CLEAN_SHUTDOWN_FILE));
-  } catch (e) {
-    if ((e as { code?: string }).code !== 'ENOENT') throw e;
-    return;
-  }
   await syncDir(dir);
 }
 

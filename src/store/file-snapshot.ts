@@ -24,8 +24,12 @@ export interface FileSnapshot {
   readonly copied: boolean;
 }
 
-/** Links (or copies) every LevelDB file of `dir` into `dir/.warren-open-snapshot/`. */
-export async function takeSnapshot(dir: string): Promise<FileSnapshot> {
+/**
+ * Links (or copies) every LevelDB file of `dir` into `dir/.warren-open-snapshot/`, and moves
+ * the files named in `move` there (Warren's clean-shutdown record: gone from the data dir
+ * once the start has begun, back with the rest if the start is undone).
+ */
+export async function takeSnapshot(dir: string, move: readonly string[] = []): Promise<FileSnapshot> {
   const path = join(dir, SNAPSHOT_DIR);
   await rm(path, { recursive: true, force: true });
   await mkdir(path);
@@ -36,6 +40,15 @@ export async function takeSnapshot(dir: string): Promise<FileSnapshot> {
     copied = await linkOrCopy(join(dir, entry.name), join(path, entry.name), copied);
     files.push(entry.name);
   }
+  for (const name of move) {
+    try {
+      await rename(join(dir, name), join(path, name));
+      files.push(name);
+    } catch (e) {
+      if ((e as { code?: string }).code !== 'ENOENT') throw e;
+    }
+  }
+  if (move.length > 0) await syncDir(dir);
   // the links must outlive a power cut that comes after LevelDB deleted the originals
   const mark = await open(join(path, COMPLETE_MARK), 'w');
   await mark.sync();

@@ -200,7 +200,6 @@ export class LevelStore implements Store {
       // counts are compared before an upgrade may rewrite anything (a failed upgrade puts the directory back too)
       if (!fresh) await integrity.afterOpen(db);
       await this.checkFormat(db, dir);
-      await integrity.opened();
     } catch (e) {
       await db?.close().catch(() => {});
       await integrity.failed().catch((err: unknown) => this.logger.error({ err, dataDir: dir }, 'store: could not put the data directory back as it was'));
@@ -283,6 +282,8 @@ export class LevelStore implements Store {
     }
     this.db = null;
     await db.close();
+    // a store closed without a recovery still holds the start's snapshot
+    await this.integrity!.opened().catch((err: unknown) => this.logger.warn({ err }, 'store: could not remove the snapshot taken at the start'));
     if (counts !== null) {
       await this.integrity!.writeCleanShutdown(counts).catch((err: unknown) =>
         this.logger.warn({ err }, 'store: could not write the clean-shutdown record; the next start will not compare counts'),
@@ -608,7 +609,25 @@ export class LevelStore implements Store {
     if (lastMessage.length > 0) maxMessageId = Math.max(maxMessageId, messageIdOfKey(lastMessage[0]!));
 
     const queues: QueueIndexSummary[] = [...summaries.values()].sort((a, b) => a.queueId - b.queueId);
+    await this.verifyRecovered(queues);
     return { queues, nextMessageId: maxMessageId + 1, nextQueueId: maxQueueId + 1, sharedRefs };
+  }
+
+  /** What recovery found, compared with the clean-shutdown record (store-integrity.ts); a refusal undoes the start. */
+  private async verifyRecovered(queues: readonly QueueIndexSummary[]): Promise<void> {
+    const integrity = this.integrity;
+    if (integrity === null) return;
+    try {
+      await integrity.afterRecovery(queues);
+    } catch (e) {
+      const db = this.db;
+      this.db = null;
+      await db?.close().catch(() => {});
+      await integrity.failed().catch((err: unknown) => this.logger.error({ err, dataDir: this.dataDir }, 'store: could not put the data directory back as it was'));
+      await this.lock?.release().catch(() => {});
+      this.lock = null;
+      throw e;
+    }
   }
 
   // ------------------------------------------------------------------ group commit

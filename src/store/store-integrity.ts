@@ -21,7 +21,6 @@ import type { Logger } from 'pino';
 import {
   CLEAN_SHUTDOWN_FILE,
   readCleanShutdown,
-  removeCleanShutdown,
   writeCleanShutdown,
   type CleanShutdownRecord,
   type QueueCount,
@@ -29,11 +28,11 @@ import {
 } from './clean-shutdown.js';
 import { LOCK_DIR } from './dir-lock.js';
 import { dropSnapshot, keepSnapshot, restoreSnapshot, SNAPSHOT_DIR, takeSnapshot, undoInterruptedStart, type FileSnapshot } from './file-snapshot.js';
-import { FORMAT_VERSION, kindRange, Prefix, queueIdOfIndexKey } from './keys.js';
+import { FORMAT_VERSION, indexTransient, kindRange, Prefix, queueIdOfIndexKey } from './keys.js';
 import { UNREADABLE_BLOCK_TYPE } from './leveldb-format.js';
 import { QUARANTINE_DIR, quarantineRecords } from './quarantine.js';
 import { checkStoreFiles, listStoreFiles, type DamageFinding } from './store-files-check.js';
-import { describeKey, findDamagedRecords } from './topology-records.js';
+import { decodeQueueRecord, describeKey, findDamagedRecords } from './topology-records.js';
 import { StoreError } from './store-error.js';
 
 type Db = Level<Buffer, Buffer>;
@@ -109,7 +108,7 @@ function describeFinding(f: DamageFinding): string {
 }
 
 function queueLabel(q: QueueCount): string {
-  return q.name === null ? `queue #${q.id}` : `queue '${q.name}' in vhost '${q.vhost ?? '?'}'`;
+  return `queue '${q.name}' in vhost '${q.vhost}'`;
 }
 
 function describeHeld(record: CleanShutdownRecord): string {
@@ -120,24 +119,29 @@ function describeHeld(record: CleanShutdownRecord): string {
   return `at the last clean shutdown (${record.at}) it held ${total} queued messages in ${top.length} ${top.length === 1 ? 'queue' : 'queues'}${shown.length > 0 ? ` (${shown.join('; ')})` : ''}`;
 }
 
-/** Counts, by reading keys only, the index entries of each queue and the stored messages. */
+/**
+ * Counts what recovery will find: the persistent (not transient) index entries of each queue
+ * that has a queue record. (Entries of queues without a record are what an interrupted queue
+ * delete leaves; recovery removes them, and transient ones never survive a restart.)
+ */
 export async function countStore(db: Db): Promise<StoreCounts> {
-  const names = new Map<number, { vhost: string | null; name: string | null }>();
+  const names = new Map<number, { vhost: string; name: string }>();
   for (const value of await db.values(kindRange(Prefix.Queue)).all()) {
     try {
-      const j = JSON.parse(value.toString('utf8')) as { vhost?: unknown; name?: unknown; id?: unknown };
-      if (typeof j.id === 'number') names.set(j.id, { vhost: typeof j.vhost === 'string' ? j.vhost : null, name: typeof j.name === 'string' ? j.name : null });
+      const q = decodeQueueRecord(value);
+      names.set(q.id, { vhost: q.vhost, name: q.name });
     } catch {
-      // a damaged queue record: the queue is counted by id (loadTopology reports the record)
+      // a damaged queue record: reported by findDamagedRecords
     }
   }
   const entries = new Map<number, number>();
-  const it = db.keys(kindRange(Prefix.Index));
+  const it = db.iterator(kindRange(Prefix.Index));
   try {
     for (;;) {
       const chunk = await it.nextv(SCAN_CHUNK);
       if (chunk.length === 0) break;
-      for (const key of chunk) {
+      for (const [key, value] of chunk) {
+        if (indexTransient(value)) continue;
         const id = queueIdOfIndexKey(key);
         entries.set(id, (entries.get(id) ?? 0) + 1);
       }
@@ -145,41 +149,28 @@ export async function countStore(db: Db): Promise<StoreCounts> {
   } finally {
     await it.close();
   }
-  let messages = 0;
-  const mit = db.keys(kindRange(Prefix.Message));
-  try {
-    for (;;) {
-      const chunk = await mit.nextv(SCAN_CHUNK);
-      if (chunk.length === 0) break;
-      messages += chunk.length;
-    }
-  } finally {
-    await mit.close();
-  }
-  const ids = new Set([...names.keys(), ...entries.keys()]);
-  const queues: QueueCount[] = [...ids]
-    .sort((a, b) => a - b)
-    .map((id) => ({ id, vhost: names.get(id)?.vhost ?? null, name: names.get(id)?.name ?? null, entries: entries.get(id) ?? 0 }));
-  return { queues, messages };
+  const queues: QueueCount[] = [...names]
+    .sort((a, b) => a[0] - b[0])
+    .map(([id, n]) => ({ id, vhost: n.vhost, name: n.name, entries: entries.get(id) ?? 0 }));
+  return { queues };
 }
 
-/** What differs between the record and what the store holds now (fewer or more), as sentences. */
-export function compareCounts(record: StoreCounts, now: StoreCounts): string[] {
+/** What differs between the record and what recovery found (fewer or more per queue), as sentences. */
+export function compareCounts(record: StoreCounts, found: readonly { queueId: number; count: number }[]): string[] {
   const out: string[] = [];
-  const found = new Map(now.queues.map((q) => [q.id, q]));
+  const now = new Map(found.map((q) => [q.queueId, q.count]));
   for (const q of record.queues) {
-    const n = found.get(q.id)?.entries ?? 0;
+    const n = now.get(q.id);
+    if (n === undefined) {
+      if (q.entries > 0) out.push(`${queueLabel(q)}: gone (its record is missing), ${q.entries} messages at the last clean shutdown`);
+      continue;
+    }
     if (n < q.entries) out.push(`${queueLabel(q)}: ${n} messages, ${q.entries} at the last clean shutdown (${q.entries - n} missing)`);
     else if (n > q.entries) out.push(`${queueLabel(q)}: ${n} messages, ${q.entries} at the last clean shutdown (${n - q.entries} more)`);
   }
   const recorded = new Set(record.queues.map((q) => q.id));
-  for (const q of now.queues) {
-    if (!recorded.has(q.id) && q.entries > 0) out.push(`${queueLabel(q)}: ${q.entries} messages, not in the store at the last clean shutdown`);
-  }
-  if (now.messages < record.messages) {
-    out.push(`stored messages: ${now.messages}, ${record.messages} at the last clean shutdown (${record.messages - now.messages} missing)`);
-  } else if (now.messages > record.messages) {
-    out.push(`stored messages: ${now.messages}, ${record.messages} at the last clean shutdown (${now.messages - record.messages} more)`);
+  for (const [id, n] of now) {
+    if (!recorded.has(id) && n > 0) out.push(`queue #${id}: ${n} messages, not in the store at the last clean shutdown`);
   }
   return out;
 }
@@ -225,7 +216,7 @@ export class StoreIntegrity {
     );
     if (damage.length > 0) {
       if (!this.force) throw this.refusal(damage, 'Nothing was changed.');
-      this.snapshot = await takeSnapshot(dir);
+      this.snapshot = await takeSnapshot(dir, [CLEAN_SHUTDOWN_FILE]);
       this.keptAt = await keepSnapshot(dir, this.snapshot, `damaged-${stamp()}`);
       this.logger.error(
         { dataDir: dir, damage, keptAt: this.keptAt, repair },
@@ -240,54 +231,60 @@ export class StoreIntegrity {
       }
       return;
     }
-    this.snapshot = await takeSnapshot(dir);
+    // the clean-shutdown record moves into the snapshot: gone once the start is verified, back if it is undone
+    this.snapshot = await takeSnapshot(dir, [CLEAN_SHUTDOWN_FILE]);
     if (this.snapshot.copied) this.logger.warn({ dataDir: dir }, 'store: no hard links on this file system; the files were copied before the open');
   }
 
-  /**
-   * LevelDB has opened the directory: every topology and access record must decode, and
-   * what the store holds must match the clean-shutdown record.
-   */
+  /** LevelDB has opened the directory: every topology and access record must decode. */
   async afterOpen(db: Db): Promise<void> {
-    const damage: string[] = [];
     const records = await findDamagedRecords(db);
-    for (const r of records) damage.push(`${r.kind} ${describeKey(r.key)}: ${r.reason}`);
+    if (records.length === 0) return;
+    const damage = records.map((r) => `${r.kind} ${describeKey(r.key)}: ${r.reason}`);
+    if (!this.force) throw this.refusal(damage, 'The data directory was put back as it was.');
+    await this.keep();
+    // set aside (kept in quarantine/), so that the start can read the rest
+    const path = await quarantineRecords(
+      this.dir,
+      records.map((r) => ({ what: `${r.kind} ${describeKey(r.key)}`, key: r.key, value: r.value, reason: r.reason })),
+    );
+    await db.batch(
+      records.map((r) => ({ type: 'del' as const, key: r.key })),
+      { sync: true },
+    );
+    this.logger.error({ dataDir: this.dir, damage, quarantined: records.length, file: path, keptAt: this.keptAt }, `store: ${records.length} damaged records moved to ${path}: ${damage.join('; ')}`);
+  }
+
+  /**
+   * Recovery has scanned the index: what it found per queue must match the clean-shutdown
+   * record. Then the start is verified (the snapshot is dropped).
+   */
+  async afterRecovery(found: readonly { queueId: number; count: number }[]): Promise<void> {
     const record = this.record;
     if (record === null) {
       this.logger.info({ dataDir: this.dir }, 'store: no clean-shutdown record (first start, or the last stop was not clean): counts not compared');
     } else if (record.format !== FORMAT_VERSION) {
       this.logger.info({ dataDir: this.dir, format: record.format }, 'store: the last clean shutdown was by a Warren of another store format: counts not compared');
     } else {
-      damage.push(...compareCounts(record, await countStore(db)));
-    }
-    if (damage.length === 0) return;
-    if (!this.force) throw this.refusal(damage, 'The data directory was put back as it was.');
-    if (this.keptAt === null && this.snapshot !== null) this.keptAt = await keepSnapshot(this.dir, this.snapshot, `damaged-${stamp()}`);
-    if (records.length > 0) {
-      // set aside (kept in quarantine/), so that the start can read the rest
-      const path = await quarantineRecords(
-        this.dir,
-        records.map((r) => ({ what: `${r.kind} ${describeKey(r.key)}`, key: r.key, value: r.value, reason: r.reason })),
-      );
-      await db.batch(
-        records.map((r) => ({ type: 'del' as const, key: r.key })),
-        { sync: true },
-      );
-      this.logger.error({ dataDir: this.dir, quarantined: records.length, file: path }, `store: ${records.length} damaged records moved to ${path}`);
-      // a queue whose record was set aside: recovery removes its entries as those of a deleted queue
-      for (const q of (await countStore(db)).queues) {
-        if (q.name === null && q.entries > 0) damage.push(`queue #${q.id}: its record is unreadable; its ${q.entries} messages are dropped (they are in ${this.keptAt ?? 'the damaged files'})`);
+      const damage = compareCounts(record, found);
+      if (damage.length > 0) {
+        if (!this.force) throw this.refusal(damage, 'The data directory was put back as it was.');
+        await this.keep();
+        this.logger.error(
+          { dataDir: this.dir, damage, keptAt: this.keptAt },
+          `store: started with fewer or other messages than at the last clean shutdown (--force-recovery): ${damage.join('; ')}`,
+        );
       }
     }
-    this.logger.error(
-      { dataDir: this.dir, damage, keptAt: this.keptAt },
-      `store: started with fewer or other messages or records than at the last clean shutdown (--force-recovery): ${damage.join('; ')}`,
-    );
+    await this.opened();
   }
 
-  /** The open is verified: nothing may compare against the record once writes begin. */
+  private async keep(): Promise<void> {
+    if (this.keptAt === null && this.snapshot !== null) this.keptAt = await keepSnapshot(this.dir, this.snapshot, `damaged-${stamp()}`);
+  }
+
+  /** The start is verified (or the store closes without a recovery): the snapshot, with the old record in it, goes. */
   async opened(): Promise<void> {
-    await removeCleanShutdown(this.dir);
     if (this.snapshot !== null && this.keptAt === null) await dropSnapshot(this.snapshot);
     this.snapshot = null;
   }
