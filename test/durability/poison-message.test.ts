@@ -79,17 +79,17 @@ async function declareTopology(conn: ChannelModel): Promise<void> {
   await ch.close();
 }
 
-/** basic.get from `queue` until a message comes (the TTL timer moves it there). */
-async function getEventually(conn: ChannelModel, queue: string): Promise<string> {
+/** The first message that reaches `queue` (the TTL timer moves it there), consumed with no-ack. */
+async function firstMessage(conn: ChannelModel, queue: string): Promise<string> {
   const ch = await openChannel(conn);
-  for (;;) {
-    const m = await ch.get(queue, { noAck: true });
-    if (m !== false) {
-      await ch.close();
-      return m.content.toString();
-    }
-    await new Promise((r) => setTimeout(r, 20));
-  }
+  const body = await new Promise<string>((resolve) => {
+    void ch.consume(queue, (m) => m !== null && resolve(m.content.toString()), { noAck: true });
+  });
+  // a no-ack delivery's removal goes to the store after the delivery: a durable declare's
+  // -ok waits for a group commit at least as late, so a crash after this cannot bring it back
+  await ch.assertQueue('poison.sync', { durable: true });
+  await ch.close();
+  return body;
 }
 
 describe('a poison message (issue #10)', () => {
@@ -115,7 +115,7 @@ describe('a poison message (issue #10)', () => {
       const ch = await openConfirmChannel(conn);
       ch.sendToQueue(SOURCE, Buffer.from('good'), { persistent: true, headers: { nested: { a: [1, 'two', { b: null }] } } });
       await ch.waitForConfirms();
-      expect(await getEventually(conn, DEAD)).toBe('good');
+      expect(await firstMessage(conn, DEAD)).toBe('good');
       expect(fixture.warren.process.exitCode).toBeNull();
 
       // and the broker restarts on its data dir (recovery meets no poison)
@@ -156,7 +156,7 @@ describe('a dead-letter consumer rejecting a message (issue #10)', () => {
       });
     });
     await delivered;
-    expect(await getEventually(conn, DEAD)).toBe('reject me');
+    expect(await firstMessage(conn, DEAD)).toBe('reject me');
     // the consumer's connection is still usable, and the source queue is empty
     expect((await ch.checkQueue(SOURCE)).messageCount).toBe(0);
     await consumer.close();
