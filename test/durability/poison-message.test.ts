@@ -70,12 +70,14 @@ async function publishPoison(url: string, properties: Buffer): Promise<{ level: 
   }
 }
 
-async function declareTopology(conn: ChannelModel): Promise<void> {
+/** `ttl`: the source queue's x-message-ttl; the reject tests go without, so the message cannot expire before it is rejected. */
+async function declareTopology(conn: ChannelModel, ttl: number | null = TTL_MS): Promise<void> {
   const ch = await openChannel(conn);
   await ch.assertExchange(DLX, 'fanout', { durable: true });
   await ch.assertQueue(DEAD, { durable: true });
   await ch.bindQueue(DEAD, DLX, '');
-  await ch.assertQueue(SOURCE, { durable: true, arguments: { 'x-message-ttl': TTL_MS, 'x-dead-letter-exchange': DLX } });
+  const ttlArg = ttl === null ? {} : { 'x-message-ttl': ttl };
+  await ch.assertQueue(SOURCE, { durable: true, arguments: { ...ttlArg, 'x-dead-letter-exchange': DLX } });
   await ch.close();
 }
 
@@ -141,7 +143,7 @@ describe('a dead-letter consumer rejecting a message (issue #10)', () => {
   it('the rejected message moves to the dead-letter queue and the consumer stays connected', async () => {
     broker = await startBroker({ port: 0 });
     const conn = await openConnection(broker.url);
-    await declareTopology(conn);
+    await declareTopology(conn, null);
     const pub = await openConfirmChannel(conn);
     pub.sendToQueue(SOURCE, Buffer.from('reject me'), { persistent: true, headers: { deep: { a: [{ b: [-1, 2.5, Buffer.from([0xff]), 2 ** 40] }] }, 'x-number': 7 } });
     await pub.waitForConfirms();
@@ -167,7 +169,7 @@ describe('a dead-letter consumer rejecting a message (issue #10)', () => {
     const log = new LogCapture();
     broker = await startBroker({ port: 0, logger: log.logger });
     const conn = await openConnection(broker.url);
-    await declareTopology(conn);
+    await declareTopology(conn, null);
     const pub = await openConfirmChannel(conn);
     pub.sendToQueue(SOURCE, Buffer.from('reject me'), { persistent: true });
     await pub.waitForConfirms();
