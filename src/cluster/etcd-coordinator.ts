@@ -1,0 +1,402 @@
+import { randomBytes } from 'node:crypto';
+import { EventEmitter } from 'node:events';
+import { circuitBreaker, ConsecutiveBreaker, handleWhen, retry } from 'cockatiel';
+import { Etcd3, isRecoverableError, type Lease, type Watcher } from 'etcd3';
+import type { Logger } from 'pino';
+import type { CandidateInfo, Coordinator, IsrRecord, LeaderInfo, NodeRecord } from './coordinator.js';
+
+export interface EtcdCoordinatorOptions {
+  readonly endpoints: readonly string[];
+  /** key prefix: /warren/<clusterName>/ */
+  readonly clusterName: string;
+  readonly nodeId: string;
+  readonly candidate: CandidateInfo;
+  /** lease TTL in seconds (etcd grants at least 2 s with its default election timeout) */
+  readonly leaseTtl: number;
+  /** independent keepalive round trips every this many ms */
+  readonly keepaliveMs: number;
+  /** the local deadline stops this much before the earliest possible expiry in etcd */
+  readonly marginMs: number;
+  readonly logger: Logger;
+}
+
+export const DEFAULT_LEASE_TTL = 3;
+export const DEFAULT_KEEPALIVE_MS = 400;
+export const DEFAULT_MARGIN_MS = 300;
+/** a full re-read of the election prefix and the ISR, in case a watch event was missed */
+const RESYNC_MS = 2000;
+const UNARY_DEADLINE_MS = 1500;
+
+const mono = (): number => performance.now();
+
+/** "host:port" or a URL → the URL etcd3 dials */
+export function etcdUrl(endpoint: string): string {
+  return /^[a-z]+:\/\//i.test(endpoint) ? endpoint : `http://${endpoint}`;
+}
+
+export function etcdClient(endpoints: readonly string[]): Etcd3 {
+  return new Etcd3({
+    hosts: endpoints.map(etcdUrl),
+    dialTimeout: 1000,
+    // unary calls get a deadline; streams (watch, keepalive) must not
+    defaultCallOptions: (ctx) => (ctx.isStream ? {} : { deadline: Date.now() + UNARY_DEADLINE_MS }),
+    // etcd3's default per-host breaker opens for 5 s after 3 failures: during an etcd leader
+    // election every host fails and the client would refuse all calls (keepalives too) for 5 s,
+    // turning the loss of one etcd member into a Warren failover (scale-out.md 6.5)
+    faultHandling: {
+      host: () => circuitBreaker(handleWhen(isRecoverableError), { halfOpenAfter: 500, breaker: new ConsecutiveBreaker(3) }),
+      global: retry(handleWhen(isRecoverableError), { maxAttempts: 2 }),
+    },
+  });
+}
+
+interface Candidate {
+  readonly key: string;
+  readonly createRevision: number;
+  readonly info: CandidateInfo;
+}
+
+function parseJson<T>(buf: Buffer | null | undefined): T | null {
+  if (buf === null || buf === undefined || buf.length === 0) return null;
+  try {
+    return JSON.parse(buf.toString('utf8')) as T;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Coordination on etcd (v3 API through the `etcd3` client).
+ *
+ * Lease: one per node, TTL `leaseTtl`. The node keeps its own deadline on the monotonic
+ * clock: every `keepaliveMs` a keepalive round trip is sent; when etcd answers, the lease
+ * certainly lives until send time + TTL (etcd restarts the TTL when it receives the
+ * keepalive, which is later), minus `marginMs` for clock-rate drift. The library's own
+ * "lost" event comes seconds after a rival may have been elected; Warren never uses it.
+ *
+ * Election: etcd's recipe. Each candidate puts `election/<lease hex>` (create-if-absent,
+ * bound to its lease); the candidate with the smallest create revision leads, and that
+ * revision is its term (unique, increasing). Every node watches the prefix, so every
+ * node knows the leader.
+ *
+ * Fencing: the ISR key is written only in a txn comparing the leader's election key's
+ * lease and create revision; a leader whose lease expired in etcd is refused by etcd itself.
+ */
+export class EtcdCoordinator extends EventEmitter implements Coordinator {
+  readonly nodeId: string;
+  private readonly client: Etcd3;
+  private readonly prefix: string;
+  private lease: Lease | null = null;
+  private leaseId = '';
+  private deadline = 0;
+  private keepaliveTimer: NodeJS.Timeout | null = null;
+  private checkTimer: NodeJS.Timeout | null = null;
+  private resyncTimer: NodeJS.Timeout | null = null;
+  private keepalivesInFlight = 0;
+  private expiredEmitted = false;
+  private secret_: Buffer = Buffer.alloc(0);
+  private campaignKey: string | null = null;
+  private term_ = 0;
+  private elected = false;
+  private readonly candidates = new Map<string, Candidate>();
+  private leader: LeaderInfo | null = null;
+  private leaderKey: string | null = null;
+  private isr: IsrRecord | null = null;
+  private electionWatcher: Watcher | null = null;
+  private isrWatcher: Watcher | null = null;
+  private closed = false;
+  private lastRecord: NodeRecord | null = null;
+
+  constructor(private readonly options: EtcdCoordinatorOptions) {
+    super();
+    this.nodeId = options.nodeId;
+    this.client = etcdClient(options.endpoints);
+    this.prefix = `/warren/${options.clusterName}/`;
+  }
+
+  get leaseDeadline(): number {
+    return this.deadline;
+  }
+
+  get secret(): Buffer {
+    return this.secret_;
+  }
+
+  get term(): number {
+    return this.term_;
+  }
+
+  leaseValid(): boolean {
+    return this.lease !== null && mono() < this.deadline;
+  }
+
+  isLeader(): boolean {
+    return this.elected && this.leaseValid();
+  }
+
+  currentLeader(): LeaderInfo | null {
+    return this.leader;
+  }
+
+  currentIsr(): IsrRecord | null {
+    return this.isr;
+  }
+
+  /** grants the lease, reads (or creates) the shared secret, starts watching; throws when etcd is unreachable */
+  async start(): Promise<void> {
+    await this.grantLease();
+    this.secret_ = await this.readOrCreateSecret();
+    await this.startWatches();
+    this.checkTimer = setInterval(() => this.checkDeadline(), 50);
+    this.checkTimer.unref();
+    this.resyncTimer = setInterval(() => void this.resync().catch(() => {}), RESYNC_MS);
+    this.resyncTimer.unref();
+  }
+
+  private async grantLease(): Promise<void> {
+    const ttl = this.options.leaseTtl;
+    const lease = this.client.lease(ttl, { autoKeepAlive: false });
+    lease.on('lost', () => {}); // our own deadline decides; this event comes seconds late
+    const sentAt = mono();
+    const id = await lease.grant();
+    this.lease = lease;
+    this.leaseId = id;
+    this.deadline = sentAt + ttl * 1000 - this.options.marginMs;
+    this.expiredEmitted = false;
+    this.keepalivesInFlight = 0;
+    if (this.keepaliveTimer === null) {
+      this.keepaliveTimer = setInterval(() => this.keepalive(), this.options.keepaliveMs);
+      this.keepaliveTimer.unref();
+    }
+    this.options.logger.debug({ lease: id, ttl }, 'cluster: lease granted');
+  }
+
+  private keepalive(): void {
+    const lease = this.lease;
+    if (lease === null || this.closed || this.keepalivesInFlight >= 3) return;
+    const sentAt = mono();
+    this.keepalivesInFlight++;
+    lease.keepaliveOnce({ deadline: Date.now() + this.options.keepaliveMs * 2 }).then(
+      (res) => {
+        this.keepalivesInFlight--;
+        if (lease !== this.lease) return;
+        const ttl = Number(res.TTL);
+        if (ttl <= 0) return; // expired in etcd: the deadline runs out by itself
+        // never extend past what this round trip proves, and never move the deadline back
+        this.deadline = Math.max(this.deadline, sentAt + ttl * 1000 - this.options.marginMs);
+      },
+      () => {
+        this.keepalivesInFlight--;
+      },
+    );
+  }
+
+  private checkDeadline(): void {
+    if (this.lease === null || this.closed || this.expiredEmitted) return;
+    if (mono() < this.deadline) return;
+    this.expiredEmitted = true;
+    const wasLeader = this.elected;
+    this.elected = false;
+    this.options.logger.warn({ lease: this.leaseId, wasLeader, term: this.term_ }, 'cluster: lease deadline passed');
+    this.emit('expired');
+    void this.replaceLease();
+  }
+
+  /** after an expiry: drop the old lease (and the candidacy bound to it) and start afresh */
+  private async replaceLease(): Promise<void> {
+    const old = this.lease;
+    const hadCampaign = this.campaignKey !== null;
+    this.lease = null;
+    this.campaignKey = null;
+    this.term_ = 0;
+    if (old !== null) void old.revoke().catch(() => {});
+    for (let delay = 200; !this.closed; delay = Math.min(delay * 2, 2000)) {
+      try {
+        await this.grantLease();
+        if (this.lastRecord !== null) await this.register(this.lastRecord);
+        this.emit('lease-renewed', hadCampaign);
+        return;
+      } catch (err) {
+        this.options.logger.warn({ err }, 'cluster: cannot get a new lease; retrying');
+        await new Promise((r) => setTimeout(r, delay));
+      }
+    }
+  }
+
+  private async readOrCreateSecret(): Promise<Buffer> {
+    const key = `${this.prefix}secret`;
+    const fresh = randomBytes(32).toString('base64');
+    const res = await this.client.if(key, 'Create', '==', 0).then(this.client.put(key).value(fresh)).else(this.client.get(key)).commit();
+    if (res.succeeded) return Buffer.from(fresh, 'base64');
+    const kv = res.responses[0]?.response_range?.kvs[0];
+    if (kv === undefined) throw new Error('cluster secret missing in etcd');
+    return Buffer.from(kv.value.toString('utf8'), 'base64');
+  }
+
+  private async startWatches(): Promise<void> {
+    const rev = await this.resync();
+    this.electionWatcher = await this.client
+      .watch()
+      .prefix(`${this.prefix}election/`)
+      .startRevision(String(rev + 1))
+      .create();
+    this.electionWatcher.on('put', (kv) => {
+      const info = parseJson<CandidateInfo>(kv.value);
+      if (info !== null) this.candidates.set(kv.key.toString(), { key: kv.key.toString(), createRevision: Number(kv.create_revision), info });
+      this.updateLeader();
+    });
+    this.electionWatcher.on('delete', (kv) => {
+      this.candidates.delete(kv.key.toString());
+      this.updateLeader();
+    });
+    this.electionWatcher.on('error', () => {});
+    this.isrWatcher = await this.client.watch().key(`${this.prefix}isr`).startRevision(String(rev + 1)).create();
+    this.isrWatcher.on('put', (kv) => this.setIsr(parseJson<IsrRecord>(kv.value)));
+    this.isrWatcher.on('delete', () => this.setIsr(null));
+    this.isrWatcher.on('error', () => {});
+  }
+
+  /** reads the election prefix and the ISR; returns the revision read at */
+  private async resync(): Promise<number> {
+    const res = await this.client
+      .if(`${this.prefix}isr`, 'Create', '>', -1)
+      .then(this.client.getAll().prefix(`${this.prefix}election/`), this.client.get(`${this.prefix}isr`))
+      .commit();
+    const candidates = res.responses[0]?.response_range?.kvs ?? [];
+    this.candidates.clear();
+    for (const kv of candidates) {
+      const info = parseJson<CandidateInfo>(kv.value);
+      if (info !== null) this.candidates.set(kv.key.toString(), { key: kv.key.toString(), createRevision: Number(kv.create_revision), info });
+    }
+    this.updateLeader();
+    const isrKv = res.responses[1]?.response_range?.kvs[0];
+    this.setIsr(isrKv === undefined ? null : parseJson<IsrRecord>(isrKv.value));
+    return Number(res.header.revision);
+  }
+
+  private setIsr(isr: IsrRecord | null): void {
+    const same = JSON.stringify(isr) === JSON.stringify(this.isr);
+    this.isr = isr;
+    if (!same) this.emit('isr', isr);
+  }
+
+  private updateLeader(): void {
+    let first: Candidate | null = null;
+    for (const c of this.candidates.values()) if (first === null || c.createRevision < first.createRevision) first = c;
+    const key = first?.key ?? null;
+    if (key !== this.leaderKey) {
+      this.leaderKey = key;
+      this.leader = first === null ? null : { ...first.info, term: first.createRevision };
+      this.emit('leader', this.leader);
+    }
+    if (!this.elected && key !== null && key === this.campaignKey && this.leaseValid()) {
+      this.elected = true;
+      this.options.logger.info({ term: this.term_ }, 'cluster: elected');
+      this.emit('elected', this.term_);
+    }
+  }
+
+  async campaign(): Promise<void> {
+    if (this.campaignKey !== null || this.lease === null) return;
+    const key = `${this.prefix}election/${BigInt(this.leaseId).toString(16)}`;
+    const value = JSON.stringify(this.options.candidate);
+    const res = await this.client
+      .if(key, 'Create', '==', 0)
+      .then(this.client.put(key).value(value).lease(this.leaseId))
+      .else(this.client.get(key))
+      .commit();
+    const rev = res.succeeded ? Number(res.header.revision) : Number(res.responses[0]?.response_range?.kvs[0]?.create_revision ?? 0);
+    this.campaignKey = key;
+    this.term_ = rev;
+    this.candidates.set(key, { key, createRevision: rev, info: this.options.candidate });
+    this.updateLeader();
+  }
+
+  async resign(): Promise<void> {
+    const key = this.campaignKey;
+    this.campaignKey = null;
+    this.elected = false;
+    this.term_ = 0;
+    if (key !== null) {
+      this.candidates.delete(key);
+      await this.client.delete().key(key).exec().catch(() => {});
+      this.updateLeader();
+    }
+  }
+
+  async writeIsr(members: readonly string[]): Promise<boolean> {
+    const key = this.campaignKey;
+    if (key === null || !this.isLeader()) return false;
+    const record: IsrRecord = { term: this.term_, leader: this.nodeId, members: [...members].sort() };
+    const res = await this.client
+      .if(key, 'Lease', '==', this.leaseId)
+      .and(key, 'Create', '==', this.term_)
+      .then(this.client.put(`${this.prefix}isr`).value(JSON.stringify(record)))
+      .commit();
+    if (res.succeeded) this.setIsr(record);
+    return res.succeeded;
+  }
+
+  async register(record: NodeRecord): Promise<void> {
+    this.lastRecord = record;
+    if (this.lease === null) return;
+    await this.client.put(`${this.prefix}nodes/${this.nodeId}`).value(JSON.stringify(record)).lease(this.leaseId).exec();
+  }
+
+  async listNodes(): Promise<NodeRecord[]> {
+    const kvs = await this.client.getAll().prefix(`${this.prefix}nodes/`).buffers();
+    const out: NodeRecord[] = [];
+    for (const value of Object.values(kvs)) {
+      const r = parseJson<NodeRecord>(value);
+      if (r !== null) out.push(r);
+    }
+    return out.sort((a, b) => a.id.localeCompare(b.id));
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    for (const t of [this.keepaliveTimer, this.checkTimer, this.resyncTimer]) if (t !== null) clearInterval(t);
+    await Promise.all([this.electionWatcher?.cancel().catch(() => {}), this.isrWatcher?.cancel().catch(() => {})]);
+    // a clean stop hands leadership over at once instead of after the TTL
+    if (this.lease !== null) await this.lease.revoke({ deadline: Date.now() + 1000 }).catch(() => {});
+    this.client.close();
+  }
+}
+
+/** `warren cluster status`: read-only view of a cluster from etcd, no lease taken. */
+export interface ClusterStatus {
+  readonly leader: string | null;
+  readonly term: number | null;
+  readonly isr: readonly string[];
+  readonly nodes: readonly NodeRecord[];
+}
+
+export async function readClusterStatus(endpoints: readonly string[], clusterName: string): Promise<ClusterStatus> {
+  const client = etcdClient(endpoints);
+  try {
+    const prefix = `/warren/${clusterName}/`;
+    const [election, isrRaw, nodes] = await Promise.all([
+      client.getAll().prefix(`${prefix}election/`).sort('Create', 'Ascend').exec(),
+      client.get(`${prefix}isr`).buffer(),
+      client.getAll().prefix(`${prefix}nodes/`).buffers(),
+    ]);
+    const first = election.kvs[0];
+    const leader = first === undefined ? null : parseJson<CandidateInfo>(first.value);
+    const isr = parseJson<IsrRecord>(isrRaw);
+    const records: NodeRecord[] = [];
+    for (const v of Object.values(nodes)) {
+      const r = parseJson<NodeRecord>(v);
+      if (r !== null) records.push(r);
+    }
+    records.sort((a, b) => a.id.localeCompare(b.id));
+    return {
+      leader: leader?.id ?? null,
+      term: first === undefined ? null : Number(first.create_revision),
+      isr: isr?.members ?? [],
+      nodes: records.map((r) => ({ ...r, role: r.id === leader?.id ? 'leader' : r.role === 'leader' ? 'follower' : r.role })),
+    };
+  } finally {
+    client.close();
+  }
+}

@@ -1,0 +1,157 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+/**
+ * A throw-away etcd cluster for tests: Debian's `etcd` binary, members on free loopback
+ * ports, data in a temp dir. Never the system service (which may or may not be running
+ * on :2379). Members can be killed, paused and restarted to inject faults.
+ */
+export interface EtcdMember {
+  readonly name: string;
+  readonly clientPort: number;
+  readonly peerPort: number;
+  readonly dataDir: string;
+  process: ChildProcess | null;
+}
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const addr = s.address();
+      const port = typeof addr === 'object' && addr !== null ? addr.port : 0;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+export class EtcdCluster {
+  readonly members: EtcdMember[] = [];
+  private constructor(readonly root: string) {}
+
+  /** starts `size` members and waits until the cluster answers a write */
+  static async start(size = 3): Promise<EtcdCluster> {
+    const root = await mkdtemp(join(tmpdir(), 'warren-etcd-'));
+    const cluster = new EtcdCluster(root);
+    for (let i = 1; i <= size; i++) {
+      cluster.members.push({ name: `e${i}`, clientPort: await freePort(), peerPort: await freePort(), dataDir: join(root, `e${i}`), process: null });
+    }
+    for (const m of cluster.members) cluster.spawnMember(m, 'new');
+    await cluster.waitHealthy();
+    return cluster;
+  }
+
+  get endpoints(): string[] {
+    return this.members.map((m) => `http://127.0.0.1:${m.clientPort}`);
+  }
+
+  private spawnMember(m: EtcdMember, state: 'new' | 'existing'): void {
+    const initial = this.members.map((x) => `${x.name}=http://127.0.0.1:${x.peerPort}`).join(',');
+    const args = [
+      '--name', m.name,
+      '--data-dir', m.dataDir,
+      '--listen-client-urls', `http://127.0.0.1:${m.clientPort}`,
+      '--advertise-client-urls', `http://127.0.0.1:${m.clientPort}`,
+      '--listen-peer-urls', `http://127.0.0.1:${m.peerPort}`,
+      '--initial-advertise-peer-urls', `http://127.0.0.1:${m.peerPort}`,
+      '--initial-cluster', initial,
+      '--initial-cluster-state', state,
+      '--initial-cluster-token', `warren-test-${process.pid}`,
+      '--heartbeat-interval', '100',
+      '--election-timeout', '1000',
+      '--log-level', 'error',
+    ];
+    const child = spawn('etcd', args, { stdio: ['ignore', 'ignore', 'pipe'] });
+    child.stderr?.resume();
+    child.on('error', () => {});
+    m.process = child;
+  }
+
+  /** resolves once a put through any member succeeds (bounded) */
+  async waitHealthy(timeoutMs = 20_000): Promise<void> {
+    const until = Date.now() + timeoutMs;
+    for (;;) {
+      for (const m of this.members) {
+        if (m.process === null) continue;
+        try {
+          const res = await fetch(`http://127.0.0.1:${m.clientPort}/v3/kv/put`, {
+            method: 'POST',
+            body: JSON.stringify({ key: Buffer.from('health').toString('base64'), value: '' }),
+            signal: AbortSignal.timeout(1000),
+          });
+          if (res.ok) return;
+        } catch {
+          // not up yet
+        }
+      }
+      if (Date.now() > until) throw new Error('etcd cluster did not become healthy');
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+
+  /** id of the raft leader member (by name), via the JSON gateway */
+  async raftLeader(): Promise<string | null> {
+    for (const m of this.members) {
+      if (m.process === null) continue;
+      try {
+        const res = await fetch(`http://127.0.0.1:${m.clientPort}/v3/maintenance/status`, { method: 'POST', body: '{}', signal: AbortSignal.timeout(1000) });
+        const j = (await res.json()) as { header: { member_id: string }; leader: string };
+        if (j.header.member_id === j.leader) return m.name;
+        const list = (await (await fetch(`http://127.0.0.1:${m.clientPort}/v3/cluster/member/list`, { method: 'POST', body: '{}' })).json()) as {
+          members: { ID: string; name: string }[];
+        };
+        return list.members.find((x) => x.ID === j.leader)?.name ?? null;
+      } catch {
+        // try the next member
+      }
+    }
+    return null;
+  }
+
+  kill(name: string): void {
+    const m = this.member(name);
+    m.process?.kill('SIGKILL');
+    m.process = null;
+  }
+
+  pause(name: string): void {
+    this.member(name).process?.kill('SIGSTOP');
+  }
+
+  resume(name: string): void {
+    this.member(name).process?.kill('SIGCONT');
+  }
+
+  restart(name: string): void {
+    const m = this.member(name);
+    if (m.process !== null) return;
+    this.spawnMember(m, 'existing');
+  }
+
+  private member(name: string): EtcdMember {
+    const m = this.members.find((x) => x.name === name);
+    if (m === undefined) throw new Error(`no etcd member ${name}`);
+    return m;
+  }
+
+  async stop(): Promise<void> {
+    await Promise.all(
+      this.members.map(
+        (m) =>
+          new Promise<void>((resolve) => {
+            const p = m.process;
+            m.process = null;
+            if (p === null || p.exitCode !== null || p.signalCode !== null) return resolve();
+            p.once('exit', () => resolve());
+            p.kill('SIGCONT');
+            p.kill('SIGKILL');
+          }),
+      ),
+    );
+    await rm(this.root, { recursive: true, force: true });
+  }
+}

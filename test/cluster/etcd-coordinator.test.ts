@@ -1,0 +1,90 @@
+import { once } from 'node:events';
+import { pino } from 'pino';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { EtcdCoordinator, readClusterStatus } from '../../src/cluster/etcd-coordinator.js';
+import { EtcdCluster } from './etcd-cluster.js';
+
+const logger = pino({ level: 'silent' });
+
+function coordinator(etcd: EtcdCluster, id: string, cluster: string): EtcdCoordinator {
+  return new EtcdCoordinator({
+    endpoints: etcd.endpoints,
+    clusterName: cluster,
+    nodeId: id,
+    candidate: { id, amqp: `127.0.0.1:${id}`, cluster: `127.0.0.1:c${id}` },
+    leaseTtl: 2,
+    keepaliveMs: 300,
+    marginMs: 300,
+    logger,
+  });
+}
+
+describe('EtcdCoordinator', () => {
+  let etcd: EtcdCluster;
+  beforeAll(async () => {
+    etcd = await EtcdCluster.start(3);
+  }, 30_000);
+  afterAll(async () => etcd?.stop());
+
+  it('elects the oldest candidate, fences the ISR on its lease, and hands over on resign', async () => {
+    const a = coordinator(etcd, 'a', 'elect');
+    const b = coordinator(etcd, 'b', 'elect');
+    await Promise.all([a.start(), b.start()]);
+    try {
+      expect(a.secret.length).toBe(32);
+      expect(b.secret.equals(a.secret)).toBe(true);
+      const elected = once(a, 'elected');
+      await a.campaign();
+      await elected;
+      await b.campaign();
+      expect(a.isLeader()).toBe(true);
+      expect(b.isLeader()).toBe(false);
+      expect(b.currentLeader()?.id).toBe('a');
+      expect(a.term).toBeGreaterThan(0);
+      expect(b.term).toBeGreaterThan(a.term);
+
+      expect(await a.writeIsr(['a', 'b'])).toBe(true);
+      expect(await b.writeIsr(['b'])).toBe(false);
+      await a.register({ id: 'a', amqp: '127.0.0.1:1', cluster: '127.0.0.1:2', role: 'leader' });
+      await b.register({ id: 'b', amqp: '127.0.0.1:3', cluster: '127.0.0.1:4', role: 'follower' });
+      const status = await readClusterStatus(etcd.endpoints, 'elect');
+      expect(status).toMatchObject({ leader: 'a', isr: ['a', 'b'] });
+      expect(status.nodes.map((n) => [n.id, n.role])).toEqual([['a', 'leader'], ['b', 'follower']]);
+
+      const bElected = once(b, 'elected');
+      const oldTerm = a.term;
+      await a.resign();
+      await bElected;
+      expect(b.isLeader()).toBe(true);
+      expect(b.term).toBeGreaterThan(oldTerm);
+      expect(await b.writeIsr(['b'])).toBe(true);
+    } finally {
+      await Promise.all([a.close(), b.close()]);
+    }
+  }, 20_000);
+
+  it('keeps a lease deadline that runs out before etcd can expire the lease when etcd is unreachable', async () => {
+    const a = coordinator(etcd, 'a', 'deadline');
+    await a.start();
+    try {
+      const elected = once(a, 'elected');
+      await a.campaign();
+      await elected;
+      expect(a.leaseValid()).toBe(true);
+      // every etcd member paused: no keepalive answers, the deadline must pass by itself
+      const t0 = performance.now();
+      for (const m of etcd.members) etcd.pause(m.name);
+      try {
+        await once(a, 'expired');
+      } finally {
+        for (const m of etcd.members) etcd.resume(m.name);
+      }
+      expect(a.isLeader()).toBe(false);
+      // the last answered keepalive was sent before the pause: the deadline lies before
+      // the earliest moment etcd could expire the lease (TTL 2 s after that)
+      expect(a.leaseDeadline).toBeLessThanOrEqual(t0 + 2000 - 300);
+    } finally {
+      await a.close();
+    }
+  }, 20_000);
+});
