@@ -1,0 +1,315 @@
+import { EventEmitter } from 'node:events';
+import type { Duplex } from 'node:stream';
+import type { Logger } from 'pino';
+import type { ApplyTarget } from './apply-target.js';
+import { connectHandshake, FRAME_MAX, FrameDecoder, FrameType, frame, LinkError, Purpose, readU64, u64 } from './link.js';
+import type { OpLog } from './op-log.js';
+import { decodeRecord, recordSeq, recordTerm } from './record.js';
+
+export interface LeaderAddress {
+  readonly id: string;
+  /** host:port of the leader's cluster port */
+  readonly cluster: string;
+  readonly term: number;
+}
+
+export type Dialer = (hostPort: string) => Duplex;
+
+export interface ReplicationFollowerOptions {
+  readonly log: OpLog;
+  readonly target: ApplyTarget;
+  readonly nodeId: string;
+  readonly secret: () => Buffer;
+  readonly dial: Dialer;
+  readonly logger: Logger;
+}
+
+export interface FollowerStatus {
+  readonly role: 'follower';
+  readonly leader: string | null;
+  readonly connected: boolean;
+  readonly appliedSeq: number;
+  readonly logSeq: number;
+  readonly commitSeq: number;
+  /** committed records not yet in this node's store */
+  readonly lag: number;
+  readonly syncing: boolean;
+}
+
+interface Inbound {
+  readonly type: number;
+  readonly payload: Buffer;
+}
+
+const RETRY_MS = 300;
+const QUEUE_PAUSE = 256;
+
+/**
+ * The follower's side: connects to the leader's cluster port, says where its log and store
+ * stand, then writes the records it receives to its op log (fsynced, several per write
+ * when they arrive together), acks the highest one that matches the leader's log, and
+ * applies records to its store once the leader says they are committed. So its store only
+ * ever holds committed state: the data dir is a valid standalone Warren store at all
+ * times except while a snapshot is being installed (then the op log says `syncing`).
+ *
+ * Log matching: a record at a seq this log already has with the same term is the same
+ * record (a leader writes each seq once per term); a different term marks a divergent
+ * tail, cut from the log (never below `applied`).
+ */
+export class ReplicationFollower extends EventEmitter {
+  private leader: LeaderAddress | null = null;
+  private socket: Duplex | null = null;
+  private connected = false;
+  private retryTimer: NodeJS.Timeout | null = null;
+  private queue: Inbound[] = [];
+  private processing: Promise<void> | null = null;
+  /** highest seq in our log known to match the leader's log */
+  private verified = -1;
+  private commitKnown = 0;
+  private leaderTerm = 0;
+  private stopped = false;
+  private generation = 0;
+
+  constructor(private readonly o: ReplicationFollowerOptions) {
+    super();
+  }
+
+  /** follows this leader (reconnecting until told otherwise); null = no leader known */
+  follow(leader: LeaderAddress | null): void {
+    if (this.stopped) return;
+    const same = leader !== null && this.leader !== null && leader.id === this.leader.id && leader.term === this.leader.term && leader.cluster === this.leader.cluster;
+    if (same) return;
+    this.leader = leader;
+    this.disconnect();
+    if (leader !== null) this.connect();
+  }
+
+  private disconnect(): void {
+    this.generation++;
+    if (this.retryTimer !== null) clearTimeout(this.retryTimer);
+    this.retryTimer = null;
+    this.socket?.destroy();
+    this.socket = null;
+    this.connected = false;
+    this.queue = [];
+  }
+
+  private scheduleRetry(): void {
+    if (this.stopped || this.leader === null || this.retryTimer !== null) return;
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = null;
+      this.connect();
+    }, RETRY_MS);
+    this.retryTimer.unref();
+  }
+
+  private connect(): void {
+    const leader = this.leader;
+    if (leader === null || this.stopped) return;
+    const gen = ++this.generation;
+    const socket = this.o.dial(leader.cluster);
+    this.socket = socket;
+    socket.on('error', () => {});
+    socket.on('close', () => {
+      if (gen !== this.generation) return;
+      this.connected = false;
+      this.socket = null;
+      this.scheduleRetry();
+    });
+    void this.run(socket, leader, gen).catch((err) => {
+      if (gen !== this.generation) return;
+      this.o.logger.debug({ err: err instanceof Error ? err.message : String(err), leader: leader.id }, 'cluster: replication link failed');
+      socket.destroy();
+    });
+  }
+
+  private async run(socket: Duplex, leader: LeaderAddress, gen: number): Promise<void> {
+    // wait for the processing of an earlier link to finish before we describe our log
+    await this.processing;
+    const hello = await connectHandshake(socket, this.o.secret(), this.o.nodeId, Purpose.Replicate);
+    if (gen !== this.generation) return;
+    if (hello.nodeId !== leader.id || hello.term !== leader.term) throw new LinkError(`the peer is ${hello.nodeId} term ${hello.term}, not the leader we follow`);
+    this.leaderTerm = leader.term;
+    this.verified = -1;
+    const log = this.o.log;
+    const last = log.lastPosition;
+    socket.write(
+      frame(FrameType.Follow, Buffer.from(JSON.stringify({ appliedSeq: log.applied.seq, appliedTerm: log.applied.term, lastSeq: last.seq, lastTerm: last.term }))),
+    );
+    this.connected = true;
+    this.o.logger.info({ leader: leader.id, term: leader.term }, 'cluster: following');
+    const decoder = new FrameDecoder();
+    decoder.maxFrame = FRAME_MAX;
+    const onData = (chunk: Buffer): void => {
+      if (gen !== this.generation) return;
+      try {
+        decoder.push(chunk);
+        for (let f = decoder.next(); f !== null; f = decoder.next()) this.queue.push({ type: f.type, payload: f.payload });
+      } catch (err) {
+        this.o.logger.warn({ err }, 'cluster: bad replication frame; dropping the link');
+        socket.destroy();
+        return;
+      }
+      if (this.queue.length > QUEUE_PAUSE) socket.pause();
+      this.kick(socket, gen);
+    };
+    socket.on('data', onData);
+    if (hello.rest.length > 0) onData(hello.rest);
+  }
+
+  private kick(socket: Duplex, gen: number): void {
+    if (this.processing !== null) return;
+    this.processing = this.process(socket, gen)
+      .catch((err) => {
+        if (gen !== this.generation) return;
+        this.o.logger.warn({ err: err instanceof Error ? err.message : String(err) }, 'cluster: replication stream refused; reconnecting');
+        socket.destroy();
+      })
+      .finally(() => {
+        this.processing = null;
+        if (gen === this.generation && this.queue.length > 0) this.kick(socket, gen);
+      });
+  }
+
+  private async process(socket: Duplex, gen: number): Promise<void> {
+    const log = this.o.log;
+    while (this.queue.length > 0 && gen === this.generation) {
+      const batch = this.queue;
+      this.queue = [];
+      socket.resume();
+      const toAppend: Buffer[] = [];
+      const flush = async (): Promise<void> => {
+        if (toAppend.length === 0) return;
+        await log.append(toAppend.splice(0), true);
+      };
+      for (const { type, payload } of batch) {
+        switch (type) {
+          case FrameType.StreamFrom: {
+            const from = readU64(payload, 0);
+            if (from - 1 < log.applied.seq || from - 1 > log.lastPosition.seq) throw new LinkError(`stream from ${from} does not fit this log`);
+            this.verified = from - 1;
+            break;
+          }
+          case FrameType.Record: {
+            if (this.verified < 0) throw new LinkError('record before the stream start');
+            this.commitKnown = Math.max(this.commitKnown, readU64(payload, 0));
+            const rec = payload.subarray(8);
+            decodeRecord(rec); // validates before anything is written
+            const seq = recordSeq(rec);
+            const term = recordTerm(rec);
+            if (seq !== this.verified + 1) throw new LinkError(`record ${seq} out of order (expected ${this.verified + 1})`);
+            if (term > this.leaderTerm) throw new LinkError(`record of term ${term} from a leader of term ${this.leaderTerm}`);
+            const pendingLast = toAppend.length > 0 ? recordSeq(toAppend[toAppend.length - 1]!) : log.lastPosition.seq;
+            if (seq <= pendingLast) {
+              await flush();
+              if ((await log.termAt(seq)) !== term) {
+                if (seq - 1 < log.applied.seq) throw new LinkError(`the leader's log differs below our applied seq ${log.applied.seq}`);
+                await log.truncateAfter(seq - 1);
+                toAppend.push(Buffer.from(rec));
+              }
+            } else {
+              toAppend.push(Buffer.from(rec));
+            }
+            this.verified = seq;
+            break;
+          }
+          case FrameType.Commit:
+            this.commitKnown = Math.max(this.commitKnown, readU64(payload, 0));
+            break;
+          case FrameType.SnapshotBegin:
+            await flush();
+            await this.installSnapshot(readU64(payload, 0), readU64(payload, 8), socket, gen);
+            break;
+          default:
+            throw new LinkError(`unexpected frame ${type}`);
+        }
+      }
+      await flush();
+      if (gen !== this.generation) return;
+      if (this.verified >= 0) socket.write(frame(FrameType.Ack, u64(this.verified)));
+      await this.applyCommitted();
+    }
+  }
+
+  /** snapshot frames follow SnapshotBegin in the queue; they are consumed here */
+  private async installSnapshot(seq: number, term: number, socket: Duplex, gen: number): Promise<void> {
+    const log = this.o.log;
+    this.o.logger.info({ seq, term }, 'cluster: installing a snapshot from the leader');
+    await log.beginSnapshot();
+    await this.o.target.clear();
+    for (;;) {
+      if (gen !== this.generation) return;
+      const next = this.queue.shift();
+      if (next === undefined) {
+        socket.resume();
+        await new Promise<void>((resolve) => {
+          const check = (): void => {
+            if (this.queue.length > 0 || gen !== this.generation) resolve();
+            else setTimeout(check, 5);
+          };
+          check();
+        });
+        continue;
+      }
+      if (next.type === FrameType.SnapshotEnd) break;
+      if (next.type !== FrameType.SnapshotChunk) throw new LinkError(`unexpected frame ${next.type} in a snapshot`);
+      const entries: [Buffer, Buffer][] = [];
+      const p = next.payload;
+      for (let at = 0; at < p.length; ) {
+        if (at + 4 > p.length) throw new LinkError('bad snapshot chunk');
+        const kl = p.readUInt32BE(at);
+        at += 4;
+        if (at + kl + 4 > p.length) throw new LinkError('bad snapshot chunk');
+        const k = p.subarray(at, at + kl);
+        at += kl;
+        const vl = p.readUInt32BE(at);
+        at += 4;
+        if (at + vl > p.length) throw new LinkError('bad snapshot chunk');
+        entries.push([k, p.subarray(at, at + vl)]);
+        at += vl;
+      }
+      await this.o.target.putMany(entries);
+    }
+    await log.finishSnapshot({ seq, term });
+    this.verified = seq;
+    this.o.logger.info({ seq }, 'cluster: snapshot installed');
+  }
+
+  private async applyCommitted(): Promise<void> {
+    const log = this.o.log;
+    const upTo = Math.min(this.commitKnown, this.verified);
+    let applied = log.applied;
+    if (upTo <= applied.seq) return;
+    for (let seq = applied.seq + 1; seq <= upTo; seq++) {
+      const buf = await log.get(seq);
+      if (buf === undefined) throw new Error(`op log hole at ${seq}`);
+      const r = decodeRecord(buf);
+      await this.o.target.apply(r.ops);
+      applied = { seq, term: r.term };
+    }
+    await log.setApplied(applied);
+    this.emit('applied', applied.seq);
+  }
+
+  status(): FollowerStatus {
+    const applied = this.o.log.applied.seq;
+    return {
+      role: 'follower',
+      leader: this.leader?.id ?? null,
+      connected: this.connected,
+      appliedSeq: applied,
+      logSeq: this.o.log.lastPosition.seq,
+      commitSeq: this.commitKnown,
+      lag: Math.max(0, this.commitKnown - applied),
+      syncing: this.o.log.syncing,
+    };
+  }
+
+  /** stops following; resolves once nothing more is written to the log or the store */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.leader = null;
+    this.disconnect();
+    await this.processing;
+  }
+}

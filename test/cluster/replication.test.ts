@@ -1,0 +1,269 @@
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { connect } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Level } from 'level';
+import { pino } from 'pino';
+import { afterEach, describe, expect, it } from 'vitest';
+import { LevelApplyTarget } from '../../src/cluster/apply-target.js';
+import { ClusterServer, dialCluster } from '../../src/cluster/cluster-server.js';
+import { Purpose, connectHandshake, frame, FrameType } from '../../src/cluster/link.js';
+import { OpLog } from '../../src/cluster/op-log.js';
+import { encodeRecord, type Op } from '../../src/cluster/record.js';
+import { ReplicationFollower } from '../../src/cluster/replication-follower.js';
+import { ReplicationLeader } from '../../src/cluster/replication-leader.js';
+
+const logger = pino({ level: process.env.CLUSTER_TEST_LOG ?? 'silent' });
+const secret = randomBytes(32);
+type Db = Level<Buffer, Buffer>;
+
+interface Node {
+  id: string;
+  dir: string;
+  db: Db;
+  log: OpLog;
+  target: LevelApplyTarget;
+}
+
+const cleanup: (() => Promise<void>)[] = [];
+afterEach(async () => {
+  for (const f of cleanup.splice(0).reverse()) await f().catch(() => {});
+});
+
+async function node(id: string, root: string): Promise<Node> {
+  const dir = join(root, id);
+  const db: Db = new Level<Buffer, Buffer>(join(dir, 'store'), { keyEncoding: 'buffer', valueEncoding: 'buffer' });
+  await db.open();
+  const log = new OpLog(join(dir, 'log'));
+  await log.open();
+  cleanup.push(async () => {
+    await log.close();
+    await db.close();
+  });
+  return { id, dir, db, log, target: new LevelApplyTarget(db) };
+}
+
+class FakeGate {
+  valid = true;
+  fenced = false;
+  writes: string[][] = [];
+  canCommit(): boolean {
+    return this.valid;
+  }
+  async writeIsr(members: readonly string[]): Promise<boolean> {
+    if (this.fenced) return false;
+    this.writes.push([...members].sort());
+    return true;
+  }
+  get isr(): string[] {
+    return this.writes[this.writes.length - 1] ?? [];
+  }
+}
+
+async function root(): Promise<string> {
+  const r = await mkdtemp(join(tmpdir(), 'warren-repl-'));
+  cleanup.push(() => rm(r, { recursive: true, force: true }));
+  return r;
+}
+
+async function startLeader(n: Node, gate: FakeGate, members: string[], opts: { retain?: number; timeout?: number; term?: number } = {}) {
+  const leader = new ReplicationLeader({
+    log: n.log,
+    target: n.target,
+    nodeId: n.id,
+    term: opts.term ?? 10,
+    gate,
+    minInsync: 1,
+    followerAckTimeoutMs: opts.timeout ?? 500,
+    retainRecords: opts.retain ?? 10_000,
+    logger,
+  });
+  const server = new ClusterServer({
+    host: '127.0.0.1',
+    port: 0,
+    tls: null,
+    secret: () => secret,
+    self: () => ({ nodeId: n.id, term: leader.term }),
+    onLink: (purpose, socket, nodeId, rest) => (purpose === Purpose.Replicate ? leader.attach(socket, nodeId, rest) : socket.destroy()),
+    logger,
+  });
+  const port = await server.listen();
+  cleanup.push(async () => {
+    leader.stop();
+    await server.close();
+  });
+  return { leader, port, started: leader.start(members) };
+}
+
+function follower(n: Node): ReplicationFollower {
+  const f = new ReplicationFollower({ log: n.log, target: n.target, nodeId: n.id, secret: () => secret, dial: dialCluster(null), logger });
+  cleanup.push(() => f.stop());
+  return f;
+}
+
+async function dump(db: Db): Promise<string[]> {
+  return (await db.iterator().all()).map(([k, v]) => `${k.toString('hex')}=${v.toString('hex')}`);
+}
+
+function put(k: string, v: string): Op {
+  return { type: 'put', key: Buffer.from(k), value: Buffer.from(v) };
+}
+
+async function until(cond: () => boolean | Promise<boolean>, what: string, ms = 10_000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!(await cond())) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+describe('replication', () => {
+  it('commits a write only once every ISR follower has it, and followers apply exactly the leader\'s writes', async () => {
+    const r = await root();
+    const [a, b, c] = [await node('a', r), await node('b', r), await node('c', r)];
+    const gate = new FakeGate();
+    const { leader, port, started } = await startLeader(a, gate, ['a', 'b', 'c']);
+    const fb = follower(b);
+    const fc = follower(c);
+    let committed = false;
+    void started.then(() => (committed = true));
+    fb.follow({ id: 'a', cluster: `127.0.0.1:${port}`, term: 10 });
+    await new Promise((res) => setTimeout(res, 200));
+    expect(committed).toBe(false); // c has not acked the term start
+    fc.follow({ id: 'a', cluster: `127.0.0.1:${port}`, term: 10 });
+    await started;
+    const writes: Promise<void>[] = [];
+    for (let i = 0; i < 200; i++) writes.push(leader.append([put(`k${i % 50}`, `v${i}`), { type: 'del', key: Buffer.from(`k${(i + 7) % 50}`) }]));
+    await Promise.all(writes);
+    await until(() => fb.status().appliedSeq === leader.status().commitSeq && fc.status().appliedSeq === leader.status().commitSeq, 'followers applied');
+    const expected = await dump(a.db);
+    expect(expected.length).toBeGreaterThan(0);
+    expect(await dump(b.db)).toEqual(expected);
+    expect(await dump(c.db)).toEqual(expected);
+    expect(gate.isr).toEqual(['a', 'b', 'c']);
+  });
+
+  it('evicts a follower that goes away (ISR written first), then takes it back after catch-up', async () => {
+    const r = await root();
+    const [a, b] = [await node('a', r), await node('b', r)];
+    const gate = new FakeGate();
+    const { leader, port, started } = await startLeader(a, gate, ['a', 'b']);
+    const fb = follower(b);
+    fb.follow({ id: 'a', cluster: `127.0.0.1:${port}`, term: 10 });
+    await started;
+    await leader.append([put('x', '1')]);
+    fb.follow(null); // link down
+    const w = leader.append([put('x', '2')]);
+    await w;
+    expect(gate.isr).toEqual(['a']); // the write committed only after b left the ISR in etcd
+    for (let i = 0; i < 20; i++) await leader.append([put(`y${i}`, 'z')]);
+    fb.follow({ id: 'a', cluster: `127.0.0.1:${port}`, term: 10 });
+    await until(() => gate.isr.includes('b'), 'b back in the ISR');
+    await leader.append([put('x', '3')]);
+    await until(() => fb.status().appliedSeq === leader.status().commitSeq, 'b applied');
+    expect(await dump(b.db)).toEqual(await dump(a.db));
+  });
+
+  it('evicts an ISR member that never shows up', async () => {
+    const r = await root();
+    const a = await node('a', r);
+    const gate = new FakeGate();
+    const { leader, started } = await startLeader(a, gate, ['a', 'gone'], { timeout: 200 });
+    await started;
+    await leader.append([put('k', 'v')]);
+    expect(gate.isr).toEqual(['a']);
+  });
+
+  it('catches a follower up from a snapshot when the log no longer reaches back to it', async () => {
+    const r = await root();
+    const [a, b] = [await node('a', r), await node('b', r)];
+    const gate = new FakeGate();
+    const { leader, port, started } = await startLeader(a, gate, ['a'], { retain: 10 });
+    await started;
+    for (let i = 0; i < 600; i++) await leader.append([put(`k${i % 700}`, `v${i}`), put(`j${i % 300}`, `w${i}`)]);
+    expect(a.log.basePosition.seq).toBeGreaterThan(0); // pruned
+    await b.db.put(Buffer.from('stale'), Buffer.from('junk')); // whatever b had is replaced
+    const fb = follower(b);
+    fb.follow({ id: 'a', cluster: `127.0.0.1:${port}`, term: 10 });
+    await until(() => gate.isr.includes('b'), 'b joined');
+    await leader.append([put('after', 'snapshot')]);
+    await until(() => fb.status().appliedSeq === leader.status().commitSeq, 'b applied');
+    expect(await dump(b.db)).toEqual(await dump(a.db));
+    expect(b.log.syncing).toBe(false);
+  });
+
+  it('cuts a follower\'s divergent log tail (records of an old term the new leader never had)', async () => {
+    const r = await root();
+    const [a, b] = [await node('a', r), await node('b', r)];
+    // both had seq 1 (term 5, committed); b also got seq 2-3 of term 5 that never committed
+    const r1 = encodeRecord(5, 1, [put('k', 'one')]);
+    await a.log.append([r1], true);
+    await b.log.append([r1, encodeRecord(5, 2, [put('k', 'lost')]), encodeRecord(5, 3, [put('j', 'lost')])], true);
+    await b.target.apply([put('k', 'one')]);
+    await b.log.setApplied({ seq: 1, term: 5 });
+    const gate = new FakeGate();
+    const { leader, port, started } = await startLeader(a, gate, ['a', 'b'], { term: 9 });
+    const fb = follower(b);
+    fb.follow({ id: 'a', cluster: `127.0.0.1:${port}`, term: 9 });
+    await started;
+    await leader.append([put('k', 'two')]);
+    await until(() => fb.status().appliedSeq === leader.status().commitSeq, 'b applied');
+    expect(await dump(b.db)).toEqual(await dump(a.db));
+    expect(b.log.lastPosition).toEqual(a.log.lastPosition);
+    expect((await b.db.get(Buffer.from('j')))).toBeUndefined();
+  });
+
+  it('commits nothing while the lease deadline has passed', async () => {
+    const r = await root();
+    const a = await node('a', r);
+    const gate = new FakeGate();
+    const { leader, started } = await startLeader(a, gate, ['a']);
+    await started;
+    gate.valid = false;
+    let done = false;
+    const w = leader.append([put('k', 'v')]).then(() => (done = true), () => (done = true));
+    await new Promise((res) => setTimeout(res, 300));
+    expect(done).toBe(false);
+    expect(await a.db.get(Buffer.from('k'))).toBeUndefined();
+    leader.stop();
+    await w;
+  });
+
+  it('refuses bad or unauthenticated traffic on the cluster port and keeps replicating', async () => {
+    const r = await root();
+    const [a, b] = [await node('a', r), await node('b', r)];
+    const gate = new FakeGate();
+    const { leader, port, started } = await startLeader(a, gate, ['a', 'b']);
+    const fb = follower(b);
+    fb.follow({ id: 'a', cluster: `127.0.0.1:${port}`, term: 10 });
+    await started;
+    const closed = (write: (s: ReturnType<typeof connect>) => void): Promise<void> =>
+      new Promise((resolve) => {
+        const s = connect({ host: '127.0.0.1', port }, () => write(s));
+        s.on('error', () => {});
+        s.on('close', () => resolve());
+        s.resume();
+      });
+    await closed((s) => s.write(randomBytes(2000)));
+    await closed((s) => s.write(Buffer.from([0xff, 0xff, 0xff, 0xff, 1])));
+    await closed((s) => s.write('AMQP\x00\x00\x09\x01'));
+    // the wrong secret
+    await expect(connectHandshake(dialCluster(null)(`127.0.0.1:${port}`), randomBytes(32), 'mallory', Purpose.Replicate)).rejects.toThrow();
+    // the right secret, then garbage instead of FOLLOW / acks beyond the log
+    for (const bad of [frame(FrameType.Ack, Buffer.alloc(8, 0xff)), frame(FrameType.Follow, Buffer.from('{nope')), frame(0x77)]) {
+      const s = dialCluster(null)(`127.0.0.1:${port}`);
+      await connectHandshake(s, secret, 'mallory', Purpose.Replicate);
+      await new Promise<void>((resolve) => {
+        s.on('close', () => resolve());
+        s.on('error', () => {});
+        s.resume();
+        s.write(bad);
+      });
+    }
+    await leader.append([put('still', 'fine')]);
+    await until(() => fb.status().appliedSeq === leader.status().commitSeq, 'b applied');
+    expect(gate.isr).toEqual(['a', 'b']);
+    expect(await dump(b.db)).toEqual(await dump(a.db));
+  });
+});
