@@ -1,6 +1,7 @@
 import type { Server, Socket } from 'node:net';
 import { readFile } from 'node:fs/promises';
 import { AmqpChannelError } from './protocol/errors.js';
+import type { Duplex } from 'node:stream';
 import { createRequire } from 'node:module';
 import { hostname } from 'node:os';
 import type { Logger } from 'pino';
@@ -138,7 +139,7 @@ export class Broker implements BrokerContext, BrokerView {
     this.logger = logger;
     this.store = store ?? (config.dataDir === null ? new MemoryStore() : new LevelStore(config.dataDir, logger.child({ component: 'store' }), { forceRecovery: config.forceRecovery }));
     // with a store on disk, non-durable queues page long backlogs out of memory too
-    this.storage = new DurableStorage(this.store, config.dataDir !== null && store === undefined, config.queueMemoryWindow);
+    this.storage = new DurableStorage(this.store, config.dataDir !== null && (store === undefined || store instanceof LevelStore), config.queueMemoryWindow);
     this.core = new Core({ store: this.store, storage: this.storage, logger, loopbackUsers: config.loopbackUsers });
     this.admin = new BrokerAdmin(this.core);
     this.sampler = new StatsSampler(
@@ -170,12 +171,16 @@ export class Broker implements BrokerContext, BrokerView {
     for (const c of this.connections.values()) c.alarmChanged(this.blockedReason);
   }
 
-  async start(): Promise<RunningBroker> {
+  /**
+   * Opens the store, recovers, and listens on config.host:port. With `listen: false` the
+   * caller owns the listener and hands sockets over with adopt() (clustering does).
+   */
+  async start(options: { listen?: boolean } = {}): Promise<RunningBroker> {
     await this.store.open();
     try {
       await this.recover();
       if (this.config.definitions !== null) await this.loadDefinitions(this.config.definitions);
-      await this.listen();
+      if (options.listen !== false) await this.listen();
       this.tickTimer = setInterval(brokerTick, TICK_MS, this);
       this.tickTimer.unref();
       this.sampler.tick();
@@ -422,7 +427,7 @@ export class Broker implements BrokerContext, BrokerView {
       const address = server?.address();
       return typeof address === 'object' && address !== null ? address.port : null;
     };
-    const port = portOf(this.server);
+    const port = portOf(this.server) ?? (this.server === null && this.tlsServer === null ? this.config.port : null);
     const tlsPort = portOf(this.tlsServer);
     const host = this.config.host;
     const urlHost = host === '0.0.0.0' || host === '::' ? 'localhost' : host.includes(':') ? `[${host}]` : host;
@@ -459,6 +464,33 @@ export class Broker implements BrokerContext, BrokerView {
       this.logger.error({ err, peer: socket.remoteAddress }, 'internal error accepting a TLS connection (contained)');
       socket.destroy();
     }
+  }
+
+  /**
+   * Serves a client connection accepted elsewhere (clustering: a follower's proxy passes the
+   * client's own address along, so loopback-only users and logs see the real peer).
+   */
+  adopt(socket: Duplex, remoteAddress: string | undefined, remotePort: number | undefined): void {
+    try {
+      new Connection(socket, this, remoteAddress, remotePort);
+    } catch (err) {
+      this.logger.error({ err, peer: remoteAddress }, 'internal error accepting a forwarded connection (contained)');
+      socket.destroy();
+    }
+  }
+
+  /**
+   * Stops serving without touching the store (clustering: leadership was lost, so nothing
+   * may be confirmed any more): every connection is closed with 320 CONNECTION_FORCED.
+   */
+  async stopServing(reason: string): Promise<void> {
+    const server = this.server;
+    this.server = null;
+    if (this.tickTimer !== null) clearInterval(this.tickTimer);
+    this.monitor?.stop();
+    const serverClosed = server === null ? Promise.resolve() : new Promise<void>((r) => server.close(() => r()));
+    await Promise.all([...this.connections.values()].map((c) => c.forceClose(reason)));
+    await serverClosed;
   }
 
   /** Once a second: consumer timeouts. */

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { DEFAULT_CONFIG as D, LOG_FORMATS, resolveConfig, type UserConfig, type WarrenConfig } from '../config/config.js';
+import { DEFAULT_CLUSTER as DC, DEFAULT_CONFIG as D, LOG_FORMATS, resolveConfig, type ClusterConfig, type UserConfig, type WarrenConfig } from '../config/config.js';
 import { ConfigFileError, readConfigFile, type ConfigFileValues } from '../config/config-file.js';
 
 /** A bad command line or environment value. The CLI prints `message` on one line and exits 2. */
@@ -10,6 +10,7 @@ export class CliUsageError extends Error {
 
 export type CliCommand =
   | { readonly command: 'start'; readonly config: WarrenConfig }
+  | { readonly command: 'cluster-status'; readonly etcd: readonly string[]; readonly clusterName: string; readonly json: boolean }
   | { readonly help: true }
   | { readonly version: true };
 
@@ -29,6 +30,7 @@ Commands:
   start                  run the broker in the foreground
   ctl <subcommand>       manage a running broker over its management API
                          ('warren ctl --help' lists the subcommands)
+  cluster status         print the cluster's leader, ISR and nodes (needs --cluster-etcd)
 
 Options (each can also come from the environment variable shown, or from the
 config file under the flag's name without dashes; flags win over the environment,
@@ -95,6 +97,28 @@ which wins over the file):
   --tls-handshake-timeout <ms>
                          drop clients that do not finish the TLS handshake in time
                                                           WARREN_TLS_HANDSHAKE_TIMEOUT (default ${D.tlsHandshakeTimeout})
+
+High availability (docs/clustering.md); --cluster-etcd turns clustering on:
+  --cluster-etcd <url,...>   etcd endpoints                WARREN_CLUSTER_ETCD
+  --cluster-port <n>     port for replication and proxied AMQP between nodes
+                                                          WARREN_CLUSTER_PORT (default ${DC.port})
+  --cluster-advertise <host> address other nodes and clients reach this node at
+                         (default: --host unless it is a wildcard)
+                                                          WARREN_CLUSTER_ADVERTISE
+  --node-id <id>         this node's id (default: generated once, kept in the data dir)
+                                                          WARREN_NODE_ID
+  --cluster-name <name>  etcd key prefix /warren/<name>/  WARREN_CLUSTER_NAME (default ${DC.name})
+  --cluster-lease-ttl <s> etcd lease TTL: failover takes about this long
+                                                          WARREN_CLUSTER_LEASE_TTL (default ${DC.leaseTtl})
+  --cluster-min-insync <n> nodes that must hold a write before it is confirmed
+                                                          WARREN_CLUSTER_MIN_INSYNC (default ${DC.minInsync})
+  --cluster-follower-timeout <ms> evict a follower that makes no progress this long
+                                                          WARREN_CLUSTER_FOLLOWER_TIMEOUT (default ${DC.followerAckTimeout})
+  --cluster-tls-cert/--cluster-tls-key/--cluster-tls-ca <pem>
+                         TLS on the cluster port (all three)
+                                                          WARREN_CLUSTER_TLS_CERT/_KEY/_CA
+  --json                 cluster status: print JSON
+
   -h, --help             show this help
   -v, --version          print the version
 `;
@@ -135,6 +159,17 @@ const SETTINGS = {
   metricsPort: { flag: 'metrics-port', env: 'WARREN_METRICS_PORT' },
   statsInterval: { flag: 'stats-interval', env: 'WARREN_STATS_INTERVAL' },
   logFormat: { flag: 'log-format', env: 'WARREN_LOG_FORMAT' },
+  clusterEtcd: { flag: 'cluster-etcd', env: 'WARREN_CLUSTER_ETCD' },
+  clusterPort: { flag: 'cluster-port', env: 'WARREN_CLUSTER_PORT' },
+  clusterAdvertise: { flag: 'cluster-advertise', env: 'WARREN_CLUSTER_ADVERTISE' },
+  nodeId: { flag: 'node-id', env: 'WARREN_NODE_ID' },
+  clusterName: { flag: 'cluster-name', env: 'WARREN_CLUSTER_NAME' },
+  clusterLeaseTtl: { flag: 'cluster-lease-ttl', env: 'WARREN_CLUSTER_LEASE_TTL' },
+  clusterMinInsync: { flag: 'cluster-min-insync', env: 'WARREN_CLUSTER_MIN_INSYNC' },
+  clusterFollowerTimeout: { flag: 'cluster-follower-timeout', env: 'WARREN_CLUSTER_FOLLOWER_TIMEOUT' },
+  clusterTlsCert: { flag: 'cluster-tls-cert', env: 'WARREN_CLUSTER_TLS_CERT' },
+  clusterTlsKey: { flag: 'cluster-tls-key', env: 'WARREN_CLUSTER_TLS_KEY' },
+  clusterTlsCa: { flag: 'cluster-tls-ca', env: 'WARREN_CLUSTER_TLS_CA' },
 } as const satisfies Record<string, Setting>;
 
 /** Every setting a config file may hold: the flag names (the file itself is named by --config). */
@@ -176,6 +211,18 @@ const PARSE_OPTIONS = {
   'stats-interval': { type: 'string' },
   'log-format': { type: 'string' },
   config: { type: 'string' },
+  'cluster-etcd': { type: 'string' },
+  'cluster-port': { type: 'string' },
+  'cluster-advertise': { type: 'string' },
+  'node-id': { type: 'string' },
+  'cluster-name': { type: 'string' },
+  'cluster-lease-ttl': { type: 'string' },
+  'cluster-min-insync': { type: 'string' },
+  'cluster-follower-timeout': { type: 'string' },
+  'cluster-tls-cert': { type: 'string' },
+  'cluster-tls-key': { type: 'string' },
+  'cluster-tls-ca': { type: 'string' },
+  json: { type: 'boolean' },
 } as const;
 
 /** A raw value plus where it came from, so errors name the flag or variable the user typed. */
@@ -213,8 +260,6 @@ export function parseCli(
   const [command, ...extra] = positionals;
   if (command === undefined) throw new CliUsageError("missing command: try 'warren start' or 'warren --help'");
   if (command === 'help') return { help: true };
-  if (command !== 'start') throw new CliUsageError(`unknown command '${command}': try 'warren start' or 'warren --help'`);
-  if (extra.length > 0) throw new CliUsageError(`unexpected argument '${extra[0]}'`);
 
   const configPath = values.config ?? (env.WARREN_CONFIG_FILE === '' ? undefined : env.WARREN_CONFIG_FILE);
   let file: ConfigFileValues = {};
@@ -238,6 +283,17 @@ export function parseCli(
     if (fromFile !== undefined) return { value: fromFile, source: `'${flag}' in ${configPath}` };
     return undefined;
   };
+
+  if (command === 'cluster') {
+    if (extra[0] !== 'status') throw new CliUsageError(`unknown cluster command '${extra[0] ?? ''}': try 'warren cluster status'`);
+    if (extra.length > 1) throw new CliUsageError(`unexpected argument '${extra[1]}'`);
+    const etcd = endpoints(raw('clusterEtcd'));
+    if (etcd === undefined) throw new CliUsageError('warren cluster status needs --cluster-etcd (or WARREN_CLUSTER_ETCD)');
+    return { command: 'cluster-status', etcd, clusterName: name(raw('clusterName')) ?? DC.name, json: values.json === true };
+  }
+  if (command !== 'start') throw new CliUsageError(`unknown command '${command}': try 'warren start' or 'warren --help'`);
+  if (extra.length > 0) throw new CliUsageError(`unexpected argument '${extra[0]}'`);
+  if (values.json === true) throw new CliUsageError('--json belongs to warren cluster status');
 
   const host = raw('host');
   if (host !== undefined && host.value.trim() === '') throw invalid(host, 'expected a host name or address');
@@ -279,8 +335,10 @@ export function parseCli(
     statsInterval: integer(raw('statsInterval'), 100, 3_600_000),
     logFormat: oneOf(raw('logFormat'), LOG_FORMATS),
     forceRecovery: flag(raw('forceRecovery')),
+    cluster: clusterConfig(raw, host?.value ?? D.host),
   });
   checkTls(config, raw);
+  if (config.cluster !== null && config.dataDir === null) throw new CliUsageError('a cluster node needs --data-dir');
   return { command: 'start', config };
 }
 
@@ -326,6 +384,58 @@ function oneOf<T extends string>(raw: RawValue | undefined, allowed: readonly T[
   if (raw === undefined) return undefined;
   if (!(allowed as readonly string[]).includes(raw.value)) throw invalid(raw, `expected one of ${allowed.join(', ')}`);
   return raw.value as T;
+}
+
+function endpoints(raw: RawValue | undefined): string[] | undefined {
+  if (raw === undefined) return undefined;
+  const list = raw.value.split(',').map((e) => e.trim()).filter((e) => e !== '');
+  for (const e of list) {
+    if (!/^(https?:\/\/)?[A-Za-z0-9.\-_]+(:[0-9]{1,5})?$|^(https?:\/\/)?\[[0-9a-fA-F:.]+\](:[0-9]{1,5})?$/.test(e)) throw invalid(raw, 'expected etcd endpoints such as 127.0.0.1:2379,10.0.0.2:2379');
+  }
+  if (list.length === 0) throw invalid(raw, 'expected at least one etcd endpoint');
+  return list;
+}
+
+function name(raw: RawValue | undefined): string | undefined {
+  if (raw === undefined) return undefined;
+  if (!/^[A-Za-z0-9._-]{1,64}$/.test(raw.value)) throw invalid(raw, 'expected letters, digits, ".", "_" or "-" (at most 64)');
+  return raw.value;
+}
+
+const CLUSTER_ONLY: SettingName[] = [
+  'clusterPort', 'clusterAdvertise', 'nodeId', 'clusterName', 'clusterLeaseTtl', 'clusterMinInsync', 'clusterFollowerTimeout',
+  'clusterTlsCert', 'clusterTlsKey', 'clusterTlsCa',
+];
+
+function clusterConfig(raw: (name: SettingName) => RawValue | undefined, host: string): ClusterConfig | null {
+  const etcd = endpoints(raw('clusterEtcd'));
+  if (etcd === undefined) {
+    const stray = CLUSTER_ONLY.map(raw).find((r) => r !== undefined);
+    if (stray !== undefined) throw new CliUsageError(`${stray.source} needs --cluster-etcd (or WARREN_CLUSTER_ETCD)`);
+    return null;
+  }
+  const advertiseRaw = raw('clusterAdvertise');
+  let advertise = advertiseRaw?.value.trim();
+  if (advertiseRaw !== undefined && advertise === '') throw invalid(advertiseRaw, 'expected a host name or address');
+  if (advertise === undefined) {
+    if (host === '0.0.0.0' || host === '::') throw new CliUsageError('a cluster node listening on all addresses needs --cluster-advertise <host> (how other nodes and clients reach it)');
+    advertise = host;
+  }
+  const nodeIdRaw = raw('nodeId');
+  const tlsParts = [raw('clusterTlsCert'), raw('clusterTlsKey'), raw('clusterTlsCa')];
+  const given = tlsParts.filter((t) => t !== undefined);
+  if (given.length !== 0 && given.length !== 3) throw new CliUsageError('cluster TLS needs --cluster-tls-cert, --cluster-tls-key and --cluster-tls-ca together');
+  return {
+    etcd,
+    advertise,
+    port: integer(raw('clusterPort'), 0, MAX_UINT16) ?? DC.port,
+    nodeId: nodeIdRaw === undefined ? null : name(nodeIdRaw)!,
+    name: name(raw('clusterName')) ?? DC.name,
+    leaseTtl: integer(raw('clusterLeaseTtl'), 2, 60) ?? DC.leaseTtl,
+    minInsync: integer(raw('clusterMinInsync'), 1, 16) ?? DC.minInsync,
+    followerAckTimeout: integer(raw('clusterFollowerTimeout'), 100, 60_000) ?? DC.followerAckTimeout,
+    tls: given.length === 3 ? { cert: tlsParts[0]!.value, key: tlsParts[1]!.value, ca: tlsParts[2]!.value } : null,
+  };
 }
 
 function invalid(raw: RawValue, expected: string): CliUsageError {

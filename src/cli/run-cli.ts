@@ -14,6 +14,14 @@ export interface CliBroker {
 
 export type CliStartBroker = (options: Partial<WarrenConfig> & { logger: Logger }) => Promise<CliBroker>;
 
+/** `warren cluster status`: what etcd says about a cluster (see cluster/etcd-coordinator.ts). */
+export interface CliClusterStatus {
+  readonly leader: string | null;
+  readonly term: number | null;
+  readonly isr: readonly string[];
+  readonly nodes: readonly { readonly id: string; readonly amqp: string; readonly role: string }[];
+}
+
 type ShutdownSignal = 'SIGINT' | 'SIGTERM';
 
 /** Everything `runCli` touches in the outside world; main.ts passes the real process, tests pass fakes. */
@@ -25,6 +33,8 @@ export interface CliIo {
   readonly startBroker: CliStartBroker;
   /** `process` in production ('beforeExit': the event loop ran dry). */
   readonly signals: { on(event: ShutdownSignal | 'beforeExit', listener: () => void): unknown };
+  /** reads a cluster's state from etcd (loaded lazily by main.ts: the etcd client is not needed otherwise) */
+  readonly clusterStatus?: (etcd: readonly string[], clusterName: string) => Promise<CliClusterStatus>;
   /** `process.exit` in production; runCli calls it exactly once per outcome. */
   readonly exit: (code: number) => void;
   readonly version: string;
@@ -68,6 +78,10 @@ export async function runCli(argv: readonly string[], env: NodeJS.ProcessEnv, io
     return;
   }
 
+  if (parsed.command === 'cluster-status') {
+    await printClusterStatus(parsed, io);
+    return;
+  }
   const { config } = parsed;
   const human =
     config.logFormat === 'pretty' ||
@@ -133,6 +147,31 @@ export async function runCli(argv: readonly string[], env: NodeJS.ProcessEnv, io
     'Warren listening',
   );
   if (stopping) shutdown(broker);
+}
+
+async function printClusterStatus(cmd: { etcd: readonly string[]; clusterName: string; json: boolean }, io: CliIo): Promise<void> {
+  if (io.clusterStatus === undefined) {
+    io.stderr.write('warren: cluster status is not available here\n');
+    io.exit(EXIT_FAILURE);
+    return;
+  }
+  let status: CliClusterStatus;
+  try {
+    status = await io.clusterStatus(cmd.etcd, cmd.clusterName);
+  } catch (err) {
+    io.stderr.write(`warren: cannot read the cluster from etcd: ${err instanceof Error ? err.message : String(err)}\n`);
+    io.exit(EXIT_FAILURE);
+    return;
+  }
+  const nodes = status.nodes.map((n) => ({ id: n.id, amqp: n.amqp, role: n.role }));
+  if (cmd.json) {
+    io.stdout.write(`${JSON.stringify({ leader: status.leader, term: status.term, isr: status.isr, nodes })}\n`);
+  } else {
+    const lines = [`leader: ${status.leader ?? '(none)'}${status.term === null ? '' : ` (term ${status.term})`}`, `isr:    ${status.isr.join(', ') || '(none)'}`, 'nodes:'];
+    for (const n of nodes) lines.push(`  ${n.id.padEnd(16)} ${n.amqp.padEnd(24)} ${n.role}`);
+    io.stdout.write(`${lines.join('\n')}\n`);
+  }
+  io.exit(EXIT_OK);
 }
 
 /** Log lines must not carry credentials, even the well-known guest ones a URL may embed. */

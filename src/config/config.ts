@@ -7,6 +7,28 @@ export interface UserConfig {
   readonly password: string;
 }
 
+/** High availability on etcd (docs/clustering.md). Absent: a single node, no etcd. */
+export interface ClusterConfig {
+  /** etcd client endpoints (host:port or URLs) */
+  readonly etcd: readonly string[];
+  /** the cluster port: replication and proxied AMQP between nodes */
+  readonly port: number;
+  /** the host other nodes and clients reach this node at (its AMQP and cluster ports) */
+  readonly advertise: string;
+  /** null = generated once and kept in <data dir>/cluster/node-id */
+  readonly nodeId: string | null;
+  /** key prefix in etcd: /warren/<name>/ (several clusters may share one etcd) */
+  readonly name: string;
+  /** etcd lease TTL (s): a dead leader is replaced after about this long */
+  readonly leaseTtl: number;
+  /** fewest nodes (leader included) holding a record before it is confirmed */
+  readonly minInsync: number;
+  /** an ISR follower that makes no progress for this long (ms) is evicted */
+  readonly followerAckTimeout: number;
+  /** PEM files for TLS on the cluster port (all three, or none) */
+  readonly tls: { readonly cert: string; readonly key: string; readonly ca: string } | null;
+}
+
 export interface WarrenConfig {
   readonly host: string;
   /** 0 = ephemeral port */
@@ -74,6 +96,8 @@ export interface WarrenConfig {
   readonly statsInterval: number;
   /** log lines: JSON, human-readable, or pretty only when stdout is a terminal */
   readonly logFormat: LogFormat;
+  /** null = a single node */
+  readonly cluster: ClusterConfig | null;
 }
 
 export const LOG_FORMATS = ['json', 'pretty', 'auto'] as const;
@@ -112,6 +136,17 @@ export const DEFAULT_CONFIG: WarrenConfig = {
   metricsPort: 15692,
   statsInterval: 5000,
   logFormat: 'auto',
+  cluster: null,
+};
+
+export const DEFAULT_CLUSTER: Omit<ClusterConfig, 'etcd' | 'advertise'> = {
+  port: 5679,
+  nodeId: null,
+  name: 'warren',
+  leaseTtl: 3,
+  minInsync: 1,
+  followerAckTimeout: 2000,
+  tls: null,
 };
 
 export function resolveConfig(overrides: Partial<WarrenConfig> = {}): WarrenConfig {

@@ -8,7 +8,7 @@ function configWith(files: Record<string, string>, argv: string[], env: NodeJS.P
     if (text === undefined) throw Object.assign(new Error(`ENOENT: ${path}`), { code: 'ENOENT' });
     return text;
   });
-  if (!('command' in result)) throw new Error('expected start');
+  if (!('command' in result) || result.command !== 'start') throw new Error('expected start');
   return result.config;
 }
 

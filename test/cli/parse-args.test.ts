@@ -4,7 +4,7 @@ import { CliUsageError, parseCli } from '../../src/cli/parse-args.js';
 
 function startConfig(argv: string[], env: NodeJS.ProcessEnv = {}) {
   const result = parseCli(argv, env);
-  if (!('command' in result)) throw new Error(`expected a start command, got ${JSON.stringify(result)}`);
+  if (!('command' in result) || result.command !== 'start') throw new Error(`expected a start command, got ${JSON.stringify(result)}`);
   return result.config;
 }
 

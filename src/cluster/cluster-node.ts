@@ -1,0 +1,444 @@
+import { randomBytes } from 'node:crypto';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import type { Server, Socket } from 'node:net';
+import { join } from 'node:path';
+import type { Duplex } from 'node:stream';
+import { Level } from 'level';
+import type { Logger } from 'pino';
+import { Broker } from '../broker.js';
+import type { BrokerAdmin } from '../operations/broker-admin.js';
+import type { ClusterConfig, WarrenConfig } from '../config/config.js';
+import { LevelStore } from '../store/level-store.js';
+import { listen } from '../transport/listener.js';
+import { LevelApplyTarget } from './apply-target.js';
+import { ClusterServer, dialCluster, type ClusterTls } from './cluster-server.js';
+import type { IsrRecord, LeaderInfo, NodeRole } from './coordinator.js';
+import { DEFAULT_KEEPALIVE_MS, DEFAULT_MARGIN_MS, EtcdCoordinator } from './etcd-coordinator.js';
+import { connectHandshake, Purpose, type PurposeCode } from './link.js';
+import { OpLog } from './op-log.js';
+import { encodeProxyV1, parseProxyV1 } from './proxy-protocol.js';
+import { ReplicatedLevelStore } from './replicated-store.js';
+import { ReplicationFollower, type FollowerStatus } from './replication-follower.js';
+import { ReplicationLeader, type LeaderStatus } from './replication-leader.js';
+
+type Db = Level<Buffer, Buffer>;
+
+/** What a node reports about itself (for `warren cluster status`, the management API and metrics). */
+export interface ClusterNodeStatus {
+  readonly nodeId: string;
+  readonly role: NodeRole;
+  readonly term: number | null;
+  readonly leader: string | null;
+  readonly isr: readonly string[];
+  /** records committed but not yet in this node's store (follower), or the largest follower lag (leader) */
+  readonly lag: number;
+  readonly replication: LeaderStatus | FollowerStatus | null;
+}
+
+/** A running cluster node: where clients connect (any node), its status, and close. */
+export interface RunningClusterNode {
+  readonly url: string;
+  readonly host: string;
+  readonly port: number;
+  readonly nodeId: string;
+  status(): ClusterNodeStatus;
+  /** the leader's broker administration (users, vhosts, permissions…); null while this node follows */
+  admin(): BrokerAdmin | null;
+  close(reason?: string): Promise<void>;
+}
+
+const NODE_ID_FILE = 'node-id';
+const RETAIN_RECORDS = 20_000;
+
+/** The node id: given, or generated once and kept in the data dir. */
+async function resolveNodeId(clusterDir: string, given: string | null, logger: Logger): Promise<string> {
+  const file = join(clusterDir, NODE_ID_FILE);
+  let stored: string | null = null;
+  try {
+    stored = (await readFile(file, 'utf8')).trim() || null;
+  } catch {
+    // first start
+  }
+  if (given !== null) {
+    if (stored !== null && stored !== given) logger.warn({ stored, given }, 'cluster: --node-id differs from the id kept in the data dir; using --node-id');
+    if (stored !== given) await writeFile(file, `${given}\n`);
+    return given;
+  }
+  if (stored !== null) return stored;
+  const id = `n-${randomBytes(4).toString('hex')}`;
+  await writeFile(file, `${id}\n`);
+  return id;
+}
+
+async function readTls(config: ClusterConfig): Promise<ClusterTls | null> {
+  if (config.tls === null) return null;
+  const [cert, key, ca] = await Promise.all([readFile(config.tls.cert), readFile(config.tls.key), readFile(config.tls.ca)]);
+  return { cert, key, ca };
+}
+
+function hostPort(host: string, port: number): string {
+  return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
+}
+
+/**
+ * One Warren node of a cluster (docs/clustering.md). It always listens for AMQP and on its
+ * cluster port. As a follower it applies the leader's records to its store and proxies
+ * AMQP connections to the leader; when elected it recovers the replicated store and serves
+ * them itself. Losing the lease (deadline), being fenced, or seeing a newer term makes it
+ * close its connections with 320 and become a follower again.
+ */
+export class ClusterNode {
+  private nodeId = '';
+  private coordinator!: EtcdCoordinator;
+  private log!: OpLog;
+  private tls: ClusterTls | null = null;
+  private clusterServer!: ClusterServer;
+  private amqpServer: Server | null = null;
+  private amqpPort = 0;
+  private clusterPort = 0;
+  private role: NodeRole = 'starting';
+  /** follower state */
+  private followerDb: Db | null = null;
+  private follower: ReplicationFollower | null = null;
+  /** leader state */
+  private leader: ReplicationLeader | null = null;
+  private store: ReplicatedLevelStore | null = null;
+  private broker: Broker | null = null;
+  private transitions: Promise<void> = Promise.resolve();
+  private closed = false;
+  private readonly proxied = new Set<Duplex>();
+  private readonly cluster: ClusterConfig;
+  private readonly dataDir: string;
+
+  constructor(
+    private readonly config: WarrenConfig,
+    private readonly logger: Logger,
+  ) {
+    if (config.cluster === null) throw new Error('ClusterNode needs a cluster configuration');
+    if (config.dataDir === null) throw new Error('a cluster node needs a data directory');
+    this.cluster = config.cluster;
+    this.dataDir = config.dataDir;
+  }
+
+  async start(): Promise<RunningClusterNode> {
+    const c = this.cluster;
+    // the store first: the data dir must be a valid store before anything else goes into it
+    const init = new LevelStore(this.dataDir, this.logger.child({ component: 'store' }));
+    await init.open();
+    await init.close();
+    const clusterDir = join(this.dataDir, 'cluster');
+    await mkdir(clusterDir, { recursive: true });
+    this.nodeId = await resolveNodeId(clusterDir, c.nodeId, this.logger);
+    this.tls = await readTls(c);
+    this.log = new OpLog(join(clusterDir, 'log'));
+    await this.log.open();
+    this.logger.info({ nodeId: this.nodeId, applied: this.log.applied, last: this.log.lastPosition }, 'cluster: node starting');
+
+    this.clusterServer = new ClusterServer({
+      host: this.config.host,
+      port: c.port,
+      tls: this.tls,
+      secret: () => this.coordinator.secret,
+      self: () => ({ nodeId: this.nodeId, term: this.leader?.term ?? 0 }),
+      onLink: (purpose, socket, nodeId, rest) => this.onLink(purpose, socket, nodeId, rest),
+      logger: this.logger,
+    });
+    this.clusterPort = await this.clusterServer.listen();
+    this.amqpServer = await listen(this.config.host, this.config.port, (socket) => this.onAmqp(socket));
+    const addr = this.amqpServer.address();
+    this.amqpPort = typeof addr === 'object' && addr !== null ? addr.port : this.config.port;
+
+    this.coordinator = new EtcdCoordinator({
+      endpoints: c.etcd,
+      clusterName: c.name,
+      nodeId: this.nodeId,
+      candidate: { id: this.nodeId, amqp: hostPort(c.advertise, this.amqpPort), cluster: hostPort(c.advertise, this.clusterPort) },
+      leaseTtl: c.leaseTtl,
+      keepaliveMs: DEFAULT_KEEPALIVE_MS,
+      marginMs: DEFAULT_MARGIN_MS,
+      logger: this.logger,
+    });
+    try {
+      await this.coordinator.start();
+    } catch (err) {
+      await this.shutdownListeners();
+      await this.log.close();
+      throw new Error(`cannot reach etcd at ${c.etcd.join(',')}: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+    }
+    await this.becomeFollower();
+    this.coordinator.on('leader', (l: LeaderInfo | null) => this.onLeader(l));
+    this.coordinator.on('isr', () => this.considerCampaign());
+    this.coordinator.on('elected', (term: number) => this.transition(() => this.promote(term)));
+    this.coordinator.on('expired', () => {
+      if (this.role === 'leader' || this.leader !== null) this.transition(() => this.stepDown('lease deadline passed'));
+    });
+    this.coordinator.on('lease-renewed', () => this.considerCampaign());
+    this.onLeader(this.coordinator.currentLeader());
+    this.considerCampaign();
+    const urlHost = c.advertise.includes(':') ? `[${c.advertise}]` : c.advertise;
+    return {
+      url: `amqp://guest:guest@${urlHost}:${this.amqpPort}`,
+      host: this.config.host,
+      port: this.amqpPort,
+      nodeId: this.nodeId,
+      status: () => this.status(),
+      admin: () => (this.role === 'leader' ? (this.broker?.admin ?? null) : null),
+      close: (reason?: string) => this.close(reason),
+    };
+  }
+
+  private transition(step: () => Promise<void>): void {
+    this.transitions = this.transitions.then(step).catch((err: unknown) => {
+      this.logger.error({ err }, 'cluster: role change failed');
+    });
+  }
+
+  // ------------------------------------------------------------------ roles
+
+  private async becomeFollower(): Promise<void> {
+    const db: Db = new Level<Buffer, Buffer>(this.dataDir, { keyEncoding: 'buffer', valueEncoding: 'buffer' });
+    await db.open();
+    this.followerDb = db;
+    this.follower = new ReplicationFollower({
+      log: this.log,
+      target: new LevelApplyTarget(db),
+      nodeId: this.nodeId,
+      secret: () => this.coordinator.secret,
+      dial: dialCluster(this.tls),
+      logger: this.logger,
+    });
+    this.role = 'follower';
+    await this.register();
+  }
+
+  private async register(): Promise<void> {
+    const c = this.cluster;
+    await this.coordinator
+      .register({ id: this.nodeId, amqp: hostPort(c.advertise, this.amqpPort), cluster: hostPort(c.advertise, this.clusterPort), role: this.role })
+      .catch((err) => this.logger.warn({ err }, 'cluster: cannot update the node registry'));
+  }
+
+  private onLeader(leader: LeaderInfo | null): void {
+    if (this.closed) return;
+    if (this.leader !== null && leader !== null && leader.id !== this.nodeId && leader.term > this.leader.term) {
+      this.transition(() => this.stepDown(`a newer leader (${leader.id}, term ${leader.term}) exists`));
+      return;
+    }
+    if (leader === null || leader.id === this.nodeId) this.follower?.follow(null);
+    else this.follower?.follow({ id: leader.id, cluster: leader.cluster, term: leader.term });
+  }
+
+  /** only ISR members (or anyone, in a cluster that never had a leader) may lead */
+  private eligible(isr: IsrRecord | null): boolean {
+    if (this.log.syncing) return false;
+    return isr === null || isr.members.includes(this.nodeId);
+  }
+
+  private considerCampaign(): void {
+    if (this.closed || this.role !== 'follower') return;
+    if (this.eligible(this.coordinator.currentIsr())) {
+      void this.coordinator.campaign().catch((err) => this.logger.warn({ err }, 'cluster: cannot campaign; will retry'));
+    } else if (!this.coordinator.isLeader()) {
+      void this.coordinator.resign();
+    }
+  }
+
+  private async promote(term: number): Promise<void> {
+    if (this.closed || this.role !== 'follower' || !this.coordinator.isLeader() || this.coordinator.term !== term) return;
+    const isr = this.coordinator.currentIsr();
+    if (!this.eligible(isr)) {
+      this.logger.warn({ isr }, 'cluster: elected but not in the ISR; resigning');
+      await this.coordinator.resign();
+      return;
+    }
+    const started = performance.now();
+    this.role = 'starting';
+    this.logger.info({ term }, 'cluster: promoting to leader');
+    await this.follower?.stop();
+    this.follower = null;
+    await this.followerDb?.close();
+    this.followerDb = null;
+    try {
+      const store = new ReplicatedLevelStore(this.dataDir, this.logger.child({ component: 'store' }));
+      this.store = store;
+      await store.open();
+      const leader = new ReplicationLeader({
+        log: this.log,
+        target: new LevelApplyTarget(store.levelDb()),
+        nodeId: this.nodeId,
+        term,
+        gate: { canCommit: () => this.coordinator.isLeader() && this.coordinator.term === term, writeIsr: (m) => this.coordinator.writeIsr(m) },
+        minInsync: this.cluster.minInsync,
+        followerAckTimeoutMs: this.cluster.followerAckTimeout,
+        retainRecords: RETAIN_RECORDS,
+        logger: this.logger,
+      });
+      this.leader = leader;
+      store.replicator = leader;
+      leader.on('fenced', () => this.transition(() => this.stepDown('fenced out by etcd')));
+      leader.on('failed', () => this.transition(() => this.stepDown('local write failed')));
+      // the previous leader is gone (its lease expired): it rejoins the ISR after catching up
+      const members = (isr?.members ?? []).filter((m) => m === this.nodeId || m !== isr?.leader);
+      await leader.start(members);
+      const broker = new Broker(this.config, this.logger, store);
+      this.broker = broker;
+      await broker.start({ listen: false });
+      this.role = 'leader';
+      this.logger.info({ term, ms: Math.round(performance.now() - started), isr: leader.status().isr }, 'cluster: leader open for traffic');
+      await this.register();
+    } catch (err) {
+      this.logger.error({ err }, 'cluster: promotion failed');
+      await this.stepDown('promotion failed');
+    }
+  }
+
+  private async stepDown(reason: string): Promise<void> {
+    if (this.leader === null && this.store === null) return;
+    this.logger.warn({ reason, term: this.leader?.term }, 'cluster: stepping down');
+    this.role = 'starting';
+    // first: nothing more commits, no confirm goes out
+    this.leader?.stop();
+    this.leader = null;
+    const broker = this.broker;
+    this.broker = null;
+    if (broker !== null) await broker.stopServing(reason).catch((err) => this.logger.warn({ err }, 'cluster: closing connections failed'));
+    for (const s of this.proxied) s.destroy();
+    // writes still in the store fail with NotLeaderError; let them settle, then close it
+    await new Promise((r) => setImmediate(r));
+    const store = this.store;
+    this.store = null;
+    if (store !== null) await store.close().catch(() => {});
+    await this.coordinator.resign();
+    if (this.closed) return;
+    await this.becomeFollower();
+    this.onLeader(this.coordinator.currentLeader());
+    this.considerCampaign();
+  }
+
+  // ------------------------------------------------------------------ connections
+
+  private onLink(purpose: PurposeCode, socket: Duplex, nodeId: string, rest: Buffer): void {
+    if (purpose === Purpose.Replicate) {
+      if (this.leader === null) socket.destroy();
+      else this.leader.attach(socket, nodeId, rest);
+      return;
+    }
+    // a peer proxies a client's AMQP connection: PROXY v1 header, then the client's bytes
+    let buf = rest;
+    const onData = (chunk: Buffer): void => {
+      buf = buf.length === 0 ? chunk : Buffer.concat([buf, chunk]);
+      tryParse();
+    };
+    const tryParse = (): void => {
+      let parsed;
+      try {
+        parsed = parseProxyV1(buf);
+      } catch {
+        socket.destroy();
+        return;
+      }
+      if (parsed === null) return;
+      socket.off('data', onData);
+      socket.pause();
+      const broker = this.broker;
+      if (broker === null || this.role !== 'leader') {
+        socket.destroy();
+        return;
+      }
+      const remaining = buf.subarray(parsed.length);
+      if (remaining.length > 0) socket.unshift(remaining);
+      broker.adopt(socket, parsed.peer.address, parsed.peer.port);
+      socket.resume();
+    };
+    socket.on('data', onData);
+    if (rest.length > 0) tryParse();
+  }
+
+  private onAmqp(socket: Socket): void {
+    socket.on('error', () => {});
+    if (this.role === 'leader' && this.broker !== null) {
+      this.broker.adopt(socket, socket.remoteAddress, socket.remotePort);
+      return;
+    }
+    const leader = this.coordinator?.currentLeader();
+    if (this.role !== 'follower' || leader === null || leader === undefined || leader.id === this.nodeId) {
+      socket.destroy(); // no leader to serve this client yet: it reconnects
+      return;
+    }
+    this.proxy(socket, leader);
+  }
+
+  /** pipes a client's connection to the leader's cluster port, after the handshake and a PROXY v1 header */
+  private proxy(client: Socket, leader: LeaderInfo): void {
+    client.pause();
+    const upstream = dialCluster(this.tls)(leader.cluster);
+    this.proxied.add(client);
+    const drop = (): void => {
+      this.proxied.delete(client);
+      client.destroy();
+      upstream.destroy();
+    };
+    upstream.on('error', drop);
+    upstream.on('close', drop);
+    client.on('close', drop);
+    connectHandshake(upstream, this.coordinator.secret, this.nodeId, Purpose.Proxy).then(
+      ({ rest }) => {
+        upstream.write(encodeProxyV1(client.remoteAddress, client.remotePort, client.localAddress, client.localPort));
+        if (rest.length > 0) client.write(rest);
+        client.pipe(upstream);
+        upstream.pipe(client);
+        client.resume();
+      },
+      () => drop(),
+    );
+  }
+
+  // ------------------------------------------------------------------ status, close
+
+  status(): ClusterNodeStatus {
+    const replication = this.leader?.status() ?? this.follower?.status() ?? null;
+    const isr = this.coordinator?.currentIsr() ?? null;
+    const lag =
+      replication === null ? 0 : replication.role === 'leader' ? Math.max(0, ...replication.followers.map((f) => f.lag)) : replication.lag;
+    const leader = this.coordinator?.currentLeader() ?? null;
+    return {
+      nodeId: this.nodeId,
+      role: this.role,
+      term: leader?.term ?? null,
+      leader: leader?.id ?? null,
+      isr: isr?.members ?? [],
+      lag,
+      replication,
+    };
+  }
+
+  private async shutdownListeners(): Promise<void> {
+    const amqp = this.amqpServer;
+    this.amqpServer = null;
+    for (const s of this.proxied) s.destroy();
+    await Promise.all([amqp === null ? undefined : new Promise<void>((r) => amqp.close(() => r())), this.clusterServer.close()]);
+  }
+
+  async close(reason = 'shutdown'): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.transitions;
+    if (this.broker !== null) {
+      // a clean shutdown: the leader's pending writes still reach the ISR
+      await this.broker.close(reason).catch((err) => this.logger.warn({ err }, 'cluster: broker close failed'));
+      this.broker = null;
+      this.store = null;
+    }
+    this.leader?.stop();
+    this.leader = null;
+    await this.follower?.stop();
+    await this.followerDb?.close();
+    await this.shutdownListeners();
+    await this.coordinator.close();
+    await this.log.close();
+  }
+}
+
+export async function startClusterNode(config: WarrenConfig, logger: Logger): Promise<RunningClusterNode> {
+  return new ClusterNode(config, logger).start();
+}

@@ -1,0 +1,61 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import amqp from 'amqplib';
+import { pino } from 'pino';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startWarren, type RunningClusterNode } from '../../src/index.js';
+import { EtcdCluster, freePort } from './etcd-cluster.js';
+
+const logger = pino({ level: process.env.CLUSTER_TEST_LOG ?? 'silent' });
+
+async function until(cond: () => boolean | Promise<boolean>, what: string, ms = 15_000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!(await cond())) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+describe('cluster nodes in one process', () => {
+  let etcd: EtcdCluster;
+  let root: string;
+  const nodes: RunningClusterNode[] = [];
+  beforeAll(async () => {
+    etcd = await EtcdCluster.start(1);
+    root = await mkdtemp(join(tmpdir(), 'warren-nodes-'));
+  }, 30_000);
+  afterAll(async () => {
+    for (const n of nodes) await n.close().catch(() => {});
+    await etcd?.stop();
+    await rm(root, { recursive: true, force: true });
+  });
+
+  it('elects a leader, replicates through a follower\'s proxy, and reports status', async () => {
+    for (const id of ['n1', 'n2', 'n3']) {
+      const n = (await startWarren({
+        host: '127.0.0.1',
+        port: 0,
+        dataDir: join(root, id),
+        logger: logger.child({ node: id }),
+        cluster: { etcd: etcd.endpoints, port: await freePort(), advertise: '127.0.0.1', nodeId: id, name: 'smoke', leaseTtl: 3, minInsync: 1, followerAckTimeout: 2000, tls: null },
+      })) as RunningClusterNode;
+      nodes.push(n);
+    }
+    await until(() => nodes.some((n) => n.status().role === 'leader'), 'a leader');
+    const leader = nodes.find((n) => n.status().role === 'leader')!;
+    await until(() => leader.status().isr.length === 3, 'ISR of 3');
+    const follower = nodes.find((n) => n !== leader)!;
+    const conn = await amqp.connect(`amqp://guest:guest@127.0.0.1:${follower.port}`);
+    const ch = await conn.createConfirmChannel();
+    await ch.assertQueue('q1', { durable: true });
+    for (let i = 0; i < 100; i++) ch.sendToQueue('q1', Buffer.from(`m${i}`), { persistent: true });
+    await ch.waitForConfirms();
+    const ok = await ch.checkQueue('q1');
+    expect(ok.messageCount).toBe(100);
+    await conn.close();
+    const s = leader.status();
+    expect(s.replication?.role).toBe('leader');
+    await until(() => nodes.every((n) => n.status().replication !== null && (n.status().replication as { appliedSeq: number }).appliedSeq >= (s.replication as { commitSeq: number }).commitSeq), 'followers applied');
+  }, 60_000);
+});
