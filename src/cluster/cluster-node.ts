@@ -76,6 +76,11 @@ async function readTls(config: ClusterConfig): Promise<ClusterTls | null> {
   return { cert, key, ca };
 }
 
+/** a monotonic instant (performance.now()) as wall-clock ms */
+function wallClock(mono: number): number {
+  return Math.round(Date.now() - (performance.now() - mono));
+}
+
 function hostPort(host: string, port: number): string {
   return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
 }
@@ -170,7 +175,8 @@ export class ClusterNode {
     this.coordinator.on('isr', () => this.considerCampaign());
     this.coordinator.on('elected', (term: number) => this.transition(() => this.promote(term)));
     this.coordinator.on('expired', () => {
-      if (this.role === 'leader' || this.leader !== null) this.transition(() => this.stepDown('lease deadline passed'));
+      const deadlineAt = wallClock(this.coordinator.leaseDeadline);
+      if (this.role === 'leader' || this.leader !== null) this.transition(() => this.stepDown('lease deadline passed', deadlineAt));
     });
     this.coordinator.on('lease-renewed', () => this.considerCampaign());
     this.onLeader(this.coordinator.currentLeader());
@@ -292,9 +298,10 @@ export class ClusterNode {
     }
   }
 
-  private async stepDown(reason: string): Promise<void> {
+  private async stepDown(reason: string, deadlineAt = wallClock(Math.min(performance.now(), this.coordinator.leaseDeadline))): Promise<void> {
     if (this.leader === null && this.store === null) return;
-    this.logger.warn({ reason, term: this.leader?.term }, 'cluster: stepping down');
+    // deadlineAt: when this leader stopped confirming at the latest (the harness checks that terms never overlap)
+    this.logger.warn({ reason, term: this.leader?.term, deadlineAt }, 'cluster: stepping down');
     this.role = 'starting';
     // first: nothing more commits, no confirm goes out
     this.leader?.stop();

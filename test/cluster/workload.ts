@@ -1,0 +1,202 @@
+import amqp from 'amqplib';
+
+export const QUEUE = 'ha-workload';
+const WINDOW = 200;
+const BODY = Buffer.alloc(1024, 0x61);
+
+export interface Delivery {
+  readonly id: string;
+  readonly redelivered: boolean;
+  /** which consumer connection (a counter) received it */
+  readonly conn: number;
+  readonly at: number;
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/** amqplib has no handshake timeout: a paused leader behind a proxy would hang connect() */
+async function connectWithin(url: string, ms: number): Promise<amqp.ChannelModel> {
+  const pending = amqp.connect(url);
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => {
+      reject(new Error('connect timeout'));
+      void pending.then((c) => c.close().catch(() => {}), () => {});
+    }, ms);
+  });
+  try {
+    return await Promise.race([pending, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/**
+ * A confirmed persistent workload whose clients reconnect (to the next node in the list)
+ * whenever their connection drops, as applications do against a cluster: one publisher
+ * (confirm channel, 1 KiB persistent messages with ids, at most WINDOW unconfirmed) and
+ * one consumer (manual acks, prefetch 100).
+ */
+export class Workload {
+  readonly confirmed = new Map<string, { publishedAt: number; confirmedAt: number }>();
+  readonly deliveries: Delivery[] = [];
+  private running = false;
+  private seq = 0;
+  private consumerConns = 0;
+  private loops: Promise<void>[] = [];
+
+  constructor(
+    private readonly urls: readonly string[],
+    private readonly ratePerSecond = 500,
+  ) {}
+
+  start(): void {
+    this.running = true;
+    this.loops = [this.publisherLoop(), this.consumerLoop()];
+  }
+
+  async stop(): Promise<void> {
+    this.running = false;
+    await Promise.all(this.loops);
+  }
+
+  /** wall-clock time of the first confirm of a message published after `t` */
+  firstConfirmAfter(t: number): number | null {
+    let best: number | null = null;
+    for (const c of this.confirmed.values()) if (c.publishedAt > t && (best === null || c.confirmedAt < best)) best = c.confirmedAt;
+    return best;
+  }
+
+  async waitConfirmed(n: number, timeoutMs = 30_000): Promise<void> {
+    const end = Date.now() + timeoutMs;
+    const target = this.confirmed.size + n;
+    while (this.confirmed.size < target) {
+      if (Date.now() > end) throw new Error(`only ${this.confirmed.size} of ${target} messages confirmed in time`);
+      await sleep(20);
+    }
+  }
+
+  private url(i: number): string {
+    return `${this.urls[i % this.urls.length]}?heartbeat=1`;
+  }
+
+  private async publisherLoop(): Promise<void> {
+    for (let attempt = 0; this.running; attempt++) {
+      let conn: amqp.ChannelModel | null = null;
+      try {
+        conn = await connectWithin(this.url(attempt), 3000);
+        let closed = false;
+        conn.on('error', () => {});
+        conn.on('close', () => (closed = true));
+        const ch = await conn.createConfirmChannel();
+        ch.on('error', () => {});
+        await ch.assertQueue(QUEUE, { durable: true });
+        let inflight = 0;
+        const perTick = Math.max(1, Math.round(this.ratePerSecond / 50));
+        while (this.running && !closed) {
+          for (let k = 0; k < perTick && inflight < WINDOW && !closed; k++) {
+            const id = `m${++this.seq}`;
+            const publishedAt = Date.now();
+            inflight++;
+            ch.publish('', QUEUE, BODY, { persistent: true, messageId: id }, (err) => {
+              inflight--;
+              if (err === null || err === undefined) this.confirmed.set(id, { publishedAt, confirmedAt: Date.now() });
+            });
+          }
+          await sleep(20);
+        }
+        if (!closed) await ch.waitForConfirms().catch(() => {});
+      } catch {
+        // the node went away or refused us: try the next one
+      } finally {
+        await conn?.close().catch(() => {});
+      }
+      if (this.running) await sleep(200);
+    }
+  }
+
+  private async consumerLoop(): Promise<void> {
+    for (let attempt = 1; this.running; attempt++) {
+      let conn: amqp.ChannelModel | null = null;
+      try {
+        conn = await connectWithin(this.url(attempt), 3000);
+        const connNo = ++this.consumerConns;
+        let closed = false;
+        conn.on('error', () => {});
+        const closedP = new Promise<void>((r) => conn!.on('close', () => ((closed = true), r())));
+        const ch = await conn.createChannel();
+        ch.on('error', () => {});
+        await ch.assertQueue(QUEUE, { durable: true });
+        await ch.prefetch(100);
+        await ch.consume(QUEUE, (m) => {
+          if (m === null) return;
+          this.deliveries.push({ id: String(m.properties.messageId), redelivered: m.fields.redelivered, conn: connNo, at: Date.now() });
+          ch.ack(m);
+        });
+        while (this.running && !closed) await Promise.race([closedP, sleep(100)]);
+      } catch {
+        // try the next node
+      } finally {
+        await conn?.close().catch(() => {});
+      }
+      if (this.running) await sleep(200);
+    }
+  }
+
+  /** consumes whatever is left (through any node), until the queue stays empty */
+  async drain(timeoutMs = 30_000): Promise<void> {
+    const end = Date.now() + timeoutMs;
+    for (let attempt = 0; Date.now() < end; attempt++) {
+      let conn: amqp.ChannelModel | null = null;
+      try {
+        conn = await connectWithin(this.url(attempt), 3000);
+        conn.on('error', () => {});
+        const connNo = ++this.consumerConns;
+        const ch = await conn.createChannel();
+        await ch.assertQueue(QUEUE, { durable: true });
+        for (;;) {
+          const m = await ch.get(QUEUE, { noAck: false });
+          if (m === false) {
+            await ch.close();
+            return;
+          }
+          this.deliveries.push({ id: String(m.properties.messageId), redelivered: m.fields.redelivered, conn: connNo, at: Date.now() });
+          ch.ack(m);
+        }
+      } catch {
+        await sleep(300);
+      } finally {
+        await conn?.close().catch(() => {});
+      }
+    }
+    throw new Error('could not drain the queue');
+  }
+
+  /** confirmed messages never delivered */
+  missing(): string[] {
+    const seen = new Set(this.deliveries.map((d) => d.id));
+    return [...this.confirmed.keys()].filter((id) => !seen.has(id));
+  }
+
+  /**
+   * Deliveries that repeat a message on the same connection without `redelivered` (a
+   * message delivered again after a reconnect may lack the flag when the mark of its first
+   * delivery never became durable: a limit of the store's delivery mark, see the docs).
+   */
+  badDuplicates(): Delivery[] {
+    const byId = new Map<string, Delivery[]>();
+    for (const d of this.deliveries) {
+      const list = byId.get(d.id) ?? [];
+      list.push(d);
+      byId.set(d.id, list);
+    }
+    const bad: Delivery[] = [];
+    for (const list of byId.values()) {
+      for (let i = 1; i < list.length; i++) {
+        const d = list[i]!;
+        if (!d.redelivered && list.slice(0, i).some((p) => p.conn === d.conn)) bad.push(d);
+      }
+    }
+    return bad;
+  }
+}
