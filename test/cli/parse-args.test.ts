@@ -188,3 +188,64 @@ describe('parseCli', () => {
     });
   });
 });
+
+describe('parseCli: clustering', () => {
+  it('--cluster-etcd turns clustering on with the documented defaults', () => {
+    const config = startConfig(['start', '--cluster-etcd', '127.0.0.1:2379,http://10.0.0.2:2379', '--cluster-advertise', '10.0.0.1']);
+    expect(config.cluster).toEqual({
+      etcd: ['127.0.0.1:2379', 'http://10.0.0.2:2379'],
+      advertise: '10.0.0.1',
+      port: 5679,
+      nodeId: null,
+      name: 'warren',
+      leaseTtl: 3,
+      minInsync: 1,
+      followerAckTimeout: 2000,
+      tls: null,
+    });
+  });
+
+  it('without --cluster-etcd there is no cluster, and cluster flags alone are refused', () => {
+    expect(startConfig(['start']).cluster).toBeNull();
+    expect(usageError(['start', '--cluster-port', '6000']).message).toBe('--cluster-port needs --cluster-etcd (or WARREN_CLUSTER_ETCD)');
+    expect(usageError(['start'], { WARREN_NODE_ID: 'a' }).message).toBe('WARREN_NODE_ID needs --cluster-etcd (or WARREN_CLUSTER_ETCD)');
+  });
+
+  it('reads every cluster setting from flags and from the environment', () => {
+    const flags = startConfig([
+      'start', '--host', '127.0.0.1', '--cluster-etcd', 'e1:2379', '--cluster-port', '5801', '--node-id', 'n1', '--cluster-name', 'prod',
+      '--cluster-lease-ttl', '5', '--cluster-min-insync', '2', '--cluster-follower-timeout', '3000',
+      '--cluster-tls-cert', 'c.pem', '--cluster-tls-key', 'k.pem', '--cluster-tls-ca', 'ca.pem',
+    ]);
+    const env = startConfig(['start'], {
+      WARREN_HOST: '127.0.0.1', WARREN_CLUSTER_ETCD: 'e1:2379', WARREN_CLUSTER_PORT: '5801', WARREN_NODE_ID: 'n1', WARREN_CLUSTER_NAME: 'prod',
+      WARREN_CLUSTER_LEASE_TTL: '5', WARREN_CLUSTER_MIN_INSYNC: '2', WARREN_CLUSTER_FOLLOWER_TIMEOUT: '3000',
+      WARREN_CLUSTER_TLS_CERT: 'c.pem', WARREN_CLUSTER_TLS_KEY: 'k.pem', WARREN_CLUSTER_TLS_CA: 'ca.pem',
+    });
+    const expected = {
+      etcd: ['e1:2379'], advertise: '127.0.0.1', port: 5801, nodeId: 'n1', name: 'prod', leaseTtl: 5, minInsync: 2, followerAckTimeout: 3000,
+      tls: { cert: 'c.pem', key: 'k.pem', ca: 'ca.pem' },
+    };
+    expect(flags.cluster).toEqual(expected);
+    expect(env.cluster).toEqual(expected);
+  });
+
+  it('needs an advertised address when listening on every address, and sane values', () => {
+    expect(usageError(['start', '--cluster-etcd', 'e1:2379']).message).toMatch(/needs --cluster-advertise/);
+    expect(usageError(['start', '--cluster-etcd', 'not a url', '--cluster-advertise', 'h']).message).toMatch(/^invalid --cluster-etcd/);
+    expect(usageError(['start', '--cluster-etcd', 'e:1', '--cluster-advertise', 'h', '--cluster-lease-ttl', '1']).message).toMatch(/^invalid --cluster-lease-ttl/);
+    expect(usageError(['start', '--cluster-etcd', 'e:1', '--cluster-advertise', 'h', '--node-id', 'a/b']).message).toMatch(/^invalid --node-id/);
+    expect(usageError(['start', '--cluster-etcd', 'e:1', '--cluster-advertise', 'h', '--cluster-tls-cert', 'c']).message).toMatch(/TLS needs/);
+  });
+
+  it('cluster status takes the etcd endpoints, the cluster name and --json', () => {
+    expect(parseCli(['cluster', 'status', '--cluster-etcd', 'e1:2379,e2:2379', '--json'], {})).toEqual({
+      command: 'cluster-status', etcd: ['e1:2379', 'e2:2379'], clusterName: 'warren', json: true,
+    });
+    expect(parseCli(['cluster', 'status'], { WARREN_CLUSTER_ETCD: 'e1:2379', WARREN_CLUSTER_NAME: 'x' })).toEqual({
+      command: 'cluster-status', etcd: ['e1:2379'], clusterName: 'x', json: false,
+    });
+    expect(usageError(['cluster', 'status']).message).toMatch(/needs --cluster-etcd/);
+    expect(usageError(['cluster', 'nope']).message).toMatch(/unknown cluster command/);
+  });
+});

@@ -182,3 +182,43 @@ describe('runCli', () => {
     expect(text).not.toContain('hunter2');
   });
 });
+
+describe('runCli: cluster status', () => {
+  const status = {
+    leader: 'n1',
+    term: 42,
+    isr: ['n1', 'n2'],
+    nodes: [
+      { id: 'n1', amqp: '10.0.0.1:5672', cluster: '10.0.0.1:5679', role: 'leader' },
+      { id: 'n2', amqp: '10.0.0.2:5672', cluster: '10.0.0.2:5679', role: 'follower' },
+    ],
+  };
+
+  it('--json prints leader, ISR and nodes as one JSON line', async () => {
+    const h = harness(neverStart);
+    const seen: unknown[] = [];
+    const io = { ...h.io, clusterStatus: async (etcd: readonly string[], name: string) => (seen.push([etcd, name]), status) };
+    await runCli(['cluster', 'status', '--cluster-etcd', '127.0.0.1:2379', '--json'], {}, io);
+    expect(seen).toEqual([[['127.0.0.1:2379'], 'warren']]);
+    expect(JSON.parse(h.stdout.join(''))).toEqual({
+      leader: 'n1',
+      term: 42,
+      isr: ['n1', 'n2'],
+      nodes: [
+        { id: 'n1', amqp: '10.0.0.1:5672', role: 'leader' },
+        { id: 'n2', amqp: '10.0.0.2:5672', role: 'follower' },
+      ],
+    });
+    expect(h.exits).toEqual([0]);
+  });
+
+  it('prints a table without --json, and exits 1 when etcd cannot be read', async () => {
+    const h = harness(neverStart);
+    await runCli(['cluster', 'status', '--cluster-etcd', 'e:2379'], {}, { ...h.io, clusterStatus: async () => status });
+    expect(h.stdout.join('')).toMatch(/leader: n1 \(term 42\)\nisr: {4}n1, n2\nnodes:\n {2}n1 .*10\.0\.0\.1:5672 .*leader\n/);
+    const bad = harness(neverStart);
+    await runCli(['cluster', 'status', '--cluster-etcd', 'e:2379'], {}, { ...bad.io, clusterStatus: () => Promise.reject(new Error('deadline exceeded')) });
+    expect(bad.stderr).toEqual(['warren: cannot read the cluster from etcd: deadline exceeded\n']);
+    expect(bad.exits).toEqual([1]);
+  });
+});
