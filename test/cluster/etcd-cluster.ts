@@ -1,4 +1,4 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -35,6 +35,9 @@ export class EtcdCluster {
 
   /** starts `size` members and waits until the cluster answers a write */
   static async start(size = 3): Promise<EtcdCluster> {
+    if (spawnSync('etcd', ['--version']).status !== 0) {
+      throw new Error("etcd is not installed: 'apt-get install etcd-server' (Debian's etcd 3.4; .ci/run does it)");
+    }
     const root = await mkdtemp(join(tmpdir(), 'warren-etcd-'));
     const cluster = new EtcdCluster(root);
     for (let i = 1; i <= size; i++) {

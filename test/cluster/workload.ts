@@ -41,6 +41,8 @@ export class Workload {
   readonly confirmed = new Map<string, { publishedAt: number; confirmedAt: number }>();
   readonly deliveries: Delivery[] = [];
   private running = false;
+  /** the consumer stays away (a backlog builds up) while this is set */
+  consumerPaused = false;
   private seq = 0;
   private consumerConns = 0;
   private loops: Promise<void>[] = [];
@@ -117,6 +119,10 @@ export class Workload {
 
   private async consumerLoop(): Promise<void> {
     for (let attempt = 1; this.running; attempt++) {
+      if (this.consumerPaused) {
+        await sleep(100);
+        continue;
+      }
       let conn: amqp.ChannelModel | null = null;
       try {
         conn = await connectWithin(this.url(attempt), 3000);
@@ -133,7 +139,7 @@ export class Workload {
           this.deliveries.push({ id: String(m.properties.messageId), redelivered: m.fields.redelivered, conn: connNo, at: Date.now() });
           ch.ack(m);
         });
-        while (this.running && !closed) await Promise.race([closedP, sleep(100)]);
+        while (this.running && !closed && !this.consumerPaused) await Promise.race([closedP, sleep(100)]);
       } catch {
         // try the next node
       } finally {
@@ -141,6 +147,51 @@ export class Workload {
       }
       if (this.running) await sleep(200);
     }
+  }
+
+  /** publishes n messages as fast as confirms allow (a backlog for failover timing) */
+  async bulkPublish(n: number): Promise<void> {
+    let done = 0;
+    for (let attempt = 0; done < n; attempt++) {
+      let conn: amqp.ChannelModel | null = null;
+      try {
+        conn = await connectWithin(this.url(attempt), 3000);
+        conn.on('error', () => {});
+        const ch = await conn.createConfirmChannel();
+        ch.on('error', () => {});
+        await ch.assertQueue(QUEUE, { durable: true });
+        while (done < n) {
+          const batch = Math.min(1000, n - done);
+          const ids: string[] = [];
+          const publishedAt = Date.now();
+          for (let k = 0; k < batch; k++) {
+            const id = `b${++this.seq}`;
+            ids.push(id);
+            ch.publish('', QUEUE, BODY, { persistent: true, messageId: id });
+          }
+          await ch.waitForConfirms();
+          const confirmedAt = Date.now();
+          for (const id of ids) this.confirmed.set(id, { publishedAt, confirmedAt });
+          done += batch;
+        }
+      } catch {
+        await sleep(300);
+      } finally {
+        await conn?.close().catch(() => {});
+      }
+    }
+  }
+
+  /** the longest time between two consecutive confirms within [from, to] */
+  longestConfirmGap(from: number, to: number): number {
+    const times = [...this.confirmed.values()].map((c) => c.confirmedAt).filter((t) => t >= from && t <= to).sort((a, b) => a - b);
+    let gap = 0;
+    let prev = from;
+    for (const t of times) {
+      gap = Math.max(gap, t - prev);
+      prev = t;
+    }
+    return Math.max(gap, to - prev);
   }
 
   /** consumes whatever is left (through any node), until the queue stays empty */
