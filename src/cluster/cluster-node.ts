@@ -251,7 +251,17 @@ export class ClusterNode {
 
   private async promote(term: number): Promise<void> {
     if (this.closed || this.role !== 'follower' || !this.coordinator.isLeader() || this.coordinator.term !== term) return;
-    const isr = this.coordinator.currentIsr();
+    // after the election no one else can write the ISR (the previous leader's key is gone): read it fresh
+    let isr: IsrRecord | null;
+    try {
+      isr = await this.coordinator.readIsr();
+    } catch (err) {
+      this.logger.warn({ err }, 'cluster: cannot read the ISR after the election; resigning');
+      await this.coordinator.resign();
+      this.considerCampaign();
+      return;
+    }
+    if (!this.coordinator.isLeader() || this.coordinator.term !== term) return;
     if (!this.eligible(isr)) {
       this.logger.warn({ isr }, 'cluster: elected but not in the ISR; resigning');
       await this.coordinator.resign();

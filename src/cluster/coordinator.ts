@@ -53,6 +53,8 @@ export interface Coordinator extends EventEmitter {
   /** true while this node holds the leadership it won (term) and its lease is valid */
   isLeader(): boolean;
   readonly term: number;
+  /** a linearizable read of the ISR */
+  readIsr(): Promise<IsrRecord | null>;
   /** writes the ISR only if this node still leads with its term (txn fenced on the lease); false when fenced out */
   writeIsr(members: readonly string[]): Promise<boolean>;
   /** publishes this node's registry record (bound to its lease) */

@@ -106,6 +106,9 @@ export class EtcdCoordinator extends EventEmitter implements Coordinator {
   private isrWatcher: Watcher | null = null;
   private closed = false;
   private lastRecord: NodeRecord | null = null;
+  /** highest revision seen through the watches: an older full read must not overwrite it */
+  private seenRevision = 0;
+  private verifying = false;
 
   constructor(private readonly options: EtcdCoordinatorOptions) {
     super();
@@ -241,17 +244,22 @@ export class EtcdCoordinator extends EventEmitter implements Coordinator {
       .startRevision(String(rev + 1))
       .create();
     this.electionWatcher.on('put', (kv) => {
+      this.seenRevision = Math.max(this.seenRevision, Number(kv.mod_revision));
       const info = parseJson<CandidateInfo>(kv.value);
       if (info !== null) this.candidates.set(kv.key.toString(), { key: kv.key.toString(), createRevision: Number(kv.create_revision), info });
       this.updateLeader();
     });
     this.electionWatcher.on('delete', (kv) => {
+      this.seenRevision = Math.max(this.seenRevision, Number(kv.mod_revision));
       this.candidates.delete(kv.key.toString());
       this.updateLeader();
     });
     this.electionWatcher.on('error', () => {});
     this.isrWatcher = await this.client.watch().key(`${this.prefix}isr`).startRevision(String(rev + 1)).create();
-    this.isrWatcher.on('put', (kv) => this.setIsr(parseJson<IsrRecord>(kv.value)));
+    this.isrWatcher.on('put', (kv) => {
+      this.seenRevision = Math.max(this.seenRevision, Number(kv.mod_revision));
+      this.setIsr(parseJson<IsrRecord>(kv.value));
+    });
     this.isrWatcher.on('delete', () => this.setIsr(null));
     this.isrWatcher.on('error', () => {});
   }
@@ -262,8 +270,16 @@ export class EtcdCoordinator extends EventEmitter implements Coordinator {
       .if(`${this.prefix}isr`, 'Create', '>', -1)
       .then(this.client.getAll().prefix(`${this.prefix}election/`), this.client.get(`${this.prefix}isr`))
       .commit();
+    const rev = Number(res.header.revision);
+    // watch events newer than this read were applied meanwhile: this read is stale
+    if (rev < this.seenRevision) return rev;
+    this.seenRevision = rev;
     const candidates = res.responses[0]?.response_range?.kvs ?? [];
     this.candidates.clear();
+    if (this.campaignKey !== null && this.term_ > rev) {
+      // our own key was created after this read
+      this.candidates.set(this.campaignKey, { key: this.campaignKey, createRevision: this.term_, info: this.options.candidate });
+    }
     for (const kv of candidates) {
       const info = parseJson<CandidateInfo>(kv.value);
       if (info !== null) this.candidates.set(kv.key.toString(), { key: kv.key.toString(), createRevision: Number(kv.create_revision), info });
@@ -271,7 +287,7 @@ export class EtcdCoordinator extends EventEmitter implements Coordinator {
     this.updateLeader();
     const isrKv = res.responses[1]?.response_range?.kvs[0];
     this.setIsr(isrKv === undefined ? null : parseJson<IsrRecord>(isrKv.value));
-    return Number(res.header.revision);
+    return rev;
   }
 
   private setIsr(isr: IsrRecord | null): void {
@@ -289,10 +305,37 @@ export class EtcdCoordinator extends EventEmitter implements Coordinator {
       this.leader = first === null ? null : { ...first.info, term: first.createRevision };
       this.emit('leader', this.leader);
     }
-    if (!this.elected && key !== null && key === this.campaignKey && this.leaseValid()) {
+    if (!this.elected && key !== null && key === this.campaignKey && this.leaseValid()) void this.verifyElection();
+  }
+
+  /**
+   * Our key looks oldest in our (watch-fed, possibly lagging) view: confirm with a
+   * linearizable read that no key with a smaller create revision exists (etcd's recipe).
+   * Revisions only grow, so no older key can appear later.
+   */
+  private async verifyElection(): Promise<void> {
+    if (this.verifying) return;
+    this.verifying = true;
+    try {
+      const key = this.campaignKey;
+      const term = this.term_;
+      if (key === null) return;
+      const older = await this.client.getAll().prefix(`${this.prefix}election/`).maxCreateRevision(term - 1).limit(1).keys();
+      if (older.length > 0) {
+        // our view missed a candidate: read again, and look again shortly
+        void this.resync().catch(() => {});
+        setTimeout(() => this.updateLeader(), 100).unref();
+        return;
+      }
+      if (this.closed || this.elected || this.campaignKey !== key || this.term_ !== term || !this.leaseValid()) return;
       this.elected = true;
-      this.options.logger.info({ term: this.term_ }, 'cluster: elected');
-      this.emit('elected', this.term_);
+      this.options.logger.info({ term }, 'cluster: elected');
+      this.emit('elected', term);
+    } catch (err) {
+      this.options.logger.warn({ err }, 'cluster: cannot verify the election; retrying');
+      setTimeout(() => this.updateLeader(), 200).unref();
+    } finally {
+      this.verifying = false;
     }
   }
 
@@ -322,6 +365,13 @@ export class EtcdCoordinator extends EventEmitter implements Coordinator {
       await this.client.delete().key(key).exec().catch(() => {});
       this.updateLeader();
     }
+  }
+
+  /** a linearizable read of the ISR (the watch may lag); used when deciding to lead */
+  async readIsr(): Promise<IsrRecord | null> {
+    const isr = parseJson<IsrRecord>(await this.client.get(`${this.prefix}isr`).buffer());
+    this.setIsr(isr);
+    return isr;
   }
 
   async writeIsr(members: readonly string[]): Promise<boolean> {
