@@ -1,0 +1,164 @@
+#!/usr/bin/env node
+// Replicated throughput: the same perf.mjs scenarios against a single Warren node and against a
+// three-node cluster on etcd (all on this machine), alternating, with ratios.
+//   npm run build && flock /tmp/bench.lock node bench/cluster.mjs [--repeat 2] [--duration 10] [--count 100000]
+// A cluster run starts one etcd member (etcd holds no messages; its load is a few keepalives)
+// and three nodes; the perf client connects to the leader, and for `confirm` also through a
+// follower (the proxied path). Every node keeps its data dir on the same disk.
+import { spawn, execFileSync } from 'node:child_process';
+import { closeSync, mkdtempSync, openSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
+const MAIN = join(ROOT, 'dist', 'cli', 'main.js');
+const PERF = join(ROOT, 'bench', 'perf.mjs');
+const { readClusterStatus } = await import(join(ROOT, 'dist', 'cluster', 'etcd-coordinator.js'));
+
+const { values } = parseArgs({
+  options: {
+    repeat: { type: 'string', default: '2' },
+    duration: { type: 'string', default: '10' },
+    count: { type: 'string', default: '100000' },
+    size: { type: 'string', default: '1024' },
+    json: { type: 'boolean', default: false },
+  },
+});
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+const log = (s) => process.stderr.write(`${s}\n`);
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address();
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+function start(args, logFile) {
+  const fd = openSync(logFile, 'a');
+  const p = spawn(args[0], args.slice(1), { stdio: ['ignore', fd, fd] });
+  closeSync(fd);
+  return p;
+}
+
+async function stop(p) {
+  if (p.exitCode !== null || p.signalCode !== null) return;
+  const gone = new Promise((r) => p.once('exit', r));
+  p.kill('SIGKILL');
+  await gone;
+}
+
+function perf(scenario, url, extra) {
+  const out = execFileSync(process.execPath, [PERF, scenario, '--url', url, '--json', '--size', values.size, ...extra], { encoding: 'utf8', maxBuffer: 64 << 20 });
+  const line = out.trim().split('\n').pop();
+  return JSON.parse(line);
+}
+
+// confirm: a consumer keeps up (a message consumed before its batch is written is confirmed
+// without reaching the disk or the followers); backlog: every message is stored and replicated
+const SCENARIOS = [
+  { name: 'confirm', args: () => ['--duration', values.duration], metrics: ['publishRate'] },
+  { name: 'backlog', args: () => ['--count', values.count, '--no-restart'], metrics: ['publishRate', 'drainRate'] },
+];
+
+const rateOf = (record, metric = 'publishRate') => record.metrics?.[metric] ?? null;
+
+async function single(dir) {
+  const port = await freePort();
+  const p = start([process.execPath, MAIN, 'start', '--host', '127.0.0.1', '--port', String(port), '--data-dir', join(dir, 'single'), '--log-level', 'warn'], join(dir, 'single.log'));
+  await sleep(1500);
+  return { url: `amqp://guest:guest@127.0.0.1:${port}`, stop: () => stop(p) };
+}
+
+async function cluster(dir) {
+  const clientPort = await freePort();
+  const peerPort = await freePort();
+  const etcd = start(
+    ['etcd', '--name', 'b1', '--data-dir', join(dir, 'etcd'), '--listen-client-urls', `http://127.0.0.1:${clientPort}`, '--advertise-client-urls', `http://127.0.0.1:${clientPort}`,
+      '--listen-peer-urls', `http://127.0.0.1:${peerPort}`, '--initial-advertise-peer-urls', `http://127.0.0.1:${peerPort}`, '--initial-cluster', `b1=http://127.0.0.1:${peerPort}`, '--log-level', 'error'],
+    join(dir, 'etcd.log'),
+  );
+  const endpoints = [`127.0.0.1:${clientPort}`];
+  const nodes = [];
+  for (const id of ['n1', 'n2', 'n3']) {
+    const port = await freePort();
+    const cport = await freePort();
+    const p = start(
+      [process.execPath, MAIN, 'start', '--host', '127.0.0.1', '--port', String(port), '--data-dir', join(dir, id), '--log-level', 'warn',
+        '--cluster-etcd', endpoints[0], '--cluster-port', String(cport), '--node-id', id, '--cluster-name', 'bench'],
+      join(dir, `${id}.log`),
+    );
+    nodes.push({ id, port, p });
+  }
+  const until = Date.now() + 60_000;
+  let status = null;
+  while (Date.now() < until) {
+    status = await readClusterStatus(endpoints, 'bench').catch(() => null);
+    if (status?.leader && status.isr.length === 3 && status.nodes.find((n) => n.id === status.leader)?.role === 'leader') break;
+    await sleep(200);
+  }
+  if (!status || status.isr.length !== 3) throw new Error(`cluster not ready: ${JSON.stringify(status)}`);
+  const leader = nodes.find((n) => n.id === status.leader);
+  const follower = nodes.find((n) => n.id !== status.leader);
+  return {
+    url: `amqp://guest:guest@127.0.0.1:${leader.port}`,
+    followerUrl: `amqp://guest:guest@127.0.0.1:${follower.port}`,
+    stop: async () => {
+      for (const n of nodes) await stop(n.p);
+      await stop(etcd);
+    },
+  };
+}
+
+const results = [];
+for (let r = 0; r < Number(values.repeat); r++) {
+  for (const s of SCENARIOS) {
+    for (const kind of ['single', 'cluster']) {
+      const dir = mkdtempSync(join(tmpdir(), 'warren-bench-cluster-'));
+      const target = kind === 'single' ? await single(dir) : await cluster(dir);
+      try {
+        const record = perf(s.name, target.url, s.args());
+        results.push({ scenario: s.name, kind, rate: rateOf(record), ok: record.ok, record });
+        log(`${s.name} ${kind}: ${Math.round(rateOf(record))} msg/s`);
+        if (kind === 'cluster' && s.name === 'confirm') {
+          const viaFollower = perf(s.name, target.followerUrl, s.args());
+          results.push({ scenario: s.name, kind: 'cluster-via-follower', rate: rateOf(viaFollower), ok: viaFollower.ok, record: viaFollower });
+          log(`${s.name} cluster via follower: ${Math.round(rateOf(viaFollower))} msg/s`);
+        }
+      } finally {
+        await target.stop();
+        rmSync(dir, { recursive: true, force: true });
+      }
+    }
+  }
+}
+
+const median = (xs) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length === 0 ? null : s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+};
+const summary = [];
+for (const s of SCENARIOS) {
+  for (const metric of s.metrics) {
+    const singleRate = median(results.filter((x) => x.scenario === s.name && x.kind === 'single').map((x) => rateOf(x.record, metric)));
+    for (const kind of ['cluster', 'cluster-via-follower']) {
+      const rates = results.filter((x) => x.scenario === s.name && x.kind === kind).map((x) => rateOf(x.record, metric));
+      if (rates.length === 0) continue;
+      const rate = median(rates);
+      summary.push({ scenario: s.name, metric, kind, single: Math.round(singleRate), replicated: Math.round(rate), ratio: +(rate / singleRate).toFixed(2) });
+    }
+  }
+}
+summary.sort((a, b) => a.ratio - b.ratio); // the worst ratio first
+if (!values.json) {
+  process.stdout.write(`\n| scenario | figure | path | single node msg/s | 3-node cluster msg/s | ratio |\n| --- | --- | --- | --- | --- | --- |\n`);
+  for (const x of summary) process.stdout.write(`| ${x.scenario} | ${x.metric} | ${x.kind} | ${x.single} | ${x.replicated} | ${x.ratio}× |\n`);
+}
+process.stdout.write(`${JSON.stringify({ size: Number(values.size), repeat: Number(values.repeat), summary, ok: results.every((x) => x.ok) })}\n`);
