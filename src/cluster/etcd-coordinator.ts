@@ -1,9 +1,11 @@
 import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { circuitBreaker, ConsecutiveBreaker, handleWhen, retry } from 'cockatiel';
-import { Etcd3, isRecoverableError, type Lease, type Watcher } from 'etcd3';
+import { Etcd3, isRecoverableError, type Watcher } from 'etcd3';
 import type { Logger } from 'pino';
 import type { CandidateInfo, Coordinator, IsrRecord, LeaderInfo, NodeRecord } from './coordinator.js';
+import { EtcdLeaseClient } from './etcd-lease.js';
+import { etcdUrl } from './etcd-url.js';
 
 export interface EtcdCoordinatorOptions {
   readonly endpoints: readonly string[];
@@ -28,11 +30,6 @@ const RESYNC_MS = 2000;
 const UNARY_DEADLINE_MS = 1500;
 
 const mono = (): number => performance.now();
-
-/** "host:port" or a URL → the URL etcd3 dials */
-export function etcdUrl(endpoint: string): string {
-  return /^[a-z]+:\/\//i.test(endpoint) ? endpoint : `http://${endpoint}`;
-}
 
 export function etcdClient(endpoints: readonly string[]): Etcd3 {
   return new Etcd3({
@@ -85,8 +82,10 @@ function parseJson<T>(buf: Buffer | null | undefined): T | null {
 export class EtcdCoordinator extends EventEmitter implements Coordinator {
   readonly nodeId: string;
   private readonly client: Etcd3;
+  private readonly leases: EtcdLeaseClient;
   private readonly prefix: string;
-  private lease: Lease | null = null;
+  /** the lease id (decimal) while this node holds one */
+  private lease: string | null = null;
   private leaseId = '';
   private deadline = 0;
   private keepaliveTimer: NodeJS.Timeout | null = null;
@@ -114,6 +113,7 @@ export class EtcdCoordinator extends EventEmitter implements Coordinator {
     super();
     this.nodeId = options.nodeId;
     this.client = etcdClient(options.endpoints);
+    this.leases = new EtcdLeaseClient(options.endpoints);
     this.prefix = `/warren/${options.clusterName}/`;
   }
 
@@ -157,21 +157,29 @@ export class EtcdCoordinator extends EventEmitter implements Coordinator {
   }
 
   private async grantLease(): Promise<void> {
-    const ttl = this.options.leaseTtl;
-    const lease = this.client.lease(ttl, { autoKeepAlive: false });
-    lease.on('lost', () => {}); // our own deadline decides; this event comes seconds late
-    const sentAt = mono();
-    const id = await lease.grant();
-    this.lease = lease;
-    this.leaseId = id;
-    this.deadline = sentAt + ttl * 1000 - this.options.marginMs;
+    let lastError: unknown = null;
+    // every endpoint once (a failed call moves the lease client to the next one)
+    for (let i = 0; i < this.options.endpoints.length; i++) {
+      const sentAt = mono();
+      try {
+        const { id, ttl } = await this.leases.grant(this.options.leaseTtl, UNARY_DEADLINE_MS);
+        this.lease = id;
+        this.leaseId = id;
+        this.deadline = sentAt + ttl * 1000 - this.options.marginMs;
+        lastError = null;
+        break;
+      } catch (err) {
+        lastError = err;
+      }
+    }
+    if (lastError !== null) throw lastError;
     this.expiredEmitted = false;
     this.keepalivesInFlight = 0;
     if (this.keepaliveTimer === null) {
       this.keepaliveTimer = setInterval(() => this.keepalive(), this.options.keepaliveMs);
       this.keepaliveTimer.unref();
     }
-    this.options.logger.debug({ lease: id, ttl }, 'cluster: lease granted');
+    this.options.logger.debug({ lease: this.leaseId }, 'cluster: lease granted');
   }
 
   private keepalive(): void {
@@ -179,17 +187,16 @@ export class EtcdCoordinator extends EventEmitter implements Coordinator {
     if (lease === null || this.closed || this.keepalivesInFlight >= 3) return;
     const sentAt = mono();
     this.keepalivesInFlight++;
-    lease.keepaliveOnce({ deadline: Date.now() + this.options.keepaliveMs * 2 }).then(
-      (res) => {
-        this.keepalivesInFlight--;
+    this.leases.keepalive(lease, this.options.keepaliveMs * 2).then(
+      (ttl) => {
         if (lease !== this.lease) return;
-        const ttl = Number(res.TTL);
+        this.keepalivesInFlight--;
         if (ttl <= 0) return; // expired in etcd: the deadline runs out by itself
         // never extend past what this round trip proves, and never move the deadline back
         this.deadline = Math.max(this.deadline, sentAt + ttl * 1000 - this.options.marginMs);
       },
       () => {
-        this.keepalivesInFlight--;
+        if (lease === this.lease) this.keepalivesInFlight--;
       },
     );
   }
@@ -212,7 +219,7 @@ export class EtcdCoordinator extends EventEmitter implements Coordinator {
     this.lease = null;
     this.campaignKey = null;
     this.term_ = 0;
-    if (old !== null) void old.revoke().catch(() => {});
+    if (old !== null) void this.leases.revoke(old, UNARY_DEADLINE_MS).catch(() => {});
     for (let delay = 200; !this.closed; delay = Math.min(delay * 2, 2000)) {
       try {
         await this.grantLease();
@@ -409,7 +416,7 @@ export class EtcdCoordinator extends EventEmitter implements Coordinator {
     for (const t of [this.keepaliveTimer, this.checkTimer, this.resyncTimer]) if (t !== null) clearInterval(t);
     await Promise.all([this.electionWatcher?.cancel().catch(() => {}), this.isrWatcher?.cancel().catch(() => {})]);
     // a clean stop hands leadership over at once instead of after the TTL
-    if (this.lease !== null) await this.lease.revoke({ deadline: Date.now() + 1000 }).catch(() => {});
+    if (this.lease !== null) await this.leases.revoke(this.lease, 1000).catch(() => {});
     this.client.close();
   }
 }

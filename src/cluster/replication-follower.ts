@@ -42,6 +42,9 @@ interface Inbound {
 }
 
 const RETRY_MS = 300;
+/** records a follower keeps behind its applied position (it may lead one day and serve catch-up) */
+const RETAIN_RECORDS = 20_000;
+const PRUNE_EVERY = 1024;
 const QUEUE_PAUSE = 256;
 
 /**
@@ -288,6 +291,8 @@ export class ReplicationFollower extends EventEmitter {
       applied = { seq, term: r.term };
     }
     await log.setApplied(applied);
+    // the log is kept RETAIN_RECORDS behind, pruned in steps of PRUNE_EVERY
+    if (applied.seq - log.basePosition.seq > RETAIN_RECORDS + PRUNE_EVERY) await log.prune(applied.seq - RETAIN_RECORDS);
     this.emit('applied', applied.seq);
   }
 

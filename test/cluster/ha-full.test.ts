@@ -50,8 +50,12 @@ describe.skipIf(!FULL)('high availability (full run)', () => {
       const t0 = await fault(victim);
       leader = await cluster.leaderOtherThan(victim, 1, 60_000);
       await workload.waitConfirmed(50, 60_000);
+      // the client's view: the first confirm of a message published after the fault
       const first = workload.firstConfirmAfter(t0);
-      if (first !== null) record(name, first - t0);
+      if (first !== null) record(`${name}: first confirm`, first - t0);
+      // the nodes' view: the new leader open for traffic
+      const next = cluster.terms().find((t) => t.from > t0);
+      if (next !== undefined) record(`${name}: new leader open`, next.from - t0);
       await heal(victim);
       await cluster.settled(3, 60_000);
     };
@@ -117,7 +121,7 @@ describe.skipIf(!FULL)('high availability (full run)', () => {
       leader = await cluster.settled(2, 60_000);
       await workload.waitConfirmed(50, 60_000);
       const first = workload.firstConfirmAfter(t1);
-      if (first !== null) record('etcd-quorum-back', first - t1);
+      if (first !== null) record('etcd-quorum-back: first confirm', first - t1);
       await cluster.settled(3, 60_000);
     }
 

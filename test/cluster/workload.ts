@@ -194,7 +194,7 @@ export class Workload {
     return Math.max(gap, to - prev);
   }
 
-  /** consumes whatever is left (through any node), until the queue stays empty */
+  /** consumes whatever is left (through any node), until the queue reports empty and nothing arrives */
   async drain(timeoutMs = 30_000): Promise<void> {
     const end = Date.now() + timeoutMs;
     for (let attempt = 0; Date.now() < end; attempt++) {
@@ -202,17 +202,30 @@ export class Workload {
       try {
         conn = await connectWithin(this.url(attempt), 3000);
         conn.on('error', () => {});
+        let closed = false;
+        conn.on('close', () => (closed = true));
         const connNo = ++this.consumerConns;
         const ch = await conn.createChannel();
+        ch.on('error', () => {});
         await ch.assertQueue(QUEUE, { durable: true });
+        await ch.prefetch(1000);
+        let lastAt = Date.now();
+        await ch.consume(QUEUE, (m) => {
+          if (m === null) return;
+          lastAt = Date.now();
+          this.deliveries.push({ id: String(m.properties.messageId), redelivered: m.fields.redelivered, conn: connNo, at: lastAt });
+          ch.ack(m);
+        });
         for (;;) {
-          const m = await ch.get(QUEUE, { noAck: false });
-          if (m === false) {
+          await sleep(200);
+          if (closed) throw new Error('connection lost while draining');
+          if (Date.now() - lastAt < 500) continue;
+          const { messageCount } = await ch.checkQueue(QUEUE);
+          if (messageCount === 0 && Date.now() - lastAt >= 500) {
             await ch.close();
             return;
           }
-          this.deliveries.push({ id: String(m.properties.messageId), redelivered: m.fields.redelivered, conn: connNo, at: Date.now() });
-          ch.ack(m);
+          if (Date.now() > end) break;
         }
       } catch {
         await sleep(300);
