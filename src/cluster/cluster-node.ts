@@ -111,7 +111,8 @@ export class ClusterNode {
   private broker: Broker | null = null;
   private transitions: Promise<void> = Promise.resolve();
   private closed = false;
-  private readonly proxied = new Set<Duplex>();
+  /** client connections this node forwards, by the term of the leader they go to */
+  private readonly proxied = new Map<Duplex, number>();
   private readonly cluster: ClusterConfig;
   private readonly dataDir: string;
 
@@ -230,6 +231,9 @@ export class ClusterNode {
       this.transition(() => this.stepDown(`a newer leader (${leader.id}, term ${leader.term}) exists`));
       return;
     }
+    // connections forwarded to a leader that is gone (or paused, or cut off) cannot be served
+    // any more: close them now so their clients reconnect at once rather than after heartbeats
+    for (const [s, term] of this.proxied) if (leader === null || term !== leader.term) s.destroy();
     if (leader === null || leader.id === this.nodeId) this.follower?.follow(null);
     else this.follower?.follow({ id: leader.id, cluster: leader.cluster, term: leader.term });
   }
@@ -319,7 +323,7 @@ export class ClusterNode {
     const broker = this.broker;
     this.broker = null;
     if (broker !== null) await broker.stopServing(reason).catch((err) => this.logger.warn({ err }, 'cluster: closing connections failed'));
-    for (const s of this.proxied) s.destroy();
+    for (const s of this.proxied.keys()) s.destroy();
     // writes still in the store fail with NotLeaderError; let them settle, then close it
     await new Promise((r) => setImmediate(r));
     const store = this.store;
@@ -389,7 +393,7 @@ export class ClusterNode {
   private proxy(client: Socket, leader: LeaderInfo): void {
     client.pause();
     const upstream = dialCluster(this.tls)(leader.cluster);
-    this.proxied.add(client);
+    this.proxied.set(client, leader.term);
     const drop = (): void => {
       this.proxied.delete(client);
       client.destroy();
@@ -432,7 +436,7 @@ export class ClusterNode {
   private async shutdownListeners(): Promise<void> {
     const amqp = this.amqpServer;
     this.amqpServer = null;
-    for (const s of this.proxied) s.destroy();
+    for (const s of this.proxied.keys()) s.destroy();
     await Promise.all([amqp === null ? undefined : new Promise<void>((r) => amqp.close(() => r())), this.clusterServer.close()]);
   }
 

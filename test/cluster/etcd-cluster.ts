@@ -29,6 +29,20 @@ export async function freePort(): Promise<number> {
   });
 }
 
+const children = new Set<ChildProcess>();
+let exitHook = false;
+
+/** a test worker that dies (timeout, crash) must not leave etcd members or nodes running */
+export function killOnExit(child: ChildProcess): void {
+  children.add(child);
+  child.once('exit', () => children.delete(child));
+  if (exitHook) return;
+  exitHook = true;
+  process.once('exit', () => {
+    for (const c of children) c.kill('SIGKILL');
+  });
+}
+
 export class EtcdCluster {
   readonly members: EtcdMember[] = [];
   private constructor(readonly root: string) {}
@@ -69,6 +83,7 @@ export class EtcdCluster {
       '--log-level', 'error',
     ];
     const child = spawn('etcd', args, { stdio: ['ignore', 'ignore', 'pipe'] });
+    killOnExit(child);
     child.stderr?.resume();
     child.on('error', () => {});
     m.process = child;

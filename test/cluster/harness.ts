@@ -9,7 +9,7 @@ import { readClusterStatus, type ClusterStatus } from '../../src/cluster/etcd-co
 import { OpLog } from '../../src/cluster/op-log.js';
 import { decodeRecord } from '../../src/cluster/record.js';
 import { BlackholeProxy } from './blackhole-proxy.js';
-import { EtcdCluster, freePort } from './etcd-cluster.js';
+import { EtcdCluster, freePort, killOnExit } from './etcd-cluster.js';
 
 const CLI = new URL('../../dist/cli/main.js', import.meta.url).pathname;
 const CLUSTER_NAME = 'harness';
@@ -106,6 +106,7 @@ export class WarrenCluster {
     ];
     const proc = spawn(process.execPath, args, { stdio: ['ignore', fd, fd] });
     closeSync(fd);
+    killOnExit(proc);
     proc.on('error', () => {});
     proc.on('exit', () => {
       if (n.proc === proc) n.proc = null;
