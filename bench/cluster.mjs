@@ -72,7 +72,7 @@ const rateOf = (record, metric = 'publishRate') => record.metrics?.[metric] ?? n
 
 async function single(dir) {
   const port = await freePort();
-  const p = start([process.execPath, MAIN, 'start', '--host', '127.0.0.1', '--port', String(port), '--data-dir', join(dir, 'single'), '--log-level', 'warn'], join(dir, 'single.log'));
+  const p = start([process.execPath, MAIN, 'start', '--host', '127.0.0.1', '--port', String(port), '--data-dir', join(dir, 'single'), '--log-level', 'warn', '--management-port', '0', '--metrics-port', '0'], join(dir, 'single.log'));
   await sleep(1500);
   return { url: `amqp://guest:guest@127.0.0.1:${port}`, stop: () => stop(p) };
 }
@@ -91,7 +91,7 @@ async function cluster(dir) {
     const port = await freePort();
     const cport = await freePort();
     const p = start(
-      [process.execPath, MAIN, 'start', '--host', '127.0.0.1', '--port', String(port), '--data-dir', join(dir, id), '--log-level', 'warn',
+      [process.execPath, MAIN, 'start', '--host', '127.0.0.1', '--port', String(port), '--data-dir', join(dir, id), '--log-level', 'warn', '--management-port', '0', '--metrics-port', '0',
         '--cluster-etcd', endpoints[0], '--cluster-port', String(cport), '--node-id', id, '--cluster-name', 'bench'],
       join(dir, `${id}.log`),
     );

@@ -173,7 +173,9 @@ export class Broker implements BrokerContext, BrokerView {
 
   /**
    * Opens the store, recovers, and listens on config.host:port. With `listen: false` the
-   * caller owns the listener and hands sockets over with adopt() (clustering does).
+   * caller owns the AMQP listener and hands sockets over with adopt() (a cluster leader does);
+   * the management and metrics ports are then opened if they can be, and a failure to open
+   * them is logged rather than failing the start (a node must not refuse leadership over them).
    */
   async start(options: { listen?: boolean } = {}): Promise<RunningBroker> {
     await this.store.open();
@@ -186,7 +188,8 @@ export class Broker implements BrokerContext, BrokerView {
       this.sampler.tick();
       this.statsTimer = setInterval(statsTick, this.config.statsInterval, this);
       this.statsTimer.unref();
-      await this.startHttp();
+      if (options.listen !== false) await this.startHttp();
+      else await this.startHttp().catch((err: unknown) => this.logger.error({ err }, 'management or metrics port could not be opened; serving AMQP without it'));
       if (this.monitor !== null) {
         this.monitor.on('alarm', (e) => {
           try {
@@ -484,11 +487,14 @@ export class Broker implements BrokerContext, BrokerView {
    * may be confirmed any more): every connection is closed with 320 CONNECTION_FORCED.
    */
   async stopServing(reason: string): Promise<void> {
-    const server = this.server;
+    const servers = [this.server, this.tlsServer].filter((x): x is Server => x !== null);
     this.server = null;
+    this.tlsServer = null;
     if (this.tickTimer !== null) clearInterval(this.tickTimer);
+    if (this.statsTimer !== null) clearInterval(this.statsTimer);
     this.monitor?.stop();
-    const serverClosed = server === null ? Promise.resolve() : new Promise<void>((r) => server.close(() => r()));
+    await this.stopHttp();
+    const serverClosed = Promise.all(servers.map((server) => new Promise<void>((r) => server.close(() => r()))));
     await Promise.all([...this.connections.values()].map((c) => c.forceClose(reason)));
     await serverClosed;
   }

@@ -1,5 +1,5 @@
 import { startBroker, type BrokerOptions, type RunningBroker } from './broker.js';
-import type { RunningClusterNode } from './cluster/cluster-node.js';
+import type { RunningClusterNode } from './cluster-node.js';
 import { resolveConfig } from './config/config.js';
 import { createLogger } from './logging/logger.js';
 
@@ -11,7 +11,13 @@ import { createLogger } from './logging/logger.js';
 export async function startWarren(options: BrokerOptions = {}): Promise<RunningBroker | RunningClusterNode> {
   if (options.cluster === undefined || options.cluster === null) return startBroker(options);
   const { logger, ...overrides } = options;
-  const config = resolveConfig({ host: '127.0.0.1', port: 0, logLevel: 'silent', ...overrides });
-  const { startClusterNode } = await import('./cluster/cluster-node.js');
+  // the library defaults of startBroker(): no management API or metrics unless asked for
+  const config = resolveConfig({ host: '127.0.0.1', port: 0, logLevel: 'silent', managementPort: null, metricsPort: null, ...overrides });
+  const { startClusterNode } = await import('./cluster-node.js');
   return startClusterNode(config, logger ?? createLogger(config.logLevel));
+}
+
+/** `warren cluster status`: the cluster as etcd describes it (loads the etcd client only now). */
+export async function readClusterStatus(etcd: readonly string[], clusterName: string): Promise<import('./cluster/etcd-coordinator.js').ClusterStatus> {
+  return (await import('./cluster/etcd-coordinator.js')).readClusterStatus(etcd, clusterName);
 }

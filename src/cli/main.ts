@@ -14,7 +14,7 @@ await runCli(process.argv.slice(2), process.env, {
   stderr: process.stderr,
   // Loaded lazily so `warren --help` does not pull in the whole broker.
   startBroker: async (options) => (await import('../index.js')).startWarren(options),
-  clusterStatus: async (etcd, clusterName) => (await import('../cluster/etcd-coordinator.js')).readClusterStatus(etcd, clusterName),
+  clusterStatus: async (etcd, clusterName) => (await import('../index.js')).readClusterStatus(etcd, clusterName),
   signals: process,
   exit: (code) => process.exit(code),
   version: packageJson.version,

@@ -103,6 +103,8 @@ export class WarrenCluster {
       '--node-id', n.id,
       '--consumer-timeout', '0',
       '--disk-free-limit', '0',
+      '--management-port', '0',
+      '--metrics-port', '0',
     ];
     const proc = spawn(process.execPath, args, { stdio: ['ignore', fd, fd] });
     closeSync(fd);
