@@ -148,8 +148,17 @@ export class WarrenCluster {
     for (const p of this.node(id).etcdProxies) p.heal();
   }
 
-  async status(): Promise<ClusterStatus> {
-    return readClusterStatus(this.etcd.endpoints, CLUSTER_NAME);
+  /** the cluster as etcd describes it; retried while etcd elects a new raft leader (bounded) */
+  async status(timeoutMs = 15_000): Promise<ClusterStatus> {
+    const end = Date.now() + timeoutMs;
+    for (;;) {
+      try {
+        return await readClusterStatus(this.etcd.endpoints, CLUSTER_NAME);
+      } catch (err) {
+        if (Date.now() > end) throw err;
+        await new Promise((r) => setTimeout(r, 200));
+      }
+    }
   }
 
   /** waits until a leader is open for traffic and the ISR has `isrSize` members; returns the leader's id */
@@ -157,7 +166,7 @@ export class WarrenCluster {
     const end = Date.now() + timeoutMs;
     for (;;) {
       try {
-        const s = await this.status();
+        const s = await readClusterStatus(this.etcd.endpoints, CLUSTER_NAME);
         if (s.leader !== null && s.isr.length >= isrSize && s.nodes.find((n) => n.id === s.leader)?.role === 'leader') return s.leader;
       } catch {
         // etcd busy
