@@ -7,7 +7,7 @@
 // follower (the proxied path). Every node keeps its data dir on the same disk.
 import { spawn, execFileSync } from 'node:child_process';
 import { closeSync, mkdtempSync, openSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { connect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -39,6 +39,19 @@ function freePort() {
       s.close(() => resolve(port));
     });
   });
+}
+
+async function waitForPort(port, timeoutMs) {
+  const end = Date.now() + timeoutMs;
+  for (;;) {
+    const ok = await new Promise((resolve) => {
+      const s = connect({ host: '127.0.0.1', port }, () => (s.destroy(), resolve(true)));
+      s.on('error', () => resolve(false));
+    });
+    if (ok) return;
+    if (Date.now() > end) throw new Error(`nothing listens on ${port}`);
+    await sleep(100);
+  }
 }
 
 function start(args, logFile) {
@@ -73,7 +86,7 @@ const rateOf = (record, metric = 'publishRate') => record.metrics?.[metric] ?? n
 async function single(dir) {
   const port = await freePort();
   const p = start([process.execPath, MAIN, 'start', '--host', '127.0.0.1', '--port', String(port), '--data-dir', join(dir, 'single'), '--log-level', 'warn', '--management-port', '0', '--metrics-port', '0'], join(dir, 'single.log'));
-  await sleep(1500);
+  await waitForPort(port, 60_000);
   return { url: `amqp://guest:guest@127.0.0.1:${port}`, stop: () => stop(p) };
 }
 
