@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import type { Server, Socket } from 'node:net';
 import { join } from 'node:path';
 import type { Duplex } from 'node:stream';
@@ -8,6 +8,7 @@ import type { Logger } from 'pino';
 import { Broker } from './broker.js';
 import type { BrokerAdmin } from './operations/broker-admin.js';
 import type { ClusterConfig, WarrenConfig } from './config/config.js';
+import { CLEAN_SHUTDOWN_FILE } from './store/clean-shutdown.js';
 import { LevelStore } from './store/level-store.js';
 import { listen } from './transport/listener.js';
 import { LevelApplyTarget } from './cluster/apply-target.js';
@@ -203,6 +204,9 @@ export class ClusterNode {
   // ------------------------------------------------------------------ roles
 
   private async becomeFollower(): Promise<void> {
+    // the follower writes the store directly: a clean-shutdown record (counts of what the
+    // store held when a LevelStore last closed it) would not match what is applied now
+    await rm(join(this.dataDir, CLEAN_SHUTDOWN_FILE), { force: true });
     const db: Db = new Level<Buffer, Buffer>(this.dataDir, { keyEncoding: 'buffer', valueEncoding: 'buffer' });
     await db.open();
     this.followerDb = db;
