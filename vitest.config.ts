@@ -13,7 +13,7 @@ export default defineConfig({
         test: {
           name: 'conformance',
           include: ['conformance/**/*.test.ts'],
-          globalSetup: ['conformance/global-setup.ts'],
+          globalSetup: ['conformance/support/global-setup.ts'],
           testTimeout: 20000,
           hookTimeout: 20000,
         },

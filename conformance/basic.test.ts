@@ -2,20 +2,24 @@ import type { Channel, ChannelModel, ConsumeMessage, Message } from 'amqplib';
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { connect, openChannel, uniqueName, withChannel } from './helpers.js';
 import {
   basicQos,
+  bodyOf,
   basicRecover,
+  connect,
   connectionUser,
   consumeInto,
   drain,
   expectChannelClose,
-  expectChannelCloseAfter,
   expectConnectionClose,
   getOne,
+  openChannel,
   publishRaw,
   settle,
-} from './helpers-b.js';
+  takeWhenReady,
+  uniqueName,
+  withChannel,
+} from './support/index.js';
 
 // spec: class/method ids that a server close names as the failing method
 const BASIC = 60;
@@ -60,8 +64,6 @@ function publishAll(ch: Channel, queue: string, bodies: string[]): void {
   for (const b of bodies) ch.sendToQueue(queue, Buffer.from(b));
 }
 
-const body = (m: Message | null | false): string => (m ? m.content.toString() : String(m));
-
 describe('basic.publish', () => {
   it('mandatory + unroutable → basic.return 312 NO_ROUTE with the message', async () => {
     await withChannel(async (ch) => {
@@ -94,7 +96,7 @@ describe('basic.publish', () => {
       let returns = 0;
       ch.on('return', () => returns++);
       ch.sendToQueue(q, Buffer.from('routed'), { mandatory: true });
-      expect(body(await ch.get(q, { noAck: true }))).toBe('routed');
+      expect(bodyOf(await ch.get(q, { noAck: true }))).toBe('routed');
       expect(returns).toBe(0);
     });
   });
@@ -115,33 +117,23 @@ describe('basic.publish', () => {
   it('to a missing exchange → channel error 404 NOT_FOUND; the connection still works', async () => {
     await withChannel(async (ch, conn) => {
       const x = uniqueName('missing-x');
-      ch.publish(x, 'k', Buffer.from('x'));
-      const err = await expectChannelCloseAfter(ch);
-      expect(err.code).toBe(404);
-      expect(err.replyText).toBe(`NOT_FOUND - no exchange '${x}' in vhost '/'`);
+      const err = await expectChannelClose(ch, { code: 404, text: `NOT_FOUND - no exchange '${x}' in vhost '/'`, method: [BASIC, BASIC_PUBLISH] }, () =>
+        ch.publish(x, 'k', Buffer.from('x')),
+      );
       expect(err.message).toMatch(/^Channel closed by server: 404 \(NOT-FOUND\) with message "NOT_FOUND/);
-      expect([err.classId, err.methodId]).toEqual([BASIC, BASIC_PUBLISH]);
       const ch2 = await openChannel(conn);
       await ch2.checkExchange('amq.direct');
     });
   });
 
   it('immediate=true → connection error 540 NOT_IMPLEMENTED; other connections unaffected', async () => {
-    const other = await connect();
-    try {
-      await withChannel(async (ch, conn) => {
-        const closing = expectConnectionClose(conn);
+    await withChannel(async (ch, conn) => {
+      const err = await expectConnectionClose(conn, { code: 540, text: 'NOT_IMPLEMENTED - immediate=true' }, () => {
         publishRaw(ch, { exchange: 'amq.direct', routingKey: 'k', immediate: true }, {}, Buffer.from('x'));
-        const err = await closing;
-        expect(err.code).toBe(540);
-        expect(err.replyText).toBe('NOT_IMPLEMENTED - immediate=true');
-        expect(err.message).toMatch(/^Connection closed: 540 \(NOT-IMPLEMENTED\)/);
+        return ch.checkExchange('amq.direct');
       });
-      const ch = await openChannel(other);
-      await ch.checkExchange('amq.direct');
-    } finally {
-      await other.close();
-    }
+      expect(err.message).toMatch(/^Connection closed: 540 \(NOT-IMPLEMENTED\)/);
+    });
   });
 
   it('a message published right before channel.close is still routed', async () => {
@@ -159,11 +151,11 @@ describe('basic.publish', () => {
       const x = uniqueName('internal-x');
       await adminCh.assertExchange(x, 'direct', { internal: true, durable: false, autoDelete: false });
       try {
-        ch.publish(x, 'k', Buffer.from('x'));
-        const err = await expectChannelCloseAfter(ch);
-        expect(err.code).toBe(403);
-        expect(err.replyText).toBe(`ACCESS_REFUSED - cannot publish to internal exchange '${x}' in vhost '/'`);
-        expect([err.classId, err.methodId]).toEqual([BASIC, BASIC_PUBLISH]);
+        await expectChannelClose(
+          ch,
+          { code: 403, text: `ACCESS_REFUSED - cannot publish to internal exchange '${x}' in vhost '/'`, method: [BASIC, BASIC_PUBLISH] },
+          () => ch.publish(x, 'k', Buffer.from('x')),
+        );
         await (await openChannel(conn)).checkExchange('amq.direct');
       } finally {
         await adminCh.deleteExchange(x);
@@ -174,11 +166,10 @@ describe('basic.publish', () => {
   it('to "amq.default" → 404: the default exchange is only reachable as ""', async () => {
     await withChannel(async (ch) => {
       const q = await exclusiveQueue(ch);
-      ch.publish('amq.default', q, Buffer.from('x'));
-      const err = await expectChannelCloseAfter(ch);
       // RabbitMQ 3.10: publishing to "amq.default" is not an alias of ""
-      expect(err.code).toBe(404);
-      expect(err.replyText).toBe("NOT_FOUND - no exchange 'amq.default' in vhost '/'");
+      await expectChannelClose(ch, { code: 404, text: "NOT_FOUND - no exchange 'amq.default' in vhost '/'" }, () =>
+        ch.publish('amq.default', q, Buffer.from('x')),
+      );
     });
   });
 
@@ -188,11 +179,7 @@ describe('basic.publish', () => {
   ])('an invalid expiration %j → channel error 406 PRECONDITION_FAILED', async (expiration, replyText) => {
     await withChannel(async (ch, conn) => {
       const q = await sharedQueue();
-      ch.sendToQueue(q, Buffer.from('x'), { expiration });
-      const err = await expectChannelCloseAfter(ch);
-      expect(err.code).toBe(406);
-      expect(err.replyText).toBe(replyText);
-      expect([err.classId, err.methodId]).toEqual([BASIC, BASIC_PUBLISH]);
+      await expectChannelClose(ch, { code: 406, text: replyText, method: [BASIC, BASIC_PUBLISH] }, () => ch.sendToQueue(q, Buffer.from('x'), { expiration }));
       expect((await (await openChannel(conn)).checkQueue(q)).messageCount).toBe(0);
     });
   });
@@ -298,11 +285,15 @@ describe('basic.publish', () => {
   it('userId different from the authenticated user → channel error 406 PRECONDITION_FAILED', async () => {
     await withChannel(async (ch, conn) => {
       const q = await exclusiveQueue(ch);
-      ch.sendToQueue(q, Buffer.from('x'), { userId: 'not-the-user' });
-      const err = await expectChannelCloseAfter(ch);
-      expect(err.code).toBe(406);
-      expect(err.replyText).toBe(`PRECONDITION_FAILED - user_id property set to 'not-the-user' but authenticated user was '${connectionUser()}'`);
-      expect([err.classId, err.methodId]).toEqual([BASIC, BASIC_PUBLISH]);
+      await expectChannelClose(
+        ch,
+        {
+          code: 406,
+          text: `PRECONDITION_FAILED - user_id property set to 'not-the-user' but authenticated user was '${connectionUser()}'`,
+          method: [BASIC, BASIC_PUBLISH],
+        },
+        () => ch.sendToQueue(q, Buffer.from('x'), { userId: 'not-the-user' }),
+      );
       const ch2 = await openChannel(conn);
       expect((await ch2.checkQueue(q)).messageCount).toBe(0);
     });
@@ -357,10 +348,9 @@ describe('basic.consume', () => {
       const q = await sharedQueue();
       await ch.consume(q, () => {}, { exclusive: true });
       const ch2 = await openChannel(conn);
-      const err = await expectChannelClose(ch2, ch2.consume(q, () => {}));
-      expect(err.code).toBe(403);
-      expect(err.replyText).toBe(`ACCESS_REFUSED - queue '${q}' in vhost '/' in exclusive use`);
-      expect([err.classId, err.methodId]).toEqual([BASIC, BASIC_CONSUME]);
+      await expectChannelClose(ch2, { code: 403, text: `ACCESS_REFUSED - queue '${q}' in vhost '/' in exclusive use`, method: [BASIC, BASIC_CONSUME] }, () =>
+        ch2.consume(q, () => {}),
+      );
       // the first channel and the connection are fine
       await ch.checkQueue(q);
     });
@@ -371,20 +361,25 @@ describe('basic.consume', () => {
       const q = await sharedQueue();
       await ch.consume(q, () => {});
       const ch2 = await openChannel(conn);
-      const err = await expectChannelClose(ch2, ch2.consume(q, () => {}, { exclusive: true }));
-      expect(err.code).toBe(403);
-      expect(err.replyText).toBe(`ACCESS_REFUSED - queue '${q}' in vhost '/' in exclusive use`);
+      await expectChannelClose(ch2, { code: 403, text: `ACCESS_REFUSED - queue '${q}' in vhost '/' in exclusive use` }, () =>
+        ch2.consume(q, () => {}, { exclusive: true }),
+      );
     });
   });
 
-  it('consume from another connection\'s exclusive queue → 405 RESOURCE_LOCKED', async () => {
+  it("consume from another connection's exclusive queue → 405 RESOURCE_LOCKED", async () => {
     await withChannel(async (owner) => {
       const q = await exclusiveQueue(owner);
       await withChannel(async (ch, conn) => {
-        const err = await expectChannelClose(ch, ch.consume(q, () => {}));
-        expect(err.code).toBe(405);
-        expect(err.replyText).toMatch(new RegExp(`^RESOURCE_LOCKED - cannot obtain exclusive access to locked queue '${q}' in vhost '/'`));
-        expect([err.classId, err.methodId]).toEqual([BASIC, BASIC_CONSUME]);
+        await expectChannelClose(
+          ch,
+          {
+            code: 405,
+            text: new RegExp(`^RESOURCE_LOCKED - cannot obtain exclusive access to locked queue '${q}' in vhost '/'`),
+            method: [BASIC, BASIC_CONSUME],
+          },
+          () => ch.consume(q, () => {}),
+        );
         const ch2 = await openChannel(conn);
         await ch2.checkExchange('amq.direct');
       });
@@ -407,26 +402,18 @@ describe('basic.consume', () => {
       // RabbitMQ does not implement no-local
       const inbox = await consumeInto(ch, q, { noAck: true, noLocal: true });
       ch.sendToQueue(q, Buffer.from('mine'));
-      expect(body(await inbox.nth(1))).toBe('mine');
+      expect(bodyOf(await inbox.nth(1))).toBe('mine');
     });
   });
 
   it('duplicate consumer tag on a channel → connection error 530 NOT_ALLOWED', async () => {
-    const other = await connect();
-    try {
-      await withChannel(async (ch, conn) => {
-        const q = await exclusiveQueue(ch);
-        await ch.consume(q, () => {}, { consumerTag: 'dup' });
-        const closing = expectConnectionClose(conn);
-        await expect(ch.consume(q, () => {}, { consumerTag: 'dup' })).rejects.toThrow();
-        const err = await closing;
-        expect(err.code).toBe(530);
-        expect(err.replyText).toBe("NOT_ALLOWED - attempt to reuse consumer tag 'dup'");
-      });
-      await (await openChannel(other)).checkExchange('amq.direct');
-    } finally {
-      await other.close();
-    }
+    await withChannel(async (ch, conn) => {
+      const q = await exclusiveQueue(ch);
+      await ch.consume(q, () => {}, { consumerTag: 'dup' });
+      await expectConnectionClose(conn, { code: 530, text: "NOT_ALLOWED - attempt to reuse consumer tag 'dup'" }, () =>
+        ch.consume(q, () => {}, { consumerTag: 'dup' }),
+      );
+    });
   });
 
   it('the same consumer tag on two channels is fine', async () => {
@@ -441,10 +428,9 @@ describe('basic.consume', () => {
   it('consume on a missing queue → channel error 404 NOT_FOUND', async () => {
     await withChannel(async (ch, conn) => {
       const q = uniqueName('missing-q');
-      const err = await expectChannelClose(ch, ch.consume(q, () => {}));
-      expect(err.code).toBe(404);
-      expect(err.replyText).toBe(`NOT_FOUND - no queue '${q}' in vhost '/'`);
-      expect([err.classId, err.methodId]).toEqual([BASIC, BASIC_CONSUME]);
+      await expectChannelClose(ch, { code: 404, text: `NOT_FOUND - no queue '${q}' in vhost '/'`, method: [BASIC, BASIC_CONSUME] }, () =>
+        ch.consume(q, () => {}),
+      );
       await (await openChannel(conn)).checkExchange('amq.direct');
     });
   });
@@ -459,10 +445,7 @@ describe('basic.consume', () => {
       expect((await ch.checkQueue(q)).messageCount).toBe(0);
       expect(inbox.bodies()).toEqual(['a', 'b', 'c']);
       // a no-ack delivery is settled when sent, so its tag is unknown to basic.ack
-      ch.ack(inbox.received[0]!);
-      const err = await expectChannelCloseAfter(ch);
-      expect(err.code).toBe(406);
-      expect(err.replyText).toBe('PRECONDITION_FAILED - unknown delivery tag 1');
+      await expectChannelClose(ch, { code: 406, text: 'PRECONDITION_FAILED - unknown delivery tag 1' }, () => ch.ack(inbox.received[0]!));
     });
   });
 });
@@ -502,7 +485,7 @@ describe('basic.cancel', () => {
       // the ack was valid (the channel is still open); the other one is requeued on close
       expect(await settle(ch, q)).toBe(0);
       await ch.close();
-      expect(await drainRedelivered(q)).toEqual([['b', true]]);
+      expect(await takeWhenReady(q, 1)).toEqual([['b', true]]);
     });
   });
 
@@ -592,11 +575,7 @@ describe('basic.qos', () => {
 
   it('prefetch_size != 0 → connection error 540 NOT_IMPLEMENTED', async () => {
     await withChannel(async (ch, conn) => {
-      const closing = expectConnectionClose(conn);
-      await expect(basicQos(ch, 10, 0, false)).rejects.toThrow();
-      const err = await closing;
-      expect(err.code).toBe(540);
-      expect(err.replyText).toBe('NOT_IMPLEMENTED - prefetch_size!=0 (10)');
+      await expectConnectionClose(conn, { code: 540, text: 'NOT_IMPLEMENTED - prefetch_size!=0 (10)' }, () => basicQos(ch, 10, 0, false));
     });
   });
 
@@ -621,7 +600,7 @@ describe('basic.qos', () => {
       await ch.prefetch(1, true);
       publishAll(ch, q, ['1', '2', '3']);
       const got = [await getOne(ch, q), await getOne(ch, q), await getOne(ch, q)];
-      expect(got.map(body)).toEqual(['1', '2', '3']);
+      expect(got.map(bodyOf)).toEqual(['1', '2', '3']);
     });
   });
 });
@@ -674,7 +653,7 @@ describe('basic.ack', () => {
       ch.ack(got[2]!, true);
       await ch.close();
       // only message 4 was left unacked and comes back on close
-      expect((await drainRedelivered(q)).map(([b, r]) => `${b}:${r}`)).toEqual(['4:true']);
+      expect(await takeWhenReady(q, 1)).toEqual([['4', true]]);
     });
   });
 
@@ -686,18 +665,16 @@ describe('basic.ack', () => {
       await getOne(ch, q);
       ch.ackAll();
       await ch.close();
-      expect(await drainRedelivered(q)).toEqual([['3', false]]);
+      expect(await takeWhenReady(q, 1)).toEqual([['3', false]]);
     });
   });
 
   it('unknown delivery tag → channel error 406 PRECONDITION_FAILED', async () => {
     await withChannel(async (ch, conn) => {
-      ch.ack({ fields: { deliveryTag: 42 } } as unknown as Message);
-      const err = await expectChannelCloseAfter(ch);
-      expect(err.code).toBe(406);
-      expect(err.replyText).toBe('PRECONDITION_FAILED - unknown delivery tag 42');
+      const err = await expectChannelClose(ch, { code: 406, text: 'PRECONDITION_FAILED - unknown delivery tag 42', method: [BASIC, BASIC_ACK] }, () =>
+        ch.ack({ fields: { deliveryTag: 42 } } as unknown as Message),
+      );
       expect(err.message).toMatch(/^Channel closed by server: 406 \(PRECONDITION-FAILED\) with message "PRECONDITION_FAILED/);
-      expect([err.classId, err.methodId]).toEqual([BASIC, BASIC_ACK]);
       await (await openChannel(conn)).checkExchange('amq.direct');
     });
   });
@@ -708,10 +685,7 @@ describe('basic.ack', () => {
       publishAll(ch, q, ['1']);
       const m = await getOne(ch, q);
       const other = await openChannel(conn);
-      other.ack(m);
-      const err = await expectChannelCloseAfter(other);
-      expect(err.code).toBe(406);
-      expect(err.replyText).toBe('PRECONDITION_FAILED - unknown delivery tag 1');
+      await expectChannelClose(other, { code: 406, text: 'PRECONDITION_FAILED - unknown delivery tag 1' }, () => other.ack(m));
       // the delivering channel can still ack it
       ch.ack(m);
       expect(await settle(ch, q)).toBe(0);
@@ -723,10 +697,9 @@ describe('basic.ack', () => {
       const q = await exclusiveQueue(ch);
       publishAll(ch, q, ['1']);
       await getOne(ch, q);
-      ch.ack({ fields: { deliveryTag: 0 } } as unknown as Message, false);
-      const err = await expectChannelCloseAfter(ch);
-      expect(err.code).toBe(406);
-      expect(err.replyText).toBe('PRECONDITION_FAILED - unknown delivery tag 0');
+      await expectChannelClose(ch, { code: 406, text: 'PRECONDITION_FAILED - unknown delivery tag 0' }, () =>
+        ch.ack({ fields: { deliveryTag: 0 } } as unknown as Message, false),
+      );
     });
   });
 
@@ -735,11 +708,10 @@ describe('basic.ack', () => {
       const q = await exclusiveQueue(ch);
       publishAll(ch, q, ['1']);
       const m = await getOne(ch, q);
-      ch.ack(m);
-      ch.ack(m);
-      const err = await expectChannelCloseAfter(ch);
-      expect(err.code).toBe(406);
-      expect(err.replyText).toBe('PRECONDITION_FAILED - unknown delivery tag 1');
+      await expectChannelClose(ch, { code: 406, text: 'PRECONDITION_FAILED - unknown delivery tag 1' }, () => {
+        ch.ack(m);
+        ch.ack(m);
+      });
     });
   });
 
@@ -751,7 +723,7 @@ describe('basic.ack', () => {
       await inbox.untilCount(3);
       ch.ack(inbox.received[1]!);
       await ch.close();
-      expect(await drainRedelivered(q)).toEqual([
+      expect(await takeWhenReady(q, 2)).toEqual([
         ['1', true],
         ['3', true],
       ]);
@@ -766,7 +738,7 @@ describe('basic.ack', () => {
     await getOne(ch, q);
     await getOne(ch, q);
     await conn.close();
-    expect(await drainRedelivered(q)).toEqual([
+    expect(await takeWhenReady(q, 2)).toEqual([
       ['1', true],
       ['2', true],
     ]);
@@ -774,15 +746,6 @@ describe('basic.ack', () => {
 });
 
 /** Gets everything from q on the admin channel: [body, redelivered] pairs. */
-async function drainRedelivered(q: string): Promise<[string, boolean][]> {
-  const out: [string, boolean][] = [];
-  for (;;) {
-    const m = await adminCh.get(q, { noAck: true });
-    if (m === false) return out;
-    out.push([m.content.toString(), m.fields.redelivered]);
-  }
-}
-
 describe('basic.nack / basic.reject', () => {
   it('nack requeue=true puts the message back in its original position, redelivered', async () => {
     await withChannel(async (ch) => {
@@ -792,10 +755,10 @@ describe('basic.nack / basic.reject', () => {
       expect(m1.fields.redelivered).toBe(false);
       ch.nack(m1, false, true);
       const again = await getOne(ch, q, { noAck: true });
-      expect(body(again)).toBe('m1');
+      expect(bodyOf(again)).toBe('m1');
       expect(again.fields.redelivered).toBe(true);
       const m2 = await getOne(ch, q, { noAck: true });
-      expect([body(m2), m2.fields.redelivered]).toEqual(['m2', false]);
+      expect([bodyOf(m2), m2.fields.redelivered]).toEqual(['m2', false]);
     });
   });
 
@@ -808,7 +771,7 @@ describe('basic.nack / basic.reject', () => {
       ch.reject(m2, true);
       ch.reject(m1, true);
       const got = [await getOne(ch, q, { noAck: true }), await getOne(ch, q, { noAck: true }), await getOne(ch, q, { noAck: true })];
-      expect(got.map((m) => [body(m), m.fields.redelivered])).toEqual([
+      expect(got.map((m) => [bodyOf(m), m.fields.redelivered])).toEqual([
         ['m1', true],
         ['m2', true],
         ['m3', false],
@@ -835,7 +798,7 @@ describe('basic.nack / basic.reject', () => {
       const first = (await inbox.nth(1))!;
       ch.reject(first, true);
       const second = (await inbox.nth(2))!;
-      expect([body(second), second.fields.redelivered, second.fields.deliveryTag]).toEqual(['m1', true, 2]);
+      expect([bodyOf(second), second.fields.redelivered, second.fields.deliveryTag]).toEqual(['m1', true, 2]);
       ch.ack(second);
     });
   });
@@ -867,12 +830,9 @@ describe('basic.nack / basic.reject', () => {
   ] as const)('%s of an unknown delivery tag → channel error 406', async (method, methodId) => {
     await withChannel(async (ch) => {
       const fake = { fields: { deliveryTag: 7 } } as unknown as Message;
-      if (method === 'nack') ch.nack(fake, false, true);
-      else ch.reject(fake, true);
-      const err = await expectChannelCloseAfter(ch);
-      expect(err.code).toBe(406);
-      expect(err.replyText).toBe('PRECONDITION_FAILED - unknown delivery tag 7');
-      expect([err.classId, err.methodId]).toEqual([BASIC, methodId]);
+      await expectChannelClose(ch, { code: 406, text: 'PRECONDITION_FAILED - unknown delivery tag 7', method: [BASIC, methodId] }, () =>
+        method === 'nack' ? ch.nack(fake, false, true) : ch.reject(fake, true),
+      );
     });
   });
 });
@@ -902,10 +862,7 @@ describe('basic.get', () => {
   it('get on a missing queue → channel error 404 NOT_FOUND', async () => {
     await withChannel(async (ch, conn) => {
       const q = uniqueName('missing-q');
-      const err = await expectChannelClose(ch, ch.get(q));
-      expect(err.code).toBe(404);
-      expect(err.replyText).toBe(`NOT_FOUND - no queue '${q}' in vhost '/'`);
-      expect([err.classId, err.methodId]).toEqual([BASIC, BASIC_GET]);
+      await expectChannelClose(ch, { code: 404, text: `NOT_FOUND - no queue '${q}' in vhost '/'`, method: [BASIC, BASIC_GET] }, () => ch.get(q));
       await (await openChannel(conn)).checkExchange('amq.direct');
     });
   });
@@ -920,7 +877,7 @@ describe('basic.recover', () => {
       await inbox.untilCount(2);
       await ch.recover();
       const again = (await inbox.untilCount(4)).slice(2) as ConsumeMessage[];
-      expect(again.map((m) => [body(m), m.fields.redelivered])).toEqual([
+      expect(again.map((m) => [bodyOf(m), m.fields.redelivered])).toEqual([
         ['1', true],
         ['2', true],
       ]);
@@ -932,11 +889,7 @@ describe('basic.recover', () => {
 
   it('requeue=false → connection error 540 NOT_IMPLEMENTED', async () => {
     await withChannel(async (ch, conn) => {
-      const closing = expectConnectionClose(conn);
-      await expect(basicRecover(ch, false)).rejects.toThrow();
-      const err = await closing;
-      expect(err.code).toBe(540);
-      expect(err.replyText).toBe('NOT_IMPLEMENTED - requeue=false');
+      await expectConnectionClose(conn, { code: 540, text: 'NOT_IMPLEMENTED - requeue=false' }, () => basicRecover(ch, false));
     });
   });
 });

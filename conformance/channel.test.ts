@@ -1,7 +1,19 @@
 import { describe, expect, it } from 'vitest';
-import { amqpUrl, connect, consumeN, openChannel, uniqueName } from './helpers.js';
-import { closeEvent, expectChannelError, expectConnectionUsable } from './helpers-a.js';
-import { ArgReader, M, RawClient, args, queueDeclareArgs } from './raw-client.js';
+import {
+  amqpUrl,
+  ArgReader,
+  args,
+  closeEvent,
+  connect,
+  consumeN,
+  expectChannelClose,
+  expectConnectionUsable,
+  M,
+  openChannel,
+  queueDeclareArgs,
+  RawClient,
+  uniqueName,
+} from './support/index.js';
 
 const passiveDeclareArgs = (queue: string): Buffer => args().short(0).shortstr(queue).bits(true, false, false, false, false).table().toBuffer();
 
@@ -42,7 +54,7 @@ describe('channel.open / channel.close', () => {
       const good = await openChannel(conn);
       const bad = await openChannel(conn);
       const { queue } = await good.assertQueue('', { exclusive: true });
-      await expectChannelError(conn, bad, () => bad.checkQueue(uniqueName('missing')), 404, /^NOT_FOUND - no queue 'missing-/);
+      await expectChannelClose(bad, { code: 404, text: /^NOT_FOUND - no queue 'missing-/ }, () => bad.checkQueue(uniqueName('missing')));
       // the surviving channel still publishes and consumes
       good.sendToQueue(queue, Buffer.from('still here'));
       const [msg] = await consumeN(good, queue, 1);
@@ -71,8 +83,7 @@ describe('channel.open / channel.close', () => {
     client.sendMethod(1, M.ChannelClose, args().short(200).shortstr('').short(0).short(0).toBuffer());
     await client.expectMethod(M.ChannelCloseOk);
     client.sendMethod(1, M.QueueDeclare, queueDeclareArgs('', { exclusive: true }));
-    const close = await client.expectConnectionClose();
-    expect(close).toEqual({ replyCode: 504, replyText: "CHANNEL_ERROR - expected 'channel.open'", classId: 50, methodId: 10 });
+    await client.expectConnectionClose({ code: 504, text: "CHANNEL_ERROR - expected 'channel.open'", method: [50, 10] });
   });
 
   it('after a server channel.close, frames sent before close-ok are discarded and the channel can be reopened (raw)', async () => {
@@ -82,11 +93,7 @@ describe('channel.open / channel.close', () => {
       // passive declare of a missing queue → channel.close 404; the client keeps talking before it notices
       client.sendMethod(1, M.QueueDeclare, passiveDeclareArgs(uniqueName('missing')));
       client.sendMethod(1, M.QueueDeclare, queueDeclareArgs('', { exclusive: true }));
-      const close = await client.expectChannelClose(1);
-      expect(close.replyCode).toBe(404);
-      expect(close.classId).toBe(50);
-      expect(close.methodId).toBe(10);
-      expect(close.replyText).toMatch(/^NOT_FOUND - no queue 'missing-[0-9a-f]+' in vhost '\/'$/);
+      await client.expectChannelClose(1, { code: 404, text: /^NOT_FOUND - no queue 'missing-[0-9a-f]+' in vhost '\/'$/, method: [50, 10] });
       // spec: after sending channel.close the peer discards everything but close/close-ok,
       // so no declare-ok for the second queue.declare; the channel number is free again
       await client.openChannel(1);
@@ -129,7 +136,6 @@ describe('channel.flow', () => {
     const { client } = await RawClient.open(amqpUrl());
     await client.openChannel(1);
     client.sendMethod(1, M.ChannelFlow, args().bits(false).toBuffer());
-    const close = await client.expectConnectionClose();
-    expect(close).toEqual({ replyCode: 540, replyText: 'NOT_IMPLEMENTED - active=false', classId: 20, methodId: 20 });
+    await client.expectConnectionClose({ code: 540, text: 'NOT_IMPLEMENTED - active=false', method: [20, 20] });
   });
 });

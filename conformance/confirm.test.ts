@@ -1,7 +1,16 @@
 import type { ConfirmChannel } from 'amqplib';
 import { describe, expect, it } from 'vitest';
-import { connect, openChannel, openConfirmChannel, uniqueName, withChannel } from './helpers.js';
-import { confirmSelect, drain, expectChannelClose, expectChannelCloseAfter, txSelect, type ReturnedMessage } from './helpers-b.js';
+import {
+  confirmSelect,
+  connect,
+  drain,
+  expectChannelClose,
+  openConfirmChannel,
+  type ReturnedMessage,
+  txSelect,
+  uniqueName,
+  withChannel,
+} from './support/index.js';
 
 /** Runs fn with a fresh connection and confirm channel; always closes the connection. */
 async function withConfirmChannel(fn: (ch: ConfirmChannel) => Promise<void>): Promise<void> {
@@ -42,14 +51,12 @@ describe('confirm.select', () => {
   });
 
   it('on a transactional channel → channel error 406 PRECONDITION_FAILED', async () => {
-    await withChannel(async (ch, conn) => {
+    await withChannel(async (ch) => {
       await txSelect(ch);
-      const err = await expectChannelClose(ch, confirmSelect(ch));
-      expect(err.code).toBe(406);
-      expect(err.replyText).toBe('PRECONDITION_FAILED - cannot switch from tx to confirm mode');
       // spec: confirm.select is class 85 method 10
-      expect([err.classId, err.methodId]).toEqual([85, 10]);
-      await (await openChannel(conn)).checkExchange('amq.direct');
+      await expectChannelClose(ch, { code: 406, text: 'PRECONDITION_FAILED - cannot switch from tx to confirm mode', method: [85, 10] }, () =>
+        confirmSelect(ch),
+      );
     });
   });
 });
@@ -138,10 +145,10 @@ describe('basic.publish (confirm mode)', () => {
       const q = (await ch.assertQueue('', { exclusive: true })).queue;
       expect(await publishConfirmed(ch, '', q, 'ok')).toBeNull();
       const x = uniqueName('missing-x');
-      const outcome = publishConfirmed(ch, x, 'k', 'lost');
-      const err = await expectChannelCloseAfter(ch);
-      expect(err.code).toBe(404);
-      expect(err.replyText).toBe(`NOT_FOUND - no exchange '${x}' in vhost '/'`);
+      let outcome!: Promise<Error | null>;
+      await expectChannelClose(ch, { code: 404, text: `NOT_FOUND - no exchange '${x}' in vhost '/'` }, () => {
+        outcome = publishConfirmed(ch, x, 'k', 'lost');
+      });
       // amqplib fails the callbacks of publishes the broker never confirmed
       expect(await outcome).toBeInstanceOf(Error);
     });

@@ -1,7 +1,5 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { isWarren, openChannel } from './helpers.js';
-import { consumeInto, expectChannelClose, settle } from './helpers-b.js';
-import { Scope, bodyOf } from './helpers-ext.js';
+import { bodyOf, channelNumber, consumeInto, expectChannelClose, isWarren, openChannel, Scope, settle } from './support/index.js';
 
 // RabbitMQ extensions on the consumer side: single active consumer, basic.recover with it, consumer timeout.
 
@@ -101,31 +99,27 @@ describe('basic.recover', () => {
 });
 
 describe('consumer timeout', () => {
-  it.skipIf(!isWarren())(
-    'x-consumer-timeout: an unacked delivery older than the limit closes the channel with 406 (Warren extension)',
-    async () => {
-      const q = await scope.queue('ctimeout', { 'x-consumer-timeout': 1000 });
-      const conn = await scope.connection();
-      const ch = await openChannel(conn);
-      const channelNumber = (ch as unknown as { ch: number }).ch;
-      const inbox = await consumeInto(ch, q, { noAck: false });
-      const closed = expectChannelClose(ch);
-      ch.sendToQueue(q, Buffer.from('never acked'));
-      expect(bodyOf(await inbox.nth(1))).toBe('never acked');
-      const err = await closed;
-      expect(err.code).toBe(406);
-      expect(err.replyText).toBe(
-        `PRECONDITION_FAILED - delivery acknowledgement on channel ${channelNumber} timed out. Timeout value used: 1000 ms. ` +
-          'This timeout value can be configured, see consumers doc guide to learn more',
-      );
-      // the message is requeued for others; the connection is fine
-      const other = await openChannel(conn);
-      const again = await consumeInto(other, q, { noAck: true });
-      const m = await again.nth(1);
-      expect(bodyOf(m)).toBe('never acked');
-      expect(m!.fields.redelivered).toBe(true);
-    },
-  );
+  it.skipIf(!isWarren())('x-consumer-timeout: an unacked delivery older than the limit closes the channel with 406 (Warren extension)', async () => {
+    const q = await scope.queue('ctimeout', { 'x-consumer-timeout': 1000 });
+    const conn = await scope.connection();
+    const ch = await openChannel(conn);
+    const inbox = await consumeInto(ch, q, { noAck: false });
+    const closed = expectChannelClose(ch, {
+      code: 406,
+      text:
+        `PRECONDITION_FAILED - delivery acknowledgement on channel ${channelNumber(ch)} timed out. Timeout value used: 1000 ms. ` +
+        'This timeout value can be configured, see consumers doc guide to learn more',
+    });
+    ch.sendToQueue(q, Buffer.from('never acked'));
+    expect(bodyOf(await inbox.nth(1))).toBe('never acked');
+    await closed;
+    // the message is requeued for others; the connection is fine
+    const other = await openChannel(conn);
+    const again = await consumeInto(other, q, { noAck: true });
+    const m = await again.nth(1);
+    expect(bodyOf(m)).toBe('never acked');
+    expect(m!.fields.redelivered).toBe(true);
+  });
 
   it.skipIf(!isWarren())('x-consumer-timeout: deliveries acked in time keep the channel open (Warren extension)', async () => {
     const q = await scope.queue('ctimeout', { 'x-consumer-timeout': 1000 });

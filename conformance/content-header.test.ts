@@ -1,5 +1,4 @@
 import { describe, expect, it } from 'vitest';
-import { amqpUrl, isWarren } from './helpers.js';
 import {
   ArgReader,
   FrameType,
@@ -13,8 +12,10 @@ import {
   encodeMethod,
   isMethod,
   queueDeclareArgs,
-  type CloseInfo,
-} from './raw-client.js';
+  type Close,
+  amqpUrl,
+  isWarren,
+} from './support/index.js';
 
 /*
  * What the broker does with every shape of content header a client can send: RabbitMQ
@@ -62,8 +63,8 @@ function basicHeader(bodySize: number, properties: Buffer, classId = 60, weight 
 
 type Outcome =
   | { kind: 'delivered'; properties: Buffer; body: Buffer }
-  | { kind: 'connection.close'; close: CloseInfo }
-  | { kind: 'channel.close'; close: CloseInfo };
+  | { kind: 'connection.close'; close: Close }
+  | { kind: 'channel.close'; close: Close };
 
 /**
  * Opens a connection and channel 1, declares an exclusive queue, publishes one message to
@@ -105,7 +106,7 @@ async function publishAndGet(headerPayload: Buffer, body = Buffer.from('x')): Pr
   }
 }
 
-const INTERNAL_ERROR: CloseInfo = { replyCode: 541, replyText: 'INTERNAL_ERROR', classId: 0, methodId: 0 };
+const INTERNAL_ERROR: Close = { code: 541, text: 'INTERNAL_ERROR', method: [0, 0] };
 
 describe.concurrent('content headers', () => {
   describe('properties that cannot be decoded → connection.close 541 INTERNAL_ERROR', () => {
@@ -155,12 +156,7 @@ describe.concurrent('content headers', () => {
       const outcome = await publishAndGet(basicHeader(1, headers(nestedEntries(levels))));
       expect(outcome).toEqual({
         kind: 'channel.close',
-        close: {
-          replyCode: 406,
-          replyText: 'PRECONDITION_FAILED - invalid message: field tables nested deeper than 64 levels in the properties',
-          classId: 60,
-          methodId: 40,
-        },
+        close: { code: 406, text: 'PRECONDITION_FAILED - invalid message: field tables nested deeper than 64 levels in the properties', method: [60, 40] },
       });
     }
   });
@@ -185,7 +181,7 @@ describe.concurrent('content headers', () => {
       const outcome = await publishAndGet(basicHeader(1, properties));
       expect(outcome).toEqual({
         kind: 'channel.close',
-        close: { replyCode: 406, replyText: `PRECONDITION_FAILED - ${text}`, classId: 60, methodId: 40 },
+        close: { code: 406, text: `PRECONDITION_FAILED - ${text}`, method: [60, 40] },
       });
     });
 
@@ -204,7 +200,7 @@ describe.concurrent('content headers', () => {
       const outcome = await publishAndGet(Buffer.alloc(11));
       expect(outcome).toEqual({
         kind: 'connection.close',
-        close: { replyCode: 501, replyText: 'FRAME_ERROR - type 2, all octets = <<0,0,0,0,0,0,0,0,0,0,0>>: unknown_frame', classId: 0, methodId: 0 },
+        close: { code: 501, text: 'FRAME_ERROR - type 2, all octets = <<0,0,0,0,0,0,0,0,0,0,0>>: unknown_frame', method: [0, 0] },
       });
     });
 
@@ -215,14 +211,14 @@ describe.concurrent('content headers', () => {
     it('a weight other than zero → 505 UNEXPECTED_FRAME', async () => {
       expect(await publishAndGet(basicHeader(1, hex('0000'), 60, 1))).toEqual({
         kind: 'connection.close',
-        close: { replyCode: 505, replyText: 'UNEXPECTED_FRAME - expected content header for class 60, got non content header frame instead', classId: 60, methodId: 40 },
+        close: { code: 505, text: 'UNEXPECTED_FRAME - expected content header for class 60, got non content header frame instead', method: [60, 40] },
       });
     });
 
     it('another class than the method’s → 505 UNEXPECTED_FRAME', async () => {
       expect(await publishAndGet(basicHeader(1, hex('0000'), 50))).toEqual({
         kind: 'connection.close',
-        close: { replyCode: 505, replyText: 'UNEXPECTED_FRAME - expected content header for class 60, got one for class 50 instead', classId: 60, methodId: 40 },
+        close: { code: 505, text: 'UNEXPECTED_FRAME - expected content header for class 60, got one for class 50 instead', method: [60, 40] },
       });
     });
   });

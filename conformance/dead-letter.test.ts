@@ -1,8 +1,6 @@
 import type { ConsumeMessage } from 'amqplib';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { uniqueName } from './helpers.js';
-import { consumeInto, getOne, settle } from './helpers-b.js';
-import { Scope, bodyOf, nowSeconds, sink, xDeath } from './helpers-ext.js';
+import { bodyOf, consumeInto, getOne, nowSeconds, Scope, settle, sink, uniqueName, xDeath } from './support/index.js';
 
 // RabbitMQ extension: dead-letter exchanges (x-dead-letter-exchange, x-dead-letter-routing-key), x-death headers.
 

@@ -1,7 +1,6 @@
 import type { Channel, ChannelModel } from 'amqplib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { connect, openChannel, uniqueName } from './helpers.js';
-import { drain } from './helpers-b.js';
+import { connect, drain, openChannel, uniqueName } from './support/index.js';
 
 /**
  * End-to-end routing over the wire. Every check publishes and then drains with basic.get on

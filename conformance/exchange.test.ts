@@ -1,17 +1,5 @@
-import type { Channel } from 'amqplib';
 import { describe, expect, it } from 'vitest';
-import { connect, openChannel, uniqueName, withChannel } from './helpers.js';
-import { expectChannelError, expectConnectionError } from './helpers-a.js';
-
-/** Bodies currently in `queue`, in order, fetched with basic.get (no-ack). */
-async function drainBodies(ch: Channel, queue: string): Promise<string[]> {
-  const bodies: string[] = [];
-  for (;;) {
-    const msg = await ch.get(queue, { noAck: true });
-    if (msg === false) return bodies;
-    bodies.push(msg.content.toString());
-  }
-}
+import { connect, drain, expectChannelClose, expectConnectionClose, openChannel, uniqueName, withChannel } from './support/index.js';
 
 /** Deletes exchanges on a fresh connection (the test's own may have been closed by an error). */
 async function deleteExchanges(...names: string[]): Promise<void> {
@@ -39,8 +27,7 @@ describe('exchange.declare', () => {
     try {
       const ch = await openChannel(conn);
       const name = uniqueName('x-missing');
-      const err = await expectChannelError(conn, ch, () => ch.checkExchange(name), 404, `NOT_FOUND - no exchange '${name}' in vhost '/'`);
-      expect([err.classId, err.methodId]).toEqual([40, 10]);
+      await expectChannelClose(ch, { code: 404, text: `NOT_FOUND - no exchange '${name}' in vhost '/'`, method: [40, 10] }, () => ch.checkExchange(name));
     } finally {
       await conn.close();
     }
@@ -69,8 +56,9 @@ describe('exchange.declare', () => {
       await setup.assertExchange(name, 'direct', { durable: false });
       const ch = await openChannel(conn);
       const { type, ...options } = redeclare;
-      const err = await expectChannelError(conn, ch, () => ch.assertExchange(name, type, options), 406, inequivalent(arg, name, received, current));
-      expect([err.classId, err.methodId]).toEqual([40, 10]);
+      await expectChannelClose(ch, { code: 406, text: inequivalent(arg, name, received, current), method: [40, 10] }, () =>
+        ch.assertExchange(name, type, options),
+      );
       // the original exchange is untouched
       await setup.assertExchange(name, 'direct', { durable: false });
     } finally {
@@ -86,12 +74,13 @@ describe('exchange.declare', () => {
       const setup = await openChannel(conn);
       await setup.assertExchange(name, 'direct', { durable: false });
       const ch = await openChannel(conn);
-      await expectChannelError(
-        conn,
+      await expectChannelClose(
         ch,
+        {
+          code: 406,
+          text: `PRECONDITION_FAILED - inequivalent arg 'alternate-exchange' for exchange '${name}' in vhost '/': received the value 'foo' of type 'longstr' but current is none`,
+        },
         () => ch.assertExchange(name, 'direct', { durable: false, arguments: { 'alternate-exchange': 'foo' } }),
-        406,
-        `PRECONDITION_FAILED - inequivalent arg 'alternate-exchange' for exchange '${name}' in vhost '/': received the value 'foo' of type 'longstr' but current is none`,
       );
     } finally {
       await conn.close();
@@ -104,7 +93,9 @@ describe('exchange.declare', () => {
     try {
       const ch = await openChannel(conn);
       const name = `amq.${uniqueName('x')}`;
-      await expectChannelError(conn, ch, () => ch.assertExchange(name, 'direct'), 403, `ACCESS_REFUSED - exchange name '${name}' contains reserved prefix 'amq.*'`);
+      await expectChannelClose(ch, { code: 403, text: `ACCESS_REFUSED - exchange name '${name}' contains reserved prefix 'amq.*'` }, () =>
+        ch.assertExchange(name, 'direct'),
+      );
     } finally {
       await conn.close();
     }
@@ -114,10 +105,12 @@ describe('exchange.declare', () => {
     const conn = await connect();
     try {
       const ch1 = await openChannel(conn);
-      await expectChannelError(conn, ch1, () => ch1.assertExchange('', 'direct'), 403, 'ACCESS_REFUSED - operation not permitted on the default exchange');
+      await expectChannelClose(ch1, { code: 403, text: 'ACCESS_REFUSED - operation not permitted on the default exchange' }, () =>
+        ch1.assertExchange('', 'direct'),
+      );
       const ch2 = await openChannel(conn);
       // RabbitMQ: passive declare of "" is refused too, not answered with declare-ok
-      await expectChannelError(conn, ch2, () => ch2.checkExchange(''), 403, 'ACCESS_REFUSED - operation not permitted on the default exchange');
+      await expectChannelClose(ch2, { code: 403, text: 'ACCESS_REFUSED - operation not permitted on the default exchange' }, () => ch2.checkExchange(''));
     } finally {
       await conn.close();
     }
@@ -126,14 +119,18 @@ describe('exchange.declare', () => {
   it('an unknown exchange type → connection error 503 COMMAND_INVALID', async () => {
     const conn = await connect();
     const ch = await openChannel(conn);
-    await expectConnectionError(conn, () => ch.assertExchange(uniqueName('x'), 'x-nope'), 503, "COMMAND_INVALID - unknown exchange type 'x-nope'");
+    await expectConnectionClose(conn, { code: 503, text: "COMMAND_INVALID - unknown exchange type 'x-nope'" }, () =>
+      ch.assertExchange(uniqueName('x'), 'x-nope'),
+    );
   });
 
   it('an unknown type is a 503 connection error even when the exchange already exists', async () => {
     const conn = await connect();
     const ch = await openChannel(conn);
     // RabbitMQ validates the type before looking the exchange up
-    await expectConnectionError(conn, () => ch.assertExchange('amq.direct', 'x-nope', { durable: true }), 503, "COMMAND_INVALID - unknown exchange type 'x-nope'");
+    await expectConnectionClose(conn, { code: 503, text: "COMMAND_INVALID - unknown exchange type 'x-nope'" }, () =>
+      ch.assertExchange('amq.direct', 'x-nope', { durable: true }),
+    );
   });
 
   it.each([
@@ -154,7 +151,9 @@ describe('exchange.declare', () => {
     const conn = await connect();
     try {
       const ch = await openChannel(conn);
-      await expectChannelError(conn, ch, () => ch.assertExchange('amq.direct', 'fanout', { durable: true }), 406, inequivalent('type', 'amq.direct', 'fanout', 'direct'));
+      await expectChannelClose(ch, { code: 406, text: inequivalent('type', 'amq.direct', 'fanout', 'direct') }, () =>
+        ch.assertExchange('amq.direct', 'fanout', { durable: true }),
+      );
     } finally {
       await conn.close();
     }
@@ -169,7 +168,7 @@ describe('exchange.delete', () => {
       const ch = await openChannel(conn);
       await ch.assertExchange(name, 'direct', { durable: false });
       expect(await ch.deleteExchange(name)).toEqual({});
-      await expectChannelError(conn, ch, () => ch.checkExchange(name), 404, `NOT_FOUND - no exchange '${name}' in vhost '/'`);
+      await expectChannelClose(ch, { code: 404, text: `NOT_FOUND - no exchange '${name}' in vhost '/'` }, () => ch.checkExchange(name));
     } finally {
       await conn.close();
     }
@@ -190,8 +189,9 @@ describe('exchange.delete', () => {
       await ch.assertExchange(name, 'direct', { durable: false });
       const { queue } = await ch.assertQueue('', { exclusive: true });
       await ch.bindQueue(queue, name, 'k');
-      const err = await expectChannelError(conn, ch, () => ch.deleteExchange(name, { ifUnused: true }), 406, `PRECONDITION_FAILED - exchange '${name}' in vhost '/' in use`);
-      expect([err.classId, err.methodId]).toEqual([40, 20]);
+      await expectChannelClose(ch, { code: 406, text: `PRECONDITION_FAILED - exchange '${name}' in vhost '/' in use`, method: [40, 20] }, () =>
+        ch.deleteExchange(name, { ifUnused: true }),
+      );
       const ch2 = await openChannel(conn);
       await ch2.checkExchange(name);
       await ch2.unbindQueue(queue, name, 'k');
@@ -211,7 +211,9 @@ describe('exchange.delete', () => {
       await ch.assertExchange(src, 'direct', { durable: false });
       await ch.assertExchange(dst, 'direct', { durable: false });
       await ch.bindExchange(dst, src, 'k');
-      await expectChannelError(conn, ch, () => ch.deleteExchange(src, { ifUnused: true }), 406, `PRECONDITION_FAILED - exchange '${src}' in vhost '/' in use`);
+      await expectChannelClose(ch, { code: 406, text: `PRECONDITION_FAILED - exchange '${src}' in vhost '/' in use` }, () =>
+        ch.deleteExchange(src, { ifUnused: true }),
+      );
       const ch2 = await openChannel(conn);
       // RabbitMQ: being only a destination does not make an exchange "used"
       expect(await ch2.deleteExchange(dst, { ifUnused: true })).toEqual({});
@@ -225,8 +227,9 @@ describe('exchange.delete', () => {
     const conn = await connect();
     try {
       const ch = await openChannel(conn);
-      const err = await expectChannelError(conn, ch, () => ch.deleteExchange(''), 403, 'ACCESS_REFUSED - operation not permitted on the default exchange');
-      expect([err.classId, err.methodId]).toEqual([40, 20]);
+      await expectChannelClose(ch, { code: 403, text: 'ACCESS_REFUSED - operation not permitted on the default exchange', method: [40, 20] }, () =>
+        ch.deleteExchange(''),
+      );
     } finally {
       await conn.close();
     }
@@ -236,7 +239,9 @@ describe('exchange.delete', () => {
     const conn = await connect();
     try {
       const ch = await openChannel(conn);
-      await expectChannelError(conn, ch, () => ch.deleteExchange('amq.direct'), 403, "ACCESS_REFUSED - deletion of system exchange 'amq.direct' in vhost '/' not allowed");
+      await expectChannelClose(ch, { code: 403, text: "ACCESS_REFUSED - deletion of system exchange 'amq.direct' in vhost '/' not allowed" }, () =>
+        ch.deleteExchange('amq.direct'),
+      );
       const ch2 = await openChannel(conn);
       await ch2.checkExchange('amq.direct');
     } finally {
@@ -253,7 +258,7 @@ describe('exchange.delete', () => {
       await ch.deleteExchange(name);
       await ch.assertExchange(name, 'direct', { durable: false });
       ch.publish(name, 'k', Buffer.from('after re-declare'));
-      expect(await drainBodies(ch, queue)).toEqual([]);
+      expect(await drain(ch, queue)).toEqual([]);
       await ch.deleteExchange(name);
     });
   });
@@ -265,8 +270,9 @@ describe('queue.bind / queue.unbind on the default exchange', () => {
     try {
       const ch = await openChannel(conn);
       const { queue } = await ch.assertQueue('', { exclusive: true });
-      const err = await expectChannelError(conn, ch, () => ch.bindQueue(queue, '', 'k'), 403, 'ACCESS_REFUSED - operation not permitted on the default exchange');
-      expect([err.classId, err.methodId]).toEqual([50, 20]);
+      await expectChannelClose(ch, { code: 403, text: 'ACCESS_REFUSED - operation not permitted on the default exchange', method: [50, 20] }, () =>
+        ch.bindQueue(queue, '', 'k'),
+      );
     } finally {
       await conn.close();
     }
@@ -277,8 +283,9 @@ describe('queue.bind / queue.unbind on the default exchange', () => {
     try {
       const ch = await openChannel(conn);
       const { queue } = await ch.assertQueue('', { exclusive: true });
-      const err = await expectChannelError(conn, ch, () => ch.unbindQueue(queue, '', queue), 403, 'ACCESS_REFUSED - operation not permitted on the default exchange');
-      expect([err.classId, err.methodId]).toEqual([50, 50]);
+      await expectChannelClose(ch, { code: 403, text: 'ACCESS_REFUSED - operation not permitted on the default exchange', method: [50, 50] }, () =>
+        ch.unbindQueue(queue, '', queue),
+      );
     } finally {
       await conn.close();
     }
@@ -297,10 +304,10 @@ describe('exchange.bind / exchange.unbind', () => {
       expect(await ch.bindExchange(dst, src, 'k')).toEqual({});
       ch.publish(src, 'k', Buffer.from('routed'));
       ch.publish(src, 'other', Buffer.from('not routed'));
-      expect(await drainBodies(ch, queue)).toEqual(['routed']);
+      expect(await drain(ch, queue)).toEqual(['routed']);
       expect(await ch.unbindExchange(dst, src, 'k')).toEqual({});
       ch.publish(src, 'k', Buffer.from('after unbind'));
-      expect(await drainBodies(ch, queue)).toEqual([]);
+      expect(await drain(ch, queue)).toEqual([]);
       await ch.deleteExchange(src);
       await ch.deleteExchange(dst);
     });
@@ -317,7 +324,7 @@ describe('exchange.bind / exchange.unbind', () => {
       await ch.bindExchange(dst, src, 'a.*');
       await ch.bindExchange(dst, src, 'a.*');
       ch.publish(src, 'a.b', Buffer.from('once'));
-      expect(await drainBodies(ch, queue)).toEqual(['once']);
+      expect(await drain(ch, queue)).toEqual(['once']);
       await ch.deleteExchange(src);
       await ch.deleteExchange(dst);
     });
@@ -336,7 +343,7 @@ describe('exchange.bind / exchange.unbind', () => {
       await ch.bindQueue(queue, b, '');
       ch.publish(a, '', Buffer.from('from a'));
       ch.publish(b, '', Buffer.from('from b'));
-      expect(await drainBodies(ch, queue)).toEqual(['from a', 'from b']);
+      expect(await drain(ch, queue)).toEqual(['from a', 'from b']);
       await ch.deleteExchange(a);
       await ch.deleteExchange(b);
     });
@@ -352,7 +359,7 @@ describe('exchange.bind / exchange.unbind', () => {
       await ch.bindQueue(queue, a, '');
       await ch.bindQueue(queue, b, '');
       ch.publish(s, '', Buffer.from('once'));
-      expect(await drainBodies(ch, queue)).toEqual(['once']);
+      expect(await drain(ch, queue)).toEqual(['once']);
       for (const x of [s, a, b]) await ch.deleteExchange(x);
     });
   });
@@ -375,8 +382,9 @@ describe('exchange.bind / exchange.unbind', () => {
     try {
       const ch = await openChannel(conn);
       const missing = uniqueName('x-missing');
-      const err = await expectChannelError(conn, ch, () => ch.bindExchange(missing, 'amq.direct', 'k'), 404, `NOT_FOUND - no exchange '${missing}' in vhost '/'`);
-      expect([err.classId, err.methodId]).toEqual([40, 30]);
+      await expectChannelClose(ch, { code: 404, text: `NOT_FOUND - no exchange '${missing}' in vhost '/'`, method: [40, 30] }, () =>
+        ch.bindExchange(missing, 'amq.direct', 'k'),
+      );
     } finally {
       await conn.close();
     }
@@ -387,7 +395,7 @@ describe('exchange.bind / exchange.unbind', () => {
     try {
       const ch = await openChannel(conn);
       const missing = uniqueName('x-missing');
-      await expectChannelError(conn, ch, () => ch.bindExchange('amq.direct', missing, 'k'), 404, `NOT_FOUND - no exchange '${missing}' in vhost '/'`);
+      await expectChannelClose(ch, { code: 404, text: `NOT_FOUND - no exchange '${missing}' in vhost '/'` }, () => ch.bindExchange('amq.direct', missing, 'k'));
     } finally {
       await conn.close();
     }
@@ -400,7 +408,9 @@ describe('exchange.bind / exchange.unbind', () => {
     const conn = await connect();
     try {
       const ch = await openChannel(conn);
-      await expectChannelError(conn, ch, () => ch.bindExchange(destination, source, 'k'), 403, 'ACCESS_REFUSED - operation not permitted on the default exchange');
+      await expectChannelClose(ch, { code: 403, text: 'ACCESS_REFUSED - operation not permitted on the default exchange' }, () =>
+        ch.bindExchange(destination, source, 'k'),
+      );
     } finally {
       await conn.close();
     }
@@ -428,19 +438,12 @@ describe('exchange.declare internal', () => {
       const { queue } = await ch.assertQueue('', { exclusive: true });
       await ch.bindQueue(queue, internal, '');
       ch.publish(front, '', Buffer.from('via binding'));
-      expect(await drainBodies(ch, queue)).toEqual(['via binding']);
-      const err = await expectChannelError(
-        conn,
+      expect(await drain(ch, queue)).toEqual(['via binding']);
+      await expectChannelClose(
         ch,
-        () => {
-          ch.publish(internal, '', Buffer.from('direct'));
-          // basic.publish has no reply: a synchronous method after it is the barrier
-          return ch.checkExchange('amq.direct');
-        },
-        403,
-        `ACCESS_REFUSED - cannot publish to internal exchange '${internal}' in vhost '/'`,
+        { code: 403, text: `ACCESS_REFUSED - cannot publish to internal exchange '${internal}' in vhost '/'`, method: [60, 40] },
+        () => ch.publish(internal, '', Buffer.from('direct')),
       );
-      expect([err.classId, err.methodId]).toEqual([60, 40]);
     } finally {
       await conn.close();
       await deleteExchanges(internal, front);

@@ -1,6 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { amqpUrl } from './helpers.js';
-import { encodeHeartbeat, FrameType, RawClient } from './raw-client.js';
+import { amqpUrl, encodeHeartbeat, FrameType, RawClient } from './support/index.js';
 
 /** Heartbeats (spec: connection.tune heartbeat; RabbitMQ drops a peer silent for two intervals). */
 describe('heartbeats', () => {

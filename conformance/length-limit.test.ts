@@ -1,8 +1,6 @@
 import type { Message } from 'amqplib';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { openConfirmChannel } from './helpers.js';
-import { consumeInto, drain, getOne, settle } from './helpers-b.js';
-import { Scope, bodyOf, publishConfirmed, sink, xDeath } from './helpers-ext.js';
+import { bodyOf, consumeInto, drain, getOne, openConfirmChannel, publishConfirmed, Scope, settle, sink, xDeath } from './support/index.js';
 
 // RabbitMQ extension: queue length limits (x-max-length, x-max-length-bytes) and overflow behaviour (x-overflow).
 

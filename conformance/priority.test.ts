@@ -1,9 +1,6 @@
 import type { ConfirmChannel } from 'amqplib';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { openChannel, openConfirmChannel } from './helpers.js';
-import { expectChannelError } from './helpers-a.js';
-import { consumeInto, drain, getOne, settle } from './helpers-b.js';
-import { Scope, bodyOf } from './helpers-ext.js';
+import { bodyOf, consumeInto, drain, expectChannelClose, getOne, openChannel, openConfirmChannel, Scope, settle } from './support/index.js';
 
 // RabbitMQ extension: priority queues (x-max-priority) and consumer priorities (x-priority).
 
@@ -181,13 +178,10 @@ describe('basic.consume x-priority', () => {
     const q = await scope.queue('cprio');
     const conn = await scope.connection();
     const ch = await openChannel(conn);
-    const err = await expectChannelError(
-      conn,
+    await expectChannelClose(
       ch,
+      { code: 406, text: `PRECONDITION_FAILED - invalid arg 'x-priority' for queue '${q}' in vhost '/': ${detail}`, method: [60, 20] },
       () => ch.consume(q, () => {}, { arguments: { 'x-priority': value } }),
-      406,
-      `PRECONDITION_FAILED - invalid arg 'x-priority' for queue '${q}' in vhost '/': ${detail}`,
     );
-    expect([err.classId, err.methodId]).toEqual([60, 20]);
   });
 });

@@ -1,21 +1,11 @@
 import type { Channel, ChannelModel } from 'amqplib';
 import { describe, expect, it } from 'vitest';
-import { connect, openChannel, openConfirmChannel, uniqueName, withChannel } from './helpers.js';
-import { closeEvent, expectChannelError } from './helpers-a.js';
+import { closeEvent, connect, drain, expectChannelClose, openChannel, openConfirmChannel, uniqueName, withChannel } from './support/index.js';
 
 const SERVER_NAMED = /^amq\.gen-[A-Za-z0-9_-]{22}$/;
 
 const LOCKED = (queue: string): string =>
   `RESOURCE_LOCKED - cannot obtain exclusive access to locked queue '${queue}' in vhost '/'. It could be originally declared on another connection or the exclusive property value does not match that of the original declaration.`;
-
-async function drainBodies(ch: Channel, queue: string): Promise<string[]> {
-  const bodies: string[] = [];
-  for (;;) {
-    const msg = await ch.get(queue, { noAck: true });
-    if (msg === false) return bodies;
-    bodies.push(msg.content.toString());
-  }
-}
 
 /**
  * Publishes to `queue` through the default exchange on a confirm channel of `conn` and waits
@@ -102,8 +92,7 @@ describe('queue.declare', () => {
     try {
       const ch = await openChannel(conn);
       const name = uniqueName('q-missing');
-      const err = await expectChannelError(conn, ch, () => ch.checkQueue(name), 404, `NOT_FOUND - no queue '${name}' in vhost '/'`);
-      expect([err.classId, err.methodId]).toEqual([50, 10]);
+      await expectChannelClose(ch, { code: 404, text: `NOT_FOUND - no queue '${name}' in vhost '/'`, method: [50, 10] }, () => ch.checkQueue(name));
     } finally {
       await conn.close();
     }
@@ -114,7 +103,7 @@ describe('queue.declare', () => {
     try {
       const ch = await openChannel(conn);
       await ch.assertQueue('', { exclusive: true });
-      await expectChannelError(conn, ch, () => ch.checkQueue(''), 404, "NOT_FOUND - no queue '' in vhost '/'");
+      await expectChannelClose(ch, { code: 404, text: "NOT_FOUND - no queue '' in vhost '/'" }, () => ch.checkQueue(''));
     } finally {
       await conn.close();
     }
@@ -125,10 +114,11 @@ describe('queue.declare', () => {
     try {
       const name = `amq.${uniqueName('q')}`;
       const ch = await openChannel(conn);
-      const err = await expectChannelError(conn, ch, () => ch.assertQueue(name), 403, `ACCESS_REFUSED - queue name '${name}' contains reserved prefix 'amq.*'`);
-      expect([err.classId, err.methodId]).toEqual([50, 10]);
+      await expectChannelClose(ch, { code: 403, text: `ACCESS_REFUSED - queue name '${name}' contains reserved prefix 'amq.*'`, method: [50, 10] }, () =>
+        ch.assertQueue(name),
+      );
       const ch2 = await openChannel(conn);
-      await expectChannelError(conn, ch2, () => ch2.checkQueue(name), 404, `NOT_FOUND - no queue '${name}' in vhost '/'`);
+      await expectChannelClose(ch2, { code: 404, text: `NOT_FOUND - no queue '${name}' in vhost '/'` }, () => ch2.checkQueue(name));
     } finally {
       await conn.close();
     }
@@ -144,8 +134,7 @@ describe('queue.declare', () => {
         const setup = await openChannel(conn);
         await setup.assertQueue(name, original);
         const ch = await openChannel(conn);
-        const err = await expectChannelError(conn, ch, () => ch.assertQueue(name, options), code, text);
-        expect([err.classId, err.methodId]).toEqual([50, 10]);
+        await expectChannelClose(ch, { code, text, method: [50, 10] }, () => ch.assertQueue(name, options));
         // the queue keeps its original definition
         expect(await setup.assertQueue(name, original)).toMatchObject({ queue: name });
       } finally {
@@ -232,12 +221,10 @@ describe('queue.declare', () => {
     try {
       const ch = await openChannel(conn);
       const arg = Object.keys(args)[0]!;
-      const { replyText } = await expectChannelError(
-        conn,
+      const { text: replyText } = await expectChannelClose(
         ch,
+        { code: 406, text: new RegExp(`^PRECONDITION_FAILED - invalid arg '${arg}' for queue '${name}' in vhost '/': `) },
         () => ch.assertQueue(name, { arguments: args }),
-        406,
-        new RegExp(`^PRECONDITION_FAILED - invalid arg '${arg}' for queue '${name}' in vhost '/': `),
       );
       // RabbitMQ appends an Erlang-formatted reason, e.g. {value_negative,-1}
       expect(replyText.endsWith(detail)).toBe(true);
@@ -272,8 +259,7 @@ describe('queue.declare exclusive', () => {
       const ownerCh = await openChannel(owner);
       const { queue } = await ownerCh.assertQueue(uniqueName('q-excl'), { exclusive: true });
       const ch = await openChannel(intruder);
-      const err = await expectChannelError(intruder, ch, () => act(ch, queue), 405, LOCKED(queue));
-      expect([err.classId, err.methodId]).toEqual([classId, methodId]);
+      await expectChannelClose(ch, { code: 405, text: LOCKED(queue), method: [classId, methodId] }, () => act(ch, queue));
       // the owner is unaffected and the queue still exists
       expect(await ownerCh.checkQueue(queue)).toMatchObject({ queue });
     } finally {
@@ -293,11 +279,11 @@ describe('queue.declare exclusive', () => {
       ch.sendToQueue(queue, Buffer.from('from other'));
       ch.publish('amq.direct', queue, Buffer.from('via amq.direct'));
       await ch.waitForConfirms();
-      expect(await drainBodies(ownerCh, queue)).toEqual(['from other', 'via amq.direct']);
+      expect(await drain(ownerCh, queue)).toEqual(['from other', 'via amq.direct']);
       // unbinding a binding that does not exist touches nothing, so it is not locked
       expect(await ch.unbindQueue(queue, 'amq.direct', uniqueName('nothere'))).toEqual({});
       // but removing an existing binding is
-      await expectChannelError(other, ch, () => ch.unbindQueue(queue, 'amq.direct', queue), 405, LOCKED(queue));
+      await expectChannelClose(ch, { code: 405, text: LOCKED(queue) }, () => ch.unbindQueue(queue, 'amq.direct', queue));
     } finally {
       await other.close();
       await owner.close();
@@ -312,7 +298,7 @@ describe('queue.declare exclusive', () => {
       await ch1.close();
       const ch2 = await openChannel(conn);
       ch2.sendToQueue(queue, Buffer.from('x'));
-      expect(await drainBodies(ch2, queue)).toEqual(['x']);
+      expect(await drain(ch2, queue)).toEqual(['x']);
     } finally {
       await conn.close();
     }
@@ -327,7 +313,7 @@ describe('queue.declare exclusive', () => {
     const conn = await connect();
     try {
       const probe = await openChannel(conn);
-      await expectChannelError(conn, probe, () => probe.checkQueue(queue), 404, `NOT_FOUND - no queue '${queue}' in vhost '/'`);
+      await expectChannelClose(probe, { code: 404, text: `NOT_FOUND - no queue '${queue}' in vhost '/'` }, () => probe.checkQueue(queue));
     } finally {
       await conn.close();
     }
@@ -386,7 +372,7 @@ describe('queue.purge', () => {
       expect(await ch.checkQueue(queue)).toMatchObject({ messageCount: 0 });
       // the unacked message survives the purge and comes back on requeue
       ch.nack(held as Exclude<typeof held, false>, false, true);
-      expect(await drainBodies(ch, queue)).toEqual(['a']);
+      expect(await drain(ch, queue)).toEqual(['a']);
       expect(await ch.purgeQueue(queue)).toEqual({ messageCount: 0 });
     });
   });
@@ -396,8 +382,7 @@ describe('queue.purge', () => {
     try {
       const ch = await openChannel(conn);
       const name = uniqueName('q-missing');
-      const err = await expectChannelError(conn, ch, () => ch.purgeQueue(name), 404, `NOT_FOUND - no queue '${name}' in vhost '/'`);
-      expect([err.classId, err.methodId]).toEqual([50, 30]);
+      await expectChannelClose(ch, { code: 404, text: `NOT_FOUND - no queue '${name}' in vhost '/'`, method: [50, 30] }, () => ch.purgeQueue(name));
     } finally {
       await conn.close();
     }
@@ -413,7 +398,7 @@ describe('queue.delete', () => {
       await ch.assertQueue(name);
       await publishConfirmed(conn, name, ['m0', 'm1', 'm2', 'm3']);
       expect(await ch.deleteQueue(name)).toEqual({ messageCount: 4 });
-      await expectChannelError(conn, ch, () => ch.checkQueue(name), 404, `NOT_FOUND - no queue '${name}' in vhost '/'`);
+      await expectChannelClose(ch, { code: 404, text: `NOT_FOUND - no queue '${name}' in vhost '/'` }, () => ch.checkQueue(name));
     } finally {
       await conn.close();
     }
@@ -432,8 +417,9 @@ describe('queue.delete', () => {
       const { queue } = await owner.assertQueue('', { exclusive: true });
       await owner.consume(queue, () => {});
       const ch = await openChannel(conn);
-      const err = await expectChannelError(conn, ch, () => ch.deleteQueue(queue, { ifUnused: true }), 406, `PRECONDITION_FAILED - queue '${queue}' in vhost '/' in use`);
-      expect([err.classId, err.methodId]).toEqual([50, 40]);
+      await expectChannelClose(ch, { code: 406, text: `PRECONDITION_FAILED - queue '${queue}' in vhost '/' in use`, method: [50, 40] }, () =>
+        ch.deleteQueue(queue, { ifUnused: true }),
+      );
       expect(await owner.checkQueue(queue)).toMatchObject({ consumerCount: 1 });
     } finally {
       await conn.close();
@@ -447,7 +433,9 @@ describe('queue.delete', () => {
       const { queue } = await owner.assertQueue('', { exclusive: true });
       await publishConfirmed(conn, queue, ['x']);
       const ch = await openChannel(conn);
-      await expectChannelError(conn, ch, () => ch.deleteQueue(queue, { ifEmpty: true }), 406, `PRECONDITION_FAILED - queue '${queue}' in vhost '/' not empty`);
+      await expectChannelClose(ch, { code: 406, text: `PRECONDITION_FAILED - queue '${queue}' in vhost '/' not empty` }, () =>
+        ch.deleteQueue(queue, { ifEmpty: true }),
+      );
       expect(await owner.deleteQueue(queue, { ifUnused: true })).toEqual({ messageCount: 1 });
       const { queue: empty } = await owner.assertQueue('', { exclusive: true });
       expect(await owner.deleteQueue(empty, { ifEmpty: true, ifUnused: true })).toEqual({ messageCount: 0 });
@@ -456,7 +444,7 @@ describe('queue.delete', () => {
     }
   });
 
-  it('removes the queue\'s bindings: a re-declared queue of the same name is not bound', async () => {
+  it("removes the queue's bindings: a re-declared queue of the same name is not bound", async () => {
     const name = uniqueName('q');
     await withChannel(async (ch) => {
       await ch.assertQueue(name);
@@ -464,7 +452,7 @@ describe('queue.delete', () => {
       await ch.deleteQueue(name);
       await ch.assertQueue(name);
       ch.publish('amq.direct', name, Buffer.from('x'));
-      expect(await drainBodies(ch, name)).toEqual([]);
+      expect(await drain(ch, name)).toEqual([]);
       await ch.deleteQueue(name);
     });
   });
@@ -480,10 +468,10 @@ describe('queue.bind / queue.unbind', () => {
       await ch.bindQueue(queue, x, 'k');
       ch.publish(x, 'k', Buffer.from('hit'));
       ch.publish(x, 'other', Buffer.from('miss'));
-      expect(await drainBodies(ch, queue)).toEqual(['hit']);
+      expect(await drain(ch, queue)).toEqual(['hit']);
       expect(await ch.unbindQueue(queue, x, 'k')).toEqual({});
       ch.publish(x, 'k', Buffer.from('after unbind'));
-      expect(await drainBodies(ch, queue)).toEqual([]);
+      expect(await drain(ch, queue)).toEqual([]);
       await ch.deleteExchange(x);
     });
   });
@@ -494,8 +482,7 @@ describe('queue.bind / queue.unbind', () => {
       const ch = await openChannel(conn);
       const { queue } = await ch.assertQueue('', { exclusive: true });
       const x = uniqueName('x-missing');
-      const err = await expectChannelError(conn, ch, () => ch.bindQueue(queue, x, 'k'), 404, `NOT_FOUND - no exchange '${x}' in vhost '/'`);
-      expect([err.classId, err.methodId]).toEqual([50, 20]);
+      await expectChannelClose(ch, { code: 404, text: `NOT_FOUND - no exchange '${x}' in vhost '/'`, method: [50, 20] }, () => ch.bindQueue(queue, x, 'k'));
     } finally {
       await conn.close();
     }
@@ -506,7 +493,7 @@ describe('queue.bind / queue.unbind', () => {
     try {
       const ch = await openChannel(conn);
       const q = uniqueName('q-missing');
-      await expectChannelError(conn, ch, () => ch.bindQueue(q, 'amq.direct', 'k'), 404, `NOT_FOUND - no queue '${q}' in vhost '/'`);
+      await expectChannelClose(ch, { code: 404, text: `NOT_FOUND - no queue '${q}' in vhost '/'` }, () => ch.bindQueue(q, 'amq.direct', 'k'));
     } finally {
       await conn.close();
     }
@@ -517,7 +504,7 @@ describe('queue.bind / queue.unbind', () => {
     try {
       const ch = await openChannel(conn);
       const x = uniqueName('x-missing');
-      await expectChannelError(conn, ch, () => ch.bindQueue(uniqueName('q-missing'), x, 'k'), 404, `NOT_FOUND - no exchange '${x}' in vhost '/'`);
+      await expectChannelClose(ch, { code: 404, text: `NOT_FOUND - no exchange '${x}' in vhost '/'` }, () => ch.bindQueue(uniqueName('q-missing'), x, 'k'));
     } finally {
       await conn.close();
     }
@@ -533,7 +520,7 @@ describe('queue.bind / queue.unbind', () => {
   });
 });
 
-describe('empty queue name = the channel\'s last declared queue', () => {
+describe("empty queue name = the channel's last declared queue", () => {
   it('queue.bind, basic.get, queue.purge and queue.delete with "" act on the queue last declared on the channel', async () => {
     await withChannel(async (ch) => {
       const { queue } = await ch.assertQueue('', { exclusive: true });
@@ -558,8 +545,7 @@ describe('empty queue name = the channel\'s last declared queue', () => {
     const conn = await connect();
     try {
       const ch = await openChannel(conn);
-      const err = await expectChannelError(conn, ch, () => act(ch), 404, 'NOT_FOUND - no previously declared queue');
-      expect([err.classId, err.methodId]).toEqual([classId, methodId]);
+      await expectChannelClose(ch, { code: 404, text: 'NOT_FOUND - no previously declared queue', method: [classId, methodId] }, () => act(ch));
     } finally {
       await conn.close();
     }

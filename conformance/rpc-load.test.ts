@@ -1,7 +1,6 @@
 import type { Channel, ChannelModel, ConsumeMessage } from 'amqplib';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { openChannel } from './helpers.js';
-import { Scope } from './helpers-ext.js';
+import { openChannel, Scope } from './support/index.js';
 
 // RPC under load: many concurrent calls from several callers to several competing servers,
 // every reply matched to its request by correlation_id. Both reply styles RabbitMQ offers:

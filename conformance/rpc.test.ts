@@ -1,7 +1,6 @@
 import type { Channel, ChannelModel, ConsumeMessage } from 'amqplib';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { connect, openChannel, uniqueName } from './helpers.js';
-import { consumeInto, expectChannelClose, expectChannelCloseAfter } from './helpers-b.js';
+import { connect, consumeInto, expectChannelClose, openChannel, uniqueName } from './support/index.js';
 
 const DIRECT_REPLY_TO = 'amq.rabbitmq.reply-to';
 
@@ -18,7 +17,11 @@ beforeAll(async () => {
 
 afterEach(async () => {
   // closing the connections also removes their exclusive reply queues
-  while (connections.length > 0) await connections.pop()!.close().catch(() => {});
+  while (connections.length > 0)
+    await connections
+      .pop()!
+      .close()
+      .catch(() => {});
   while (requestQueues.length > 0) await adminCh.deleteQueue(requestQueues.pop()!);
 });
 
@@ -172,23 +175,19 @@ describe('rpc over direct reply-to (amq.rabbitmq.reply-to)', () => {
   it('consuming amq.rabbitmq.reply-to without noAck → channel error 406 PRECONDITION_FAILED', async () => {
     const conn = await tracked();
     const ch = await openChannel(conn);
-    const err = await expectChannelClose(ch, ch.consume(DIRECT_REPLY_TO, () => {}, { noAck: false }));
-    expect(err.code).toBe(406);
-    expect(err.replyText).toBe('PRECONDITION_FAILED - reply consumer cannot acknowledge');
     // spec: basic.consume is class 60 method 20
-    expect([err.classId, err.methodId]).toEqual([60, 20]);
-    await (await openChannel(conn)).checkExchange('amq.direct');
+    await expectChannelClose(ch, { code: 406, text: 'PRECONDITION_FAILED - reply consumer cannot acknowledge', method: [60, 20] }, () =>
+      ch.consume(DIRECT_REPLY_TO, () => {}, { noAck: false }),
+    );
   });
 
   it('publishing with replyTo amq.rabbitmq.reply-to before consuming it → channel error 406 PRECONDITION_FAILED', async () => {
     const conn = await tracked();
     const q = await requestQueue();
     const ch = await openChannel(conn);
-    ch.sendToQueue(q, Buffer.from('x'), { replyTo: DIRECT_REPLY_TO });
-    const err = await expectChannelCloseAfter(ch);
-    expect(err.code).toBe(406);
-    expect(err.replyText).toBe('PRECONDITION_FAILED - fast reply consumer does not exist');
-    expect([err.classId, err.methodId]).toEqual([60, 40]);
+    await expectChannelClose(ch, { code: 406, text: 'PRECONDITION_FAILED - fast reply consumer does not exist', method: [60, 40] }, () =>
+      ch.sendToQueue(q, Buffer.from('x'), { replyTo: DIRECT_REPLY_TO }),
+    );
     // nothing was enqueued
     const check = await openChannel(conn);
     expect((await check.checkQueue(q)).messageCount).toBe(0);

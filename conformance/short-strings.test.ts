@@ -1,6 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { amqpUrl, isWarren } from './helpers.js';
-import { ArgReader, M, RawClient, args, encodeContentHeader, encodeBody, encodeMethod, queueDeclareArgs, type CloseInfo } from './raw-client.js';
+import { amqpUrl, ArgReader, isWarren, M, RawClient, args, encodeContentHeader, encodeBody, encodeMethod, queueDeclareArgs, type Close } from './support/index.js';
 
 /*
  * Names and other short strings (queue and exchange names, routing keys, consumer tags,
@@ -13,9 +12,9 @@ import { ArgReader, M, RawClient, args, encodeContentHeader, encodeBody, encodeM
 const raw = (...bytes: number[]): Buffer => Buffer.concat([Buffer.from([bytes.length]), Buffer.from(bytes)]);
 const NOT_UTF8 = raw(0x71, 0xff, 0xfe);
 
-const MALFORMED: CloseInfo = { replyCode: 501, replyText: 'FRAME_ERROR - Malformed UTF-8 in shortstr', classId: 0, methodId: 0 };
+const MALFORMED: Close = { code: 501, text: 'FRAME_ERROR - Malformed UTF-8 in shortstr', method: [0, 0] };
 
-async function send(...frames: Buffer[]): Promise<CloseInfo | null> {
+async function send(...frames: Buffer[]): Promise<Close | null> {
   const { client } = await RawClient.open(amqpUrl());
   await client.openChannel(1);
   client.write(Buffer.concat(frames));

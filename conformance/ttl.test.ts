@@ -1,8 +1,18 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { openChannel, openConfirmChannel, uniqueName } from './helpers.js';
-import { replyText } from './helpers-a.js';
-import { consumeInto, getOne, settle } from './helpers-b.js';
-import { Scope, bodyOf, brokerClock, sink, xDeath } from './helpers-ext.js';
+import {
+  bodyOf,
+  brokerClock,
+  consumeInto,
+  getOne,
+  openChannel,
+  openConfirmChannel,
+  replyText,
+  Scope,
+  settle,
+  sink,
+  uniqueName,
+  xDeath,
+} from './support/index.js';
 
 // RabbitMQ extensions: per-queue message TTL (x-message-ttl), per-message TTL (expiration), queue expiry (x-expires).
 

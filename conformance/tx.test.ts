@@ -1,7 +1,21 @@
 import type { Channel, ChannelModel } from 'amqplib';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { connect, openChannel, openConfirmChannel, uniqueName, withChannel } from './helpers.js';
-import { drain, expectChannelClose, getOne, settle, txCommit, txRollback, txSelect, type ReturnedMessage } from './helpers-b.js';
+import {
+  connect,
+  drain,
+  expectChannelClose,
+  getOne,
+  openChannel,
+  openConfirmChannel,
+  type ReturnedMessage,
+  settle,
+  takeWhenReady,
+  txCommit,
+  txRollback,
+  txSelect,
+  uniqueName,
+  withChannel,
+} from './support/index.js';
 
 // spec: tx class 90: select 10, commit 20, rollback 30
 const TX = 90;
@@ -62,10 +76,7 @@ describe('tx.select', () => {
     const conn = await connect();
     try {
       const ch = await openConfirmChannel(conn);
-      const err = await expectChannelClose(ch, txSelect(ch));
-      expect(err.code).toBe(406);
-      expect(err.replyText).toBe('PRECONDITION_FAILED - cannot switch from confirm to tx mode');
-      expect([err.classId, err.methodId]).toEqual([TX, 10]);
+      await expectChannelClose(ch, { code: 406, text: 'PRECONDITION_FAILED - cannot switch from confirm to tx mode', method: [TX, 10] }, () => txSelect(ch));
       await (await openChannel(conn)).checkExchange('amq.direct');
     } finally {
       await conn.close().catch(() => {});
@@ -124,7 +135,7 @@ describe('tx.commit', () => {
       ch.ack(b);
       // b's ack is pending in the open transaction: closing the channel discards it
       await ch.close();
-      expect(await drainObserved(q)).toEqual([['b', true]]);
+      expect(await takeWhenReady(q, 1)).toEqual([['b', true]]);
     });
   });
 
@@ -137,16 +148,13 @@ describe('tx.commit', () => {
       ch.reject(a, true);
       expect(await settle(ch, q)).toBe(0);
       await txCommit(ch);
-      expect(await drainObserved(q)).toEqual([['a', true]]);
+      expect(await takeWhenReady(q, 1)).toEqual([['a', true]]);
     });
   });
 
   it('without tx.select → channel error 406 PRECONDITION_FAILED', async () => {
     await withChannel(async (ch, conn) => {
-      const err = await expectChannelClose(ch, txCommit(ch));
-      expect(err.code).toBe(406);
-      expect(err.replyText).toBe('PRECONDITION_FAILED - channel is not transactional');
-      expect([err.classId, err.methodId]).toEqual([TX, 20]);
+      await expectChannelClose(ch, { code: 406, text: 'PRECONDITION_FAILED - channel is not transactional', method: [TX, 20] }, () => txCommit(ch));
       await (await openChannel(conn)).checkExchange('amq.direct');
     });
   });
@@ -182,16 +190,13 @@ describe('tx.rollback', () => {
       await txCommit(ch);
       await ch.close();
       // b was never acked for real and comes back on close
-      expect(await drainObserved(q)).toEqual([['b', true]]);
+      expect(await takeWhenReady(q, 1)).toEqual([['b', true]]);
     });
   });
 
   it('without tx.select → channel error 406 PRECONDITION_FAILED', async () => {
     await withChannel(async (ch) => {
-      const err = await expectChannelClose(ch, txRollback(ch));
-      expect(err.code).toBe(406);
-      expect(err.replyText).toBe('PRECONDITION_FAILED - channel is not transactional');
-      expect([err.classId, err.methodId]).toEqual([TX, 30]);
+      await expectChannelClose(ch, { code: 406, text: 'PRECONDITION_FAILED - channel is not transactional', method: [TX, 30] }, () => txRollback(ch));
     });
   });
 });

@@ -8,7 +8,8 @@ import type { ChannelModel } from 'amqplib';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { startBroker, type RunningBroker } from '../../src/index.js';
 import { Vhost } from '../../src/vhost/vhost.js';
-import { ArgReader, FrameType, M, RawClient, args, basicPublishArgs, encodeBody, encodeFrame, encodeMethod, type CloseInfo } from '../../conformance/raw-client.js';
+import { FrameType, M, RawClient, args, basicPublishArgs, decodeClose, encodeBody, encodeFrame, encodeMethod, isMethod } from '../../conformance/support/raw-client.js';
+import type { Close } from '../../conformance/support/closes.js';
 import { LogCapture } from '../robustness/log-capture.js';
 import { childBrokerFixture, openChannel, openConfirmChannel, openConnection, TEST_TIMEOUT } from './harness.js';
 
@@ -45,7 +46,7 @@ const POISONS: [string, Buffer, 'connection' | 'channel'][] = [
  * Publishes one message with these properties on a confirm channel of a raw connection;
  * resolves with the close the broker answers (connection or channel), failing on a confirm.
  */
-async function publishPoison(url: string, properties: Buffer): Promise<{ level: 'connection' | 'channel'; close: CloseInfo }> {
+async function publishPoison(url: string, properties: Buffer): Promise<{ level: 'connection' | 'channel'; close: Close }> {
   const { client } = await RawClient.open(url);
   try {
     await client.openChannel(1);
@@ -54,16 +55,8 @@ async function publishPoison(url: string, properties: Buffer): Promise<{ level: 
     const header = args().short(60).short(0).longlong(1n).raw(properties).toBuffer();
     client.write(Buffer.concat([encodeMethod(1, M.BasicPublish, basicPublishArgs('', SOURCE)), encodeFrame(FrameType.Header, 1, header), encodeBody(1, Buffer.from('x'))]));
     const m = await client.nextMethod();
-    const close = { replyCode: 0, replyText: '', classId: 0, methodId: 0 };
-    const r = new ArgReader(m.args);
-    if (m.classId === 10 && m.methodId === 50) {
-      Object.assign(close, { replyCode: r.short(), replyText: r.shortstr(), classId: r.short(), methodId: r.short() });
-      return { level: 'connection', close };
-    }
-    if (m.classId === 20 && m.methodId === 40) {
-      Object.assign(close, { replyCode: r.short(), replyText: r.shortstr(), classId: r.short(), methodId: r.short() });
-      return { level: 'channel', close };
-    }
+    if (isMethod(m, M.ConnectionClose)) return { level: 'connection', close: decodeClose(m) };
+    if (isMethod(m, M.ChannelClose)) return { level: 'channel', close: decodeClose(m) };
     throw new Error(`the poison message got ${m.classId}.${m.methodId} (basic.ack is 60.80) instead of a close`);
   } finally {
     client.destroy();
@@ -106,9 +99,9 @@ describe('a poison message (issue #10)', () => {
       for (const [name, entries, level] of POISONS) {
         const { level: got, close } = await publishPoison(fixture.warren.url, persistentWithHeaders(entries));
         if (level === 'connection') {
-          expect({ got, close }, name).toEqual({ got: 'connection', close: { replyCode: 541, replyText: 'INTERNAL_ERROR', classId: 0, methodId: 0 } });
+          expect({ got, close }, name).toEqual({ got: 'connection', close: { code: 541, text: 'INTERNAL_ERROR', method: [0, 0] } });
         } else {
-          expect({ got, close: close.replyCode }, name).toEqual({ got: 'channel', close: 406 });
+          expect({ got, close: close.code }, name).toEqual({ got: 'channel', close: 406 });
         }
       }
 

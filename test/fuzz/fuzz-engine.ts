@@ -21,7 +21,8 @@ import { MethodId } from '../../src/protocol/generated/constants.js';
 import { encodeMethodFrame } from '../../src/protocol/generated/methods.js';
 import { encodeBasicProperties } from '../../src/protocol/generated/properties.js';
 import { MAX_FIELD_NESTING } from '../../src/protocol/field-table.js';
-import { ArgReader, FrameType, M, RawClient, decodeClose, isMethod, type CloseInfo, type RawMethod } from '../../conformance/raw-client.js';
+import { ArgReader, FrameType, M, RawClient, decodeClose, isMethod, type RawMethod } from '../../conformance/support/raw-client.js';
+import type { Close } from '../../conformance/support/closes.js';
 import { seededRandom } from '../helpers/random.js';
 import { ERROR_LEVEL, type LogCapture, type LogLine } from '../robustness/log-capture.js';
 
@@ -56,8 +57,8 @@ export interface FuzzReport {
 
 /** The closes a connection received, in order. */
 interface Closes {
-  readonly connection: CloseInfo[];
-  readonly channel: CloseInfo[];
+  readonly connection: Close[];
+  readonly channel: Close[];
 }
 
 // ------------------------------------------------------------------ damaged sessions
@@ -147,7 +148,7 @@ async function drain(client: RawClient): Promise<Closes> {
 async function damagedSession(url: string, seed: number): Promise<{ closes: Closes; port: number }> {
   const r = seededRandom(seed);
   const { client } = await RawClient.open(url);
-  const port = client.socket.localPort ?? 0;
+  const port = client.localPort ?? 0;
   await client.openChannel(1);
   client.write(mutate(r, validSession(r, `fuzz-${seed}`)));
   // the broker closes a connection it finds broken; otherwise our end ends it
@@ -253,8 +254,8 @@ type Defect = 'none' | 'unknown tag' | 'length past its container' | 'cut short'
 
 type Expected =
   | { kind: 'delivered' }
-  | { kind: 'connection.close'; close: CloseInfo }
-  | { kind: 'channel.close'; close: CloseInfo };
+  | { kind: 'connection.close'; close: Close }
+  | { kind: 'channel.close'; close: Close };
 
 const EXPIRATIONS: [string, string][] = [
   ['12abc', `invalid expiration '12abc': {leftover_string,"abc"}`],
@@ -335,8 +336,8 @@ function structuredProperties(r: () => number, defect: Defect, user: string): { 
     o = writeBody(headers!, bytes, o + 4, o + 4 + len, pos);
   }
 
-  const malformed: Expected = { kind: 'connection.close', close: { replyCode: 541, replyText: 'INTERNAL_ERROR', classId: 0, methodId: 0 } };
-  const refused = (text: string): Expected => ({ kind: 'channel.close', close: { replyCode: 406, replyText: `PRECONDITION_FAILED - ${text}`, classId: 60, methodId: 40 } });
+  const malformed: Expected = { kind: 'connection.close', close: { code: 541, text: 'INTERNAL_ERROR', method: [0, 0] } };
+  const refused = (text: string): Expected => ({ kind: 'channel.close', close: { code: 406, text: `PRECONDITION_FAILED - ${text}`, method: [60, 40] } });
   let expected: Expected = { kind: 'delivered' };
   switch (defect) {
     case 'unknown tag':
@@ -404,7 +405,7 @@ const DEFECTS: Defect[] = ['unknown tag', 'length past its container', 'cut shor
 async function structuredSession(url: string, seed: number): Promise<{ mismatch: string | null; outcome: string; closes: Closes; port: number }> {
   const r = seededRandom(seed);
   const { client } = await RawClient.open(url);
-  const port = client.socket.localPort ?? 0;
+  const port = client.localPort ?? 0;
   const closes: Closes = { connection: [], channel: [] };
   let outcome = 'delivered';
   try {
@@ -423,7 +424,7 @@ async function structuredSession(url: string, seed: number): Promise<{ mismatch:
         ...encodeBodyFrames(1, body, 131072),
         encodeMethodFrame(1, { id: MethodId.BasicGet, args: { queue, noAck: true } }),
       ]));
-      outcome = expected.kind === 'delivered' ? 'delivered' : `${expected.kind} ${expected.close.replyCode} (${defect})`;
+      outcome = expected.kind === 'delivered' ? 'delivered' : `${expected.kind} ${expected.close.code} (${defect})`;
       const m = await client.nextMethod();
       const got = await answerOf(client, m, closes);
       if (expected.kind === 'delivered') {
@@ -444,7 +445,7 @@ async function structuredSession(url: string, seed: number): Promise<{ mismatch:
   }
 }
 
-type Answer = { kind: 'delivered'; properties: Buffer; body: Buffer } | { kind: 'connection.close' | 'channel.close'; close: CloseInfo } | { kind: 'other'; method: string };
+type Answer = { kind: 'delivered'; properties: Buffer; body: Buffer } | { kind: 'connection.close' | 'channel.close'; close: Close } | { kind: 'other'; method: string };
 
 async function answerOf(client: RawClient, m: RawMethod, closes: Closes): Promise<Answer> {
   if (isMethod(m, M.ConnectionClose)) {
@@ -514,8 +515,8 @@ async function healthy(url: string): Promise<string | null> {
 }
 
 /** 541s that are not RabbitMQ's bare answer to undecodable properties. */
-function internalErrorCloses(closes: Closes): CloseInfo[] {
-  return [...closes.connection, ...closes.channel].filter((c) => c.replyCode === 541 && c.replyText !== 'INTERNAL_ERROR');
+function internalErrorCloses(closes: Closes): Close[] {
+  return [...closes.connection, ...closes.channel].filter((c) => c.code === 541 && c.text !== 'INTERNAL_ERROR');
 }
 
 /** Runs `sessions` seeded sessions (even seeds damaged, odd seeds structured) and reports what went wrong. */

@@ -6,7 +6,7 @@ import { fork, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ArgReader, M, RawClient, args, basicPublishArgs, encodeBody, encodeFrame, encodeMethod, FrameType, queueDeclareArgs } from '../../conformance/raw-client.js';
+import { ArgReader, M, RawClient, args, basicPublishArgs, encodeBody, encodeFrame, encodeMethod, FrameType, queueDeclareArgs } from '../../conformance/support/raw-client.js';
 
 const CHILD = fileURLToPath(new URL('./broker-child.mjs', import.meta.url));
 const DIST = fileURLToPath(new URL('../../dist/index.js', import.meta.url));

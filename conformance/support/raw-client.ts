@@ -1,7 +1,9 @@
 import { Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
+import { checkClose, type Close, type ExpectedClose } from './closes.js';
 
 /**
- * A deliberately tiny AMQP 0-9-1 client over a raw TCP socket, with hand-encoded frames,
+ * A deliberately tiny AMQP 0-9-1 client over a TCP socket (or any duplex stream), with hand-encoded frames,
  * so the conformance suite can send what no well-behaved client would (bad frame ends,
  * unknown frame types, frames out of order) and observe exactly what the broker replies.
  * It knows only the handful of methods the suite needs.
@@ -23,13 +25,6 @@ export interface RawMethod {
   classId: number;
   methodId: number;
   args: Buffer;
-}
-
-export interface CloseInfo {
-  replyCode: number;
-  replyText: string;
-  classId: number;
-  methodId: number;
 }
 
 export interface TuneInfo {
@@ -179,7 +174,12 @@ export function basicPublishArgs(exchange: string, routingKey: string): Buffer {
 
 /** queue.declare(name) non-passive, non-durable, non-exclusive, auto-delete as told. */
 export function queueDeclareArgs(queue: string, opts: { exclusive?: boolean; autoDelete?: boolean } = {}): Buffer {
-  return args().short(0).shortstr(queue).bits(false, false, opts.exclusive ?? false, opts.autoDelete ?? false, false).table().toBuffer();
+  return args()
+    .short(0)
+    .shortstr(queue)
+    .bits(false, false, opts.exclusive ?? false, opts.autoDelete ?? false, false)
+    .table()
+    .toBuffer();
 }
 
 // ---- decoding -------------------------------------------------------------------------
@@ -225,9 +225,9 @@ export function decodeMethod(frame: RawFrame): RawMethod {
 }
 
 /** connection.close and channel.close share one argument layout. */
-export function decodeClose(m: RawMethod): CloseInfo {
+export function decodeClose(m: RawMethod): Close {
   const r = new ArgReader(m.args);
-  return { replyCode: r.short(), replyText: r.shortstr(), classId: r.short(), methodId: r.short() };
+  return { code: r.short(), text: r.shortstr(), method: [r.short(), r.short()] };
 }
 
 export function isMethod(m: RawMethod, [classId, methodId]: readonly [number, number]): boolean {
@@ -236,7 +236,7 @@ export function isMethod(m: RawMethod, [classId, methodId]: readonly [number, nu
 
 /** Thrown when the server sends something else than the method awaited; carries a close's arguments. */
 export class UnexpectedMethodError extends Error {
-  readonly close: CloseInfo | null;
+  readonly close: Close | null;
   constructor(
     expected: readonly [number, number],
     readonly got: RawMethod,
@@ -256,7 +256,8 @@ export class RawClient {
   /** Resolves when the server closes (or resets) the TCP connection. */
   readonly closed: Promise<void>;
 
-  private constructor(readonly socket: Socket) {
+  /** A client over any duplex stream: a TCP socket, or one end of an in-memory pair. */
+  constructor(readonly socket: Duplex) {
     socket.on('data', (chunk: Buffer) => {
       this.buf = this.buf.length === 0 ? chunk : Buffer.concat([this.buf, chunk]);
       this.wake();
@@ -286,9 +287,19 @@ export class RawClient {
     return new RawClient(socket);
   }
 
+  /** The local TCP port (undefined over an in-memory stream). */
+  get localPort(): number | undefined {
+    return this.socket instanceof Socket ? this.socket.localPort : undefined;
+  }
+
+  /** A client over an already connected stream (e.g. one end of `stream.duplexPair()`). */
+  static over(stream: Duplex): RawClient {
+    return new RawClient(stream);
+  }
+
   /** Connects and completes the handshake (PLAIN credentials and vhost taken from the URL). */
-  static async open(url: string, tune: Partial<TuneInfo> = {}): Promise<{ client: RawClient; tune: TuneInfo }> {
-    const client = await RawClient.connect(url);
+  static async open(url: string, tune: Partial<TuneInfo> = {}, stream?: Duplex): Promise<{ client: RawClient; tune: TuneInfo }> {
+    const client = stream === undefined ? await RawClient.connect(url) : RawClient.over(stream);
     try {
       const negotiated = await client.handshake(url, tune);
       return { client, tune: negotiated };
@@ -396,31 +407,33 @@ export class RawClient {
   }
 
   /**
-   * Waits for the broker's connection.close, answers close-ok as the spec asks, and
-   * resolves with its arguments once the broker has closed the socket.
+   * Asserts the broker closes the connection as `expected` says: reads (skipping whatever
+   * comes first) until connection.close, answers close-ok as the spec asks, and waits for the
+   * broker to close the socket. Resolves with the close.
    */
-  async expectConnectionClose(): Promise<CloseInfo> {
-    const m = await this.expectMethod(M.ConnectionClose);
-    const info = decodeClose(m);
-    this.sendMethod(0, M.ConnectionCloseOk);
-    await this.closed;
-    return info;
+  async expectConnectionClose(expected: ExpectedClose): Promise<Close> {
+    const close = await this.drainUntilClosed();
+    if (close === null) throw new Error('the broker closed the socket without sending connection.close');
+    checkClose(close, expected);
+    return close;
   }
 
-  /** Waits for channel.close on `channel` and answers close-ok. */
-  async expectChannelClose(channel: number): Promise<CloseInfo> {
+  /** Asserts the next method is channel.close on `channel` as `expected` says, and answers close-ok. */
+  async expectChannelClose(channel: number, expected: ExpectedClose): Promise<Close> {
     const m = await this.expectMethod(M.ChannelClose);
     if (m.channel !== channel) throw new Error(`channel.close on ${m.channel}, expected ${channel}`);
     this.sendMethod(channel, M.ChannelCloseOk);
-    return decodeClose(m);
+    const close = decodeClose(m);
+    checkClose(close, expected);
+    return close;
   }
 
   /**
    * Reads until the server closes the socket, answering a connection.close with close-ok.
-   * Resolves with that close's arguments, or null if the server just dropped the socket.
+   * Resolves with that close, or null if the server just dropped the socket.
    */
-  async drainUntilClosed(): Promise<CloseInfo | null> {
-    let close: CloseInfo | null = null;
+  async drainUntilClosed(): Promise<Close | null> {
+    let close: Close | null = null;
     try {
       for (;;) {
         const f = await this.nextFrame();

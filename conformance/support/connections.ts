@@ -1,24 +1,21 @@
 import amqp from 'amqplib';
 import type { Channel, ChannelModel, ConfirmChannel, Options } from 'amqplib';
 import { randomBytes } from 'node:crypto';
-import { once } from 'node:events';
-import { inject } from 'vitest';
+import { amqpUrl } from './broker.js';
 
-export const amqpUrl = (): string => inject('amqpUrl');
-/** Warren-only extensions are skipped when the suite runs against another broker. */
-export const isWarren = (): boolean => inject('brokerKind') === 'warren';
-
+/** A name no other test (or earlier run) uses. */
 export function uniqueName(prefix = 'conf'): string {
   return `${prefix}-${randomBytes(6).toString('hex')}`;
 }
 
+/** An amqplib connection to the broker under test (or to `url`), with Nagle off. */
 export async function connect(options?: Options.Connect | string): Promise<ChannelModel> {
   // Nagle off, as a latency-sensitive client would: otherwise every round trip waits ~40 ms for delayed acks
   const conn = await amqp.connect(typeof options === 'string' ? options : amqpUrl(), {
     noDelay: true,
     ...(typeof options === 'object' ? options : {}),
   });
-  // errors are asserted through close events / rejected promises; keep them from crashing the runner
+  // errors are asserted with expectConnectionClose; keep an unasserted one from crashing the runner
   conn.on('error', () => {});
   return conn;
 }
@@ -35,12 +32,6 @@ export async function openConfirmChannel(conn: ChannelModel): Promise<ConfirmCha
   return ch;
 }
 
-/** Resolves with the error a channel (or connection) closed with. */
-export async function closedWith(emitter: Channel | ChannelModel): Promise<{ code?: number; message: string }> {
-  const [err] = (await once(emitter, 'error')) as [{ code?: number; message: string }];
-  return err;
-}
-
 /**
  * Runs fn with a fresh connection + channel and always closes the connection
  * (tolerating one that the broker already closed).
@@ -55,20 +46,26 @@ export async function withChannel<T>(fn: (ch: Channel, conn: ChannelModel) => Pr
   }
 }
 
-/** Resolves with the next `n` messages consumed from queue (no-ack unless told otherwise). */
-export async function consumeN(ch: Channel, queue: string, n: number, options: Options.Consume = { noAck: true }): Promise<amqp.ConsumeMessage[]> {
-  const got: amqp.ConsumeMessage[] = [];
-  let resolve!: () => void;
-  const done = new Promise<void>((r) => (resolve = r));
-  const { consumerTag } = await ch.consume(
-    queue,
-    (msg) => {
-      if (msg) got.push(msg);
-      if (got.length === n) resolve();
-    },
-    options,
-  );
-  if (n > 0) await done;
-  await ch.cancel(consumerTag);
-  return got;
+/** Proves a connection is still healthy: a fresh channel opens, answers a round trip and closes. */
+export async function expectConnectionUsable(conn: ChannelModel): Promise<void> {
+  const ch = await openChannel(conn);
+  await ch.checkExchange('amq.direct');
+  await ch.close();
+}
+
+/** The tuning amqplib keeps on its internal connection object once the handshake is done. */
+export interface TunedConnection {
+  frameMax: number;
+  channelMax: number;
+  heartbeat: number;
+  serverProperties: Record<string, unknown> & { capabilities?: Record<string, unknown> };
+}
+
+export function tuned(conn: ChannelModel): TunedConnection {
+  return conn.connection as unknown as TunedConnection;
+}
+
+/** The channel number amqplib opened `ch` on (reply-texts name it). */
+export function channelNumber(ch: Channel): number {
+  return (ch as unknown as { ch: number }).ch;
 }

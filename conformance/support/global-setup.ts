@@ -18,7 +18,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
     project.provide('brokerKind', 'external');
     return async () => {};
   }
-  const { startBroker } = await import('../src/index.js');
+  const { startBroker } = await import('../../src/index.js');
   const broker = await startBroker({ host: '127.0.0.1', port: 0, dataDir: null, logLevel: process.env.WARREN_LOG_LEVEL ?? 'silent' });
   project.provide('amqpUrl', broker.url);
   project.provide('brokerKind', 'warren');

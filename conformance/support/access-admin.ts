@@ -1,5 +1,5 @@
 import { inject } from 'vitest';
-import type { RunningBroker } from '../src/index.js';
+import type { RunningBroker } from '../../src/index.js';
 
 /**
  * Users, vhosts, permissions and limits for the access conformance tests, on either broker:
@@ -36,7 +36,7 @@ function amqpUrl(base: URL, user: string, password: string, vhost: string): stri
 }
 
 async function warrenAdmin(): Promise<AccessAdmin> {
-  const { startBroker } = await import('../src/index.js');
+  const { startBroker } = await import('../../src/index.js');
   const broker: RunningBroker = await startBroker();
   const base = new URL(broker.url);
   const a = broker.admin;
