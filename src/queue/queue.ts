@@ -550,6 +550,8 @@ export class Queue {
     if (this.deleted) return;
     try {
       this.expireHead(Date.now());
+      // the head may have been the last entry in memory: read the paged ones in (they may be due too)
+      if (this.pagedCount !== 0 && this.ready.length < this.pageInBelow) void this.pageIn();
     } finally {
       // an entry that failed to expire has left the queue: the next ones keep their timer
       this.armExpireTimer();
