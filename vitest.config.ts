@@ -18,6 +18,16 @@ export default defineConfig({
           hookTimeout: 20000,
         },
       },
+      {
+        // the whole suite again, against a Warren with a LevelDB data dir that pages nearly every message
+        test: {
+          name: 'conformance-paging',
+          include: ['conformance/**/*.test.ts'],
+          globalSetup: ['conformance/support/global-setup.ts'],
+          testTimeout: 20000,
+          hookTimeout: 20000,
+        },
+      },
     ],
   },
 });

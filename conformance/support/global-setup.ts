@@ -1,8 +1,16 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { TestProject } from 'vitest/node';
+import type { BrokerOptions } from '../../src/index.js';
 
 /**
- * Conformance runs against AMQP_URL when set (e.g. a RabbitMQ from Debian), otherwise
- * against a Warren started in-process on an ephemeral port with the in-memory store.
+ * The conformance projects (vitest.config.ts):
+ * - `conformance`: against AMQP_URL when set (e.g. a RabbitMQ from Debian), otherwise against a
+ *   Warren started in-process on an ephemeral port with the in-memory store;
+ * - `conformance-paging`: always against an in-process Warren with a LevelDB data dir and a
+ *   memory window so small that nearly every message is paged to the store, so the paging paths
+ *   see every protocol case.
  */
 declare module 'vitest' {
   export interface ProvidedContext {
@@ -11,18 +19,35 @@ declare module 'vitest' {
   }
 }
 
+export const PAGING_PROJECT = 'conformance-paging';
+
+/**
+ * What makes a queue page in the paging project: the one place that names the setting.
+ * A queue keeps this many ready messages in memory and pages the rest to the store.
+ */
+export const PAGING_SETTINGS: BrokerOptions = { queueMemoryWindow: 1 };
+
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
+  const paging = project.name === PAGING_PROJECT;
   const external = process.env.AMQP_URL;
-  if (external) {
+  if (external && !paging) {
     project.provide('amqpUrl', external);
     project.provide('brokerKind', 'external');
     return async () => {};
   }
   const { startBroker } = await import('../../src/index.js');
-  const broker = await startBroker({ host: '127.0.0.1', port: 0, dataDir: null, logLevel: process.env.WARREN_LOG_LEVEL ?? 'silent' });
+  const dataDir = paging ? await mkdtemp(join(tmpdir(), 'warren-conformance-paging-')) : null;
+  const broker = await startBroker({
+    host: '127.0.0.1',
+    port: 0,
+    dataDir,
+    logLevel: process.env.WARREN_LOG_LEVEL ?? 'silent',
+    ...(paging ? PAGING_SETTINGS : {}),
+  });
   project.provide('amqpUrl', broker.url);
   project.provide('brokerKind', 'warren');
   return async () => {
     await broker.close();
+    if (dataDir !== null) await rm(dataDir, { recursive: true, force: true });
   };
 }
