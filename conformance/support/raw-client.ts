@@ -10,6 +10,8 @@ import { checkClose, type Close, type ExpectedClose } from './closes.js';
  */
 
 export const PROTOCOL_HEADER = Buffer.from([0x41, 0x4d, 0x51, 0x50, 0, 0, 9, 1]); // "AMQP" 0 0 9 1
+/** The AMQP 0-9 header ("AMQP" 1 1 0 9) that 0-9 clients such as Perl's Net::AMQP send; RabbitMQ speaks 0-9-1 to them. */
+export const PROTOCOL_HEADER_0_9 = Buffer.from([0x41, 0x4d, 0x51, 0x50, 1, 1, 0, 9]);
 
 export const FrameType = { Method: 1, Header: 2, Body: 3, Heartbeat: 8 } as const;
 export const FRAME_END = 0xce;
@@ -375,13 +377,17 @@ export class RawClient {
     return all;
   }
 
-  async handshake(url: string, want: Partial<TuneInfo> = {}): Promise<TuneInfo> {
+  /** The server's connection.start, once the handshake has begun. */
+  connectionStart: RawMethod | null = null;
+
+  /** Handshake as a 0-9-1 client (or as one that sends `header`), PLAIN credentials and vhost from the URL. */
+  async handshake(url: string, want: Partial<TuneInfo> = {}, header: Buffer = PROTOCOL_HEADER): Promise<TuneInfo> {
     const u = new URL(url);
     const user = decodeURIComponent(u.username || 'guest');
     const pass = decodeURIComponent(u.password || 'guest');
     const vhost = u.pathname.length > 1 ? decodeURIComponent(u.pathname.slice(1)) : '/';
-    this.write(PROTOCOL_HEADER);
-    await this.expectMethod(M.ConnectionStart);
+    this.write(header);
+    this.connectionStart = await this.expectMethod(M.ConnectionStart);
     this.sendMethod(
       0,
       M.ConnectionStartOk,
