@@ -5,9 +5,10 @@ import type { FieldTable } from '../protocol/field-types.js';
 import { fieldValueToJs } from '../protocol/field-table.js';
 import { erlangBinary, FrameReader, type Frame } from '../protocol/frame-reader.js';
 import { HEARTBEAT_FRAME } from '../protocol/frame-writer.js';
-import { FRAME_MIN_SIZE, FrameType, MethodId, methodName } from '../protocol/generated/constants.js';
+import { FRAME_MIN_SIZE, FrameType, MethodId, methodName, PROTOCOL_HEADER } from '../protocol/generated/constants.js';
 import { decodeMethod, encodeMethodFrame, type Method } from '../protocol/generated/methods.js';
 import { decodeHotMethod } from '../protocol/hot-methods.js';
+import { speaks091 } from '../protocol/protocol-header.js';
 import { ReplyCode, replyCodeName } from '../protocol/reply-code.js';
 import { authenticate, closeSession, openSession, saslMechanisms, updateSecret, type Peer } from '../operations/authenticate.js';
 import type { ClientConnection } from '../operations/core.js';
@@ -17,7 +18,6 @@ import type { BrokerContext } from './broker-context.js';
 import { Channel } from './channel.js';
 import { ConnectionCounters } from '../stats/counters.js';
 
-const AMQP_0_9_1_HEADER = Buffer.from([0x41, 0x4d, 0x51, 0x50, 0, 0, 9, 1]);
 /** How long we wait for connection.close-ok after sending connection.close. */
 const CLOSE_OK_TIMEOUT_MS = 3000;
 /** How long a client has to complete the handshake (RabbitMQ: handshake_timeout 10 s). */
@@ -206,10 +206,10 @@ export class Connection implements ClientConnection {
   private readProtocolHeader(): boolean {
     const header = this.reader.readProtocolHeader();
     if (header === null) return false;
-    if (!header.equals(AMQP_0_9_1_HEADER)) {
+    if (!speaks091(header)) {
       // spec: a server that does not accept the protocol header replies with the one it supports and closes
       this.logger.info({ header: header.toString('latin1') }, 'bad protocol header');
-      this.out.write(AMQP_0_9_1_HEADER);
+      this.out.write(PROTOCOL_HEADER);
       this.state = State.Closed;
       this.socket.end();
       return false;

@@ -8,4 +8,5 @@ export * from './generated/constants.js';
 export * from './generated/methods.js';
 export * from './generated/properties.js';
 export * from './primitives.js';
+export * from './protocol-header.js';
 export * from './reply-code.js';

@@ -3,6 +3,7 @@ import {
   ArgReader,
   M,
   PROTOCOL_HEADER,
+  PROTOCOL_HEADER_0_9,
   RawClient,
   args,
   basicPublishArgs,
@@ -14,7 +15,7 @@ import {
 import { fieldTableToJs } from '../../src/protocol/field-table.js';
 import { MethodId } from '../../src/protocol/generated/constants.js';
 import { decodeMethod } from '../../src/protocol/generated/methods.js';
-import { startInMemoryBroker, type InMemoryBroker } from '../helpers/in-memory-broker.js';
+import { IN_MEMORY_URL, startInMemoryBroker, type InMemoryBroker } from '../helpers/in-memory-broker.js';
 
 // Connection behaviour over in-memory duplex pairs (no TCP): the handshake, channels, errors
 // and closes, fast. The conformance suite covers the same ground over TCP against RabbitMQ too.
@@ -35,7 +36,12 @@ function startArgs(c: RawClient): { versionMajor: number; versionMinor: number; 
   const method = decodeMethod(payload);
   if (method.id !== MethodId.ConnectionStart) throw new Error(`expected connection.start, got ${method.id}`);
   const a = method.args;
-  return { versionMajor: a.versionMajor, versionMinor: a.versionMinor, serverProperties: fieldTableToJs(a.serverProperties), mechanisms: a.mechanisms.toString() };
+  return {
+    versionMajor: a.versionMajor,
+    versionMinor: a.versionMinor,
+    serverProperties: fieldTableToJs(a.serverProperties),
+    mechanisms: a.mechanisms.toString(),
+  };
 }
 
 async function declareServerNamed(c: RawClient, channel = 1): Promise<string> {
@@ -64,6 +70,26 @@ describe('Connection over an in-memory duplex pair', () => {
     await c.nextFrame(); // content header
     expect((await c.nextFrame()).payload.toString()).toBe('hello');
     await c.close();
+  });
+
+  it('the AMQP 0-9 header ("AMQP" 1 1 0 9) is spoken to as 0-9-1, as RabbitMQ does', async () => {
+    const c = RawClient.over(warren.connect());
+    await c.handshake(IN_MEMORY_URL, {}, PROTOCOL_HEADER_0_9);
+    const start = startArgs(c);
+    expect([start.versionMajor, start.versionMinor]).toEqual([0, 9]);
+    await c.openChannel(1);
+    expect(await declareServerNamed(c)).toMatch(/^amq\.gen-/);
+    await c.close();
+  });
+
+  it.each([
+    ['AMQP 0-8 (as RabbitMQ, which speaks 0-8 to it, Warren does not)', [0x41, 0x4d, 0x51, 0x50, 1, 1, 8, 0]],
+    ['AMQP 0-9-0', [0x41, 0x4d, 0x51, 0x50, 0, 0, 9, 0]],
+    ['AMQP 1.0', [0x41, 0x4d, 0x51, 0x50, 0, 1, 0, 0]],
+  ])('%s is answered with the AMQP 0-9-1 header and the stream ends', async (_name, header) => {
+    const c = RawClient.over(warren.connect());
+    c.write(Buffer.from(header));
+    expect([...(await c.readUntilClose())]).toEqual([...PROTOCOL_HEADER]);
   });
 
   it('a protocol header it does not speak is answered with AMQP 0-9-1 and the stream ends', async () => {
