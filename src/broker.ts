@@ -9,8 +9,7 @@ import { resolveConfig, type WarrenConfig } from './config/config.js';
 import type { BrokerContext } from './connection/broker-context.js';
 import { Connection } from './connection/connection.js';
 import { createLogger } from './logging/logger.js';
-import type { FieldTable } from './protocol/field-types.js';
-import { fieldTableFromJs } from './protocol/field-table.js';
+import { serverProperties } from './connection/server-properties.js';
 import { MemoryStore } from './store/memory-store.js';
 import { LevelStore } from './store/level-store.js';
 import type { Store } from './store/store.js';
@@ -58,33 +57,6 @@ export interface RunningBroker {
   close(reason?: string): Promise<void>;
 }
 
-/**
- * Capabilities we advertise in connection.start. Only what works: clients (kombu,
- * Spring) switch behaviour on these.
- */
-const CAPABILITIES = {
-  'connection.blocked': true,
-  publisher_confirms: true,
-  exchange_exchange_bindings: true,
-  'basic.nack': true,
-  consumer_cancel_notify: true,
-  authentication_failure_close: true,
-  per_consumer_qos: true,
-  direct_reply_to: true,
-  consumer_priorities: true,
-};
-
-function serverProperties(): FieldTable {
-  return fieldTableFromJs({
-    product: 'Warren',
-    version: WARREN_VERSION,
-    platform: `Node.js ${process.version}`,
-    copyright: 'Warren contributors',
-    information: 'Licensed under the MIT license',
-    capabilities: CAPABILITIES,
-  });
-}
-
 const TICK_MS = 1000;
 function brokerTick(broker: Broker): void {
   try {
@@ -123,7 +95,7 @@ export class Broker implements BrokerContext, BrokerView {
   readonly logger: Logger;
   readonly core: Core;
   readonly admin: BrokerAdmin;
-  readonly serverProperties = serverProperties();
+  readonly serverProperties = serverProperties(WARREN_VERSION);
   private readonly connections = new Map<number, Connection>();
   readonly store: Store;
   private readonly storage: DurableStorage;

@@ -16,6 +16,7 @@ export function requireInstalled(ctx: TestContext, installed: boolean, debianPac
   if (installed) return;
   const message = `${debianPackage} is not installed: apt-get install -y ${debianPackage} (.ci/run installs it)`;
   if (process.env.CI) throw new Error(`CI must have every client installed: ${message}`);
+  console.warn(`skipped: ${message}`);
   ctx.skip(message);
 }
 

@@ -12,6 +12,7 @@ import {
   encodeMethod,
   queueDeclareArgs,
 } from '../../conformance/support/raw-client.js';
+import { WARREN_VERSION } from '../../src/index.js';
 import { fieldTableToJs } from '../../src/protocol/field-table.js';
 import { MethodId } from '../../src/protocol/generated/constants.js';
 import { decodeMethod } from '../../src/protocol/generated/methods.js';
@@ -56,6 +57,15 @@ describe('Connection over an in-memory duplex pair', () => {
     expect([start.versionMajor, start.versionMinor]).toEqual([0, 9]);
     expect(start.mechanisms.split(' ')).toEqual(expect.arrayContaining(['PLAIN', 'AMQPLAIN']));
     expect(start.serverProperties.capabilities).toMatchObject({ publisher_confirms: true, consumer_priorities: true, 'basic.nack': true });
+    await c.close();
+  });
+
+  it('server-properties present Warren as RabbitMQ 3.10 (kombu/Celery key on product and version) and name Warren', async () => {
+    const c = await warren.open();
+    const props = startArgs(c).serverProperties;
+    expect(props).toMatchObject({ product: 'RabbitMQ', version: '3.10.0', warren_version: WARREN_VERSION });
+    expect(props.platform).toBe(`Warren ${WARREN_VERSION} on Node.js ${process.version}`);
+    expect(props.information).toMatch(/^Warren \S+, an AMQP 0-9-1 broker compatible with RabbitMQ 3\.10\.0\./);
     await c.close();
   });
 
