@@ -602,7 +602,7 @@ export class Channel implements ConsumerOwner, EarlyConfirm, PublishOutput, Dire
       stats.redeliver++;
       qStats.redeliver++;
     }
-    this.writeDeliver(consumer.tag, tag, entry.redelivered, entry.message);
+    this.writeDeliver(consumer.tag, tag, entry.redelivered, queue.deliveredMessage(entry, false));
   }
 
   /**
@@ -646,7 +646,7 @@ export class Channel implements ConsumerOwner, EarlyConfirm, PublishOutput, Dire
       this.stats.redeliver++;
       queue.stats.redeliver++;
     }
-    const m = entry.message;
+    const m = queue.deliveredMessage(entry, true);
     this.conn.out.write(
       encodeGetOkHead(this.id, tag, entry.redelivered, m.exchange, m.routingKey, queue.messageCount, m.rawProperties, m.bodySize),
     );

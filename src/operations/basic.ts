@@ -1,9 +1,10 @@
-import { AmqpChannelError } from '../protocol/errors.js';
+import { AmqpChannelError, AmqpConnectionError } from '../protocol/errors.js';
 import type { FieldTable } from '../protocol/field-types.js';
 import { ReplyCode } from '../protocol/reply-code.js';
 import { Consumer, type ConsumerOwner } from '../queue/consumer.js';
 import type { Queue } from '../queue/queue.js';
 import { parseConsumerPriority } from '../queue/queue-arguments.js';
+import { checkConsumerArguments } from '../queue/queue-type.js';
 import { Completion } from './completion.js';
 import { checkResource } from './permissions.js';
 import { usableQueue } from './queues.js';
@@ -18,6 +19,8 @@ export interface ConsumeRequest {
   readonly arguments: FieldTable;
   /** prefetch in force for this consumer (basic.qos global=false); 0 = unlimited */
   readonly prefetchCount: number;
+  /** the channel's shared prefetch (basic.qos global=true), 0 = none: quorum queues refuse a consumer under one */
+  readonly channelPrefetch?: number;
   readonly owner: ConsumerOwner;
 }
 
@@ -25,10 +28,17 @@ export interface ConsumeRequest {
 export function consume(s: Session, r: ConsumeRequest): Consumer {
   checkResource(s, 'queue', r.queue, 'read');
   const q = usableQueue(s, r.queue);
-  if (q.hasExclusiveConsumer() || (r.exclusive && q.consumerCount > 0)) {
-    throw new AmqpChannelError(ReplyCode.AccessRefused, `${s.vhost.describeQueue(q.name)} in exclusive use`);
+  const desc = s.vhost.describeQueue(q.name);
+  // RabbitMQ's order: the consumer arguments, then the queue type's own refusals, then exclusivity
+  const priority = parseConsumerPriority(r.arguments, desc);
+  checkConsumerArguments(q.limits.queueType, r.arguments, desc);
+  if (q.limits.queueType === 'quorum' && (r.channelPrefetch ?? 0) !== 0) {
+    // rabbit_quorum_queue:consume refuses a channel with a global prefetch; rabbit_channel makes it a connection error
+    throw new AmqpConnectionError(ReplyCode.NotImplemented, `${desc} does not support global qos`, 60, 20);
   }
-  const priority = parseConsumerPriority(r.arguments, s.vhost.describeQueue(q.name));
+  if (q.hasExclusiveConsumer() || (r.exclusive && q.consumerCount > 0)) {
+    throw new AmqpChannelError(ReplyCode.AccessRefused, `${desc} in exclusive use`);
+  }
   const consumer = new Consumer(r.consumerTag, q, r.owner, r.noAck, r.exclusive, r.prefetchCount, r.arguments, priority);
   q.addConsumer(consumer);
   return consumer;

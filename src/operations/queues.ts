@@ -7,6 +7,7 @@ import { Completion } from './completion.js';
 import { checkBindingAccess, validateBindingArguments } from './exchanges.js';
 import { checkResource } from './permissions.js';
 import type { Session } from './session.js';
+import { checkServerNamedAllowed } from '../queue/queue-type.js';
 
 /** RabbitMQ: amq.gen- followed by 22 url-safe base64 characters (128 random bits). */
 export function generateName(prefix: string): string {
@@ -73,8 +74,11 @@ export function declareQueue(s: Session, d: QueueDeclaration): Completion<QueueD
     return Completion.done(declared(q));
   }
   let name = d.name;
-  if (name === '') name = generateName('amq.gen');
-  else if (name.startsWith('amq.')) {
+  if (name === '') {
+    // RabbitMQ: quorum and stream queues cannot be server-named (checked before anything else)
+    checkServerNamedAllowed(d.arguments);
+    name = generateName('amq.gen');
+  } else if (name.startsWith('amq.')) {
     throw new AmqpChannelError(ReplyCode.AccessRefused, `queue name '${name}' contains reserved prefix 'amq.*'`);
   }
   checkResource(s, 'queue', name, 'configure');

@@ -3,7 +3,7 @@ import type { FieldTable, FieldValue } from '../protocol/field-types.js';
 import { encodeBasicProperties } from '../protocol/generated/properties.js';
 
 /** Why a message was dead-lettered (the x-death reason). */
-export type DeathReason = 'rejected' | 'expired' | 'maxlen';
+export type DeathReason = 'rejected' | 'expired' | 'maxlen' | 'delivery_limit';
 
 const str = (s: string): FieldValue => ({ type: 'S', value: Buffer.from(s) });
 const textOf = (v: FieldValue | undefined): string | undefined =>

@@ -2,11 +2,16 @@ import { AmqpChannelError } from '../protocol/errors.js';
 import type { FieldTable, FieldValue } from '../protocol/field-types.js';
 import { ReplyCode } from '../protocol/reply-code.js';
 import { fieldTypeName } from '../protocol/field-table.js';
+import { checkQueueArgumentKeys, declaredQueueType, takesQueueArgument, type QueueType } from './queue-type.js';
 
 export type Overflow = 'drop-head' | 'reject-publish' | 'reject-publish-dlx';
 
 /** The queue arguments that change behaviour, parsed and validated once at declare time. */
 export interface QueueLimits {
+  /** x-queue-type (classic when absent) */
+  readonly queueType: QueueType;
+  /** x-delivery-limit of a quorum queue: returns a message survives; undefined = no limit (classic queues never have one) */
+  readonly deliveryLimit: number | undefined;
   /** x-max-length: ready messages kept; Infinity when unset */
   readonly maxLength: number;
   /** x-max-length-bytes: sum of ready bodies kept; Infinity when unset */
@@ -56,9 +61,23 @@ export function parseConsumerPriority(args: FieldTable, desc: string): number {
   return v === undefined ? 0 : integer(v, desc, 'x-priority');
 }
 
-/** Validates as RabbitMQ does (406 naming the argument) and extracts what the queue needs. */
+/**
+ * Validates a new queue's arguments as RabbitMQ 3.10 does (406 naming the argument) and extracts
+ * what the queue needs. RabbitMQ's order: the dead-letter exchange's type (rabbit_channel), then
+ * x-queue-type, then each argument the queue type takes, in rabbit_amqqueue:declare_args() order
+ * (the other types' arguments are not validated but refused), then Warren's own x-consumer-timeout.
+ */
 export function parseQueueArguments(args: FieldTable, desc: string): QueueLimits {
-  const get = (k: string): FieldValue | undefined => args.get(k);
+  const dlx = args.get('x-dead-letter-exchange');
+  if (dlx !== undefined && dlx.type !== 'S') {
+    // RabbitMQ words this one differently from the other argument errors
+    throw new AmqpChannelError(
+      ReplyCode.PreconditionFailed,
+      `invalid type '${fieldTypeName(dlx.type)}' for arg 'x-dead-letter-exchange' in ${desc}`,
+    );
+  }
+  const queueType = declaredQueueType(args, desc);
+  const get = (k: string): FieldValue | undefined => (takesQueueArgument(queueType, k) ? args.get(k) : undefined);
   let maxLength = Infinity;
   let maxLengthBytes = Infinity;
   let overflow: Overflow = 'drop-head';
@@ -67,15 +86,6 @@ export function parseQueueArguments(args: FieldTable, desc: string): QueueLimits
   let maxPriority = 0;
   let singleActiveConsumer = false;
 
-  const ml = get('x-max-length');
-  if (ml !== undefined) maxLength = nonNegativeInt(ml, desc, 'x-max-length');
-  const mlb = get('x-max-length-bytes');
-  if (mlb !== undefined) maxLengthBytes = nonNegativeInt(mlb, desc, 'x-max-length-bytes');
-  const ttl = get('x-message-ttl');
-  if (ttl !== undefined) {
-    messageTtl = nonNegativeInt(ttl, desc, 'x-message-ttl');
-    if (messageTtl > MAX_EXPIRY) invalid(desc, 'x-message-ttl', `{value_too_large,${messageTtl},${MAX_EXPIRY}}`);
-  }
   const exp = get('x-expires');
   if (exp !== undefined) {
     expires = integer(exp, desc, 'x-expires');
@@ -83,18 +93,10 @@ export function parseQueueArguments(args: FieldTable, desc: string): QueueLimits
     if (expires < 0) invalid(desc, 'x-expires', `{value_negative,${expires}}`);
     if (expires > MAX_EXPIRY) invalid(desc, 'x-expires', `{value_too_large,${expires},${MAX_EXPIRY}}`);
   }
-  const mp = get('x-max-priority');
-  if (mp !== undefined) {
-    maxPriority = nonNegativeInt(mp, desc, 'x-max-priority');
-    if (maxPriority > 255) invalid(desc, 'x-max-priority', `{max_value_exceeded,${maxPriority}}`);
-  }
-  const dlx = get('x-dead-letter-exchange');
-  if (dlx !== undefined && dlx.type !== 'S') {
-    // RabbitMQ words this one differently from the other argument errors
-    throw new AmqpChannelError(
-      ReplyCode.PreconditionFailed,
-      `invalid type '${fieldTypeName(dlx.type)}' for arg 'x-dead-letter-exchange' in ${desc}`,
-    );
+  const ttl = get('x-message-ttl');
+  if (ttl !== undefined) {
+    messageTtl = nonNegativeInt(ttl, desc, 'x-message-ttl');
+    if (messageTtl > MAX_EXPIRY) invalid(desc, 'x-message-ttl', `{value_too_large,${messageTtl},${MAX_EXPIRY}}`);
   }
   const deadLetterExchange = dlx === undefined ? undefined : string(dlx, desc, 'x-dead-letter-exchange');
   const dlrk = get('x-dead-letter-routing-key');
@@ -103,21 +105,50 @@ export function parseQueueArguments(args: FieldTable, desc: string): QueueLimits
   if (deadLetterRoutingKey !== undefined && deadLetterExchange === undefined) {
     invalid(desc, 'x-dead-letter-routing-key', 'routing_key_but_no_dlx_defined');
   }
+  oneOf(get('x-dead-letter-strategy'), desc, 'x-dead-letter-strategy', ['at-most-once', 'at-least-once'], () => 'invalid_dlx_strategy');
+  const ml = get('x-max-length');
+  if (ml !== undefined) maxLength = nonNegativeInt(ml, desc, 'x-max-length');
+  const mlb = get('x-max-length-bytes');
+  if (mlb !== undefined) maxLengthBytes = nonNegativeInt(mlb, desc, 'x-max-length-bytes');
+  // quorum queues' in-memory limits: Warren keeps a memory window of its own (accepted, validated, unused)
+  for (const key of ['x-max-in-memory-length', 'x-max-in-memory-bytes']) {
+    const v = get(key);
+    if (v !== undefined) nonNegativeInt(v, desc, key);
+  }
+  const mp = get('x-max-priority');
+  if (mp !== undefined) {
+    maxPriority = nonNegativeInt(mp, desc, 'x-max-priority');
+    if (maxPriority > 255) invalid(desc, 'x-max-priority', `{max_value_exceeded,${maxPriority}}`);
+  }
   const ov = get('x-overflow');
   if (ov !== undefined) {
     if (ov.type !== 'S') invalid(desc, 'x-overflow', `{unacceptable_type,${fieldTypeName(ov.type)}}`);
     const s = ov.value.toString('utf8');
     if (s !== 'drop-head' && s !== 'reject-publish' && s !== 'reject-publish-dlx') invalid(desc, 'x-overflow', 'invalid_overflow');
-    overflow = s;
+    // RabbitMQ 3.10's quorum queues do not do reject-publish-dlx: they log a warning and drop the head
+    overflow = queueType === 'quorum' && s === 'reject-publish-dlx' ? 'drop-head' : s;
   }
-  const ct = get('x-consumer-timeout');
-  const consumerTimeout = ct === undefined ? undefined : nonNegativeInt(ct, desc, 'x-consumer-timeout');
+  oneOf(get('x-queue-mode'), desc, 'x-queue-mode', ['default', 'lazy'], (m) => `"unsupported queue mode '${m}'"`);
+  const qv = get('x-queue-version');
+  if (qv !== undefined) {
+    const n = nonNegativeInt(qv, desc, 'x-queue-version');
+    if (n !== 1 && n !== 2) invalid(desc, 'x-queue-version', `"unsupported queue version '${n}'"`);
+  }
   const sac = get('x-single-active-consumer');
   if (sac !== undefined) {
     if (sac.type !== 't') invalid(desc, 'x-single-active-consumer', `{unacceptable_type,${fieldTypeName(sac.type)}}`);
     singleActiveConsumer = sac.value;
   }
+  const groupSize = get('x-quorum-initial-group-size');
+  if (groupSize !== undefined && nonNegativeInt(groupSize, desc, 'x-quorum-initial-group-size') === 0) {
+    invalid(desc, 'x-quorum-initial-group-size', '{value_zero,0}');
+  }
+  oneOf(get('x-queue-leader-locator'), desc, 'x-queue-leader-locator', LEADER_LOCATORS, () => 'invalid_queue_locator_arg');
+  checkQueueArgumentKeys(queueType, args, desc);
+  const ct = args.get('x-consumer-timeout');
+  const consumerTimeout = ct === undefined ? undefined : nonNegativeInt(ct, desc, 'x-consumer-timeout');
   return {
+    queueType,
     maxLength,
     maxLengthBytes,
     overflow,
@@ -128,5 +159,27 @@ export function parseQueueArguments(args: FieldTable, desc: string): QueueLimits
     maxPriority,
     singleActiveConsumer,
     consumerTimeout,
+    deliveryLimit: queueType === 'quorum' ? parseDeliveryLimit(args.get('x-delivery-limit')) : undefined,
   };
+}
+
+/** rabbit_queue_location:queue_leader_locators() in 3.10 (the last two are deprecated aliases). */
+const LEADER_LOCATORS = ['client-local', 'balanced', 'random', 'least-leaders'];
+
+/** A string argument with a fixed set of values: {unacceptable_type,T} for another type, `reason(value)` for another value. */
+function oneOf(v: FieldValue | undefined, desc: string, key: string, values: readonly string[], reason: (value: string) => string): void {
+  if (v === undefined) return;
+  if (v.type !== 'S') invalid(desc, key, `{unacceptable_type,${fieldTypeName(v.type)}}`);
+  const s = v.value.toString('utf8');
+  if (!values.includes(s)) invalid(desc, key, reason(s));
+}
+
+/**
+ * x-delivery-limit of a quorum queue. RabbitMQ does not validate it: an integer is the limit
+ * (a message returned more often is dead-lettered or dropped; 0 or less: at its first return),
+ * any other value compares as no limit in rabbit_fifo.
+ */
+function parseDeliveryLimit(v: FieldValue | undefined): number | undefined {
+  if (v === undefined || !INTEGER_TAGS.has(v.type)) return undefined;
+  return Number(v.value as number | bigint);
 }

@@ -16,4 +16,6 @@ export interface QueueEntry {
   storeMessageId: number;
   /** entries that referenced the stored message when it was written (body freed after the last) */
   storeRefs: number;
+  /** quorum queues: how often the message came back to the queue (see quorum.ts); absent = 0 */
+  deliveryCount?: number;
 }

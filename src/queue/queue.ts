@@ -6,6 +6,7 @@ import type { Consumer } from './consumer.js';
 import type { DeathReason } from './dead-letter.js';
 import type { DurableStorage } from './durable-storage.js';
 import { parseQueueArguments, type QueueLimits } from './queue-arguments.js';
+import { countReturn, deliveredMessage, keepsEveryMessage } from './quorum.js';
 import type { QueueEntry } from './queue-entry.js';
 import { PriorityReadyList, ReadyList, type ReadyQueue } from './ready-list.js';
 import { QueueCounters } from '../stats/counters.js';
@@ -209,9 +210,15 @@ export class Queue {
     let result = Enqueued.Accepted;
     const storage = this.storage;
     if (storage !== null) {
-      if (message.persistent && this.storesPersistent) {
-        entry.storeMessageId = storage.persistShared(message);
-        entry.storeRefs = message.durableRefs;
+      if (this.storesPersistent && (message.persistent || keepsEveryMessage(this.limits))) {
+        if (message.persistent) {
+          entry.storeMessageId = storage.persistShared(message);
+          entry.storeRefs = message.durableRefs;
+        } else {
+          // a quorum queue keeps transient messages too (its own copy)
+          entry.storeMessageId = storage.persistPrivate(message);
+          entry.storeRefs = 1;
+        }
         this.writeEntry(entry, false);
         message.uncommitted++;
         result = Enqueued.Stored;
@@ -285,7 +292,8 @@ export class Queue {
    */
   markDelivered(entry: QueueEntry): void {
     // only stored persistent entries survive a restart; a paged transient one needs no mark
-    if (entry.storeMessageId === 0 || entry.redelivered || this.storage === null || !entry.message.persistent || !this.storesPersistent) return;
+    if (entry.storeMessageId === 0 || entry.redelivered || this.storage === null || !this.storesPersistent) return;
+    if (!entry.message.persistent && !keepsEveryMessage(this.limits)) return;
     this.writeEntry(entry, false, true);
   }
 
@@ -349,6 +357,11 @@ export class Queue {
       this.discard(entry);
       return;
     }
+    if (countReturn(entry, this.limits)) {
+      // quorum queue: past x-delivery-limit the message leaves (dead-lettered as delivery_limit)
+      this.drop(entry, 'delivery_limit');
+      return;
+    }
     entry.redelivered = true;
     this.ready.insertBySeq(entry);
     // the limit holds for requeued messages too: the head (often the requeued one) is dropped
@@ -369,6 +382,11 @@ export class Queue {
     this.limits = { ...limits, maxPriority: old.maxPriority, singleActiveConsumer: old.singleActiveConsumer };
     if (this.limits.expires !== old.expires) this.touch();
     if (this.limits.overflow === 'drop-head' && (this.limits.maxLength !== Infinity || this.limits.maxLengthBytes !== Infinity)) this.dropHeadOverLimit();
+  }
+
+  /** The message to hand out for `entry` (a quorum queue adds x-delivery-count). */
+  deliveredMessage(entry: QueueEntry, get: boolean): Message {
+    return this.limits.queueType === 'classic' ? entry.message : deliveredMessage(entry, get);
   }
 
   /** Drops every ready message; returns how many. */

@@ -69,6 +69,8 @@ function describe(v: FieldValue | undefined): string {
 }
 
 
+const isClassicOrNone = (v: FieldValue | undefined): boolean => v === undefined || (v.type === 'S' && v.value.toString('utf8') === 'classic');
+
 /** rabbit_misc:assert_args_equivalence over the given keys → 406 with RabbitMQ's text. */
 export function assertArgsEquivalent(current: FieldTable, received: FieldTable, desc: string, keys: readonly string[]): void {
   for (const key of keys) {
@@ -76,6 +78,8 @@ export function assertArgsEquivalent(current: FieldTable, received: FieldTable, 
     const r = received.get(key);
     if (c === undefined && r === undefined) continue;
     if (c !== undefined && r !== undefined && fieldValuesEquivalent(c, r)) continue;
+    // rabbit_misc:assert_field_equivalence: a classic queue need not carry x-queue-type
+    if (key === 'x-queue-type' && isClassicOrNone(c) && isClassicOrNone(r)) continue;
     // same type class: RabbitMQ prints the bare values; otherwise each with its type
     const sameClass = c !== undefined && r !== undefined && typeClass(c.type) === typeClass(r.type);
     throw new AmqpChannelError(

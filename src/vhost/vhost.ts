@@ -6,6 +6,7 @@ import { deadLetteredMessage, isDeadLetterCycle, publishedRoutingKeys, type Deat
 import { Enqueued, Queue, type QueueHost, type QueueOptions } from '../queue/queue.js';
 import { DELAY_QUEUE_PREFIX, DelayedExchange, type DelayedRouter } from '../delayed/delayed-exchange.js';
 import { parseQueueArguments } from '../queue/queue-arguments.js';
+import { checkQueueProperties, comparedQueueArguments, takesQueueArgument, type QueueType } from '../queue/queue-type.js';
 import type { Store } from '../store/store.js';
 import type { DurableStorage } from '../queue/durable-storage.js';
 import type { Logger } from 'pino';
@@ -24,12 +25,6 @@ const PREDECLARED: ReadonlyArray<[string, ExchangeType]> = [
   ['amq.match', 'headers'],
 ];
 
-/** Queue arguments RabbitMQ compares on redeclare (others are kept but not compared). */
-const COMPARED_QUEUE_ARGS = [
-  'x-expires', 'x-message-ttl', 'x-dead-letter-exchange', 'x-dead-letter-routing-key', 'x-max-length',
-  'x-max-length-bytes', 'x-max-priority', 'x-overflow', 'x-queue-mode', 'x-queue-type', 'x-single-active-consumer',
-  'x-queue-master-locator', 'x-queue-leader-locator', 'x-max-in-memory-length', 'x-max-in-memory-bytes', 'x-delivery-limit',
-];
 const COMPARED_EXCHANGE_ARGS = ['alternate-exchange'];
 
 /**
@@ -223,9 +218,12 @@ export class Vhost implements QueueHost, DelayedRouter<Exchange> {
     };
   }
 
-  private queueArguments(name: string, args: FieldTable): FieldTable {
+  private queueArguments(name: string, args: FieldTable, type: QueueType): FieldTable {
     const { policy, operator } = this.policyOf('queue', name);
-    return effectiveArguments('queue', args, policy, operator);
+    const effective = effectiveArguments('queue', args, policy, operator);
+    // RabbitMQ: a policy key the queue type does not support (queue-mode on a quorum queue) is ignored
+    if (effective !== args) for (const k of [...effective.keys()]) if (!args.has(k) && !takesQueueArgument(type, k)) effective.delete(k);
+    return effective;
   }
 
   /** Replaces the vhost's policies and applies them at once to every queue and exchange. */
@@ -234,7 +232,7 @@ export class Vhost implements QueueHost, DelayedRouter<Exchange> {
     this.operatorPolicies = operatorPolicies;
     for (const q of this.queues.values()) {
       try {
-        q.applyLimits(parseQueueArguments(this.queueArguments(q.name, q.options.arguments), this.describeQueue(q.name)));
+        q.applyLimits(parseQueueArguments(this.queueArguments(q.name, q.options.arguments, q.limits.queueType), this.describeQueue(q.name)));
       } catch (err) {
         // a policy value the queue's own arguments make invalid: the queue keeps what it had
         this.logger.warn({ err, queue: q.name, vhost: this.name }, 'policy not applied to queue');
@@ -253,23 +251,28 @@ export class Vhost implements QueueHost, DelayedRouter<Exchange> {
   /** Creates the queue, or checks an existing one is equivalent (406 otherwise). */
   declareQueue(name: string, options: QueueOptions, recoveredId = 0): Queue {
     const desc = this.describeQueue(name);
-    // RabbitMQ validates arguments before looking the queue up
-    const limits = parseQueueArguments(options.arguments, desc);
     this.stats.queueDeclared++;
     const existing = this.queues.get(name);
     if (existing !== undefined) {
+      // RabbitMQ 3.10 checks a redeclare for equivalence only (over the arguments its queue type takes), never validates it
       if (existing.durable !== options.durable) inequivalent('durable', desc, options.durable, existing.durable);
       if (existing.options.autoDelete !== options.autoDelete) inequivalent('auto_delete', desc, options.autoDelete, existing.options.autoDelete);
-      assertArgsEquivalent(existing.options.arguments, options.arguments, desc, COMPARED_QUEUE_ARGS);
+      assertArgsEquivalent(existing.options.arguments, options.arguments, desc, comparedQueueArguments(existing.limits.queueType));
       existing.touch();
       return existing;
     }
+    const limits = parseQueueArguments(options.arguments, desc);
+    checkQueueProperties(limits.queueType, desc, {
+      durable: options.durable && options.exclusiveOwner === null,
+      exclusive: options.exclusiveOwner !== null,
+      autoDelete: options.autoDelete,
+    });
     // durable, shared queues live in the store; exclusive ones never survive their connection.
     // Other queues use the store only to page a long backlog out of memory (when it is on disk).
     const durable = options.durable && options.exclusiveOwner === null;
     const pages = durable || this.storage.pagesTransientQueues;
     const id = pages ? recoveredId || this.storage.allocateQueueId() : 0;
-    const effective = this.policies.size === 0 && this.operatorPolicies.size === 0 ? limits : parseQueueArguments(this.queueArguments(name, options.arguments), desc);
+    const effective = this.policies.size === 0 && this.operatorPolicies.size === 0 ? limits : parseQueueArguments(this.queueArguments(name, options.arguments, limits.queueType), desc);
     const q = new Queue(name, options, this, effective, id, pages ? this.storage : null);
     this.queues.set(name, q);
     this.stats.queueCreated++;

@@ -43,6 +43,7 @@ export function handleBasicConsume(ch: Channel, args: Args<typeof MethodId.Basic
       exclusive: args.exclusive,
       arguments: args.arguments,
       prefetchCount: ch.consumerPrefetch,
+      channelPrefetch: ch.channelPrefetch,
       owner: ch,
     });
     // deliveries run in a later pass: consume-ok still goes first
