@@ -36,7 +36,9 @@ export function consume(s: Session, r: ConsumeRequest): Consumer {
     // rabbit_quorum_queue:consume refuses a channel with a global prefetch; rabbit_channel makes it a connection error
     throw new AmqpConnectionError(ReplyCode.NotImplemented, `${desc} does not support global qos`, 60, 20);
   }
-  if (q.hasExclusiveConsumer() || (r.exclusive && q.consumerCount > 0)) {
+  // rabbit_amqqueue_process: a classic single-active-consumer queue takes no exclusive consumer
+  const exclusiveRefused = r.exclusive && (q.consumerCount > 0 || (q.limits.singleActiveConsumer && q.limits.queueType === 'classic'));
+  if (q.hasExclusiveConsumer() || exclusiveRefused) {
     throw new AmqpChannelError(ReplyCode.AccessRefused, `${desc} in exclusive use`);
   }
   const consumer = new Consumer(r.consumerTag, q, r.owner, r.noAck, r.exclusive, r.prefetchCount, r.arguments, priority);

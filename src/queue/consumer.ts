@@ -13,7 +13,11 @@ export interface ConsumerOwner {
   consumerCancelled(consumer: Consumer): void;
 }
 
+let nextRegistration = 1;
+
 export class Consumer {
+  /** order of creation: which of two consumers registered first (single active consumer) */
+  readonly registration = nextRegistration++;
   /** deliveries not yet acked (only counted when !noAck) */
   unacked = 0;
   /** RabbitMQ consumer priority (x-priority argument): higher ones are served first while they have credit */

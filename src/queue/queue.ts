@@ -7,6 +7,7 @@ import type { DeathReason } from './dead-letter.js';
 import type { DurableStorage } from './durable-storage.js';
 import { parseQueueArguments, type QueueLimits } from './queue-arguments.js';
 import { countReturn, deliveredMessage, keepsEveryMessage } from './quorum.js';
+import { nextActiveConsumer } from './single-active-consumer.js';
 import type { QueueEntry } from './queue-entry.js';
 import { PriorityReadyList, ReadyList, type ReadyQueue } from './ready-list.js';
 import { QueueCounters } from '../stats/counters.js';
@@ -105,6 +106,8 @@ export class Queue {
   private nextSeq = 1;
   private rrIndex = 0;
   private passScheduled = false;
+  /** x-single-active-consumer: the consumer served (single-active-consumer.ts) */
+  private activeConsumer: Consumer | undefined;
   private hadConsumer = false;
   private readonly runPass: () => void;
   /** head-of-queue expiry (one timer per queue, armed for the head's expiry) */
@@ -612,6 +615,8 @@ export class Queue {
     this.consumers.splice(i, 0, consumer);
     if (i <= this.rrIndex && this.rrIndex < this.consumers.length - 1) this.rrIndex++;
     this.hadConsumer = true;
+    // single active consumer: the first one stays active, whatever the priority of later ones
+    if (this.limits.singleActiveConsumer && this.activeConsumer === undefined) this.activeConsumer = consumer;
     this.touch();
     this.scheduleDelivery();
   }
@@ -622,13 +627,15 @@ export class Queue {
     if (i < 0) return;
     this.consumers.splice(i, 1);
     if (this.rrIndex > i) this.rrIndex--;
+    // single active consumer: the next one takes over (single-active-consumer.ts)
+    const handOver = this.limits.singleActiveConsumer && consumer === this.activeConsumer;
+    if (handOver) this.activeConsumer = nextActiveConsumer(this.consumers, this.limits.queueType);
     if (this.consumers.length === 0 && this.hadConsumer && this.options.autoDelete && !this.deleted) {
       this.host.queueUnused(this);
       return;
     }
     this.touch();
-    // single active consumer: the next one takes over
-    if (this.limits.singleActiveConsumer && i === 0) this.scheduleDelivery();
+    if (handOver) this.scheduleDelivery();
   }
 
   hasExclusiveConsumer(): boolean {
@@ -638,7 +645,7 @@ export class Queue {
 
   private hasConsumerWithCredit(): boolean {
     if (this.limits.singleActiveConsumer) {
-      const c = this.consumers[0];
+      const c = this.activeConsumer;
       return c !== undefined && c.owner.canDeliver(c);
     }
     for (const c of this.consumers) if (c.owner.canDeliver(c)) return true;
@@ -685,14 +692,14 @@ export class Queue {
    * Round-robin from where the last pass stopped; undefined when nobody has credit.
    * With consumer priorities, a lower tier is served only when every consumer of the
    * higher tiers is out of credit (RabbitMQ's consumer priority semantics). With a
-   * single active consumer, only the first registered consumer is ever served.
+   * single active consumer, only the active one is served.
    */
   private nextConsumerWithCredit(): Consumer | undefined {
     const consumers = this.consumers;
     const n = consumers.length;
     if (this.limits.singleActiveConsumer) {
-      const c = consumers[0]!;
-      return c.owner.canDeliver(c) ? c : undefined;
+      const c = this.activeConsumer;
+      return c !== undefined && c.owner.canDeliver(c) ? c : undefined;
     }
     if (consumers[0]!.priority === consumers[n - 1]!.priority) {
       for (let tried = 0; tried < n; tried++) {
