@@ -53,6 +53,19 @@ describe('policies and operator policies', () => {
     await ch.close();
   });
 
+  it('a policy key the queue type does not take is ignored for that queue (queue-mode on a quorum queue), the others apply', async () => {
+    expect((await h.api('/policies/%2F/qq', { method: 'PUT', ...json({ pattern: '^qq-pol$', definition: { 'queue-mode': 'lazy', 'max-length': 1 }, 'apply-to': 'queues' }) })).status).toBe(201);
+    const ch = await conn.createConfirmChannel();
+    await ch.assertQueue('qq-pol', { durable: true, arguments: { 'x-queue-type': 'quorum' } });
+    ch.sendToQueue('qq-pol', Buffer.from('1'));
+    ch.sendToQueue('qq-pol', Buffer.from('2'));
+    await ch.waitForConfirms();
+    expect((await ch.checkQueue('qq-pol')).messageCount).toBe(1);
+    expect((await h.api('/policies/%2F/qq', { method: 'DELETE' })).status).toBe(204);
+    await ch.deleteQueue('qq-pol');
+    await ch.close();
+  });
+
   it('applies the highest-priority policy at once, the smallest length limit of argument, policy and operator policy wins', async () => {
     const ch = await conn.createChannel();
     await ch.assertQueue('prec', { durable: false, arguments: { 'x-max-length': 5, 'x-dead-letter-exchange': 'mine' } });
