@@ -61,6 +61,11 @@ export class ClientThread {
     });
   }
 
+  /** A message that gets no reply of its own (e.g. 'halt'). */
+  post(msg) {
+    if (this.exitError === null) this.worker.postMessage(msg);
+  }
+
   send(msg, replyType, timeoutMs) {
     const p = this.reply(replyType, timeoutMs);
     this.worker.postMessage(msg);
@@ -101,7 +106,7 @@ export class ClientGroup {
     return n;
   }
 
-  async stopAll() {
-    return Promise.all(this.threads.map((t) => t.stop()));
+  async stopAll(timeoutMs = REPLY_TIMEOUT_MS) {
+    return Promise.all(this.threads.map((t) => t.stop(timeoutMs)));
   }
 }

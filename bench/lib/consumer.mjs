@@ -27,6 +27,17 @@ export class ConsumerBase {
     this.noAck = o.noAck;
     this.prefetch = o.prefetch;
     this.ackEvery = Math.max(1, Math.min(o.ackEvery, o.prefetch || o.ackEvery));
+    /**
+     * msg/s; > 0 makes a slow consumer (manual acks only): every delivery is verified at
+     * once, but acks go out at this rate, so with prefetch N the broker cannot deliver faster.
+     */
+    this.ackRate = o.noAck ? 0 : (o.ackRate ?? 0);
+    /** ack references waiting for their turn (ackRate), oldest first from ackHead */
+    this.ackQueue = [];
+    this.ackHead = 0;
+    this.acked = 0;
+    this.ackTimer = null;
+    this.ackStart = 0;
     this.verifier = o.verifier;
     this.order = o.verifier.newOrderTracker();
     this.latency = new Histogram();
@@ -68,7 +79,8 @@ export class ConsumerBase {
     this.received++;
     // Shared progress (client-worker.mjs): producers read it for --max-lag, so it is kept exact.
     if (this.progress !== null) this.progress[this.progressSlot] = this.received;
-    if (!this.noAck) {
+    if (this.ackRate > 0) this.ackQueue.push(ackRef);
+    else if (!this.noAck) {
       this.unacked++;
       this.lastAck = ackRef;
       if (this.unacked >= this.ackEvery || this.received >= this.target) this.ackPending();
@@ -77,7 +89,40 @@ export class ConsumerBase {
     if (this.received >= this.target) this.resume();
   }
 
+  /** Slow consumer (ackRate): every 10 ms, acks (multiple=true) what is due by now. */
+  startPacedAcks() {
+    if (this.ackRate <= 0 || this.ackTimer !== null) return;
+    this.ackStart = performance.now();
+    this.ackTimer = setInterval(() => {
+      const due = Math.floor(((performance.now() - this.ackStart) * this.ackRate) / 1000) - this.acked;
+      const n = Math.min(due, this.ackQueue.length - this.ackHead);
+      if (n > 0 && this.canAck()) this.releaseAcks(n);
+    }, 10);
+  }
+
+  /** Acks the next n waiting deliveries with one multiple=true ack. */
+  releaseAcks(n) {
+    this.ackHead += n;
+    this.acked += n;
+    this.sendAck(this.ackQueue[this.ackHead - 1]);
+    if (this.ackHead > 4096 && this.ackHead * 2 > this.ackQueue.length) {
+      this.ackQueue = this.ackQueue.slice(this.ackHead);
+      this.ackHead = 0;
+    }
+  }
+
+  stopPacedAcks() {
+    if (this.ackTimer !== null) clearInterval(this.ackTimer);
+    this.ackTimer = null;
+  }
+
   ackPending() {
+    if (this.ackRate > 0) {
+      this.stopPacedAcks();
+      const n = this.ackQueue.length - this.ackHead;
+      if (n > 0 && this.canAck()) this.releaseAcks(n);
+      return;
+    }
     if (this.unacked > 0 && this.lastAck !== null && this.canAck()) {
       this.sendAck(this.lastAck);
       this.unacked = 0;
@@ -140,6 +185,19 @@ export class Consumer extends ConsumerBase {
     this.expect(target, slices);
     const ok = await this.channel.consume(this.queue, this.onMessage, { noAck: this.noAck });
     this.consumerTag = ok.consumerTag;
+    this.startPacedAcks();
+  }
+
+  /** basic.cancel (every delivery sent before it has arrived once it returns), then acks all received. */
+  async finish() {
+    if (this.consumerTag !== null) await this.channel.cancel(this.consumerTag);
+    this.consumerTag = null;
+    this.ackPending();
+  }
+
+  /** Ready messages in the queue, asked on this consumer's channel (after its acks). */
+  async depth() {
+    return (await this.channel.checkQueue(this.queue)).messageCount;
   }
 
   handle(msg) {
@@ -156,6 +214,7 @@ export class Consumer extends ConsumerBase {
 
   async close() {
     try {
+      this.stopPacedAcks();
       this.ackPending();
       if (this.consumerTag !== null) await this.channel.cancel(this.consumerTag);
       await this.connection?.close();

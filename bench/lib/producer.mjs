@@ -13,7 +13,7 @@ const YIELD_EVERY = 256;
  * instead of how fast a backlog grows.
  */
 export async function waitWhileLagging(producer, deadline) {
-  while (producer.error === null && performance.now() < deadline && producer.lagging()) {
+  while (producer.error === null && !producer.halted && performance.now() < deadline && producer.lagging()) {
     await new Promise((resolve) => setTimeout(resolve, 1));
   }
 }
@@ -50,6 +50,14 @@ export class ProducerBase {
     this.outstanding = 0;
     this.wake = null;
     this.error = null;
+    /** set by halt(): the publish loop ends at its next turn */
+    this.halted = false;
+  }
+
+  /** Ends a run early (a broker that stopped taking messages); wakes a wait for 'drain' or confirms. */
+  halt() {
+    this.halted = true;
+    this.resume();
   }
 
   setError(err) {
@@ -105,7 +113,7 @@ export class Producer extends ProducerBase {
     const ch = this.channel;
     const started = performance.now();
     let seq = this.published;
-    while (seq < count && this.error === null) {
+    while (seq < count && this.error === null && !this.halted) {
       if (this.confirm > 0 && this.outstanding >= this.confirm) {
         await this.waitForWake();
         continue;
@@ -140,7 +148,7 @@ export class Producer extends ProducerBase {
     const publishEnded = performance.now();
     if (this.confirm > 0) {
       const graceDeadline = Math.max(deadline, publishEnded) + graceMs;
-      while (this.outstanding > 0 && this.error === null && performance.now() < graceDeadline) {
+      while (this.outstanding > 0 && this.error === null && !this.halted && performance.now() < graceDeadline) {
         const timer = setTimeout(() => this.resume(), 100);
         await this.waitForWake();
         clearTimeout(timer);

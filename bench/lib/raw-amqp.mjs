@@ -228,15 +228,25 @@ export class RawConnection {
     return this.call(1, { id: MethodId.BasicQos, args: { prefetchSize: 0, prefetchCount, global: false } }, MethodId.BasicQosOk);
   }
 
+  /** basic.consume; resolves with { consumerTag }. */
   consume(queue, noAck) {
     const { MethodId } = this.P;
     return this.call(1, { id: MethodId.BasicConsume, args: { queue, consumerTag: '', noLocal: false, noAck, exclusive: false, noWait: false, arguments: new Map() } }, MethodId.BasicConsumeOk);
   }
 
-  /** queue.declare; resolves with { queue, messageCount, consumerCount }. */
-  declareQueue(queue, { durable = false, exclusive = false, autoDelete = false } = {}) {
+  /**
+   * basic.cancel; resolves once basic.cancel-ok arrives. Every delivery the broker sent
+   * before it has been handed to onDelivery by then (one channel, in order).
+   */
+  cancel(consumerTag) {
     const { MethodId } = this.P;
-    return this.call(1, { id: MethodId.QueueDeclare, args: { queue, passive: false, durable, exclusive, autoDelete, noWait: false, arguments: new Map() } }, MethodId.QueueDeclareOk);
+    return this.call(1, { id: MethodId.BasicCancel, args: { consumerTag, noWait: false } }, MethodId.BasicCancelOk);
+  }
+
+  /** queue.declare (passive: only its counts); resolves with { queue, messageCount, consumerCount }. */
+  declareQueue(queue, { durable = false, exclusive = false, autoDelete = false, passive = false } = {}) {
+    const { MethodId } = this.P;
+    return this.call(1, { id: MethodId.QueueDeclare, args: { queue, passive, durable, exclusive, autoDelete, noWait: false, arguments: new Map() } }, MethodId.QueueDeclareOk);
   }
 
   deleteQueue(queue) {
@@ -298,19 +308,27 @@ export class RawConnection {
     return !this.socket.writableNeedDrain;
   }
 
-  async close() {
-    if (this.closed) return;
+  /**
+   * connection.close, then waits (at most `timeoutMs`) for close-ok: the broker has then
+   * taken every frame written before it. Resolves with { closeOk, ms }.
+   */
+  async close(timeoutMs = 5000) {
+    if (this.closed) return { closeOk: false, ms: 0 };
     const { MethodId } = this.P;
+    const t0 = performance.now();
+    let closeOk = false;
     try {
       this.flush();
       if (this.error === null) {
-        await withTimeout(this.call(0, { id: MethodId.ConnectionClose, args: { replyCode: 200, replyText: 'bye', classId: 0, methodId: 0 } }, MethodId.ConnectionCloseOk), 5000);
+        await withTimeout(this.call(0, { id: MethodId.ConnectionClose, args: { replyCode: 200, replyText: 'bye', classId: 0, methodId: 0 } }, MethodId.ConnectionCloseOk), timeoutMs);
+        closeOk = true;
       }
     } catch {
       // closing anyway
     }
     this.closed = true;
     this.socket.destroy();
+    return { closeOk, ms: Math.round(performance.now() - t0) };
   }
 }
 

@@ -67,7 +67,7 @@ export class RawProducer extends ProducerBase {
     const rate = this.rate;
     const large = pub.frameBytes > 16 * 1024;
     let seq = this.published;
-    while (seq < count && this.error === null) {
+    while (seq < count && this.error === null && !this.halted) {
       if (this.confirm > 0 && this.outstanding >= this.confirm) {
         if (!conn.flush()) await this.waitForWake();
         if (this.outstanding >= this.confirm && this.error === null) await this.waitForWake();
@@ -104,7 +104,7 @@ export class RawProducer extends ProducerBase {
     const publishEnded = performance.now();
     if (this.confirm > 0) {
       const graceDeadline = Math.max(deadline, publishEnded) + graceMs;
-      while (this.outstanding > 0 && this.error === null && performance.now() < graceDeadline) {
+      while (this.outstanding > 0 && this.error === null && !this.halted && performance.now() < graceDeadline) {
         const timer = setTimeout(() => this.resume(), 100);
         await this.waitForWake();
         clearTimeout(timer);
@@ -113,8 +113,13 @@ export class RawProducer extends ProducerBase {
     return { started, publishEnded, confirmedAt: performance.now() };
   }
 
+  /**
+   * Closes the connection; waits up to 60 s for close-ok, because a broker that throttles
+   * the publisher may still be reading what the socket buffers hold, and a message counted
+   * as published must have reached it before the queues are counted.
+   */
   async close() {
-    await this.conn?.close();
+    this.closeResult = (await this.conn?.close(60_000)) ?? null;
   }
 }
 
@@ -123,6 +128,7 @@ export class RawConsumer extends ConsumerBase {
   constructor(o) {
     super(o);
     this.conn = null;
+    this.consumerTag = null;
   }
 
   async open() {
@@ -134,7 +140,20 @@ export class RawConsumer extends ConsumerBase {
   async start(target = Infinity, slices = 10) {
     this.expect(target, slices);
     this.conn.onDelivery = (tag, redelivered, body) => this.delivered(body, redelivered, tag);
-    await this.conn.consume(this.queue, this.noAck);
+    this.consumerTag = (await this.conn.consume(this.queue, this.noAck)).consumerTag;
+    this.startPacedAcks();
+  }
+
+  /** basic.cancel (every delivery sent before it has arrived once it returns), then acks all received. */
+  async finish() {
+    if (this.consumerTag !== null && this.consumerTag !== undefined) await this.conn.cancel(this.consumerTag);
+    this.consumerTag = null;
+    this.ackPending();
+  }
+
+  /** Ready messages in the queue, asked on this consumer's channel (after its acks). */
+  async depth() {
+    return (await this.conn.declareQueue(this.queue, { passive: true })).messageCount;
   }
 
   canAck() {
@@ -146,6 +165,7 @@ export class RawConsumer extends ConsumerBase {
   }
 
   async close() {
+    this.stopPacedAcks();
     this.ackPending();
     await this.conn?.close();
   }
