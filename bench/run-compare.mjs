@@ -63,7 +63,7 @@ for (let i = 0; i < repeat; i++) {
     log(`— run ${i + 1}/${repeat}: ${scenario.name} against ${side}`);
     let broker;
     if (side === 'warren') {
-      broker = await WarrenBroker.start({ restartSignal: explicit.restartSignal ?? 'SIGKILL', nodeArgs: explicit.warrenNodeArgs ?? [], logFile: explicit.warrenLog ?? null });
+      broker = await WarrenBroker.start({ restartSignal: explicit.restartSignal ?? 'SIGKILL', nodeArgs: explicit.warrenNodeArgs ?? [], logFile: explicit.warrenLog ?? null, args: explicit.warrenArgs ?? [] });
     }
     else if (values['rabbitmq-ctl']) broker = new RabbitMqBroker(rabbitUrl);
     else broker = new ExternalBroker(rabbitUrl, values['rabbitmq-pid'] ? Number(values['rabbitmq-pid']) : null);

@@ -7,7 +7,7 @@
 //    restart, not a crash).
 //  - ExternalBroker: just a url (and maybe a pid); no restart.
 import { spawn, execFile, execFileSync } from 'node:child_process';
-import { closeSync, existsSync, mkdtempSync, openSync, rmSync } from 'node:fs';
+import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
@@ -105,8 +105,9 @@ export class WarrenBroker {
    * @param {object} [o]
    * @param {string[]} [o.nodeArgs] extra node flags for the broker (e.g. --trace-gc, --heapsnapshot-signal=SIGUSR2)
    * @param {string|null} [o.logFile] append Warren's stdout (its log, and --trace-gc output) here; default: our stderr
+   * @param {string[]} [o.args] extra `warren start` options (e.g. --queue-memory-window 100000); none = Warren's defaults
    */
-  static async start({ dataDir = null, logLevel = 'warn', restartSignal = 'SIGKILL', nodeArgs = [], logFile = null } = {}) {
+  static async start({ dataDir = null, logLevel = 'warn', restartSignal = 'SIGKILL', nodeArgs = [], logFile = null, args = [] } = {}) {
     if (!existsSync(WARREN_MAIN)) throw new Error(`${WARREN_MAIN} missing: run \`npm run build\` first`);
     const own = dataDir === null;
     const dir = dataDir ?? mkdtempSync(join(tmpdir(), 'warren-bench-'));
@@ -115,6 +116,7 @@ export class WarrenBroker {
     broker.restartSignal = restartSignal;
     broker.nodeArgs = nodeArgs;
     broker.logFile = logFile;
+    broker.args = args;
     if (restartSignal === 'SIGTERM') broker.restartNote = 'SIGTERM (clean shutdown) of the Warren process, then a new process on the same data dir; timed from the new spawn';
     await broker.spawn();
     await broker.ready(30_000);
@@ -128,7 +130,7 @@ export class WarrenBroker {
       process.execPath,
       [...this.nodeArgs, WARREN_MAIN, 'start', '--host', '127.0.0.1', '--port', String(this.port), '--data-dir', this.dataDir, '--log-level', this.logLevel,
         // RabbitMQ holds 15672/15692 on the bench machine; the stats tick still runs as by default
-        '--management-port', '0', '--metrics-port', '0'],
+        '--management-port', '0', '--metrics-port', '0', ...this.args],
       { stdio: ['ignore', out, 'pipe'] },
     );
     if (out !== 2) closeSync(out);
@@ -201,14 +203,26 @@ export class RabbitMqBroker {
     this.restartNote = 'rabbitmqctl stop_app, then start_app (clean application restart; the Erlang VM stays up); timed from start_app';
   }
 
-  /** The beam.smp process of the local node. */
+  /**
+   * The beam.smp process of the local node: the one booting the `rabbit` application
+   * (rabbitmqctl, which others may run meanwhile, is a beam.smp too).
+   */
   static findPid() {
+    let pids;
     try {
-      const out = execFileSync('pidof', ['beam.smp'], { encoding: 'utf8' }).trim().split(/\s+/);
-      return out.length > 0 && out[0] !== '' ? Number(out[0]) : null;
+      pids = execFileSync('pidof', ['beam.smp'], { encoding: 'utf8' }).trim().split(/\s+/).filter(Boolean).map(Number);
     } catch {
       return null;
     }
+    for (const pid of pids) {
+      try {
+        const cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+        if (cmd.includes('rabbit') && cmd.includes('boot')) return pid;
+      } catch {
+        // gone
+      }
+    }
+    return pids[0] ?? null;
   }
 
   async restart(queue, count, timeoutMs) {

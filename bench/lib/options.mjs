@@ -27,6 +27,11 @@ export const GLOBAL_DEFAULTS = {
   slices: 10,
   rate: 0,
   maxLag: 0,
+  catchUp: 120,
+  stall: 30,
+  drainAfter: false,
+  ackRate: 0,
+  warrenArgs: [],
   client: 'raw',
   connections: 1000,
   calls: null,
@@ -59,6 +64,10 @@ export const PERF_FLAGS = {
   slices: { type: 'string' },
   rate: { type: 'string' },
   'max-lag': { type: 'string' },
+  'catch-up': { type: 'string' },
+  stall: { type: 'string' },
+  'ack-rate': { type: 'string' },
+  'warren-args': { type: 'string' },
   client: { type: 'string' },
   connections: { type: 'string' },
   calls: { type: 'string' },
@@ -112,6 +121,10 @@ export function explicitOptions(values) {
   if (values['warren-log'] !== undefined) o.warrenLog = values['warren-log'];
   if (values.rate !== undefined) o.rate = num('rate', values.rate, 0);
   if (values['max-lag'] !== undefined) o.maxLag = int('max-lag', values['max-lag'], 0, 1e9);
+  if (values.stall !== undefined) o.stall = num('stall', values.stall, 1);
+  if (values['catch-up'] !== undefined) o.catchUp = num('catch-up', values['catch-up'], 0);
+  if (values['ack-rate'] !== undefined) o.ackRate = num('ack-rate', values['ack-rate'], 0);
+  if (values['warren-args'] !== undefined) o.warrenArgs = values['warren-args'].split(/\s+/).filter(Boolean);
   if (values.client !== undefined) {
     if (!['raw', 'amqplib'].includes(values.client)) throw new Error('--client must be raw or amqplib');
     o.client = values.client;

@@ -27,6 +27,15 @@ class SeenSet {
     return true;
   }
 
+  /** The highest seq marked, or -1. */
+  highest() {
+    for (let w = this.bits.length - 1; w >= 0; w--) {
+      const b = this.bits[w];
+      if (b !== 0) return w * 32 + 31 - Math.clz32(b);
+    }
+    return -1;
+  }
+
   /** ORs another bitset in; returns how many bits were already set in both. */
   orWith(bits) {
     if (bits.length > this.bits.length) {
@@ -150,22 +159,43 @@ export class Verifier {
     if (this.firstError === null) this.firstError = message;
   }
 
-  /** Final verdict given how many messages each producer had confirmed or published. */
-  result(publishedByProducer) {
+  /**
+   * Final verdict given how many messages each producer had confirmed or published.
+   * `left` (optional) is how many were still in the queue, never delivered, when the
+   * consumers were cancelled (a run that stops before its consumers catch up). Those must
+   * be exactly each producer's newest messages: what a producer got delivered must be its
+   * messages 0..k-1 (a queue delivers oldest first), and the rest must add up to `left`.
+   */
+  result(publishedByProducer, left = 0) {
     let expected = 0;
     let missing = 0;
+    let undelivered = 0;
+    let gaps = 0;
     for (let id = 0; id < publishedByProducer.length; id++) {
       const n = publishedByProducer[id];
       expected += n;
-      const got = this.seen[id]?.unique ?? 0;
-      if (got < n) missing += n - got;
+      const set = this.seen[id];
+      const got = set?.unique ?? 0;
+      if (got < n) undelivered += n - got;
+      if (left > 0 && set !== undefined && set.highest() !== got - 1) {
+        gaps++;
+        this.fail(`producer ${id}: ${got} delivered but not its first ${got} (highest seq ${set.highest()}) while ${left} were left in the queue`);
+      }
     }
-    const ok = missing === 0 && this.duplicates === 0 && this.outOfOrder === 0 && this.corrupt === 0;
-    if (missing > 0) this.fail(`${missing} of ${expected} messages never delivered`);
+    if (left > 0) {
+      missing = Math.max(0, undelivered - left);
+      if (left > undelivered) this.fail(`${left} messages left in the queue but only ${undelivered} were never delivered`);
+      if (missing > 0) this.fail(`${missing} of ${expected} messages neither delivered nor left in the queue`);
+    } else {
+      missing = undelivered;
+      if (missing > 0) this.fail(`${missing} of ${expected} messages never delivered`);
+    }
+    const ok = missing === 0 && gaps === 0 && left <= undelivered && this.duplicates === 0 && this.outOfOrder === 0 && this.corrupt === 0;
     return {
       ok,
       expected,
       received: this.received,
+      undelivered: left,
       missing,
       duplicates: this.duplicates,
       redelivered: this.redelivered,
