@@ -3,9 +3,11 @@
 // `metrics` lists the headline figures run-compare.mjs puts side by side.
 import { backlog } from './backlog.mjs';
 import { backlogTransient } from './backlog-transient.mjs';
+import { deleteStall } from './delete-stall.mjs';
+import { flood } from './flood.mjs';
 import { idle } from './idle.mjs';
 import { rpcDirect, rpcQueue } from './rpc.mjs';
-import { ack, body1k, body64k, confirm, fanout, latency, throughput, topic } from './steady.mjs';
+import { ack, body1k, body64k, confirm, fanout, latency, publishConfirm, throughput, topic } from './steady.mjs';
 
 export const SCENARIOS = {
   backlog,
@@ -13,6 +15,7 @@ export const SCENARIOS = {
   latency,
   ack,
   confirm,
+  'publish-confirm': publishConfirm,
   fanout,
   topic,
   body1k,
@@ -21,4 +24,6 @@ export const SCENARIOS = {
   'rpc-direct': rpcDirect,
   idle,
   'backlog-transient': backlogTransient,
+  flood,
+  'delete-stall': deleteStall,
 };
