@@ -67,7 +67,7 @@ check('the verifier accepts a clean stream and reports each fault', () => {
     clean.check(body(0, seq), false, order);
     clean.check(body(1, seq), false, order);
   }
-  assert.deepEqual({ ...clean.result([100, 100]), firstError: null }, { ok: true, expected: 200, received: 200, missing: 0, duplicates: 0, redelivered: 0, outOfOrder: 0, corrupt: 0, firstError: null });
+  assert.deepEqual({ ...clean.result([100, 100]), firstError: null }, { ok: true, expected: 200, received: 200, undelivered: 0, missing: 0, duplicates: 0, redelivered: 0, outOfOrder: 0, corrupt: 0, firstError: null });
 
   const v = new Verifier(size, pattern);
   const o = v.newOrderTracker();
@@ -103,6 +103,53 @@ check('options: explicit flags win over scenario defaults, which win over global
   assert.equal(t.url, GLOBAL_DEFAULTS.url);
   assert.throws(() => explicitOptions({ count: '-1' }), /--count/);
   assert.throws(() => explicitOptions({ manage: 'x' }), /--manage/);
+});
+
+check('verifier with messages left in the queue: the undelivered must be each producer\'s newest, and add up', () => {
+  const size = 16;
+  const pattern = makePattern(size);
+  const run = (delivered, left) => {
+    const v = new Verifier(size, pattern);
+    const o = v.newOrderTracker();
+    for (const [p, seq] of delivered) v.check(encodeBody(size, pattern, p, seq, 0), false, o);
+    return v.result([10, 10], left);
+  };
+  const prefix = (p, n) => Array.from({ length: n }, (_, i) => [p, i]);
+  // producer 0 got 0..6, producer 1 got 0..3: 3 + 6 left
+  const good = run([...prefix(0, 7), ...prefix(1, 4)], 9);
+  assert.equal(good.ok, true, good.firstError);
+  assert.equal(good.undelivered, 9);
+  assert.equal(good.missing, 0);
+  // one fewer left than never delivered: a message is lost
+  const lost = run([...prefix(0, 7), ...prefix(1, 4)], 8);
+  assert.equal(lost.ok, false);
+  assert.equal(lost.missing, 1);
+  // more left than never delivered
+  assert.equal(run([...prefix(0, 7), ...prefix(1, 4)], 10).ok, false);
+  // a gap (seq 2 of producer 0 never came, 3..7 did): not the newest that are missing
+  const gap = run([[0, 0], [0, 1], [0, 3], [0, 4], [0, 5], [0, 6], [0, 7], ...prefix(1, 4)], 9);
+  assert.equal(gap.ok, false);
+  assert.match(gap.firstError, /not its first/);
+});
+
+check('the suite: every entry names a scenario, every row one of its metrics, every target can be judged', async () => {
+  const { SUITE, entryName, margin } = await import('./suite.mjs');
+  const names = new Set();
+  for (const e of SUITE) {
+    const sc = SCENARIOS[e.scenario];
+    assert.ok(sc !== undefined, `${entryName(e)}: scenario ${e.scenario}`);
+    assert.ok(!names.has(entryName(e)), `${entryName(e)} twice`);
+    names.add(entryName(e));
+    assert.ok(typeof e.cond === 'string' && e.cond.length > 20, `${entryName(e)}: conditions`);
+    for (const r of e.rows) assert.ok(sc.metrics.some((m) => m.key === r.key), `${entryName(e)}: ${r.key} is not a metric of ${e.scenario}`);
+  }
+  // the issue's lag grid is all there
+  for (const k of ['transient', 'ack', 'fanout', 'body1k']) for (const l of ['lag20k', 'lag200k', 'unbounded']) assert.ok(names.has(`${k}-${l}`), `${k}-${l}`);
+  for (const n of ['body64k-lag1k', 'body64k-lag3k', 'body64k-lag20k', 'body64k-unbounded', 'publish-confirm', 'backlog-1m', 'backlog-10m', 'flood', 'delete-stall', 'topic', 'rpc-queue', 'rpc-direct', 'latency', 'idle']) assert.ok(names.has(n), n);
+  assert.equal(margin({ min: 2 }, 10, 3), 1.5);
+  assert.equal(margin({ max: 0.1 }, 10, 0.05), 2);
+  assert.equal(margin({ warrenMax: 1024 }, 2048, null), 0.5);
+  assert.equal(margin(undefined, 1, 1), null);
 });
 
 check('verifier states merge per queue: union of two consumers, overlap is a duplicate', () => {
@@ -148,7 +195,7 @@ check('scenario defaults: latency paces at 10k msg/s, steady runs bound the lag,
   assert.equal(resolveOptions(SCENARIOS.throughput, explicitOptions({ 'max-lag': '0' })).maxLag, 0);
   assert.equal(resolveOptions(SCENARIOS['backlog-transient'], {}).count, 1_000_000);
   assert.throws(() => explicitOptions({ client: 'x' }), /--client/);
-  for (const name of ['throughput', 'latency', 'ack', 'confirm', 'fanout', 'topic', 'body1k', 'body64k', 'rpc-queue', 'rpc-direct', 'idle', 'backlog-transient']) {
+  for (const name of ['throughput', 'latency', 'ack', 'confirm', 'publish-confirm', 'fanout', 'topic', 'body1k', 'body64k', 'rpc-queue', 'rpc-direct', 'idle', 'backlog-transient', 'flood', 'delete-stall']) {
     assert.ok(SCENARIOS[name] !== undefined, name);
   }
 });
