@@ -96,18 +96,22 @@ export class ConfirmProbe {
   }
 
   /**
-   * Confirm waits (ms) of the messages sent in [from, to) (performance.now() ms): count,
-   * p50, p99, max. A confirm still outstanding counts with its wait so far.
+   * Confirm waits (ms) in [from, to) (performance.now() ms): count, p50, p99, max. With
+   * `completed`, only the waits that ended within the interval (a baseline before an
+   * event); otherwise every wait that overlaps it (a message sent just before an event
+   * and held up by it counts for the event). A confirm still outstanding counts with its
+   * wait so far.
    */
-  stats(from = 0, to = Infinity) {
+  stats(from = 0, to = Infinity, { completed = false } = {}) {
     const h = new Histogram();
     let max = 0;
+    const within = completed ? (t, ms) => t >= from && t + ms < to : (t, ms) => t < to && t + ms >= from;
     for (const [t, ms] of this.samples) {
-      if (t < from || t >= to) continue;
+      if (!within(t, ms)) continue;
       h.recordMs(ms);
       if (ms > max) max = ms;
     }
-    if (this.confirmed + this.nacked < this.sent && this.sentAt >= from && this.sentAt < to) {
+    if (this.confirmed + this.nacked < this.sent && !completed && this.sentAt < to) {
       const ms = performance.now() - this.sentAt;
       h.recordMs(ms);
       if (ms > max) max = ms;
