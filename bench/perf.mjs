@@ -34,6 +34,13 @@ Options:
   --rate <msg/s>        total publish rate over all producers, 0 = as fast as possible (latency: 10000)
   --max-lag <n>         producers pause while consumers are n messages per queue behind
                         (steady scenarios: 10000, body64k 1000; 0 = unbounded)
+  --catch-up <s>        steady scenarios: how long consumers may take to receive the rest once
+                        producers stop (default 120); what is still queued then is counted
+                        (basic.cancel, queue depth) and must be each producer's newest messages
+  --ack-rate <msg/s>    manual-ack consumers release their acks at this rate (a slow consumer;
+                        flood: 1000)
+  --stall <s>           backlog-transient: end the fill after this long without progress (default 30)
+  --warren-args "<o>"   with --manage warren: extra \`warren start\` options (default: its defaults)
   --client <c>          raw (default: minimal client on Warren's dist/protocol codec) | amqplib
   --connections <n>     idle: connections to open (default 1000)
   --calls <n>           rpc-queue / rpc-direct: number of calls instead of --duration

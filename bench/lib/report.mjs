@@ -29,5 +29,18 @@ export function formatRecord(record) {
   }
   if (record.error) rows.push(['error', record.error]);
   const head = `${record.scenario} against ${record.broker.kind} (${record.broker.url}, pid ${record.broker.pid ?? 'n/a'}), ${record.date}`;
-  return `${head}\n${table(rows)}`;
+  return `${head}\n${conditions(record.options)}\n${table(rows)}`;
+}
+
+/** The conditions of a run in one line: every figure is read with them. */
+export function conditions(o) {
+  if (o === undefined || o === null) return '';
+  const parts = [`${o.size} B`, o.persistent ? 'persistent' : 'transient', `${o.producers} producer(s)`, `${o.consumers} consumer(s)`];
+  parts.push(o.noAck ? 'no-ack' : `manual ack, prefetch ${o.prefetch}${o.ackRate > 0 ? `, acks at ${o.ackRate} msg/s` : ''}`);
+  parts.push(o.confirm > 0 ? `confirm window ${o.confirm}` : 'no confirms');
+  if (o.rate > 0) parts.push(`${o.rate} msg/s`);
+  parts.push(o.maxLag > 0 ? `producers at most ${o.maxLag} ahead` : 'no lag limit');
+  parts.push(o.count !== null && o.count !== undefined ? `${o.count} messages` : `${o.duration} s`);
+  if (o.warrenArgs?.length) parts.push(`warren ${o.warrenArgs.join(' ')}`);
+  return `conditions: ${parts.join(', ')}`;
 }
