@@ -73,6 +73,8 @@ async function runBacklogTransient(o, broker, log) {
   await freshQueue(o.url, queue, false);
   const producers = new ClientGroup(1);
   const consumers = new ClientGroup(1);
+  /** what was measured so far, kept in the record if a later phase fails */
+  const partial = { metrics: {}, phases: {} };
   try {
     // Readings wait for the RSS to stop moving (at least --settle s, at most 15 s).
     const settle = { minMs: o.settle * 1000 };
@@ -105,10 +107,13 @@ async function runBacklogTransient(o, broker, log) {
 
     const full = await settledProc(broker.pid, settle);
     log(`  broker RSS ${before === null ? 'n/a' : before.rssMiB.toFixed(0)} MiB before, ${full === null ? 'n/a' : full.rssMiB.toFixed(0)} MiB holding the backlog`);
+    Object.assign(partial.metrics, { fillRate, queued: depth, rssFullBacklogMiB: full === null ? null : Math.round(full.rssMiB), rssPeakMiB: Math.round(whole.rssMaxMiB) });
+    partial.phases.fill = { published, queued: depth, stalled, seconds: (queuedAt - ran.started) / 1000, broker: pubStats };
 
     const consumer = await consumers.add('consumer', { ...common, queue, noAck: true, prefetch: o.prefetch, ackEvery: 1 });
     sampler = new ProcSampler(broker.pid).start();
-    await consumer.send({ type: 'start', target: N, slices: 10 }, 'started');
+    // A broker busy paging may take a while to answer basic.consume.
+    await consumer.send({ type: 'start', target: N, slices: 10 }, 'started', 120_000);
     let last = 0;
     let lastChange = performance.now();
     const goal = Math.max(depth, published);
@@ -161,6 +166,6 @@ async function runBacklogTransient(o, broker, log) {
   } catch (err) {
     await Promise.all([producers.stopAll(), consumers.stopAll()]);
     await deleteQueue(o.url, queue);
-    throw err;
+    throw Object.assign(err instanceof Error ? err : new Error(String(err)), { partial });
   }
 }
