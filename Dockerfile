@@ -3,6 +3,9 @@
 # Run:    docker run -p 5672:5672 -p 15672:15672 -p 15692:15692 -v warren-data:/data \
 #           -e WARREN_DEFAULT_USER=app -e WARREN_DEFAULT_PASS=change-me warren
 # (guest/guest only works from loopback, i.e. not from outside the container.)
+# TLS: mount a certificate and key and add, e.g.,
+#   -p 5671:5671 -v ./certs:/certs:ro -e WARREN_TLS_PORT=5671 \
+#   -e WARREN_TLS_CERT=/certs/server.pem -e WARREN_TLS_KEY=/certs/server.key
 
 # ---- build: compile TypeScript with the dev dependencies ----
 FROM node:20-bookworm-slim AS build
@@ -26,8 +29,9 @@ COPY --from=build /app/dist ./dist
 RUN mkdir -p /data && chown node:node /data
 USER node
 ENV WARREN_DATA_DIR=/data WARREN_HOST=0.0.0.0
-# AMQP; management API and dashboard; Prometheus metrics
-EXPOSE 5672 15672 15692
+# AMQP; AMQP over TLS (when WARREN_TLS_PORT=5671 and a certificate are given); management API
+# and dashboard; Prometheus metrics
+EXPOSE 5672 5671 15672 15692
 VOLUME /data
 # Warren handles SIGTERM itself (clean close of every connection, then the store),
 # so node can run as PID 1 without an init wrapper.

@@ -1,3 +1,4 @@
+import { RABBITMQ_COMPATIBLE_VERSION } from '../connection/server-properties.js';
 import type { BrokerView } from '../monitoring/broker-view.js';
 import { fieldTableJson, vhostBindings } from './format.js';
 
@@ -47,12 +48,12 @@ export function exportDefinitions(view: BrokerView, vhost: string | null): Json 
       parameters.push({ value, vhost: v.name, component: 'vhost-limits', name: 'limits' });
     }
   }
-  const version = { rabbit_version: view.version, rabbitmq_version: view.version, product_name: 'Warren', product_version: view.version };
+  const version = { rabbit_version: RABBITMQ_COMPATIBLE_VERSION, rabbitmq_version: RABBITMQ_COMPATIBLE_VERSION, product_name: 'Warren', product_version: view.version };
   const policies = core.policies.list(vhost, false).map((p) => withVhost(p.vhost, { name: p.name, pattern: p.pattern, 'apply-to': p.applyTo, definition: { ...p.definition }, priority: p.priority }));
   for (const p of core.policies.list(vhost, true)) {
     parameters.push({ value: { pattern: p.pattern, definition: { ...p.definition }, priority: p.priority, 'apply-to': p.applyTo }, vhost: p.vhost, component: 'operator_policy', name: p.name });
   }
-  if (vhost !== null) return { rabbit_version: view.version, parameters, policies, queues, exchanges, bindings };
+  if (vhost !== null) return { rabbit_version: RABBITMQ_COMPATIBLE_VERSION, parameters, policies, queues, exchanges, bindings };
   return {
     ...version,
     users: [...access.users.values()]

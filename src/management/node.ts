@@ -1,4 +1,5 @@
 import { availableParallelism, totalmem } from 'node:os';
+import { RABBITMQ_COMPATIBLE_VERSION } from '../connection/server-properties.js';
 import type { BrokerView } from '../monitoring/broker-view.js';
 import { EXCHANGE_TYPES } from '../vhost/exchange.js';
 import { channelMessageStats, queueTotals } from './format.js';
@@ -117,7 +118,7 @@ export function overviewJson(view: BrokerView): Json {
     erlang_version: process.version,
     exchange_types: exchangeTypes(),
     listeners: view.listeners().map((l) => ({ node: view.nodeName, protocol: l.protocol, ip_address: l.ip, port: l.port, socket_opts: {} })),
-    management_version: view.version,
+    management_version: RABBITMQ_COMPATIBLE_VERSION,
     message_stats: channelMessageStats(view.sampler.global.messages),
     node: view.nodeName,
     object_totals: {
@@ -130,7 +131,10 @@ export function overviewJson(view: BrokerView): Json {
     product_name: 'Warren',
     product_version: view.version,
     queue_totals: queueTotals(view.sampler.global),
-    rabbitmq_version: view.version,
+    // the RabbitMQ release Warren follows, as in connection.start; product_* name Warren itself
+    // (RabbitMQ's own product_name/product_version overrides work the same way)
+    rabbitmq_version: RABBITMQ_COMPATIBLE_VERSION,
+    warren_version: view.version,
     rates_mode: 'basic',
     sample_retention_policies: { global: [600, 3600], basic: [600], detailed: [] },
     statistics_db_event_queue: 0,

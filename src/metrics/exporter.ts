@@ -5,6 +5,7 @@ import type { Channel } from '../connection/channel.js';
 import type { Connection } from '../connection/connection.js';
 import { channelName, connectionName } from '../monitoring/names.js';
 import { fileDescriptors, objectCounts } from '../monitoring/resources.js';
+import { RABBITMQ_COMPATIBLE_VERSION } from '../connection/server-properties.js';
 import type { BrokerView } from '../monitoring/broker-view.js';
 import type { ChannelCounters } from '../stats/counters.js';
 import type { Queue } from '../queue/queue.js';
@@ -78,7 +79,7 @@ export class PrometheusExporter {
       [{ rabbitmq_node: view.nodeName, rabbitmq_cluster: view.nodeName, rabbitmq_cluster_permanent_id: `warren-${view.nodeName}` }, 1],
     ]);
     gauge('rabbitmq_build_info', 'RabbitMQ & Erlang/OTP version info', ['rabbitmq_version', 'prometheus_plugin_version', 'prometheus_client_version', 'erlang_version', 'product'], () => [
-      [{ rabbitmq_version: view.version, prometheus_plugin_version: view.version, prometheus_client_version: 'prom-client', erlang_version: process.version, product: 'Warren' }, 1],
+      [{ rabbitmq_version: RABBITMQ_COMPATIBLE_VERSION, prometheus_plugin_version: RABBITMQ_COMPATIBLE_VERSION, prometheus_client_version: 'prom-client', erlang_version: process.version, product: 'Warren' }, 1],
     ]);
 
     // ---- objects -----------------------------------------------------------------------------

@@ -7,8 +7,9 @@ import type { FieldTable, FieldValue } from '../protocol/field-types.js';
  * and one operator policy; their definitions are then merged with the object's own
  * arguments by RabbitMQ's rules (rabbit_policy, rabbit_amqqueue_process:process_args_policy):
  *
- * - expires, message-ttl, max-length, max-length-bytes: the smallest of
- *   the argument, the policy and the operator policy;
+ * - expires, message-ttl, max-length, max-length-bytes, delivery-limit: the smallest of
+ *   the argument, the policy and the operator policy (delivery-limit only reaches quorum
+ *   queues: a key the queue type does not take is ignored, as in RabbitMQ);
  * - dead-letter-exchange, dead-letter-routing-key, overflow, queue-mode, alternate-exchange:
  *   the argument when there is one, else the policy's (operator policies cannot set them).
  */
@@ -29,8 +30,7 @@ export interface CompiledPolicy extends PolicyDefinition {
 }
 
 /** Keys Warren applies, with how an argument and a policy value combine. */
-// (delivery-limit is a quorum-queue setting: Warren's classic queues do not have it, so it is refused)
-const MIN_KEYS = new Set(['expires', 'message-ttl', 'max-length', 'max-length-bytes']);
+const MIN_KEYS = new Set(['expires', 'message-ttl', 'max-length', 'max-length-bytes', 'delivery-limit']);
 const ARG_WINS_QUEUE_KEYS = new Set(['dead-letter-exchange', 'dead-letter-routing-key', 'overflow', 'queue-mode']);
 export const QUEUE_POLICY_KEYS: ReadonlySet<string> = new Set([...MIN_KEYS, ...ARG_WINS_QUEUE_KEYS]);
 export const EXCHANGE_POLICY_KEYS: ReadonlySet<string> = new Set(['alternate-exchange']);
@@ -53,6 +53,9 @@ export function policyDefinitionError(definition: Readonly<Record<string, unknow
       case 'max-length':
       case 'max-length-bytes':
         if (!Number.isSafeInteger(v) || (v as number) < 0) return `${String(v)} is not a valid ${k} (must be a non-negative integer)`;
+        break;
+      case 'delivery-limit':
+        if (!Number.isSafeInteger(v) || (v as number) < 0) return `${String(v)} is not a valid delivery limit`;
         break;
       case 'overflow':
         if (v !== 'drop-head' && v !== 'reject-publish' && v !== 'reject-publish-dlx') return `${String(v)} is not a valid overflow value`;

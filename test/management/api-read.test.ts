@@ -237,6 +237,17 @@ describe('management API: reading the broker', () => {
       expect((await h.api('/queues/%2F/shape-q/bindings')).body).toHaveLength(3);
     });
 
+    it('reports the RabbitMQ version it follows as connection.start does, and names itself in product_name', async () => {
+      const c = await connect(h.broker.url);
+      const props = (c.connection as unknown as { serverProperties: Record<string, unknown> }).serverProperties;
+      await c.close();
+      const o = (await h.api('/overview')).body;
+      expect(o.rabbitmq_version).toBe(props.version);
+      expect(o.management_version).toBe(props.version);
+      expect(o).toMatchObject({ product_name: 'Warren', product_version: props.warren_version, warren_version: props.warren_version });
+      expect((await h.api('/definitions')).body.rabbitmq_version).toBe(props.version);
+    });
+
     it('names the node rabbit@<host>, as the nagios plugins ask for it', async () => {
       const name = `rabbit@${hostname().split('.')[0]}`;
       expect((await h.api('/overview')).body.node).toBe(name);

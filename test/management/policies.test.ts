@@ -66,6 +66,36 @@ describe('policies and operator policies', () => {
     await ch.close();
   });
 
+  it('delivery-limit applies to quorum queues (dead-lettered as delivery_limit) and is ignored for classic ones', async () => {
+    expect((await h.api('/policies/%2F/dl', { method: 'PUT', ...json({ pattern: '^dl-', definition: { 'delivery-limit': 1, 'dead-letter-exchange': '', 'dead-letter-routing-key': 'dl-dead' }, 'apply-to': 'queues' }) })).status).toBe(201);
+    const ch = await conn.createConfirmChannel();
+    await ch.assertQueue('dl-dead', { durable: true });
+    await ch.assertQueue('dl-qq', { durable: true, arguments: { 'x-queue-type': 'quorum' } });
+    await ch.assertQueue('dl-classic', { durable: true });
+    expect((await h.api('/queues/%2F/dl-qq')).body).toMatchObject({ policy: 'dl', effective_policy_definition: { 'delivery-limit': 1 } });
+    ch.sendToQueue('dl-qq', Buffer.from('q'));
+    ch.sendToQueue('dl-classic', Buffer.from('c'));
+    await ch.waitForConfirms();
+    // returned twice: the second return passes the limit of 1, and the message is dead-lettered
+    for (const q of ['dl-qq', 'dl-classic']) {
+      for (let i = 0; i < 2; i++) {
+        const m = await ch.get(q);
+        expect(m).not.toBe(false);
+        if (m !== false) ch.nack(m, false, true);
+      }
+    }
+    await eventually(async () => expect((await ch.checkQueue('dl-dead')).messageCount).toBe(1));
+    const dead = await ch.get('dl-dead', { noAck: true });
+    expect(dead !== false && dead.content.toString()).toBe('q');
+    expect(dead !== false && (dead.properties.headers?.['x-death'] as { reason: string }[])[0]?.reason).toBe('delivery_limit');
+    expect((await ch.checkQueue('dl-qq')).messageCount).toBe(0);
+    // the classic queue has no delivery limit: its message is still there
+    expect((await ch.checkQueue('dl-classic')).messageCount).toBe(1);
+    expect((await h.api('/policies/%2F/dl', { method: 'DELETE' })).status).toBe(204);
+    for (const q of ['dl-qq', 'dl-classic', 'dl-dead']) await ch.deleteQueue(q);
+    await ch.close();
+  });
+
   it('applies the highest-priority policy at once, the smallest length limit of argument, policy and operator policy wins', async () => {
     const ch = await conn.createChannel();
     await ch.assertQueue('prec', { durable: false, arguments: { 'x-max-length': 5, 'x-dead-letter-exchange': 'mine' } });
@@ -108,6 +138,7 @@ describe('policies and operator policies', () => {
     const put = (body: unknown) => h.api('/policies/%2F/p', { method: 'PUT', ...json(body) });
     expect((await put({ pattern: '(', definition: { 'max-length': 1 } })).status).toBe(400);
     expect((await put({ pattern: '.*', definition: { 'max-length': -1 } })).status).toBe(400);
+    expect((await put({ pattern: '.*', definition: { 'delivery-limit': 'x' } })).body.reason).toMatch(/not a valid delivery limit/);
     expect((await put({ pattern: '.*', definition: { 'ha-mode': 'all' } })).body.reason).toMatch(/not recognised policy settings/);
     expect((await put({ pattern: '.*', definition: {}, 'apply-to': 'queues' })).status).toBe(400);
     expect((await put({ pattern: '.*', definition: { 'max-length': 1 }, 'apply-to': 'nothing' })).status).toBe(400);
