@@ -35,8 +35,8 @@ const pool = randomBytes(64 * 1048576 + size);
 for (let i = 1; i <= count; i++) {
   const at = (i * 7919 * 64) % (pool.length - size);
   const body = pool.subarray(at, at + size);
-  store.putMessage(i, { exchange: '', routingKey: 'q', rawProperties: props, body });
-  store.putEntry({ queueId: 1, priority: 0, seq: i, messageId: i, refs: 1, redelivered: false, transient: false, expiresAt: 0 });
+  const messageId = store.putMessage({ exchange: '', routingKey: 'q', rawProperties: props, body });
+  store.putEntry({ queueId: 1, priority: 0, seq: i, messageId, refs: 1, redelivered: false, transient: false, expiresAt: 0 });
   if (i % 5000 === 0) await store.flush();
 }
 await store.flush();

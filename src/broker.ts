@@ -286,7 +286,6 @@ export class Broker implements BrokerContext, BrokerView {
     const started = Date.now();
     const topology = await this.store.loadTopology();
     const info = await this.store.recover();
-    this.storage.restore(info.nextMessageId, info.nextQueueId, info.sharedRefs);
     for (const name of topology.vhosts) this.vhost(name);
     await this.core.restoreAccess();
     this.seedDefaults();

@@ -79,8 +79,7 @@ export class DelayedExchange<X extends DelayedExchangeRef> {
     const m = item.message;
     this.router.routeDelayed(this.exchange, new Message(m.exchange, m.routingKey, m.rawProperties, m.body));
     if (item.storeId !== 0 && this.storage !== null) {
-      this.storage.store.deleteEntry(this.queueId, 0, item.seq);
-      this.storage.store.deleteMessage(item.storeId);
+      this.storage.store.deleteEntry(this.queueId, 0, item.seq, item.storeId, 1);
     }
   }
 
@@ -106,11 +105,8 @@ export class DelayedExchange<X extends DelayedExchangeRef> {
     }
   }
 
-  /** The exchange is deleted: pending messages are dropped with it. */
+  /** The exchange is deleted: pending messages are dropped with it (the store frees their bodies with its queue). */
   destroy(vhost: string): void {
-    for (const item of this.scheduler.pending()) {
-      if (item.storeId !== 0) this.storage?.store.deleteMessage(item.storeId);
-    }
     this.scheduler.clear();
     this.scheduler.stop();
     if (this.queueId !== 0) this.storage?.store.deleteQueue(vhost, DELAY_QUEUE_PREFIX + this.exchange.name, this.queueId);

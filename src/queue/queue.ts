@@ -276,8 +276,9 @@ export class Queue {
     return Date.now() + ttl;
   }
 
-  private writeEntry(entry: QueueEntry, transient: boolean, delivered = false): void {
-    this.storage!.store.putEntry({
+  private writeEntry(entry: QueueEntry, transient: boolean, delivered = false, update = false): void {
+    const store = this.storage!.store;
+    (update ? store.updateEntry : store.putEntry).call(store, {
       queueId: this.id,
       priority: entry.priority,
       seq: entry.seq,
@@ -297,7 +298,7 @@ export class Queue {
     // only stored persistent entries survive a restart; a paged transient one needs no mark
     if (entry.storeMessageId === 0 || entry.redelivered || this.storage === null || !this.storesPersistent) return;
     if (!entry.message.persistent && !keepsEveryMessage(this.limits)) return;
-    this.writeEntry(entry, false, true);
+    this.writeEntry(entry, false, true, true);
   }
 
   /** x-overflow drop-head: the oldest ready messages make room (dead-lettered as maxlen). */
@@ -318,11 +319,9 @@ export class Queue {
 
   /** An entry leaves the queue for good (acked, rejected without requeue, dropped, purged). */
   discard(entry: QueueEntry): void {
-    if (entry.storeMessageId === 0 || this.storage === null) return;
-    // a deleted queue's index went with it, and the store reports its shared references
-    // (Store.deleteQueue); only an unshared body is left to drop
-    if (this.deleted && entry.storeRefs > 1) return;
-    if (!this.deleted && this.storage.store.deleteEntry(this.id, entry.priority, entry.seq)) {
+    // a deleted queue's entries went with it: the store released them (Store.deleteQueue)
+    if (entry.storeMessageId === 0 || this.storage === null || this.deleted) return;
+    if (this.storage.store.deleteEntry(this.id, entry.priority, entry.seq, entry.storeMessageId, entry.storeRefs)) {
       // the entry never reached the disk: when that holds in every queue, confirm at once
       const m = entry.message;
       if (m.confirmTo !== null && --m.uncommitted === 0) {
@@ -330,7 +329,6 @@ export class Queue {
         m.confirmTo = null;
       }
     }
-    this.storage.release(entry.storeMessageId, entry.storeRefs);
   }
 
   // ---- dequeue ------------------------------------------------------------------------------
@@ -455,8 +453,7 @@ export class Queue {
         for (const e of batch) {
           from = e;
           if (e.seq > upToSeq) continue; // published after the purge
-          storage.store.deleteEntry(this.id, e.priority, e.seq);
-          storage.release(e.messageId, e.refs);
+          storage.store.deleteEntry(this.id, e.priority, e.seq, e.messageId, e.refs);
         }
       }
     } catch (err) {
@@ -738,11 +735,8 @@ export class Queue {
   /** Deletion: consumers are told (server basic.cancel) and the ready list dropped. Returns the message count. */
   markDeleted(): number {
     const n = this.messageCount;
-    // the store drops the queue's whole index; bodies held only by this queue go with it,
-    // and it reports the shared references (paged-out ones too) to release
-    for (let e = this.ready.shift(); e !== undefined; e = this.ready.shift()) {
-      if (e.storeMessageId !== 0 && e.storeRefs <= 1) this.storage?.release(e.storeMessageId, e.storeRefs);
-    }
+    // the store drops the queue's whole index and releases what its entries held
+    for (let e = this.ready.shift(); e !== undefined; e = this.ready.shift());
     this.deleted = true;
     this.pagedCount = 0;
     this.pagedBytes = 0;

@@ -46,6 +46,7 @@ import type {
 } from './store.js';
 import { StoreError } from './store-error.js';
 import { upgradeStore } from './migrations.js';
+import { MessageRefs } from './message-refs.js';
 import type { StoreCounts } from './clean-shutdown.js';
 import { lockDataDir, type DirLock } from './dir-lock.js';
 import { WriteMeter } from './write-meter.js';
@@ -86,7 +87,7 @@ class Batch {
   /** body sizes of the messages put in this batch: index values carry them, and their entries are new */
   readonly messageSizes = new Map<number, number>();
   /** queues whose whole index range is cleared after this batch's write */
-  readonly clears = new Map<number, QueueClear>();
+  readonly clears = new Set<number>();
   readonly listeners = new Set<CommitListener>();
   /** message bytes put in this batch (for the disk alarm's bytes in flight) */
   bytes = 0;
@@ -96,15 +97,6 @@ class Batch {
   isEmpty(): boolean {
     return this.ops.size === 0 && this.clears.size === 0 && this.listeners.size === 0;
   }
-}
-
-/** A deleted queue's index range, to be cleared (see Store.deleteQueue). */
-interface QueueClear {
-  readonly releaseShared: ((messageId: number) => void) | null;
-  /** index keys whose delete was dropped from the batch: their reference is already released */
-  readonly released: Set<string>;
-  /** shared entries whose put was dropped from the batch: key → message id, reported unless seen on disk */
-  readonly pendingShared: Map<string, number>;
 }
 
 function keyString(key: Buffer): string {
@@ -158,6 +150,8 @@ export class LevelStore implements Store {
   private retryDelay = RETRY_MIN_MS;
   private closing = false;
   private loggedWriteError: string | null = null;
+  /** message and queue ids, shared-body reference counts */
+  private readonly refs = new MessageRefs();
   private readonly runScheduledCommit = (): void => {
     this.scheduled = false;
     this.retryTimer = null;
@@ -348,21 +342,16 @@ export class LevelStore implements Store {
     this.set(queueKey(r.vhost, r.name), encodeQueueRecord(r));
   }
 
-  deleteQueue(vhost: string, name: string, queueId: number, releaseShared?: (messageId: number) => void): void {
+  allocateQueueId(): number {
+    return this.refs.allocateQueueId();
+  }
+
+  deleteQueue(vhost: string, name: string, queueId: number): void {
     const batch = this.open_;
     batch.ops.set(keyString(queueKey(vhost, name)), null);
-    // pending index operations of the queue never need to reach the disk; the range clear
-    // (after this batch's write) removes what is on disk or in flight. What they say about
-    // shared references is kept for the clear (a key may also be on disk already).
-    const clear: QueueClear = { releaseShared: releaseShared ?? null, released: new Set(), pendingShared: new Map() };
-    const prefix = keyString(queueIndexRange(queueId).gte);
-    for (const [k, v] of batch.ops) {
-      if (!k.startsWith(prefix)) continue;
-      batch.ops.delete(k);
-      if (v === null) clear.released.add(k);
-      else if (indexRefs(v) > 1 && !indexTransient(v)) clear.pendingShared.set(k, indexMessageId(v));
-    }
-    batch.clears.set(queueId, clear);
+    // the range clear runs after this batch's write, which holds every earlier operation on
+    // the queue's entries: what it finds on disk is exactly what still holds a reference
+    batch.clears.add(queueId);
     this.touch();
   }
 
@@ -376,7 +365,8 @@ export class LevelStore implements Store {
 
   // ------------------------------------------------------------------ messages and index
 
-  putMessage(messageId: number, record: MessageRecord): void {
+  putMessage(record: MessageRecord): number {
+    const messageId = this.refs.allocateMessageId();
     const batch = this.open_;
     const value = encodeMessage(record);
     batch.ops.set(messageKeyString(messageId), value);
@@ -384,26 +374,35 @@ export class LevelStore implements Store {
     batch.bytes += value.length;
     this.writeMeter.queued(value.length);
     this.touch();
+    return messageId;
   }
 
-  deleteMessage(messageId: number): void {
+  private deleteMessage(messageId: number): void {
     const batch = this.open_;
     const k = messageKeyString(messageId);
     // message ids are never reused and a message is put once: a put in the open batch
     // is the only version anywhere, so publish + ack in one window writes nothing
     if (batch.ops.get(k)) batch.ops.delete(k);
     else batch.ops.set(k, null);
-    this.touch();
   }
 
   putEntry(e: EntryRecord): void {
+    this.refs.take(e.messageId, e.refs);
+    this.writeEntry(e);
+  }
+
+  updateEntry(e: EntryRecord): void {
+    this.writeEntry(e);
+  }
+
+  private writeEntry(e: EntryRecord): void {
     const batch = this.open_;
     const bodySize = batch.messageSizes.get(e.messageId) ?? this.inFlight?.messageSizes.get(e.messageId) ?? UNKNOWN_BODY_SIZE;
     batch.ops.set(indexKeyString(e.queueId, e.priority, e.seq), encodeIndexValue(e.messageId, e.refs, e.redelivered, e.transient, bodySize, e.expiresAt));
     this.touch();
   }
 
-  deleteEntry(queueId: number, priority: number, seq: number): boolean {
+  deleteEntry(queueId: number, priority: number, seq: number, messageId: number, refs: number): boolean {
     const batch = this.open_;
     const k = indexKeyString(queueId, priority, seq);
     const pending = batch.ops.get(k);
@@ -411,6 +410,7 @@ export class LevelStore implements Store {
     const cancelled = pending !== undefined && pending !== null && batch.messageSizes.has(indexMessageId(pending));
     if (cancelled) batch.ops.delete(k);
     else batch.ops.set(k, null);
+    if (this.refs.release(messageId, refs)) this.deleteMessage(messageId);
     this.touch();
     return cancelled;
   }
@@ -529,13 +529,11 @@ export class LevelStore implements Store {
       if (id > maxQueueId) maxQueueId = id;
     }
 
-    const sharedRefs = new Map<number, number>();
-    /** shared messages referenced by entries of deleted queues (see the end of the scan) */
-    const orphanShared = new Set<number>();
+    const refs = this.refs;
+    refs.resetShared();
     const orphanQueues: number[] = [];
     const unknownSize: { summary: QueueSummary; messageId: number }[] = [];
-    // deletes done by recovery: transient entries (paged-out transient messages never
-    // survive a restart) and the messages of entries left by an interrupted queue delete
+    // paged-out transient messages (written by format 3 and earlier) never survive a restart
     let dropOps: BatchOp[] = [];
     let transientCount = 0;
     let maxMessageId = 0;
@@ -556,36 +554,30 @@ export class LevelStore implements Store {
           }
           const messageId = indexMessageId(value);
           if (messageId > maxMessageId) maxMessageId = messageId;
-          if (current === undefined) {
-            // an orphan entry's unshared (or transient) message has no other holder
-            if (indexRefs(value) <= 1 || indexTransient(value)) dropOps.push({ type: 'del', key: messageKey(messageId) });
-            else orphanShared.add(messageId);
-            continue;
-          }
-          const seq = seqOfIndexKey(key);
-          if (seq > current.lastSeq) current.lastSeq = seq;
           if (indexTransient(value)) {
             dropOps.push({ type: 'del', key }, { type: 'del', key: messageKey(messageId) });
             transientCount++;
             continue;
           }
+          // entries of deleted queues hold their references until their deletion releases them
+          refs.take(messageId, indexRefs(value));
+          if (current === undefined) continue;
+          const seq = seqOfIndexKey(key);
+          if (seq > current.lastSeq) current.lastSeq = seq;
           current.count++;
           const size = indexBodySize(value);
           if (size === UNKNOWN_BODY_SIZE) unknownSize.push({ summary: current, messageId });
           else current.bytes += size;
-          if (indexRefs(value) > 1) sharedRefs.set(messageId, (sharedRefs.get(messageId) ?? 0) + 1);
         }
         if (dropOps.length >= RECOVERY_CHUNK) {
-          await db.batch(dropOps);
+          await this.writeOps(dropOps, { sync: false }, db);
           dropOps = [];
         }
       }
     } finally {
       await it.close();
     }
-    // a shared message whose only remaining holders were orphan entries is held by no one
-    for (const messageId of orphanShared) if (!sharedRefs.has(messageId)) dropOps.push({ type: 'del', key: messageKey(messageId) });
-    if (dropOps.length > 0) await db.batch(dropOps);
+    if (dropOps.length > 0) await this.writeOps(dropOps, { sync: false }, db);
     if (transientCount > 0) this.logger.info({ entries: transientCount }, 'store: dropped paged-out transient messages');
 
     // entries written without their body size at hand (rare): read those messages
@@ -598,19 +590,20 @@ export class LevelStore implements Store {
       }
     }
 
+    const lastMessage = await db.keys({ ...kindRange(Prefix.Message), reverse: true, limit: 1 }).all();
+    if (lastMessage.length > 0) maxMessageId = Math.max(maxMessageId, messageIdOfKey(lastMessage[0]!));
+    refs.seen(maxMessageId, maxQueueId);
+
     // index ranges of queues whose record is gone: a delete interrupted between the
     // record's (synced) delete and the range clear. Finish it.
     for (const queueId of orphanQueues) {
-      await db.clear(queueIndexRange(queueId));
+      await this.clearQueueIndex(db, queueId);
       this.logger.warn({ queueId }, 'store: removed index entries of a deleted queue');
     }
 
-    const lastMessage = await db.keys({ ...kindRange(Prefix.Message), reverse: true, limit: 1 }).all();
-    if (lastMessage.length > 0) maxMessageId = Math.max(maxMessageId, messageIdOfKey(lastMessage[0]!));
-
     const queues: QueueIndexSummary[] = [...summaries.values()].sort((a, b) => a.queueId - b.queueId);
     await this.verifyRecovered(queues);
-    return { queues, nextMessageId: maxMessageId + 1, nextQueueId: maxQueueId + 1, sharedRefs };
+    return { queues };
   }
 
   /** What recovery found, compared with the clean-shutdown record (store-integrity.ts); a refusal undoes the start. */
@@ -698,50 +691,27 @@ export class LevelStore implements Store {
   }
 
   /**
-   * Removes a deleted queue's index range and the message bodies only it held (refs <= 1
-   * or paged transient copies); a plain range clear would orphan those bodies for good.
-   * Shared entries are reported to the clear's releaseShared once their chunk is written
-   * (then those still pending at delete time that never reached the disk).
-   * Each chunk deletes entries and bodies in one atomic write; a crash midway leaves index
-   * entries without a queue record, which recovery finishes the same way.
+   * Removes a deleted queue's index range, releasing each entry's reference (a body goes
+   * with its last one); a plain range clear would orphan those bodies for good. Each chunk
+   * deletes entries and bodies in one atomic write; a crash midway leaves index entries
+   * without a queue record, which recovery finishes the same way.
    */
-  private async clearQueueIndex(db: Db, queueId: number, clear: QueueClear): Promise<void> {
+  private async clearQueueIndex(db: Db, queueId: number): Promise<void> {
     const it = db.iterator({ ...queueIndexRange(queueId) });
     try {
       for (;;) {
         const chunk = await it.nextv(RECOVERY_CHUNK);
         if (chunk.length === 0) break;
         const ops: BatchOp[] = [];
-        const shared: number[] = [];
         for (const [key, value] of chunk) {
           ops.push({ type: 'del', key });
-          if (indexRefs(value) <= 1 || indexTransient(value)) {
-            ops.push({ type: 'del', key: messageKey(indexMessageId(value)) });
-            continue;
-          }
-          const k = keyString(key);
-          clear.pendingShared.delete(k);
-          if (!clear.released.delete(k)) shared.push(indexMessageId(value));
+          const messageId = indexMessageId(value);
+          if (indexTransient(value) || this.refs.release(messageId, indexRefs(value))) ops.push({ type: 'del', key: messageKey(messageId) });
         }
         await this.writeOps(ops, { sync: false }, db);
-        this.reportShared(clear, shared);
       }
     } finally {
       await it.close();
-    }
-    const neverWritten = [...clear.pendingShared.values()];
-    clear.pendingShared.clear();
-    this.reportShared(clear, neverWritten);
-  }
-
-  private reportShared(clear: QueueClear, messageIds: number[]): void {
-    if (clear.releaseShared === null) return;
-    for (const id of messageIds) {
-      try {
-        clear.releaseShared(id);
-      } catch (e) {
-        this.logger.error({ err: e }, 'store: releasing a shared message failed');
-      }
     }
   }
 
@@ -757,7 +727,7 @@ export class LevelStore implements Store {
         await this.writeOps(ops, { sync: true }, db);
       }
       written = true;
-      for (const [queueId, clear] of batch.clears) await this.clearQueueIndex(db, queueId, clear);
+      for (const queueId of batch.clears) await this.clearQueueIndex(db, queueId);
     } catch (e) {
       error = toError(e);
     }
@@ -802,7 +772,7 @@ export class LevelStore implements Store {
       for (const [id, size] of batch.messageSizes) if (!open.messageSizes.has(id)) open.messageSizes.set(id, size);
       open.bytes += batch.bytes;
     }
-    for (const [queueId, clear] of batch.clears) open.clears.set(queueId, clear);
+    for (const queueId of batch.clears) open.clears.add(queueId);
     const cause = (error as { cause?: unknown }).cause;
     const id = `${errorCode(error) ?? ''}|${error.message}|${cause instanceof Error ? cause.message : ''}`;
     if (id !== this.loggedWriteError) {

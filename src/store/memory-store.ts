@@ -12,6 +12,7 @@ import type {
   StoredEntry,
   Topology,
 } from './store.js';
+import { MessageRefs } from './message-refs.js';
 
 const bindingKey = (b: BindingRecord): string =>
   JSON.stringify([b.vhost, b.source, b.destinationKind, b.destination, b.routingKey, bindingArgsKey(b.arguments)]);
@@ -123,6 +124,8 @@ export class MemoryStore implements Store {
   private readonly records = new Map<string, Buffer>();
   private readonly entries = new Map<number, QueueEntries>();
   private listeners = new Set<CommitListener>();
+  /** message and queue ids, shared-body reference counts */
+  private readonly refs = new MessageRefs();
   private batchId = 1;
   private tickScheduled = false;
 
@@ -168,19 +171,23 @@ export class MemoryStore implements Store {
   putQueue(record: QueueRecord): void {
     this.queues.set(`${record.vhost}\0${record.name}`, record);
   }
-  deleteQueue(vhost: string, name: string, queueId: number, releaseShared?: (messageId: number) => void): void {
+  allocateQueueId(): number {
+    return this.refs.allocateQueueId();
+  }
+  deleteQueue(vhost: string, name: string, queueId: number): void {
     this.queues.delete(`${vhost}\0${name}`);
     const q = this.entries.get(queueId);
     this.entries.delete(queueId);
-    if (q === undefined || releaseShared === undefined) return;
-    const shared: number[] = [];
+    if (q !== undefined) this.releaseAll(q);
+  }
+  /** every entry of a deleted queue lets go of its message */
+  private releaseAll(q: QueueEntries): void {
     for (const list of q.byPriority.values()) {
       for (let i = list.head; i < list.seqs.length; i++) {
         const e = list.entries[i]!;
-        if (e.refs > 1 && !e.transient) shared.push(e.messageId);
+        if (e.transient || this.refs.release(e.messageId, e.refs)) this.messages.delete(e.messageId);
       }
     }
-    for (const id of shared) releaseShared(id);
   }
   putBinding(record: BindingRecord): void {
     this.bindings.set(bindingKey(record), record);
@@ -189,14 +196,20 @@ export class MemoryStore implements Store {
     this.bindings.delete(bindingKey(record));
   }
 
-  putMessage(messageId: number, record: MessageRecord): void {
+  putMessage(record: MessageRecord): number {
+    const messageId = this.refs.allocateMessageId();
     // a snapshot: callers may pass a live object (the model's Message)
     this.messages.set(messageId, { exchange: record.exchange, routingKey: record.routingKey, rawProperties: record.rawProperties, body: record.body });
-  }
-  deleteMessage(messageId: number): void {
-    this.messages.delete(messageId);
+    return messageId;
   }
   putEntry(e: EntryRecord): void {
+    this.refs.take(e.messageId, e.refs);
+    this.writeEntry(e);
+  }
+  updateEntry(e: EntryRecord): void {
+    this.writeEntry(e);
+  }
+  private writeEntry(e: EntryRecord): void {
     let q = this.entries.get(e.queueId);
     if (q === undefined) {
       q = new QueueEntries();
@@ -205,11 +218,13 @@ export class MemoryStore implements Store {
     // a snapshot: the model's entry objects change (redelivered) after they are written
     q.put({ queueId: e.queueId, priority: e.priority, seq: e.seq, messageId: e.messageId, refs: e.refs, redelivered: e.redelivered, transient: e.transient, expiresAt: e.expiresAt });
   }
-  deleteEntry(queueId: number, priority: number, seq: number): boolean {
+  deleteEntry(queueId: number, priority: number, seq: number, messageId: number, refs: number): boolean {
     const q = this.entries.get(queueId);
-    if (q === undefined) return false;
-    q.delete(priority, seq);
-    if (q.byPriority.size === 0) this.entries.delete(queueId);
+    if (q !== undefined) {
+      q.delete(priority, seq);
+      if (q.byPriority.size === 0) this.entries.delete(queueId);
+    }
+    if (this.refs.release(messageId, refs)) this.messages.delete(messageId);
     return false; // nothing here is "on disk" or not: confirms just follow afterCommit
   }
 
@@ -240,8 +255,9 @@ export class MemoryStore implements Store {
     }
     let maxMessageId = 0;
     for (const id of this.messages.keys()) if (id > maxMessageId) maxMessageId = id;
-    const sharedRefs = new Map<number, number>();
-    const orphanShared = new Set<number>();
+    const refs = this.refs;
+    refs.resetShared();
+    const orphans: QueueEntries[] = [];
     const transient: EntryRecord[] = [];
     for (const [queueId, q] of [...this.entries]) {
       if (queueId > maxQueueId) maxQueueId = queueId;
@@ -250,33 +266,29 @@ export class MemoryStore implements Store {
         for (let i = list.head; i < list.seqs.length; i++) {
           const e = list.entries[i]!;
           if (e.messageId > maxMessageId) maxMessageId = e.messageId;
-          if (summary === undefined) {
-            // left by an interrupted queue delete: the unshared messages have no other holder
-            if (e.refs <= 1 || e.transient) this.messages.delete(e.messageId);
-            else orphanShared.add(e.messageId);
-            continue;
-          }
-          if (e.seq > summary.lastSeq) summary.lastSeq = e.seq;
+          // paged-out transient messages never survive a restart
           if (e.transient) {
-            transient.push(e);
+            if (summary !== undefined) transient.push(e);
             continue;
           }
+          refs.take(e.messageId, e.refs);
+          if (summary === undefined) continue;
+          if (e.seq > summary.lastSeq) summary.lastSeq = e.seq;
           summary.count++;
           summary.bytes += this.messages.get(e.messageId)?.body.length ?? 0;
-          if (e.refs > 1) sharedRefs.set(e.messageId, (sharedRefs.get(e.messageId) ?? 0) + 1);
         }
       }
-      if (summary === undefined) this.entries.delete(queueId);
+      if (summary === undefined) {
+        // left by an interrupted queue delete: finish it
+        this.entries.delete(queueId);
+        orphans.push(q);
+      }
     }
-    // a shared message whose only remaining holders were orphan entries is held by no one
-    for (const id of orphanShared) if (!sharedRefs.has(id)) this.messages.delete(id);
-    // paged-out transient messages never survive a restart
-    for (const e of transient) {
-      this.deleteEntry(e.queueId, e.priority, e.seq);
-      this.messages.delete(e.messageId);
-    }
+    refs.seen(maxMessageId, maxQueueId);
+    for (const q of orphans) this.releaseAll(q);
+    for (const e of transient) this.deleteEntry(e.queueId, e.priority, e.seq, e.messageId, 1);
     const queues: QueueIndexSummary[] = [...summaries.values()].sort((a, b) => a.queueId - b.queueId);
-    return { queues, nextMessageId: maxMessageId + 1, nextQueueId: maxQueueId + 1, sharedRefs };
+    return { queues };
   }
 
   get openBatchId(): number {

@@ -82,15 +82,9 @@ export interface QueueIndexSummary {
   readonly lastSeq: number;
 }
 
-/** What recovery needs beyond topology. */
+/** What recovery needs beyond topology. Message and queue ids are the store's own (allocated after recover()). */
 export interface RecoveryInfo {
   readonly queues: readonly QueueIndexSummary[];
-  /** next free message id (larger than any stored) */
-  readonly nextMessageId: number;
-  /** next free queue id (larger than any stored) */
-  readonly nextQueueId: number;
-  /** remaining reference counts of messages still referenced by more than one entry */
-  readonly sharedRefs: ReadonlyMap<number, number>;
 }
 
 /** Told when the batch that was open when it registered is durable (or failed). */
@@ -114,15 +108,16 @@ export interface Store {
   deleteVhost(name: string): void;
   putExchange(record: ExchangeRecord): void;
   deleteExchange(vhost: string, name: string): void;
+  /** A store-wide queue id for index keys, never handed out twice (valid once recover() has run on existing data). */
+  allocateQueueId(): number;
   putQueue(record: QueueRecord): void;
   /**
-   * Deletes the queue record and every index entry of the queue. Bodies held only by
-   * the queue are the caller's to free. A shared body (entry refs > 1) is the caller's
-   * to release too, but after the delete only the store knows which entries are left
-   * (paged-out ones never were in memory): `releaseShared` is called once for each
-   * remaining shared entry whose deleteEntry was not called, possibly after this returns.
+   * Deletes the queue record and every index entry of the queue, releasing each entry's
+   * reference to its message as deleteEntry does (a body goes with its last reference).
+   * The model forgets the queue's entries at once: later acks of its deliveries are not
+   * passed on.
    */
-  deleteQueue(vhost: string, name: string, queueId: number, releaseShared?: (messageId: number) => void): void;
+  deleteQueue(vhost: string, name: string, queueId: number): void;
   putBinding(record: BindingRecord): void;
   deleteBinding(record: BindingRecord): void;
 
@@ -136,14 +131,23 @@ export interface Store {
   /** every record of one kind (its first key byte), in key order */
   loadRecords(prefix: number): Promise<Array<[Buffer, Buffer]>>;
 
-  putMessage(messageId: number, record: MessageRecord): void;
-  deleteMessage(messageId: number): void;
-  putEntry(entry: EntryRecord): void;
   /**
-   * Returns true when the entry never reached the disk (its put, and its message's, were
-   * still in the open batch and cancel out): the caller may treat it as settled at once.
+   * Writes a message's content once, however many queues will reference it, and returns
+   * its store-wide id (never reused). Entries then reference it by id; the body is deleted
+   * by the store when the last entry referencing it is deleted.
    */
-  deleteEntry(queueId: number, priority: number, seq: number): boolean;
+  putMessage(record: MessageRecord): number;
+  /** A new entry: it takes a reference to its message (counted when `refs` > 1). */
+  putEntry(entry: EntryRecord): void;
+  /** Rewrites an existing entry in place (its flags); its reference is unchanged. */
+  updateEntry(entry: EntryRecord): void;
+  /**
+   * Deletes an entry and releases its reference to `messageId` (`refs`: the entry's refs);
+   * the body goes with the last reference. Returns true when the entry never reached the
+   * disk (its put, and its message's, were still in the open batch and cancel out): the
+   * caller may treat it as settled at once.
+   */
+  deleteEntry(queueId: number, priority: number, seq: number, messageId: number, refs: number): boolean;
   /** entries of one queue in delivery order, strictly after `after` (null = from the start), with their messages */
   readEntries(queueId: number, after: { priority: number; seq: number } | null, limit: number): Promise<StoredEntry[]>;
   /** scans the index once at startup */

@@ -289,8 +289,8 @@ export class Vhost implements QueueHost, DelayedRouter<Exchange> {
     this.stats.queueDeleted++;
     for (const ex of [...this.exchanges.values()]) this.removeBindingsTo(ex, q);
     const n = q.markDeleted();
-    // the store reports the queue's remaining shared-body references, paged-out ones included
-    if (q.id !== 0) this.topologyStore().deleteQueue(this.name, q.name, q.id, this.storage.releaseShared);
+    // the store releases the queue's entries (paged-out ones included) and the bodies only they held
+    if (q.id !== 0) this.topologyStore().deleteQueue(this.name, q.name, q.id);
     return n;
   }
 

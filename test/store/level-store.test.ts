@@ -67,36 +67,34 @@ describe('LevelStore', () => {
     const { store, dir } = await openStore();
     store.putVhost('/');
     store.putQueue({ vhost: '/', name: 'q', id: 1, autoDelete: false, arguments: new Map() });
-    store.putMessage(1, message(1, 5000));
-    store.putEntry(entry(1, 4, 1, 1, 1, { redelivered: true }));
+    const id = store.putMessage(message(1, 5000));
+    store.putEntry(entry(1, 4, 1, id, 1, { redelivered: true }));
     await store.close();
     const { store: again } = await openStore(dir);
     expect((await again.loadTopology()).queues.map((q) => q.name)).toEqual(['q']);
     const [e] = await again.readEntries(1, null, 10);
-    expect(e).toEqual({ ...entry(1, 4, 1, 1, 1, { redelivered: true }), message: message(1, 5000) });
+    expect(e).toEqual({ ...entry(1, 4, 1, id, 1, { redelivered: true }), message: message(1, 5000) });
   });
 
   it('a put and a delete of the same message/entry in one open batch never reach the disk', async () => {
     const { store } = await openStore();
     const batch = spyBatch();
-    store.putMessage(1, message(1));
-    store.putEntry(entry(1, 0, 1, 1));
-    store.putMessage(2, message(2));
-    store.putEntry(entry(1, 0, 2, 2));
-    store.deleteEntry(1, 0, 1);
-    store.deleteMessage(1);
+    const m1 = store.putMessage(message(1));
+    store.putEntry(entry(1, 0, 1, m1));
+    const m2 = store.putMessage(message(2));
+    store.putEntry(entry(1, 0, 2, m2));
+    expect(store.deleteEntry(1, 0, 1, m1, 1)).toBe(true);
     await store.flush();
     expect(batch).toHaveBeenCalledTimes(1);
     const ops = batch.mock.calls[0]![0];
     expect(ops.map((o) => o.type)).toEqual(['put', 'put']);
-    expect(ops.some((o) => o.key.equals(messageKey(1)))).toBe(false);
+    expect(ops.some((o) => o.key.equals(messageKey(m1)))).toBe(false);
     expect(batch.mock.calls[0]![1]).toMatchObject({ sync: true });
 
     // published and consumed entirely within one window: nothing at all is written
-    store.putMessage(3, message(3));
-    store.putEntry(entry(1, 0, 3, 3));
-    store.deleteEntry(1, 0, 3);
-    store.deleteMessage(3);
+    const m3 = store.putMessage(message(3));
+    store.putEntry(entry(1, 0, 3, m3));
+    expect(store.deleteEntry(1, 0, 3, m3, 1)).toBe(true);
     await store.flush();
     expect(batch).toHaveBeenCalledTimes(1);
   });
@@ -113,15 +111,13 @@ describe('LevelStore', () => {
       await gate;
       return real.apply(this, args);
     });
-    store.putMessage(1, message(1));
-    store.putEntry(entry(1, 0, 1, 1));
+    const m1 = store.putMessage(message(1));
+    store.putEntry(entry(1, 0, 1, m1));
     const firstDone = store.flush();
     await inFlight;
     // the first batch is being written; these go to the next one
-    store.deleteEntry(1, 0, 1);
-    store.deleteMessage(1);
-    store.putMessage(2, message(2));
-    store.putEntry(entry(1, 0, 2, 2));
+    expect(store.deleteEntry(1, 0, 1, m1, 1)).toBe(false);
+    store.putEntry(entry(1, 0, 2, store.putMessage(message(2))));
     expect((await store.readEntries(1, null, 10)).map((e) => e.seq)).toEqual([2]);
     const secondDone = store.flush();
     release();
@@ -133,16 +129,17 @@ describe('LevelStore', () => {
     await store.close();
     const { store: again } = await openStore(dir);
     expect((await again.readEntries(1, null, 10)).map((e) => e.seq)).toEqual([2]);
-    expect((await again.recover()).nextMessageId).toBe(3);
+    await again.recover();
+    expect(again.putMessage(message(3))).toBe(3);
   });
 
   it('operations arriving during a commit are grouped into the next batch', async () => {
     const { store } = await openStore();
     const batch = spyBatch();
-    store.putMessage(1, message(1));
+    store.putMessage(message(1));
     const first = store.flush();
     await new Promise<void>((r) => setImmediate(r)); // the commit has started
-    for (let i = 2; i <= 50; i++) store.putMessage(i, message(i));
+    for (let i = 2; i <= 50; i++) store.putMessage(message(i));
     await first;
     await store.flush();
     expect(batch.mock.calls.map((c) => c[0].length)).toEqual([1, 49]);
@@ -157,7 +154,7 @@ describe('LevelStore', () => {
       await real.apply(this, args);
       events.push('write done');
     });
-    store.putMessage(1, message(1));
+    store.putMessage(message(1));
     await new Promise<void>((resolve) =>
       store.afterCommit({
         batchCommitted: (e) => {
@@ -244,8 +241,7 @@ describe('LevelStore', () => {
 
     const errors: (Error | null)[] = [];
     const listener: CommitListener = { batchCommitted: (e) => errors.push(e) };
-    store.putMessage(1, message(1));
-    store.putEntry(entry(1, 0, 1, 1));
+    store.putEntry(entry(1, 0, 1, store.putMessage(message(1))));
     const flushed = store.flush();
     store.afterCommit(listener);
     await expect(flushed).rejects.toThrow(/No space left/);
@@ -253,8 +249,7 @@ describe('LevelStore', () => {
     expect(errors[0]!.message).toMatch(/No space left/);
 
     // the store keeps accepting operations; the failed ones are retried with them
-    store.putMessage(2, message(2));
-    store.putEntry(entry(1, 0, 2, 2));
+    store.putEntry(entry(1, 0, 2, store.putMessage(message(2))));
     await threeFailed;
     await store.flush();
     expect(batch.mock.calls.length).toBeGreaterThanOrEqual(4);
@@ -272,39 +267,33 @@ describe('LevelStore', () => {
     const { store } = await openStore();
     store.putQueue({ vhost: '/', name: 'big', id: 3, autoDelete: false, arguments: new Map() });
     const n = 20000;
-    for (let i = 1; i <= n; i++) {
-      store.putMessage(i, message(i, 16));
-      store.putEntry(entry(3, i % 3, i, i));
-    }
+    for (let i = 1; i <= n; i++) store.putEntry(entry(3, i % 3, i, store.putMessage(message(i, 16))));
     await store.flush();
     const info = await store.recover();
     expect(info.queues).toEqual([{ queueId: 3, count: n, bytes: 16 * n, lastSeq: n }]);
-    expect(info.nextMessageId).toBe(n + 1);
   });
 
   it('recovery finishes an interrupted queue delete (index entries left without their record)', async () => {
     const { store, dir } = await openStore();
     store.putQueue({ vhost: '/', name: 'kept', id: 1, autoDelete: false, arguments: new Map() });
-    store.putMessage(1, message(1));
-    store.putEntry(entry(1, 0, 1, 1));
-    store.putMessage(2, message(2));
-    store.putEntry(entry(2, 0, 1, 2)); // queue 2 has no record
+    store.putEntry(entry(1, 0, 1, store.putMessage(message(1))));
+    store.putEntry(entry(2, 0, 1, store.putMessage(message(2)))); // queue 2 has no record
     await store.close();
     const { store: again } = await openStore(dir);
     const info = await again.recover();
     expect(info.queues.map((q) => q.queueId)).toEqual([1]);
-    expect(info.nextQueueId).toBe(3); // never reuse an id seen in the index
+    expect(again.allocateQueueId()).toBe(3); // never reuse an id seen in the index
     expect(await again.readEntries(2, null, 10)).toEqual([]);
   });
 
   it('deleteQueue frees the bodies only that queue held, and keeps shared ones', async () => {
     const { store, dir } = await openStore();
     store.putQueue({ vhost: '/', name: 'gone', id: 1, autoDelete: false, arguments: new Map() });
-    store.putMessage(1, message(1)); // only in queue 1
-    store.putEntry(entry(1, 0, 1, 1));
-    store.putMessage(2, message(2)); // shared with queue 2
-    store.putEntry(entry(1, 0, 2, 2, 2));
-    store.putEntry(entry(2, 0, 1, 2, 2));
+    const m1 = store.putMessage(message(1)); // only in queue 1
+    store.putEntry(entry(1, 0, 1, m1));
+    const m2 = store.putMessage(message(2)); // shared with queue 2
+    store.putEntry(entry(1, 0, 2, m2, 2));
+    store.putEntry(entry(2, 0, 1, m2, 2));
     await store.flush();
     store.deleteQueue('/', 'gone', 1);
     await store.flush();
@@ -312,8 +301,8 @@ describe('LevelStore', () => {
     const raw = new Level<Buffer, Buffer>(dir, { keyEncoding: 'buffer', valueEncoding: 'buffer' });
     await raw.open();
     try {
-      expect(await raw.get(messageKey(1))).toBeUndefined();
-      expect(await raw.get(messageKey(2))).toBeDefined();
+      expect(await raw.get(messageKey(m1))).toBeUndefined();
+      expect(await raw.get(messageKey(m2))).toBeDefined();
     } finally {
       await raw.close();
     }

@@ -25,6 +25,8 @@ export function entry(queueId: number, priority: number, seq: number, messageId:
 }
 
 const pos = (e: { priority: number; seq: number }): string => `${e.priority}/${e.seq}`;
+/** the n a stored message(n) was made with */
+const numberOf = (e: StoredEntry): number => Number(e.message.exchange.slice(3));
 
 function typedArgs(): FieldTable {
   const nested: FieldTable = new Map([['inner', { type: 'l', value: -5n }]]);
@@ -70,25 +72,27 @@ export function runStoreContract(name: string, makeStore: () => Promise<StoreFix
     });
 
     /** an open store with 3 priorities × 8 seqs in queue 7 (written in scrambled order) and a few in queue 8 */
-    async function populated(): Promise<{ f: StoreFixture; store: Store; expected: string[] }> {
+    async function populated(): Promise<{ f: StoreFixture; store: Store; expected: string[]; del: (queueId: number, p: number, s: number) => boolean }> {
       const f = await make();
       const store = f.store;
-      let id = 1;
-      const puts: EntryRecord[] = [];
-      for (const p of PRIORITIES) for (const s of SEQS) puts.push(entry(7, p, s, id++));
+      const puts: [number, number][] = [];
+      for (const p of PRIORITIES) for (const s of SEQS) puts.push([p, s]);
       // scramble deterministically: reverse and interleave
       const scrambled = [...puts.filter((_, i) => i % 2 === 1).reverse(), ...puts.filter((_, i) => i % 2 === 0)];
-      for (const e of scrambled) {
-        store.putMessage(e.messageId, message(e.messageId));
-        store.putEntry(e);
-      }
-      for (const s of [1, 2, 3]) {
-        store.putMessage(id, message(id));
-        store.putEntry(entry(8, 5, s, id++));
-      }
+      let n = 1;
+      const ids = new Map<string, number>();
+      const put = (queueId: number, p: number, s: number): void => {
+        const id = store.putMessage(message(n++));
+        ids.set(`${queueId}:${p}/${s}`, id);
+        store.putEntry(entry(queueId, p, s, id));
+      };
+      for (const [p, s] of scrambled) put(7, p, s);
+      for (const s of [1, 2, 3]) put(8, 5, s);
       const expected: string[] = [];
       for (const p of [...PRIORITIES].sort((a, b) => b - a)) for (const s of SEQS) expected.push(`${p}/${s}`);
-      return { f, store, expected };
+      // deletes an entry of the population (a position never written: a made-up message id)
+      const del = (queueId: number, p: number, s: number): boolean => store.deleteEntry(queueId, p, s, ids.get(`${queueId}:${p}/${s}`) ?? 1_000_000, 1);
+      return { f, store, expected, del };
     }
 
     it('access records: put, delete, load by kind (in key order); vhosts can be deleted; all survive a reopen', async () => {
@@ -177,7 +181,7 @@ export function runStoreContract(name: string, makeStore: () => Promise<StoreFix
       expect(read.map(pos)).toEqual(expected);
       for (const e of read) {
         expect(e.queueId).toBe(7);
-        expect(e.message).toEqual(message(e.messageId));
+        expect(e.message).toEqual(message(numberOf(e)));
         expect(e.refs).toBe(1);
         expect(e.redelivered).toBe(false);
         expect(e.transient).toBe(false);
@@ -218,8 +222,7 @@ export function runStoreContract(name: string, makeStore: () => Promise<StoreFix
     it('entry flags and expiry round-trip (pending, durable and after reopen)', async () => {
       const f = await makeStore();
       const store = f.store;
-      store.putMessage(1, message(1));
-      store.putEntry(entry(3, 0, 1, 1, 1, { redelivered: true, expiresAt: 1_900_000_000_123 }));
+      store.putEntry(entry(3, 0, 1, store.putMessage(message(1)), 1, { redelivered: true, expiresAt: 1_900_000_000_123 }));
       const check = async (s: typeof store): Promise<void> => {
         const [e] = await s.readEntries(3, null, 10);
         expect(e).toMatchObject({ seq: 1, redelivered: true, transient: false, expiresAt: 1_900_000_000_123 });
@@ -232,18 +235,18 @@ export function runStoreContract(name: string, makeStore: () => Promise<StoreFix
     });
 
     it('deleteEntry removes one entry, pending or durable', async () => {
-      const { f, store, expected } = await populated();
-      store.deleteEntry(7, 255, 256); // still pending
+      const { f, store, expected, del } = await populated();
+      del(7, 255, 256); // still pending
       await store.flush();
-      store.deleteEntry(7, 0, 2 ** 40); // durable
-      store.deleteEntry(7, 5, 12345); // never existed: harmless
+      del(7, 0, 2 ** 40); // durable
+      del(7, 5, 12345); // never existed: harmless
       const want = expected.filter((p) => p !== '255/256' && p !== `0/${2 ** 40}`);
       expect((await store.readEntries(7, null, 1000)).map(pos)).toEqual(want);
       await store.flush();
       expect((await store.readEntries(7, null, 1000)).map(pos)).toEqual(want);
       // paging across a pending delete still returns full pages
-      store.deleteEntry(7, 255, 1);
-      store.deleteEntry(7, 255, 255);
+      del(7, 255, 1);
+      del(7, 255, 255);
       expect((await store.readEntries(7, null, 3)).map(pos)).toEqual(['255/65535', '255/65536', `255/${2 ** 32 - 1}`]);
       if (f.reopen) {
         const again = await f.reopen();
@@ -254,16 +257,16 @@ export function runStoreContract(name: string, makeStore: () => Promise<StoreFix
     it('an updated entry (put again at the same position) replaces the old one', async () => {
       const f = await make();
       const store = f.store;
-      store.putMessage(1, message(1));
-      store.putEntry(entry(1, 0, 1, 1));
+      const id = store.putMessage(message(1));
+      store.putEntry(entry(1, 0, 1, id));
       await store.flush();
-      store.putEntry(entry(1, 0, 1, 1, 1, { redelivered: true }));
+      store.updateEntry(entry(1, 0, 1, id, 1, { redelivered: true }));
       expect((await store.readEntries(1, null, 10)).map((e) => e.redelivered)).toEqual([true]);
       await store.flush();
       expect((await store.readEntries(1, null, 10)).map((e) => e.redelivered)).toEqual([true]);
       // updated then deleted in one window: the durable entry must go too
-      store.putEntry(entry(1, 0, 1, 1, 1, { redelivered: true }));
-      store.deleteEntry(1, 0, 1);
+      store.updateEntry(entry(1, 0, 1, id, 1, { redelivered: true }));
+      expect(store.deleteEntry(1, 0, 1, id, 1)).toBe(false);
       await store.flush();
       expect(await store.readEntries(1, null, 10)).toEqual([]);
       if (f.reopen) expect(await (await f.reopen()).readEntries(1, null, 10)).toEqual([]);
@@ -274,12 +277,10 @@ export function runStoreContract(name: string, makeStore: () => Promise<StoreFix
       store.putQueue({ vhost: '/', name: 'seven', id: 7, autoDelete: false, arguments: new Map() });
       store.putQueue({ vhost: '/', name: 'eight', id: 8, autoDelete: false, arguments: new Map() });
       store.putQueue({ vhost: '/', name: 'six', id: 6, autoDelete: false, arguments: new Map() });
-      store.putMessage(500, message(500));
-      store.putEntry(entry(6, 0, 1, 500));
+      store.putEntry(entry(6, 0, 1, store.putMessage(message(500))));
       await store.flush();
       expect((await store.readEntries(7, null, 1000)).map(pos)).toEqual(expected);
-      store.putMessage(501, message(501));
-      store.putEntry(entry(7, 0, 3, 501)); // pending when the queue goes
+      store.putEntry(entry(7, 0, 3, store.putMessage(message(501)))); // pending when the queue goes
       store.deleteQueue('/', 'seven', 7);
       expect(await store.readEntries(7, null, 1000)).toEqual([]);
       await store.flush();
@@ -298,54 +299,97 @@ export function runStoreContract(name: string, makeStore: () => Promise<StoreFix
       if (f.reopen) await check(await f.reopen());
     });
 
-    it('deleteQueue reports each shared reference the caller has not released, once, wherever the entry was', async () => {
+    /**
+     * Whether the store still holds message `id`'s body: an index entry written with
+     * updateEntry (which takes no reference) in a queue of its own reads back only when the
+     * body is there. Probes are left in place: call this at the end of a check.
+     */
+    let probeSeq = 0;
+    async function bodyExists(store: Store, id: number): Promise<boolean> {
+      const seq = ++probeSeq;
+      store.updateEntry(entry(999_999, 0, seq, id, 2));
+      await store.flush();
+      const got = await store.readEntries(999_999, { priority: 0, seq: seq - 1 }, 1);
+      return got.length === 1 && got[0]!.seq === seq;
+    }
+
+    it('deleteQueue releases every entry the queue still had: a body stays while another queue holds it', async () => {
       for (const flushFirst of [false, true]) {
         const f = await make();
         const store = f.store;
         store.putQueue({ vhost: '/', name: 'q1', id: 1, autoDelete: false, arguments: new Map() });
         store.putQueue({ vhost: '/', name: 'q2', id: 2, autoDelete: false, arguments: new Map() });
-        for (let m = 1; m <= 5; m++) store.putMessage(m, message(m));
-        store.putEntry(entry(1, 0, 1, 1, 2)); // shared, still held by q1: reported
-        store.putEntry(entry(2, 0, 1, 1, 2));
-        store.putEntry(entry(1, 0, 2, 2, 2)); // shared, acked in q1 before the delete: not reported
-        store.putEntry(entry(2, 0, 2, 2, 2));
-        store.putEntry(entry(1, 0, 3, 3, 1)); // not shared: never reported
-        store.putEntry(entry(1, 5, 4, 4, 3)); // shared three ways, another priority: reported
-        store.putEntry(entry(1, 0, 5, 5, 2, { transient: true })); // a paged transient copy: not shared
+        store.putQueue({ vhost: '/', name: 'q3', id: 3, autoDelete: false, arguments: new Map() });
+        const [m1, m2, m3, m4, m5] = [1, 2, 3, 4, 5].map((n) => store.putMessage(message(n))) as [number, number, number, number, number];
+        store.putEntry(entry(1, 0, 1, m1, 2)); // shared with q2, still held by q1
+        store.putEntry(entry(2, 0, 1, m1, 2));
+        store.putEntry(entry(1, 0, 2, m2, 2)); // shared with q2, acked in q1 before the delete
+        store.putEntry(entry(2, 0, 2, m2, 2));
+        store.putEntry(entry(1, 0, 3, m3, 1)); // only in q1
+        store.putEntry(entry(1, 5, 4, m4, 3)); // shared three ways, another priority
+        store.putEntry(entry(2, 0, 3, m4, 3));
+        store.putEntry(entry(3, 0, 1, m4, 3));
+        store.putEntry(entry(1, 0, 5, m5, 1, { transient: true })); // a paged transient copy
         if (flushFirst) await store.flush();
-        store.putEntry(entry(1, 0, 1, 1, 2, { redelivered: true })); // rewritten while (maybe) on disk
-        store.deleteEntry(1, 0, 2);
-        const reported: number[] = [];
-        store.deleteQueue('/', 'q1', 1, (id) => reported.push(id));
+        store.updateEntry(entry(1, 0, 1, m1, 2, { redelivered: true })); // rewritten while (maybe) on disk
+        store.deleteEntry(1, 0, 2, m2, 2);
+        store.deleteQueue('/', 'q1', 1);
         await store.flush();
-        expect(reported.sort((a, b) => a - b)).toEqual([1, 4]);
         expect(await store.readEntries(1, null, 10)).toEqual([]);
-        expect((await store.readEntries(2, null, 10)).map((e) => [e.messageId, e.message.body.equals(message(e.messageId).body)])).toEqual([
-          [1, true],
-          [2, true],
+        expect((await store.readEntries(2, null, 10)).map((e) => [e.messageId, e.message.body.equals(message(numberOf(e)).body)])).toEqual([
+          [m1, true],
+          [m2, true],
+          [m4, true],
         ]);
+        // q2 and q3 let go: each body goes with its last holder
+        store.deleteEntry(2, 0, 1, m1, 2);
+        store.deleteEntry(2, 0, 2, m2, 2);
+        store.deleteEntry(2, 0, 3, m4, 3);
+        await store.flush();
+        expect((await store.readEntries(3, null, 10)).map((e) => e.messageId)).toEqual([m4]);
+        store.deleteEntry(3, 0, 1, m4, 3);
+        for (const id of [m1, m2, m3, m4, m5]) expect(await bodyExists(store, id), `message ${id}`).toBe(false);
       }
     });
 
-    it('recovery frees a shared body whose only holders were entries of a deleted queue', async () => {
+    it('recovery finishes an interrupted queue delete: a shared body is freed once its last live holder goes', async () => {
       const f = await make();
-      const store = f.store;
+      let store = f.store;
       store.putQueue({ vhost: '/', name: 'live', id: 2, autoDelete: false, arguments: new Map() });
       // queue 9 has entries but no record: a delete interrupted before its range was cleared
-      store.putMessage(1, message(1)); // shared by the orphan and the live queue: kept
-      store.putEntry(entry(9, 0, 1, 1, 2));
-      store.putEntry(entry(2, 0, 1, 1, 2));
-      store.putMessage(2, message(2)); // shared, but both holders were orphans: freed
-      store.putEntry(entry(9, 0, 2, 2, 2));
+      const m1 = store.putMessage(message(1)); // shared by the orphan and the live queue: kept
+      store.putEntry(entry(9, 0, 1, m1, 2));
+      store.putEntry(entry(2, 0, 1, m1, 2));
+      const m2 = store.putMessage(message(2)); // shared, but both holders were orphans: freed
+      store.putEntry(entry(9, 0, 2, m2, 2));
+      store.putEntry(entry(9, 0, 3, m2, 2));
+      const m3 = store.putMessage(message(3)); // the orphan's own
+      store.putEntry(entry(9, 0, 4, m3, 1));
       await store.flush();
+      if (f.reopen) store = await f.reopen();
       const info = await store.recover();
-      expect([...info.sharedRefs]).toEqual([[1, 1]]);
-      expect((await store.readEntries(2, null, 10)).map((e) => e.messageId)).toEqual([1]);
-      // message 2 is gone: an entry pointing at it now reads nothing
-      store.putQueue({ vhost: '/', name: 'probe', id: 3, autoDelete: false, arguments: new Map() });
-      store.putEntry(entry(3, 0, 1, 2, 1));
+      expect(info.queues.map((q) => [q.queueId, q.count])).toEqual([[2, 1]]);
       await store.flush();
-      expect(await store.readEntries(3, null, 10)).toEqual([]);
+      expect(await store.readEntries(9, null, 10)).toEqual([]);
+      expect((await store.readEntries(2, null, 10)).map((e) => e.messageId)).toEqual([m1]);
+      store.deleteEntry(2, 0, 1, m1, 2);
+      for (const id of [m1, m2, m3]) expect(await bodyExists(store, id), `message ${id}`).toBe(false);
+    });
+
+    it('ids: messages and queues get ids never handed out before, across a reopen', async () => {
+      const f = await make();
+      let store = f.store;
+      store.putQueue({ vhost: '/', name: 'a', id: store.allocateQueueId(), autoDelete: false, arguments: new Map() });
+      const q2 = store.allocateQueueId();
+      const ids = [store.putMessage(message(1)), store.putMessage(message(2)), store.putMessage(message(3))];
+      expect(new Set(ids).size).toBe(3);
+      store.putEntry(entry(q2, 0, 1, ids[2]!)); // a queue known only from the index
+      store.putEntry(entry(77, 0, 1, ids[0]!)); // and an entry of a queue id the store never handed out
+      await store.flush();
+      if (f.reopen) store = await f.reopen();
+      await store.recover();
+      expect(store.putMessage(message(4))).toBeGreaterThan(Math.max(...ids));
+      expect(store.allocateQueueId()).toBeGreaterThan(77);
     });
 
     it('afterCommit: called once per batch, after the batch, and asynchronously when nothing is pending', async () => {
@@ -361,8 +405,7 @@ export function runStoreContract(name: string, makeStore: () => Promise<StoreFix
       });
 
       const before = store.openBatchId;
-      store.putMessage(1, message(1));
-      store.putEntry(entry(1, 0, 1, 1));
+      store.putEntry(entry(1, 0, 1, store.putMessage(message(1))));
       store.afterCommit(listener);
       store.afterCommit(listener); // registering twice = once
       expect(calls).toEqual([]);
@@ -374,28 +417,28 @@ export function runStoreContract(name: string, makeStore: () => Promise<StoreFix
       expect(calls).toEqual([null]);
     });
 
-    it('recover(): per-queue counts, bytes and last seq; next ids; shared refs; transient entries dropped', async () => {
+    it('recover(): per-queue counts, bytes and last seq; shared refs; transient entries dropped', async () => {
       const f = await make();
       let store = f.store;
       store.putQueue({ vhost: '/', name: 'a', id: 1, autoDelete: false, arguments: new Map() });
       store.putQueue({ vhost: '/', name: 'b', id: 2, autoDelete: false, arguments: new Map() });
       store.putQueue({ vhost: '/', name: 'empty', id: 41, autoDelete: false, arguments: new Map() });
-      // message 10 fanned out to both queues (refs 2); 11 only in a; 12 in a, b and a again (refs 3)
-      store.putMessage(10, message(10, 100));
-      store.putEntry(entry(1, 0, 1, 10, 2));
-      store.putEntry(entry(2, 0, 1, 10, 2));
-      store.putMessage(11, message(11, 7));
-      store.putEntry(entry(1, 3, 2, 11));
-      store.putMessage(12, message(12, 1000));
-      store.putEntry(entry(1, 0, 3, 12, 3));
-      store.putEntry(entry(2, 0, 2, 12, 3));
-      store.putEntry(entry(2, 9, 2 ** 33, 12, 3));
+      // m10 fanned out to both queues (refs 2); m11 only in a; m12 in a, b and b again (refs 3)
+      const m10 = store.putMessage(message(10, 100));
+      store.putEntry(entry(1, 0, 1, m10, 2));
+      store.putEntry(entry(2, 0, 1, m10, 2));
+      const m11 = store.putMessage(message(11, 7));
+      store.putEntry(entry(1, 3, 2, m11));
+      const m12 = store.putMessage(message(12, 1000));
+      store.putEntry(entry(1, 0, 3, m12, 3));
+      store.putEntry(entry(2, 0, 2, m12, 3));
+      store.putEntry(entry(2, 9, 2 ** 33, m12, 3));
       // a paged-out transient message: gone after a restart
-      store.putMessage(13, message(13, 50));
-      store.putEntry(entry(2, 0, 3, 13, 1, { transient: true }));
+      const m13 = store.putMessage(message(13, 50));
+      store.putEntry(entry(2, 0, 3, m13, 1, { transient: true }));
       await store.flush();
-      // consumed later: one of 12's three entries
-      store.deleteEntry(2, 0, 2);
+      // consumed later: one of m12's three entries
+      store.deleteEntry(2, 0, 2, m12, 3);
       await store.flush();
 
       if (f.reopen) store = await f.reopen();
@@ -405,41 +448,45 @@ export function runStoreContract(name: string, makeStore: () => Promise<StoreFix
         { queueId: 2, count: 2, bytes: 100 + 1000, lastSeq: 2 ** 33 },
         { queueId: 41, count: 0, bytes: 0, lastSeq: 0 },
       ]);
-      expect(info.nextMessageId).toBe(14);
-      expect(info.nextQueueId).toBe(42);
-      expect(new Map(info.sharedRefs)).toEqual(
-        new Map([
-          [10, 2],
-          [12, 2],
-        ]),
-      );
       // the transient entry was dropped with its message
       expect((await store.readEntries(2, null, 10)).map(pos)).toEqual([`9/${2 ** 33}`, '0/1']);
       const again = await store.recover();
       expect(again.queues[1]).toEqual({ queueId: 2, count: 2, bytes: 1100, lastSeq: 2 ** 33 });
+      // the shared counts came back: m10 and m12 go with their last entry, not before
+      store.deleteEntry(1, 0, 1, m10, 2);
+      store.deleteEntry(1, 0, 3, m12, 3);
+      await store.flush();
+      expect((await store.readEntries(2, null, 10)).map((e) => e.messageId)).toEqual([m12, m10]);
+      store.deleteEntry(2, 0, 1, m10, 2);
+      store.deleteEntry(2, 9, 2 ** 33, m12, 3);
+      for (const id of [m10, m12, m13]) expect(await bodyExists(store, id), `message ${id}`).toBe(false);
+      expect(await bodyExists(store, m11)).toBe(true);
     });
 
     it('recover() on an empty store', async () => {
       const f = await make();
       const info = await f.store.recover();
-      expect(info).toEqual({ queues: [], nextMessageId: 1, nextQueueId: 1, sharedRefs: new Map() });
+      expect(info).toEqual({ queues: [] });
     });
 
     it('flush() resolves once everything queued is durable; message bodies are stored once', async () => {
       const f = await make();
       const store = f.store;
-      store.putMessage(5, message(5, 3000));
-      for (let q = 1; q <= 3; q++) store.putEntry(entry(q, 0, 1, 5, 3));
+      const id = store.putMessage(message(5, 3000));
+      for (let q = 1; q <= 3; q++) store.putEntry(entry(q, 0, 1, id, 3));
       await store.flush();
       for (let q = 1; q <= 3; q++) {
         const [e] = await store.readEntries(q, null, 1);
         expect(e!.message).toEqual(message(5, 3000));
         expect(e!.refs).toBe(3);
       }
-      store.deleteMessage(5);
+      // the body stays until its last entry goes
+      store.deleteEntry(1, 0, 1, id, 3);
+      store.deleteEntry(2, 0, 1, id, 3);
       await store.flush();
-      // an entry whose message is gone is not returned (the model freed it)
-      expect(await store.readEntries(1, null, 1)).toEqual([]);
+      expect((await store.readEntries(3, null, 1)).map((e) => e.message.body.length)).toEqual([3000]);
+      store.deleteEntry(3, 0, 1, id, 3);
+      expect(await bodyExists(store, id)).toBe(false);
     });
   });
 }

@@ -30,8 +30,8 @@ async function closedStore(n: number): Promise<string> {
   store.putVhost('/');
   store.putQueue({ vhost: '/', name: 'q', id: 1, autoDelete: false, arguments: new Map() });
   for (let i = 1; i <= n; i++) {
-    store.putMessage(i, { exchange: '', routingKey: 'q', rawProperties: props, body: Buffer.from(`m${i}`) });
-    store.putEntry({ queueId: 1, priority: 0, seq: i, messageId: i, refs: 1, redelivered: false, transient: false, expiresAt: 0 });
+    const messageId = store.putMessage({ exchange: '', routingKey: 'q', rawProperties: props, body: Buffer.from(`m${i}`) });
+    store.putEntry({ queueId: 1, priority: 0, seq: i, messageId, refs: 1, redelivered: false, transient: false, expiresAt: 0 });
   }
   await store.close();
   return dir;
