@@ -180,6 +180,12 @@ export class MemoryStore implements Store {
     this.entries.delete(queueId);
     if (q !== undefined) this.releaseAll(q);
   }
+  get pendingDeletions(): number {
+    return 0;
+  }
+  deletionsDone(): Promise<void> {
+    return Promise.resolve();
+  }
   /** every entry of a deleted queue lets go of its message */
   private releaseAll(q: QueueEntries): void {
     for (const list of q.byPriority.values()) {
@@ -293,6 +299,10 @@ export class MemoryStore implements Store {
 
   get openBatchId(): number {
     return this.batchId;
+  }
+
+  isCommitted(batchId: number): boolean {
+    return batchId < this.batchId;
   }
 
   afterCommit(listener: CommitListener): void {

@@ -118,6 +118,14 @@ export interface Store {
    * passed on.
    */
   deleteQueue(vhost: string, name: string, queueId: number): void;
+  /**
+   * Queues whose entries are still being deleted. A deleted queue's entries go in the
+   * background, a chunk per commit, so that no commit of other queues waits for a big
+   * delete; reads already see none of them.
+   */
+  readonly pendingDeletions: number;
+  /** resolves once no queue's entries are being deleted */
+  deletionsDone(): Promise<void>;
   putBinding(record: BindingRecord): void;
   deleteBinding(record: BindingRecord): void;
 
@@ -161,6 +169,8 @@ export interface Store {
    * instead of one per operation.
    */
   readonly openBatchId: number;
+  /** whether every operation queued while batch `batchId` was open is durable */
+  isCommitted(batchId: number): boolean;
   /** resolves when everything queued so far is durable */
   flush(): Promise<void>;
   /** bytes accepted and not yet written, for the disk alarm (stores on disk only) */

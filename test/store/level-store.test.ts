@@ -7,6 +7,8 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import { createLogger } from '../../src/logging/logger.js';
 import { FORMAT_KEY, FORMAT_VERSION, messageKey } from '../../src/store/keys.js';
 import { LevelStore } from '../../src/store/level-store.js';
+import { DELETION_CHUNK } from '../../src/store/background-deletion.js';
+import { usesNativeBatch } from '../../src/store/native-batch.js';
 import { StoreError } from '../../src/store/store-error.js';
 import type { CommitListener, Store } from '../../src/store/store.js';
 import { entry, message, runStoreContract, type StoreFixture } from './store-contract.js';
@@ -283,6 +285,8 @@ describe('LevelStore', () => {
     const info = await again.recover();
     expect(info.queues.map((q) => q.queueId)).toEqual([1]);
     expect(again.allocateQueueId()).toBe(3); // never reuse an id seen in the index
+    expect(again.pendingDeletions).toBe(1);
+    await again.deletionsDone();
     expect(await again.readEntries(2, null, 10)).toEqual([]);
   });
 
@@ -296,6 +300,7 @@ describe('LevelStore', () => {
     store.putEntry(entry(2, 0, 1, m2, 2));
     await store.flush();
     store.deleteQueue('/', 'gone', 1);
+    await store.deletionsDone();
     await store.flush();
     await store.close();
     const raw = new Level<Buffer, Buffer>(dir, { keyEncoding: 'buffer', valueEncoding: 'buffer' });
@@ -306,6 +311,36 @@ describe('LevelStore', () => {
     } finally {
       await raw.close();
     }
+  });
+
+  it('a deleted queue\'s entries go in the background, a chunk per commit, never in one long write', async () => {
+    const { store } = await openStore();
+    store.putQueue({ vhost: '/', name: 'big', id: 1, autoDelete: false, arguments: new Map() });
+    const n = 5000;
+    for (let i = 1; i <= n; i++) store.putEntry(entry(1, 0, i, store.putMessage(message(i, 16))));
+    await store.flush();
+    const batch = spyBatch();
+    store.deleteQueue('/', 'big', 1);
+    expect(store.pendingDeletions).toBe(1);
+    await store.deletionsDone();
+    await store.flush();
+    expect(store.pendingDeletions).toBe(0);
+    const sizes = batch.mock.calls.map((c) => c[0].length);
+    expect(Math.max(...sizes)).toBeLessThanOrEqual(2 * DELETION_CHUNK + 1);
+    // every entry and every body, and the queue record
+    expect(sizes.reduce((a, b) => a + b, 0)).toBe(2 * n + 1);
+    expect(await store.readEntries(1, null, 10)).toEqual([]);
+  });
+
+  it('each write batch\'s native memory is released when its write completes (classic-level\'s batch_do)', async () => {
+    const { dir } = await openStore();
+    const raw = new Level<Buffer, Buffer>(dir + '-raw', { keyEncoding: 'buffer', valueEncoding: 'buffer' });
+    await raw.open();
+    cleanups.push(async () => {
+      await raw.close();
+      await rm(dir + '-raw', { recursive: true, force: true });
+    });
+    expect(usesNativeBatch(raw)).toBe(true);
   });
 
   it('uses the Store interface', () => {

@@ -283,6 +283,7 @@ export function runStoreContract(name: string, makeStore: () => Promise<StoreFix
       store.putEntry(entry(7, 0, 3, store.putMessage(message(501)))); // pending when the queue goes
       store.deleteQueue('/', 'seven', 7);
       expect(await store.readEntries(7, null, 1000)).toEqual([]);
+      await store.deletionsDone();
       await store.flush();
       expect(await store.readEntries(7, null, 1000)).toEqual([]);
       expect((await store.readEntries(8, null, 1000)).map(pos)).toEqual(['5/1', '5/2', '5/3']);
@@ -334,7 +335,10 @@ export function runStoreContract(name: string, makeStore: () => Promise<StoreFix
         store.updateEntry(entry(1, 0, 1, m1, 2, { redelivered: true })); // rewritten while (maybe) on disk
         store.deleteEntry(1, 0, 2, m2, 2);
         store.deleteQueue('/', 'q1', 1);
+        expect(await store.readEntries(1, null, 10)).toEqual([]);
+        await store.deletionsDone();
         await store.flush();
+        expect(store.pendingDeletions).toBe(0);
         expect(await store.readEntries(1, null, 10)).toEqual([]);
         expect((await store.readEntries(2, null, 10)).map((e) => [e.messageId, e.message.body.equals(message(numberOf(e)).body)])).toEqual([
           [m1, true],
@@ -369,6 +373,7 @@ export function runStoreContract(name: string, makeStore: () => Promise<StoreFix
       if (f.reopen) store = await f.reopen();
       const info = await store.recover();
       expect(info.queues.map((q) => [q.queueId, q.count])).toEqual([[2, 1]]);
+      await store.deletionsDone();
       await store.flush();
       expect(await store.readEntries(9, null, 10)).toEqual([]);
       expect((await store.readEntries(2, null, 10)).map((e) => e.messageId)).toEqual([m1]);

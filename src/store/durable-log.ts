@@ -1,0 +1,251 @@
+import type { Logger } from 'pino';
+import type { BatchOp } from './native-batch.js';
+import type { CommitListener } from './store.js';
+import type { WriteMeter } from './write-meter.js';
+
+const RETRY_MIN_MS = 50;
+const RETRY_MAX_MS = 2000;
+/** what one operation costs in a batch besides its value (key, map slot, native copy) */
+const OP_OVERHEAD = 64;
+
+/**
+ * One group-commit window. `ops` maps the key's bytes (as a latin1 string: one char per
+ * byte, so string order is byte order) to the value to put, or null for a delete.
+ */
+export class Batch {
+  readonly ops = new Map<string, Buffer | null>();
+  /** body sizes of the messages put in this batch: index values carry them, and their entries are new */
+  readonly messageSizes = new Map<number, number>();
+  readonly listeners = new Set<CommitListener>();
+  /** bytes the batch holds (values and a per-operation overhead): the write-behind */
+  bytes = 0;
+
+  constructor(readonly id: number) {}
+
+  isEmpty(): boolean {
+    return this.ops.size === 0 && this.listeners.size === 0;
+  }
+}
+
+/** What the durable log writes through, and who hears how much it holds. */
+export interface DurableLogHost {
+  /** the one place a durable batch reaches LevelDB (LevelStore.writeOps) */
+  writeBatch(ops: readonly BatchOp[], options: { sync: boolean }): Promise<void>;
+  /** bytes waiting in the open and in-flight batches changed (flow control) */
+  backlogChanged(bytes: number): void;
+  /** the disk alarm's count of bytes accepted and not yet on disk: every batch's bytes, until written */
+  readonly meter: WriteMeter;
+}
+
+function notifyCommitted(listener: CommitListener): void {
+  listener.batchCommitted(null);
+}
+
+function errorCode(e: unknown): string | undefined {
+  const code = (e as { code?: unknown } | null)?.code;
+  return typeof code === 'string' ? code : undefined;
+}
+
+function toError(e: unknown): Error {
+  return e instanceof Error ? e : new Error(String(e));
+}
+
+/**
+ * The durable log's group commit (models.md rule 8, LavinMQ's persister): operations only
+ * set one key in the open batch. The first operation schedules a commit (setImmediate); the
+ * commit takes the open batch, opens a new one and writes the old one with ONE atomic,
+ * synced write. Operations arriving meanwhile accumulate in the new batch, written as soon
+ * as the in-flight one finishes, so batches grow with load and no timer delays a quiet
+ * broker.
+ *
+ * Write errors never throw to the model: the failed batch's listeners get the error, it is
+ * logged once per distinct cause, and its operations are merged under the open batch and
+ * retried with a backoff (newer operations on the same key win).
+ */
+export class DurableLog {
+  private batchCount = 1;
+  private openBatch = new Batch(this.batchCount);
+  private flying: Batch | null = null;
+  /** highest batch id whose operations are all durable */
+  private committedUpTo = 0;
+  /** a commit is queued (setImmediate, or the retry timer after a failure) */
+  private scheduled = false;
+  private retryTimer: NodeJS.Timeout | null = null;
+  private retryDelay = RETRY_MIN_MS;
+  private writing = false;
+  private closing = false;
+  private loggedWriteError: string | null = null;
+  private readonly runScheduledCommit = (): void => {
+    this.scheduled = false;
+    this.retryTimer = null;
+    this.startCommit();
+  };
+
+  constructor(
+    private readonly host: DurableLogHost,
+    private readonly logger: Logger,
+  ) {}
+
+  /** the batch operations go into now */
+  get open(): Batch {
+    return this.openBatch;
+  }
+
+  /** the batch being written, if any */
+  get inFlight(): Batch | null {
+    return this.flying;
+  }
+
+  get openBatchId(): number {
+    return this.openBatch.id;
+  }
+
+  /** bytes waiting to be written (open and in-flight batches) */
+  get backlogBytes(): number {
+    return this.openBatch.bytes + (this.flying?.bytes ?? 0);
+  }
+
+  /** every operation queued while batch `batchId` was open is durable */
+  isCommitted(batchId: number): boolean {
+    return batchId <= this.committedUpTo;
+  }
+
+  /** Writing may start (the db is open); operations queued before are written now. */
+  start(): void {
+    this.writing = true;
+    this.closing = false;
+    if (!this.openBatch.isEmpty()) this.touch();
+  }
+
+  /** Sets one key in the open batch (null deletes it). */
+  set(key: string, value: Buffer | null): void {
+    const batch = this.openBatch;
+    batch.ops.set(key, value);
+    const bytes = OP_OVERHEAD + (value === null ? 0 : value.length);
+    batch.bytes += bytes;
+    this.host.meter.queued(bytes);
+    this.touch();
+  }
+
+  /** Counts `bytes` more into the open batch (a value set through open.ops directly). */
+  grew(bytes: number): void {
+    this.openBatch.bytes += bytes + OP_OVERHEAD;
+    this.host.meter.queued(bytes + OP_OVERHEAD);
+    this.host.backlogChanged(this.backlogBytes);
+  }
+
+  afterCommit(listener: CommitListener): void {
+    if (this.flying === null && this.openBatch.isEmpty()) {
+      process.nextTick(notifyCommitted, listener);
+      return;
+    }
+    this.openBatch.listeners.add(listener);
+    this.touch();
+  }
+
+  /** resolves when everything queued so far is durable */
+  flush(): Promise<void> {
+    if (this.flying === null && this.openBatch.isEmpty()) return Promise.resolve();
+    // the retry timer is unref'd (a failing disk must not keep an idle process alive), but a
+    // waiter needs it to run: otherwise a shutdown waiting here would just see Node exit 0
+    this.retryTimer?.ref();
+    return new Promise<void>((resolve, reject) => {
+      this.openBatch.listeners.add({ batchCommitted: (error) => (error === null ? resolve() : reject(error)) });
+      this.touch();
+    });
+  }
+
+  /** Close: writes what is pending (retrying at once, not after a backoff); no further writes after it. */
+  async close(): Promise<void> {
+    this.closing = true;
+    if (this.retryTimer !== null) {
+      clearTimeout(this.retryTimer);
+      this.retryTimer = null;
+      this.scheduled = false;
+    }
+    try {
+      const done = this.flush();
+      this.startCommit();
+      await done;
+    } finally {
+      this.writing = false;
+    }
+  }
+
+  /** the first operation of a window schedules its commit; an in-flight commit picks it up when done */
+  touch(): void {
+    if (this.scheduled || this.flying !== null || !this.writing) return;
+    this.scheduled = true;
+    setImmediate(this.runScheduledCommit);
+  }
+
+  private startCommit(): void {
+    if (!this.writing || this.flying !== null || this.openBatch.isEmpty()) return;
+    const batch = this.openBatch;
+    this.openBatch = new Batch(++this.batchCount);
+    this.flying = batch;
+    // commit() catches the write's errors; this catches a bug in its bookkeeping (no unhandled rejection)
+    this.commit(batch).catch((e: unknown) => this.logger.error({ err: e }, 'store: internal error after a commit (contained)'));
+  }
+
+  private async commit(batch: Batch): Promise<void> {
+    let error: Error | null = null;
+    try {
+      if (batch.ops.size > 0) {
+        const ops: BatchOp[] = [];
+        for (const [k, v] of batch.ops) {
+          ops.push(v === null ? { type: 'del', key: Buffer.from(k, 'latin1') } : { type: 'put', key: Buffer.from(k, 'latin1'), value: v });
+        }
+        await this.host.writeBatch(ops, { sync: true });
+      }
+    } catch (e) {
+      error = toError(e);
+    }
+    this.flying = null;
+    if (error === null) {
+      this.committedUpTo = batch.id;
+      this.host.meter.written(batch.bytes);
+      this.writeSucceeded();
+    } else this.writeFailed(batch, error);
+    this.host.backlogChanged(this.backlogBytes);
+    for (const listener of batch.listeners) {
+      try {
+        listener.batchCommitted(error);
+      } catch (e) {
+        this.logger.error({ err: e }, 'store: commit listener threw');
+      }
+    }
+    if (this.openBatch.isEmpty() || this.scheduled) return;
+    if (error === null) this.startCommit();
+    else if (!this.closing) {
+      // back off so a full disk does not turn into a busy loop
+      this.scheduled = true;
+      this.retryTimer = setTimeout(this.runScheduledCommit, this.retryDelay);
+      this.retryTimer.unref();
+      this.retryDelay = Math.min(this.retryDelay * 2, RETRY_MAX_MS);
+    }
+  }
+
+  private writeSucceeded(): void {
+    this.retryDelay = RETRY_MIN_MS;
+    if (this.loggedWriteError !== null) {
+      this.loggedWriteError = null;
+      this.logger.info('store: writes succeed again');
+    }
+  }
+
+  /** Requeues the failed work under the open batch (newer operations on a key win) and logs once per cause. */
+  private writeFailed(batch: Batch, error: Error): void {
+    const open = this.openBatch;
+    for (const [k, v] of batch.ops) if (!open.ops.has(k)) open.ops.set(k, v);
+    // nothing of the batch reached the disk: its messages are still new for cancel-out
+    for (const [id, size] of batch.messageSizes) if (!open.messageSizes.has(id)) open.messageSizes.set(id, size);
+    open.bytes += batch.bytes;
+    const cause = (error as { cause?: unknown }).cause;
+    const id = `${errorCode(error) ?? ''}|${error.message}|${cause instanceof Error ? cause.message : ''}`;
+    if (id !== this.loggedWriteError) {
+      this.loggedWriteError = id;
+      this.logger.error({ err: error, cause }, 'store: write failed; operations kept and retried');
+    }
+  }
+}
