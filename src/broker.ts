@@ -13,10 +13,11 @@ import { serverProperties } from './connection/server-properties.js';
 import { MemoryStore } from './store/memory-store.js';
 import { LevelStore } from './store/level-store.js';
 import type { Store } from './store/store.js';
-import { DurableStorage } from './queue/durable-storage.js';
+import { QueueStorage } from './queue/queue-storage.js';
+import { MemoryBudget } from './queue/memory-budget.js';
 import type { ExchangeType } from './vhost/exchange.js';
 import { DELAY_QUEUE_PREFIX } from './delayed/delayed-exchange.js';
-import { ResourceMonitor, type AlarmEvent } from './alarms/resource-monitor.js';
+import { ResourceMonitor, availableMemory, type AlarmEvent } from './alarms/resource-monitor.js';
 import { listen } from './transport/listener.js';
 import { listenTls } from './transport/tls-listener.js';
 import { certificateLoginName } from './auth/cert-login.js';
@@ -81,6 +82,29 @@ function defaultNodeName(): string {
   return `rabbit@${hostname().split('.')[0] || 'localhost'}`;
 }
 
+const MiB = 1024 * 1024;
+/** RabbitMQ's vm_memory_high_watermark_paging_ratio default: paging starts at half the watermark */
+const PAGING_RATIO = 0.5;
+/**
+ * The automatic budget's ceiling. Node holds a queued message as JS objects (about 400 bytes
+ * besides the body, counted in the budget) whose garbage the GC collects late: at peak the
+ * process holds about twice what the budget counts, plus the store's write-behind (up to
+ * 32 MiB of durable batches and 64 MiB of spill writes, flow control holds publishers past
+ * that). 256 MiB keeps a flooded broker well under 1 GiB of RSS on any machine, while a
+ * backlog of 200,000 small messages per queue stays in memory.
+ */
+const AUTO_BUDGET_CAP = 256 * MiB;
+
+/** The broker-wide memory budget for ready messages in queues (config.queueMemoryBudget). */
+export function queueMemoryBudget(config: Pick<WarrenConfig, 'memoryHighWatermark' | 'queueMemoryBudget'>, total = availableMemory()): number {
+  const mem = config.memoryHighWatermark;
+  const watermark = mem === 0 ? total : mem <= 1 ? mem * total : mem;
+  const b = config.queueMemoryBudget;
+  if (b > 1) return Math.floor(b);
+  if (b > 0) return Math.floor(b * watermark);
+  return Math.floor(Math.min(PAGING_RATIO * watermark, AUTO_BUDGET_CAP));
+}
+
 /** Composition root: config, logger, store, vhosts, listener. No protocol logic. */
 export class Broker implements BrokerContext, BrokerView {
   readonly config: WarrenConfig;
@@ -98,7 +122,9 @@ export class Broker implements BrokerContext, BrokerView {
   readonly serverProperties = serverProperties(WARREN_VERSION);
   private readonly connections = new Map<number, Connection>();
   readonly store: Store;
-  private readonly storage: DurableStorage;
+  private readonly storage: QueueStorage;
+  /** the broker-wide memory budget for ready messages held in queues */
+  readonly budget: MemoryBudget;
   private server: Server | null = null;
   private tlsServer: Server | null = null;
   private tickTimer: NodeJS.Timeout | null = null;
@@ -110,8 +136,9 @@ export class Broker implements BrokerContext, BrokerView {
     this.config = config;
     this.logger = logger;
     this.store = store ?? (config.dataDir === null ? new MemoryStore() : new LevelStore(config.dataDir, logger.child({ component: 'store' }), { forceRecovery: config.forceRecovery }));
-    // with a store on disk, non-durable queues page long backlogs out of memory too
-    this.storage = new DurableStorage(this.store, config.dataDir !== null && (store === undefined || store instanceof LevelStore), config.queueMemoryWindow);
+    // with a data dir, queues page their backlogs out of memory when the budget says so
+    this.budget = new MemoryBudget(queueMemoryBudget(config));
+    this.storage = new QueueStorage(this.store, config.dataDir !== null, this.budget, config.queueMemoryWindow);
     this.core = new Core({ store: this.store, storage: this.storage, logger, loopbackUsers: config.loopbackUsers });
     this.admin = new BrokerAdmin(this.core);
     this.sampler = new StatsSampler(

@@ -287,7 +287,7 @@ async function readDiskFree(dir: string): Promise<number> {
 }
 
 /** RabbitMQ honours a cgroup memory limit when it is below the machine's memory. */
-function availableMemory(): number {
+export function availableMemory(): number {
   const total = totalmem();
   const constrained = process.constrainedMemory?.() ?? 0;
   return constrained > 0 && constrained < total ? constrained : total;

@@ -54,9 +54,14 @@ which wins over the file):
   --disk-free-limit <bytes>
                          block publishers when the data disk has less free, 0 = off
                                                           WARREN_DISK_FREE_LIMIT (default ${D.diskFreeLimit})
+  --queue-memory-budget <fraction|bytes>
+                         memory for messages waiting in queues; beyond it the
+                         biggest backlogs page to disk. A fraction of the memory
+                         high watermark or bytes; 0 = half the watermark, at most
+                         256 MiB                          WARREN_QUEUE_MEMORY_BUDGET (default ${D.queueMemoryBudget})
   --queue-memory-window <n>
-                         ready messages a queue keeps in memory before paging to disk
-                                                          WARREN_QUEUE_MEMORY_WINDOW (default ${D.queueMemoryWindow})
+                         ready messages a queue keeps in memory at most, whatever
+                         the budget, 0 = no such limit    WARREN_QUEUE_MEMORY_WINDOW (default ${D.queueMemoryWindow})
   --management-port <n>  management API and dashboard, 0 = off
                                                           WARREN_MANAGEMENT_PORT (default ${D.managementPort})
   --metrics-port <n>     Prometheus metrics, 0 = off      WARREN_METRICS_PORT (default ${D.metricsPort})
@@ -139,6 +144,7 @@ const SETTINGS = {
   consumerTimeout: { flag: 'consumer-timeout', env: 'WARREN_CONSUMER_TIMEOUT' },
   memoryHighWatermark: { flag: 'memory-high-watermark', env: 'WARREN_MEMORY_HIGH_WATERMARK' },
   diskFreeLimit: { flag: 'disk-free-limit', env: 'WARREN_DISK_FREE_LIMIT' },
+  queueMemoryBudget: { flag: 'queue-memory-budget', env: 'WARREN_QUEUE_MEMORY_BUDGET' },
   queueMemoryWindow: { flag: 'queue-memory-window', env: 'WARREN_QUEUE_MEMORY_WINDOW' },
   forceRecovery: { flag: 'force-recovery', env: 'WARREN_FORCE_RECOVERY' },
   defaultUser: { flag: 'default-user', env: 'WARREN_DEFAULT_USER' },
@@ -190,6 +196,7 @@ const PARSE_OPTIONS = {
   'consumer-timeout': { type: 'string' },
   'memory-high-watermark': { type: 'string' },
   'disk-free-limit': { type: 'string' },
+  'queue-memory-budget': { type: 'string' },
   'queue-memory-window': { type: 'string' },
   'force-recovery': { type: 'boolean' },
   'default-user': { type: 'string' },
@@ -316,7 +323,8 @@ export function parseCli(
     consumerTimeout: integer(raw('consumerTimeout'), 0, MAX_UINT32),
     memoryHighWatermark: watermark(raw('memoryHighWatermark')),
     diskFreeLimit: integer(raw('diskFreeLimit'), 0, Number.MAX_SAFE_INTEGER),
-    queueMemoryWindow: integer(raw('queueMemoryWindow'), 16, 16 * 1024 * 1024),
+    queueMemoryBudget: watermark(raw('queueMemoryBudget')),
+    queueMemoryWindow: integer(raw('queueMemoryWindow'), 0, 16 * 1024 * 1024),
     defaultUser: defaultUser(raw('defaultUser'), raw('defaultPass')),
     definitions: path(raw('definitions')),
     plain: flag(raw('noPlain')) === undefined ? undefined : !flag(raw('noPlain')),

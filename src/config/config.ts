@@ -51,7 +51,13 @@ export interface WarrenConfig {
   readonly memoryHighWatermark: number;
   /** RabbitMQ's disk_free_limit (bytes free on the data dir's disk); 0 disables the disk alarm */
   readonly diskFreeLimit: number;
-  /** ready messages a queue keeps in memory before paging the rest to the store (with --data-dir) */
+  /**
+   * Memory for ready messages held in queues, broker-wide (with a data dir): beyond it the
+   * biggest backlogs page out. A fraction (<= 1) of the memory high watermark, or bytes
+   * (> 1); 0 = automatic: half the high watermark (RabbitMQ's paging ratio), at most 256 MiB.
+   */
+  readonly queueMemoryBudget: number;
+  /** ready messages a queue keeps in memory at most, whatever the budget; 0 = no such limit */
   readonly queueMemoryWindow: number;
   /**
    * Start on a damaged store with what can be read (the damaged files kept aside, every
@@ -114,7 +120,8 @@ export const DEFAULT_CONFIG: WarrenConfig = {
   maxMessageSize: 128 * 1024 * 1024,
   consumerTimeout: 30 * 60 * 1000,
   memoryHighWatermark: 0.6,
-  queueMemoryWindow: 16384,
+  queueMemoryBudget: 0,
+  queueMemoryWindow: 0,
   diskFreeLimit: 50_000_000,
   defaultUser: { username: 'guest', password: 'guest' },
   forceRecovery: false,

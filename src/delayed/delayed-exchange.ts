@@ -1,5 +1,6 @@
 import { Message } from '../message/message.js';
-import type { DurableStorage } from '../queue/durable-storage.js';
+import type { QueueStorage } from '../queue/queue-storage.js';
+import type { StoredEntry } from '../store/store.js';
 import { DelayScheduler } from './delay-scheduler.js';
 import { DelaySeqAllocator, dueAtOfSeq } from './delay-seq.js';
 
@@ -41,7 +42,7 @@ export class DelayedExchange<X extends DelayedExchangeRef> {
   constructor(
     readonly exchange: X,
     private readonly router: DelayedRouter<X>,
-    private readonly storage: DurableStorage | null,
+    private readonly storage: QueueStorage | null,
     /** store queue id for durable exchanges (0 = memory only) */
     public queueId: number,
   ) {
@@ -57,7 +58,7 @@ export class DelayedExchange<X extends DelayedExchangeRef> {
     const seq = this.allocator.allocate(dueAt);
     let storeId = 0;
     if (this.queueId !== 0 && this.storage !== null && message.persistent) {
-      storeId = this.storage.persistPrivate(message);
+      storeId = this.storage.store.putMessage(message);
       this.storage.store.putEntry({
         queueId: this.queueId,
         priority: 0,
@@ -89,7 +90,7 @@ export class DelayedExchange<X extends DelayedExchangeRef> {
     let after: { priority: number; seq: number } | null = null;
     let n = 0;
     for (;;) {
-      const entries = await this.storage.store.readEntries(this.queueId, after, PAGE);
+      const entries: StoredEntry[] = await this.storage.store.readEntries(this.queueId, after, PAGE);
       if (entries.length === 0) return n;
       for (const e of entries) {
         this.allocator.restore(e.seq);

@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import { AccessRegistry } from '../auth/access-registry.js';
-import type { DurableStorage } from '../queue/durable-storage.js';
+import type { QueueStorage } from '../queue/queue-storage.js';
 import { AccessStore } from '../store/access-records.js';
 import type { CommitListener, Store } from '../store/store.js';
 import { Vhost } from '../vhost/vhost.js';
@@ -28,7 +28,7 @@ export interface Commits {
 
 export interface CoreOptions {
   readonly store: Store;
-  readonly storage: DurableStorage;
+  readonly storage: QueueStorage;
   readonly logger: Logger;
   /** RabbitMQ's loopback_users: these users may only connect from 127.0.0.0/8 or ::1 */
   readonly loopbackUsers: readonly string[];
@@ -49,7 +49,7 @@ export class Core {
   /** policies and operator policies of every vhost */
   readonly policies: PolicyRegistry;
   readonly store: Store;
-  readonly storage: DurableStorage;
+  readonly storage: QueueStorage;
   readonly logger: Logger;
   readonly loopbackUsers: ReadonlySet<string>;
   readonly commits: Commits;

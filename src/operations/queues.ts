@@ -132,10 +132,17 @@ export function deleteQueue(s: Session, name: string, options: { ifUnused?: bool
   return Completion.of(messageCount, vhost.topologyWrites !== writes, s.core.store);
 }
 
-/** queue.purge: read on the queue. Returns the number of messages purged. */
-export function purgeQueue(s: Session, name: string): number {
+/**
+ * queue.purge: read on the queue. Returns the number of messages purged, final once a
+ * durable queue's purge is committed (its stored messages then stay gone after a crash).
+ */
+export function purgeQueue(s: Session, name: string): Completion<number> {
   checkResource(s, 'queue', name, 'read');
-  return usableQueue(s, name).purge();
+  const q = usableQueue(s, name);
+  const vhost = s.vhost;
+  const writes = vhost.topologyWrites;
+  const n = vhost.purgeQueue(q);
+  return Completion.of(n, vhost.topologyWrites !== writes, s.core.store);
 }
 
 /** queue.bind: write on the queue, read on the exchange (and topic read on the key). */

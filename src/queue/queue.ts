@@ -1,23 +1,29 @@
 import { Message } from '../message/message.js';
 import { PropertyFlag } from '../message/properties-view.js';
 import type { FieldTable } from '../protocol/field-types.js';
-import type { QueueIndexSummary, StoredEntry } from '../store/store.js';
+import type { QueueIndexSummary, SpillEntry, StoredEntry } from '../store/store.js';
+import { Backlog, type Lane, type PagedChunk } from './backlog.js';
 import type { Consumer } from './consumer.js';
 import type { DeathReason } from './dead-letter.js';
-import type { DurableStorage } from './durable-storage.js';
+import { ENTRY_OVERHEAD, type Pageable } from './memory-budget.js';
 import { parseQueueArguments, type QueueLimits } from './queue-arguments.js';
 import { countReturn, deliveredMessage, keepsEveryMessage } from './quorum.js';
 import { nextActiveConsumer } from './single-active-consumer.js';
 import type { QueueEntry } from './queue-entry.js';
-import { PriorityReadyList, ReadyList, type ReadyQueue } from './ready-list.js';
+import type { QueueStorage } from './queue-storage.js';
+import type { ReadyList } from './ready-list.js';
 import { QueueCounters } from '../stats/counters.js';
 
 /** Deliveries made in one pass before yielding the event loop (fairness between queues). */
 const DELIVERY_BATCH = 256;
-/** Store reads when paging a backlog back in. */
+/** Entries read back per store read, and kept in memory at the head of a paged lane. */
 const PAGE_IN_BATCH = 1024;
-/** Bodies a queue keeps in memory at most, whatever its entry window. */
-const MEMORY_WINDOW_BYTES = 128 * 1024 * 1024;
+/** A paged-out chunk holds at most this many entries... */
+const CHUNK_ENTRIES = 2048;
+/** ...and this many body bytes (past the first entry). */
+const CHUNK_BYTES = 4 * 1024 * 1024;
+const NO_ENTRIES: readonly StoredEntry[] = [];
+const NO_SPILLED: readonly SpillEntry[] = [];
 
 export interface QueueOptions {
   readonly durable: boolean;
@@ -77,15 +83,17 @@ function unusedTimerFired(q: Queue): void {
  * setImmediate, at most one pending pass per queue, so a burst of publishes costs one
  * pass, not one per message.
  *
- * A queue with a store (durable, or paging) writes persistent messages there (when it is
- * durable) and keeps at most `storage.memoryWindow` ready entries (and 128 MiB of bodies)
- * in memory; later entries live only in the store
- * ("paged") and all sort after every in-memory entry, so reading the store forward from
- * the last key ever held in memory yields them in order.
+ * A durable queue writes persistent messages to the store. With paging on (a data dir),
+ * the ready entries stay in memory while the broker is within its memory budget; when it
+ * is not, the budget pages out the biggest backlogs, in chunks, between the entries
+ * consumers get next and the newest ones (see Backlog): persistent entries of a durable
+ * queue are already in the durable log (paging drops the in-memory copy), the others go to
+ * the spill. Chunks are read back as consumers reach them; once the last is read, the
+ * queue is all in memory again.
  */
-export class Queue {
+export class Queue implements Pageable {
   readonly kind = 'queue' as const;
-  readonly ready: ReadyQueue;
+  readonly ready: Backlog;
   readonly consumers: Consumer[] = [];
   /** delivered and not yet acked, over all channels */
   unackedCount = 0;
@@ -95,13 +103,15 @@ export class Queue {
   /** message statistics (read by the stats tick) */
   readonly stats = new QueueCounters();
 
-  /** ready entries only in the store */
-  private pagedCount = 0;
-  private pagedBytes = 0;
-  /** last (priority, seq) key ever held in memory: paged entries all sort after it */
-  private maxMemoryPriority = 255;
-  private maxMemorySeq = 0;
+  /** a chunk is being read back (one at a time) */
   private pageInFlight = false;
+  private pageInPromise: Promise<void> = Promise.resolve();
+  /** bumped when the ready entries are dropped (purge, delete): a read in flight is then stale */
+  private generation = 0;
+  /** stored entries delivered and not yet settled (a purge keeps them under the queue's new id) */
+  private readonly deliveredStored = new Set<QueueEntry>();
+  /** store-wide id naming the queue's index entries (changes when a purge starts it over) */
+  private storeId: number;
 
   private nextSeq = 1;
   private rrIndex = 0;
@@ -121,11 +131,12 @@ export class Queue {
     readonly options: QueueOptions,
     private readonly host: QueueHost,
     limits?: QueueLimits,
-    /** store-wide id: durable queues, and others whose backlog may be paged to the store (0 = never stored) */
-    readonly id = 0,
-    /** the store, for durable queues and for paging; null keeps everything in memory */
-    private readonly storage: DurableStorage | null = null,
+    /** store-wide id of a durable queue's index entries (0 = never stored) */
+    id = 0,
+    /** the store and the paging settings; null keeps everything in memory */
+    private readonly storage: QueueStorage | null = null,
   ) {
+    this.storeId = id;
     this.runPass = () => {
       const ready = this.ready.length;
       try {
@@ -138,8 +149,15 @@ export class Queue {
       }
     };
     this.limits = limits ?? parseQueueArguments(options.arguments, `queue '${name}'`);
-    this.ready = this.limits.maxPriority > 0 ? new PriorityReadyList(this.limits.maxPriority) : new ReadyList();
+    const pages = storage !== null && storage.paging;
+    this.ready = new Backlog(this.limits.maxPriority, pages ? storage.budget : null);
+    if (pages) storage.budget.register(this);
     this.touch();
+  }
+
+  /** store-wide id of the queue's index entries (0 = not stored) */
+  get id(): number {
+    return this.storeId;
   }
 
   get durable(): boolean {
@@ -154,20 +172,20 @@ export class Queue {
   }
   /** ready messages, in memory and paged */
   get messageCount(): number {
-    return this.ready.length + this.pagedCount;
+    return this.ready.length + this.ready.pagedCount;
   }
   get byteSize(): number {
-    return this.ready.byteSize + this.pagedBytes;
+    return this.ready.byteSize + this.ready.pagedBytes;
   }
   get consumerCount(): number {
     return this.consumers.length;
   }
   /** ready messages (and their body bytes) that are only in the store right now */
   get pagedOutCount(): number {
-    return this.pagedCount;
+    return this.ready.pagedCount;
   }
   get pagedOutBytes(): number {
-    return this.pagedBytes;
+    return this.ready.pagedBytes;
   }
   private get hasDeadLetterExchange(): boolean {
     return this.limits.deadLetterExchange !== undefined;
@@ -212,46 +230,25 @@ export class Queue {
     };
     let result = Enqueued.Accepted;
     const storage = this.storage;
-    if (storage !== null) {
-      if (this.storesPersistent && (message.persistent || keepsEveryMessage(this.limits))) {
-        if (message.persistent) {
-          entry.storeMessageId = storage.persistShared(message);
-          entry.storeRefs = message.durableRefs;
-        } else {
-          // a quorum queue keeps transient messages too (its own copy)
-          entry.storeMessageId = storage.persistPrivate(message);
-          entry.storeRefs = 1;
-        }
-        this.writeEntry(entry, false);
-        message.uncommitted++;
-        result = Enqueued.Stored;
+    if (storage !== null && this.storesPersistent && (message.persistent || keepsEveryMessage(this.limits))) {
+      if (message.persistent) {
+        // the body is written once, however many durable queues take it
+        if (message.storeId === 0) message.storeId = storage.store.putMessage(message);
+        entry.storeMessageId = message.storeId;
+        entry.storeRefs = message.durableRefs;
+      } else {
+        // a quorum queue keeps transient messages too (its own copy)
+        entry.storeMessageId = storage.store.putMessage(message);
+        entry.storeRefs = 1;
       }
-      let sortsInMemory = keyBefore(priority, entry.seq, this.maxMemoryPriority, this.maxMemorySeq);
-      const windowFull = this.ready.length >= storage.memoryWindow || this.ready.byteSize >= MEMORY_WINDOW_BYTES;
-      if (sortsInMemory && windowFull && this.canPageOutBefore(entry.seq)) {
-        // a higher priority than the paged backlog, with the window full: make room by
-        // paging out what sorts after it, so memory stays bounded (see pageOutAfter)
-        this.pageOutAfter(priority, entry.seq);
-        sortsInMemory = false;
-      }
-      if (!sortsInMemory && (this.pagedCount !== 0 || windowFull)) {
-        // page out: the entry lives only in the store until consumers get near it
-        if (entry.storeMessageId === 0) {
-          entry.storeMessageId = storage.persistPrivate(message);
-          entry.storeRefs = 1;
-          this.writeEntry(entry, true);
-        }
-        this.pagedCount++;
-        this.pagedBytes += message.bodySize;
-        if (limited) this.dropHeadOverLimit();
-        return result;
-      }
+      this.writeEntry(entry, false, false);
+      message.uncommitted++;
+      result = Enqueued.Stored;
     }
     // seq only grows, so a new entry is the last of its priority level
     this.ready.push(entry);
-    if (!keyBefore(priority, entry.seq, this.maxMemoryPriority, this.maxMemorySeq) || this.maxMemorySeq === 0) {
-      this.maxMemoryPriority = priority;
-      this.maxMemorySeq = entry.seq;
+    if (storage !== null && storage.memoryWindow !== 0 && this.ready.length > storage.memoryWindow && storage.paging) {
+      storage.budget.windowExceeded(this);
     }
     if (limited) {
       // RabbitMQ hands a message straight to a waiting consumer, so it never counts
@@ -276,16 +273,16 @@ export class Queue {
     return Date.now() + ttl;
   }
 
-  private writeEntry(entry: QueueEntry, transient: boolean, delivered = false, update = false): void {
+  private writeEntry(entry: QueueEntry, delivered: boolean, update: boolean): void {
     const store = this.storage!.store;
     (update ? store.updateEntry : store.putEntry).call(store, {
-      queueId: this.id,
+      queueId: this.storeId,
       priority: entry.priority,
       seq: entry.seq,
       messageId: entry.storeMessageId,
       refs: entry.storeRefs,
       redelivered: delivered,
-      transient,
+      transient: false,
       expiresAt: entry.expiresAt,
     });
   }
@@ -295,10 +292,10 @@ export class Queue {
    * a restart it comes back with redelivered=true (and undelivered ones with false).
    */
   markDelivered(entry: QueueEntry): void {
-    // only stored persistent entries survive a restart; a paged transient one needs no mark
-    if (entry.storeMessageId === 0 || entry.redelivered || this.storage === null || !this.storesPersistent) return;
-    if (!entry.message.persistent && !keepsEveryMessage(this.limits)) return;
-    this.writeEntry(entry, false, true, true);
+    // only stored entries (persistent, or any message of a quorum queue) survive a restart
+    if (entry.storeMessageId === 0) return;
+    this.deliveredStored.add(entry);
+    if (!entry.redelivered) this.writeEntry(entry, true, true);
   }
 
   /** x-overflow drop-head: the oldest ready messages make room (dead-lettered as maxlen). */
@@ -321,7 +318,8 @@ export class Queue {
   discard(entry: QueueEntry): void {
     // a deleted queue's entries went with it: the store released them (Store.deleteQueue)
     if (entry.storeMessageId === 0 || this.storage === null || this.deleted) return;
-    if (this.storage.store.deleteEntry(this.id, entry.priority, entry.seq, entry.storeMessageId, entry.storeRefs)) {
+    this.deliveredStored.delete(entry);
+    if (this.storage.store.deleteEntry(this.storeId, entry.priority, entry.seq, entry.storeMessageId, entry.storeRefs)) {
       // the entry never reached the disk: when that holds in every queue, confirm at once
       const m = entry.message;
       if (m.confirmTo !== null && --m.uncommitted === 0) {
@@ -338,7 +336,7 @@ export class Queue {
     this.touch();
     this.expireHead(Date.now());
     const entry = this.ready.shift();
-    if (this.pagedCount !== 0 && this.ready.length < this.pageInBelow) void this.pageIn();
+    if (this.ready.pagedCount !== 0) this.maybePageIn();
     return entry;
   }
 
@@ -358,6 +356,7 @@ export class Queue {
       this.discard(entry);
       return;
     }
+    if (entry.storeMessageId !== 0) this.deliveredStored.delete(entry);
     if (countReturn(entry, this.limits)) {
       // quorum queue: past x-delivery-limit the message leaves (dead-lettered as delivery_limit)
       this.drop(entry, 'delivery_limit');
@@ -390,111 +389,169 @@ export class Queue {
     return this.limits.queueType === 'classic' ? entry.message : deliveredMessage(entry, get);
   }
 
-  /** Drops every ready message; returns how many. */
+  /**
+   * Drops every ready message (in memory and paged); returns how many. A durable queue's
+   * stored entries are the caller's: it starts the queue over under a new store id
+   * (renumber) so that the old id's entries go in the background.
+   */
   purge(): number {
     const n = this.messageCount;
-    for (let e = this.ready.shift(); e !== undefined; e = this.ready.shift()) this.discard(e);
-    if (this.pagedCount !== 0) {
-      const upToSeq = this.nextSeq - 1;
-      const after = { priority: this.maxMemoryPriority, seq: this.maxMemorySeq };
-      this.pagedCount = 0;
-      this.pagedBytes = 0;
-      // later entries go to memory again, after everything purged
-      this.maxMemoryPriority = 0;
-      this.maxMemorySeq = upToSeq;
-      void this.discardStored(after, upToSeq);
-    }
+    this.generation++;
+    this.ready.clear();
     return n;
   }
 
   /**
-   * Whether the boundary between memory and store may move back to just before a new
-   * entry: only when nothing outside memory could sort after that point and still be in
-   * the store without being counted as paged. Unacked deliveries (they return to memory
-   * on requeue, and their store entries must not be read back in) and store reads or
-   * purges in flight (they work from the current boundary) rule it out.
+   * A purged durable queue continues under `newId`: deliveries still awaiting their ack move
+   * there (Store.moveEntry); everything else of the old id is the store's to delete.
    */
-  private canPageOutBefore(seq: number): boolean {
-    return this.unackedCount === 0 && !this.pageInFlight && this.discardsInFlight === 0 && seq > 1;
+  renumber(newId: number): void {
+    const store = this.storage!.store;
+    const oldId = this.storeId;
+    for (const e of this.deliveredStored) {
+      e.storeRefs = store.moveEntry(oldId, {
+        queueId: newId,
+        priority: e.priority,
+        seq: e.seq,
+        messageId: e.storeMessageId,
+        refs: e.storeRefs,
+        redelivered: true,
+        transient: false,
+        expiresAt: e.expiresAt,
+      });
+    }
+    this.storeId = newId;
+  }
+
+  // ---- paging -------------------------------------------------------------------------------
+
+  /** Pageable: memory the in-memory ready messages are charged for */
+  get memoryCost(): number {
+    return this.ready.memoryCost;
+  }
+
+  /** Pageable: in-memory ready messages beyond the per-queue window */
+  get overWindow(): number {
+    const w = this.storage?.memoryWindow ?? 0;
+    return w === 0 ? 0 : Math.max(0, this.ready.length - this.keepInHead);
+  }
+
+  /** Entries a lane keeps in memory ahead of its chunks, and below which the next chunk is read. */
+  private get keepInHead(): number {
+    const w = this.storage?.memoryWindow ?? 0;
+    return w === 0 ? PAGE_IN_BATCH : Math.max(1, Math.min(PAGE_IN_BATCH, Math.floor(w / 2)));
+  }
+
+  /** Pageable: a failure while paging out (the entries stay in memory) */
+  pagingFailed(err: unknown): void {
+    this.callbackFailed(err, 'paging out');
   }
 
   /**
-   * Pages out every ready entry that sorts after (priority, seq), which sorts before
-   * everything paged, and moves the boundary to just before it: what is in memory then
-   * sorts before the boundary and what is paged after it, in store (delivery) order.
+   * Pageable: pages out until `bytes` of memory are freed or `entries` are paged, lowest
+   * priority first, in chunks taken next to the paged part of each lane: the front of the
+   * tail (appended after the last chunk), else the end of the head (before the first chunk),
+   * keeping keepInHead entries for the consumers. Order never changes.
    */
-  private pageOutAfter(priority: number, seq: number): void {
-    const storage = this.storage!;
-    for (let e = this.ready.peekLast(); e !== undefined && keyBefore(priority, seq, e.priority, e.seq); e = this.ready.peekLast()) {
-      this.ready.pop();
-      if (e.storeMessageId === 0) {
-        e.storeMessageId = storage.persistPrivate(e.message);
-        e.storeRefs = 1;
-        this.writeEntry(e, true, e.redelivered);
+  pageOut(bytes: number, entries: number): number {
+    const storage = this.storage;
+    if (storage === null || !storage.paging || this.deleted) return 0;
+    const spillOk = storage.store.spill.writable;
+    const lanes = this.ready.lanes;
+    let top = lanes.length - 1;
+    while (top > 0 && lanes[top]!.isEmpty) top--;
+    let freed = 0;
+    let paged = 0;
+    for (const lane of lanes) {
+      // consumers are served from the top lane next: it keeps entries in memory for them;
+      // while one of its chunks is read back, its head stays as it is (that chunk goes there next)
+      const keep = lane.priority === top ? this.keepInHead : 0;
+      const headEndOk = !(this.pageInFlight && lane.chunks.length !== 0);
+      while (freed < bytes || paged < entries) {
+        const fromTail = lane.tail.length !== 0;
+        if (!fromTail && !headEndOk) break;
+        const list = fromTail ? lane.tail : lane.head;
+        const available = list.length - (fromTail ? 0 : keep);
+        if (available <= 0) break;
+        const run = takeRun(list, fromTail, Math.min(available, CHUNK_ENTRIES), spillOk);
+        if (run.length === 0) break;
+        const chunk = this.makeChunk(lane, run);
+        freed += this.ready.tookOut(run);
+        this.ready.addChunk(lane, chunk, fromTail);
+        paged += run.length;
+        if (!spillOk && run.length < available) break; // stopped at a transient entry
       }
-      this.pagedCount++;
-      this.pagedBytes += e.message.bodySize;
     }
-    this.maxMemoryPriority = priority;
-    this.maxMemorySeq = seq - 1;
+    return freed;
   }
 
-  private discardsInFlight = 0;
-
-  /** Deletes the stored entries after `after` with seq <= upToSeq (a purge of paged entries). */
-  private async discardStored(after: { priority: number; seq: number }, upToSeq: number): Promise<void> {
-    const storage = this.storage!;
-    this.discardsInFlight++;
-    try {
-      let from = after;
-      for (;;) {
-        const batch = await storage.store.readEntries(this.id, from, PAGE_IN_BATCH);
-        if (batch.length === 0 || this.deleted) return;
-        for (const e of batch) {
-          from = e;
-          if (e.seq > upToSeq) continue; // published after the purge
-          storage.store.deleteEntry(this.id, e.priority, e.seq, e.messageId, e.refs);
-        }
-      }
-    } catch (err) {
-      this.host.queueStoreError(this, err);
-    } finally {
-      this.discardsInFlight--;
+  /** Writes a run's transient entries to the spill (one chunk); durable ones are already in the log. */
+  private makeChunk(lane: Lane, run: QueueEntry[]): PagedChunk {
+    const store = this.storage!.store;
+    let durable = 0;
+    let bytes = 0;
+    let spilled: SpillEntry[] | null = null;
+    let deliveryCounts: Map<number, number> | null = null;
+    for (const e of run) {
+      bytes += e.message.bodySize;
+      // a quorum queue's returns are counted in memory only: the chunk keeps them for page-in
+      if (e.deliveryCount !== undefined && e.deliveryCount !== 0) (deliveryCounts ??= new Map()).set(e.seq, e.deliveryCount);
+      if (e.storeMessageId !== 0) durable++;
+      else (spilled ??= []).push({ seq: e.seq, redelivered: e.redelivered, expiresAt: e.expiresAt, message: e.message });
     }
+    const spill = spilled === null ? null : (lane.stream ??= store.spill.openStream()).write(spilled);
+    return { priority: lane.priority, firstSeq: run[0]!.seq, lastSeq: run[run.length - 1]!.seq, count: run.length, bytes, durable, spill, batchId: store.openBatchId, deliveryCounts };
   }
 
-  /** Recovery: the queue's entries are in the store; page the first window in. */
+  /** Recovery: the queue's entries are in the store, one range per priority; the first are read in. */
   restore(summary: QueueIndexSummary): Promise<void> {
-    this.pagedCount = summary.count;
-    this.pagedBytes = summary.bytes;
+    const lanes = this.ready.lanes;
+    for (const level of summary.levels) {
+      const lane = lanes[Math.min(level.priority, lanes.length - 1)]!;
+      const chunk: PagedChunk = {
+        priority: level.priority,
+        firstSeq: level.firstSeq,
+        lastSeq: level.lastSeq,
+        count: level.count,
+        bytes: level.bytes,
+        durable: level.count,
+        spill: null,
+        batchId: 0,
+        deliveryCounts: null,
+      };
+      this.ready.addChunk(lane, chunk, true);
+    }
     this.nextSeq = summary.lastSeq + 1;
     return this.pageIn();
   }
 
-  /** Paging in starts when fewer ready entries than this are left in memory. */
-  private get pageInBelow(): number {
-    return Math.max(PAGE_IN_BATCH, this.storage === null ? 0 : this.storage.memoryWindow / 2);
-  }
-
   /** Ready messages that are only in the store right now (basic.get waits for them). */
   get hasPagedOnly(): boolean {
-    return this.ready.length === 0 && this.pagedCount !== 0;
+    return this.ready.pagedCount !== 0 && this.ready.peek() === undefined;
   }
 
-  /** Reads the next stored entries into memory (one read in flight at a time). */
-  private pageInPromise: Promise<void> = Promise.resolve();
+  /** Reads the next chunk when the lane consumers get to next runs low on entries in memory. */
+  private maybePageIn(): void {
+    if (this.pageInFlight) return;
+    const lane = this.ready.nextPaged();
+    if (lane !== null && lane.head.length < this.keepInHead) void this.pageIn();
+  }
 
+  /** Reads the next chunk of the lane consumers get to next into memory (one read in flight at a time). */
   pageIn(): Promise<void> {
     if (this.pageInFlight) return this.pageInPromise;
-    if (this.pagedCount === 0 || this.storage === null || this.deleted) return Promise.resolve();
+    const lane = this.ready.nextPaged();
+    if (lane === null || this.storage === null || this.deleted) return Promise.resolve();
     this.pageInFlight = true;
-    const after = this.maxMemorySeq === 0 ? null : { priority: this.maxMemoryPriority, seq: this.maxMemorySeq };
-    this.pageInPromise = this.storage.store.readEntries(this.id, after, PAGE_IN_BATCH).then(
-      (entries) => {
+    const chunk = lane.chunks[0]!;
+    const generation = this.generation;
+    this.pageInPromise = this.readChunk(lane, chunk).then(
+      ([durable, spilled]) => {
+        this.pageInFlight = false;
+        if (generation !== this.generation || this.deleted) return;
         try {
-          this.pagedIn(entries);
+          this.pagedIn(lane, chunk, durable, spilled);
         } catch (err) {
-          this.pageInFlight = false;
           this.callbackFailed(err, 'page-in');
         }
       },
@@ -506,49 +563,70 @@ export class Queue {
     return this.pageInPromise;
   }
 
-  private pagedIn(entries: StoredEntry[]): void {
-    this.pageInFlight = false;
-    if (this.deleted) return;
+  /** The chunk's durable entries (a slice of a big recovered range) and its spilled ones. */
+  private async readChunk(lane: Lane, chunk: PagedChunk): Promise<[readonly StoredEntry[], readonly SpillEntry[]]> {
+    const store = this.storage!.store;
+    while (chunk.durable > 0 && !store.isCommitted(chunk.batchId)) {
+      await new Promise<void>((resolve) => store.afterCommit({ batchCommitted: () => resolve() }));
+    }
+    const queueId = this.storeId;
+    const limit = chunk.spill === null ? Math.min(chunk.durable, PAGE_IN_BATCH) : chunk.durable;
+    return Promise.all([
+      chunk.durable > 0
+        ? store.readEntries(queueId, { priority: chunk.priority, seq: chunk.firstSeq - 1 }, limit, { priority: chunk.priority, seq: chunk.lastSeq })
+        : NO_ENTRIES,
+      chunk.spill !== null && lane.stream !== null ? lane.stream.read(chunk.spill) : NO_SPILLED,
+    ]);
+  }
+
+  private pagedIn(lane: Lane, chunk: PagedChunk, durable: readonly StoredEntry[], spilled: readonly SpillEntry[]): void {
+    const partial = chunk.spill === null && durable.length < chunk.durable && durable.length !== 0;
     let expiring = false;
-    for (const stored of entries) {
-      if (!keyBefore(this.maxMemoryPriority, this.maxMemorySeq, stored.priority, stored.seq) && this.maxMemorySeq !== 0) continue;
-      const m = stored.message;
-      const message = new Message(m.exchange, m.routingKey, m.rawProperties, m.body);
-      message.storeId = stored.messageId;
-      message.durableRefs = stored.refs;
-      this.ready.push({
-        seq: stored.seq,
-        message,
-        priority: stored.priority,
-        redelivered: stored.redelivered,
-        expiresAt: stored.expiresAt,
-        storeMessageId: stored.messageId,
-        storeRefs: stored.refs,
-      });
-      if (stored.expiresAt !== 0) expiring = true;
-      this.maxMemoryPriority = stored.priority;
-      this.maxMemorySeq = stored.seq;
-      this.pagedCount--;
-      this.pagedBytes -= message.bodySize;
+    let bytes = 0;
+    // merge by seq: both lists are in seq order
+    let i = 0;
+    let j = 0;
+    while (i < durable.length || j < spilled.length) {
+      let entry: QueueEntry;
+      if (j >= spilled.length || (i < durable.length && durable[i]!.seq < spilled[j]!.seq)) {
+        const d = durable[i++]!;
+        const m = d.message;
+        const message = new Message(m.exchange, m.routingKey, m.rawProperties, m.body);
+        message.storeId = d.messageId;
+        message.durableRefs = d.refs;
+        entry = { seq: d.seq, message, priority: lane.priority, redelivered: d.redelivered, expiresAt: d.expiresAt, storeMessageId: d.messageId, storeRefs: d.refs };
+      } else {
+        const t = spilled[j++]!;
+        const m = t.message;
+        const message = new Message(m.exchange, m.routingKey, m.rawProperties, m.body);
+        entry = { seq: t.seq, message, priority: lane.priority, redelivered: t.redelivered, expiresAt: t.expiresAt, storeMessageId: 0, storeRefs: 0 };
+      }
+      bytes += entry.message.bodySize;
+      if (entry.expiresAt !== 0) expiring = true;
+      const returned = chunk.deliveryCounts?.get(entry.seq);
+      if (returned !== undefined) entry.deliveryCount = returned;
+      this.ready.pagedIn(lane, entry);
     }
-    if (entries.length === 0 || this.pagedCount < 0) {
-      // the store holds fewer entries than we counted: trust the store
-      this.pagedCount = 0;
-      this.pagedBytes = 0;
-    }
+    if (partial) this.ready.chunkAdvanced(chunk, durable.length, bytes, durable[durable.length - 1]!.seq);
+    else this.ready.chunkDone(lane, chunk); // whole, or the store held fewer entries than counted: trust the store
     if (this.limits.maxLength !== Infinity || this.limits.maxLengthBytes !== Infinity) this.dropHeadOverLimit();
     if (expiring) this.armExpireTimer();
     if (this.consumers.length !== 0) this.scheduleDelivery();
+    else if (this.ready.peek() === undefined) this.maybePageIn();
   }
 
   // ---- TTL ----------------------------------------------------------------------------------
 
   /** Drops expired entries at the head (spec ext: messages expire when they reach the head). */
   private expireHead(now: number): void {
+    let dropped = false;
     for (let head = this.ready.peek(); head !== undefined && head.expiresAt !== 0 && head.expiresAt <= now; head = this.ready.peek()) {
       this.ready.shift();
       this.drop(head, 'expired');
+      dropped = true;
     }
+    // the paged entries behind may have expired too: read them in (each chunk re-arms the timer)
+    if (dropped && this.ready.pagedCount !== 0) this.maybePageIn();
   }
 
   private armExpireTimer(): void {
@@ -569,7 +647,7 @@ export class Queue {
     try {
       this.expireHead(Date.now());
       // the head may have been the last entry in memory: read the paged ones in (they may be due too)
-      if (this.pagedCount !== 0 && this.ready.length < this.pageInBelow) void this.pageIn();
+      if (this.ready.pagedCount !== 0) this.maybePageIn();
     } finally {
       // an entry that failed to expire has left the queue: the next ones keep their timer
       this.armExpireTimer();
@@ -681,7 +759,7 @@ export class Queue {
       consumer.owner.deliver(consumer, this, entry);
       budget--;
     }
-    if (this.pagedCount !== 0 && this.ready.length < this.pageInBelow) void this.pageIn();
+    if (this.ready.pagedCount !== 0) this.maybePageIn();
     if (budget === 0 && this.ready.length !== 0) this.scheduleDelivery();
   }
 
@@ -736,14 +814,36 @@ export class Queue {
   markDeleted(): number {
     const n = this.messageCount;
     // the store drops the queue's whole index and releases what its entries held
-    for (let e = this.ready.shift(); e !== undefined; e = this.ready.shift());
+    this.generation++;
+    this.ready.clear();
+    this.deliveredStored.clear();
+    this.storage?.budget.unregister(this);
     this.deleted = true;
-    this.pagedCount = 0;
-    this.pagedBytes = 0;
     if (this.expireTimer !== null) clearTimeout(this.expireTimer);
     if (this.unusedTimer !== null) clearTimeout(this.unusedTimer);
     const consumers = this.consumers.splice(0);
     for (const c of consumers) c.owner.consumerCancelled(c);
     return n;
   }
+}
+
+/**
+ * Takes up to `max` entries from the front of `list` (the tail) or its end (the head), in
+ * seq order, within CHUNK_BYTES; without a writable spill only durable entries are taken
+ * (stopping at the first transient one).
+ */
+function takeRun(list: ReadyList, fromFront: boolean, max: number, spillOk: boolean): QueueEntry[] {
+  const run: QueueEntry[] = [];
+  let bytes = 0;
+  while (run.length < max) {
+    const e = fromFront ? list.peek() : list.peekLast();
+    if (e === undefined || (!spillOk && e.storeMessageId === 0)) break;
+    if (run.length !== 0 && bytes + e.message.bodySize > CHUNK_BYTES) break;
+    if (fromFront) list.shift();
+    else list.pop();
+    run.push(e);
+    bytes += e.message.bodySize;
+  }
+  if (!fromFront) run.reverse();
+  return run;
 }

@@ -35,6 +35,8 @@ export interface DurableLogHost {
   backlogChanged(bytes: number): void;
   /** the disk alarm's count of bytes accepted and not yet on disk: every batch's bytes, until written */
   readonly meter: WriteMeter;
+  /** backlogChanged is called on every operation past this many bytes (else per commit) */
+  readonly backlogHigh: number;
 }
 
 function notifyCommitted(listener: CommitListener): void {
@@ -84,7 +86,9 @@ export class DurableLog {
   constructor(
     private readonly host: DurableLogHost,
     private readonly logger: Logger,
-  ) {}
+  ) {
+    this.alertAt = host.backlogHigh;
+  }
 
   /** the batch operations go into now */
   get open(): Batch {
@@ -124,15 +128,12 @@ export class DurableLog {
     const bytes = OP_OVERHEAD + (value === null ? 0 : value.length);
     batch.bytes += bytes;
     this.host.meter.queued(bytes);
+    if (batch.bytes > this.alertAt) this.host.backlogChanged(this.backlogBytes);
     this.touch();
   }
 
-  /** Counts `bytes` more into the open batch (a value set through open.ops directly). */
-  grew(bytes: number): void {
-    this.openBatch.bytes += bytes + OP_OVERHEAD;
-    this.host.meter.queued(bytes + OP_OVERHEAD);
-    this.host.backlogChanged(this.backlogBytes);
-  }
+  /** open-batch size past which every operation reports the backlog (the high mark less what is in flight) */
+  private alertAt: number;
 
   afterCommit(listener: CommitListener): void {
     if (this.flying === null && this.openBatch.isEmpty()) {
@@ -184,6 +185,7 @@ export class DurableLog {
     const batch = this.openBatch;
     this.openBatch = new Batch(++this.batchCount);
     this.flying = batch;
+    this.alertAt = this.host.backlogHigh - batch.bytes;
     // commit() catches the write's errors; this catches a bug in its bookkeeping (no unhandled rejection)
     this.commit(batch).catch((e: unknown) => this.logger.error({ err: e }, 'store: internal error after a commit (contained)'));
   }
@@ -202,6 +204,7 @@ export class DurableLog {
       error = toError(e);
     }
     this.flying = null;
+    this.alertAt = this.host.backlogHigh;
     if (error === null) {
       this.committedUpTo = batch.id;
       this.host.meter.written(batch.bytes);

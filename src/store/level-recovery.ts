@@ -10,6 +10,7 @@ import {
   messageBodySize,
   messageIdOfKey,
   messageKey,
+  priorityOfIndexKey,
   queueIdOfIndexKey,
   seqOfIndexKey,
 } from './keys.js';
@@ -20,11 +21,20 @@ import { decodeQueueRecord } from './topology-records.js';
 
 const RECOVERY_CHUNK = 1000;
 
+interface LevelSummary {
+  priority: number;
+  count: number;
+  bytes: number;
+  firstSeq: number;
+  lastSeq: number;
+}
+
 interface QueueSummary {
   queueId: number;
   count: number;
   bytes: number;
   lastSeq: number;
+  levels: LevelSummary[];
 }
 
 export interface IndexRecovery {
@@ -44,13 +54,13 @@ export async function recoverIndex(db: Db, refs: MessageRefs, write: WriteBatch,
   let maxQueueId = 0;
   for (const value of await db.values(kindRange(Prefix.Queue)).all()) {
     const id = decodeQueueRecord(value).id;
-    summaries.set(id, { queueId: id, count: 0, bytes: 0, lastSeq: 0 });
+    summaries.set(id, { queueId: id, count: 0, bytes: 0, lastSeq: 0, levels: [] });
     if (id > maxQueueId) maxQueueId = id;
   }
 
   refs.resetShared();
   const orphanQueues: number[] = [];
-  const unknownSize: { summary: QueueSummary; messageId: number }[] = [];
+  const unknownSize: { summary: QueueSummary; level: LevelSummary; messageId: number }[] = [];
   let dropOps: BatchOp[] = [];
   let transientCount = 0;
   let maxMessageId = 0;
@@ -82,9 +92,21 @@ export async function recoverIndex(db: Db, refs: MessageRefs, write: WriteBatch,
         const seq = seqOfIndexKey(key);
         if (seq > current.lastSeq) current.lastSeq = seq;
         current.count++;
+        // keys sort by priority (highest first), then seq: levels come in delivery order
+        const priority = priorityOfIndexKey(key);
+        let level = current.levels[current.levels.length - 1];
+        if (level === undefined || level.priority !== priority) {
+          level = { priority, count: 0, bytes: 0, firstSeq: seq, lastSeq: seq };
+          current.levels.push(level);
+        }
+        level.count++;
+        level.lastSeq = seq;
         const size = indexBodySize(value);
-        if (size === UNKNOWN_BODY_SIZE) unknownSize.push({ summary: current, messageId });
-        else current.bytes += size;
+        if (size === UNKNOWN_BODY_SIZE) unknownSize.push({ summary: current, level, messageId });
+        else {
+          current.bytes += size;
+          level.bytes += size;
+        }
       }
       if (dropOps.length >= RECOVERY_CHUNK) {
         await write(dropOps, { sync: false });
@@ -103,7 +125,10 @@ export async function recoverIndex(db: Db, refs: MessageRefs, write: WriteBatch,
     const got = await db.getMany(part.map((u) => messageKey(u.messageId)));
     for (let j = 0; j < part.length; j++) {
       const m = got[j];
-      if (m !== undefined) part[j]!.summary.bytes += messageBodySize(m);
+      if (m === undefined) continue;
+      const size = messageBodySize(m);
+      part[j]!.summary.bytes += size;
+      part[j]!.level.bytes += size;
     }
   }
 

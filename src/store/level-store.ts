@@ -1,4 +1,5 @@
 import { mkdir, readdir } from 'node:fs/promises';
+import { join } from 'node:path';
 import { Level } from 'level';
 import type { Logger } from 'pino';
 import { BackgroundDeletion } from './background-deletion.js';
@@ -30,6 +31,8 @@ import {
   vhostKey,
 } from './keys.js';
 import { recoverIndex } from './level-recovery.js';
+import { SegmentSpill, SPILL_DIR } from './segment-spill.js';
+import { WriteBehind, type WriteBehindLimits } from './write-behind.js';
 import { MessageRefs } from './message-refs.js';
 import { upgradeStore } from './migrations.js';
 import { batchWriter, type BatchOp, type Db, type WriteBatch } from './native-batch.js';
@@ -61,7 +64,10 @@ import {
 import { isLevelDbFile } from './leveldb-format.js';
 import { isWarrenEntry, StoreIntegrity, type IntegrityOptions } from './store-integrity.js';
 
-export type LevelStoreOptions = IntegrityOptions;
+export interface LevelStoreOptions extends IntegrityOptions {
+  /** the write-behind's high and low marks (publisher flow control); default DEFAULT_WRITE_BEHIND */
+  readonly writeBehind?: WriteBehindLimits;
+}
 
 const EMPTY = Buffer.alloc(0);
 
@@ -94,7 +100,8 @@ function errorCode(e: unknown): string | undefined {
  * Every other delete (topology, an entry updated in place, a key put in the in-flight batch)
  * is written as a delete. Callers must not re-point an existing entry to a newly put message.
  *
- * readEntries sees operations still in the open and in-flight batches (merged over the db).
+ * readEntries reads what is written: callers wait for the batch holding what they need
+ * (isCommitted / afterCommit) instead of the store merging pending operations into reads.
  */
 export class LevelStore implements Store {
   private db: Db | null = null;
@@ -107,14 +114,24 @@ export class LevelStore implements Store {
   readonly writeMeter = new WriteMeter();
   private lock: DirLock | null = null;
   private integrity: StoreIntegrity | null = null;
+  readonly writeBehind: WriteBehind;
+  /** transient pages: segment files under <data dir>/spill, never fsynced, wiped at open */
+  readonly spill: SegmentSpill;
 
   constructor(
     private readonly dataDir: string,
     private readonly logger: Logger,
     private readonly options: LevelStoreOptions = {},
   ) {
+    const writeBehind = (this.writeBehind = new WriteBehind(options.writeBehind));
+    this.spill = new SegmentSpill(join(dataDir, SPILL_DIR), logger, writeBehind, this.writeMeter);
     this.log = new DurableLog(
-      { writeBatch: (ops, options) => this.writeOps(ops, options, this.requireDb()), backlogChanged: () => {}, meter: this.writeMeter },
+      {
+        writeBatch: (ops, options) => this.writeOps(ops, options, this.requireDb()),
+        backlogChanged: (bytes) => writeBehind.durableBacklog(bytes),
+        backlogHigh: writeBehind.limits.durableHigh,
+        meter: this.writeMeter,
+      },
       logger,
     );
     this.deletion = new BackgroundDeletion(this.log, this.refs, (range) => this.requireDb().iterator(range).all(), logger);
@@ -145,6 +162,9 @@ export class LevelStore implements Store {
       // counts are compared before an upgrade may rewrite anything (a failed upgrade puts the directory back too)
       if (!fresh) await integrity.afterOpen(db);
       await this.checkFormat(db, dir);
+      await this.spill.open().catch((e: unknown) => {
+        throw new StoreError(`cannot create the paging spill in ${dir}: ${toError(e).message}`, { cause: e });
+      });
     } catch (e) {
       await db?.close().catch(() => {});
       await integrity.failed().catch((err: unknown) => this.logger.error({ err, dataDir: dir }, 'store: could not put the data directory back as it was'));
@@ -220,6 +240,7 @@ export class LevelStore implements Store {
     }
     this.db = null;
     this.writer = null;
+    await this.spill.close();
     await db.close();
     // a store closed without a recovery still holds the start's snapshot
     await this.integrity!.opened().catch((err: unknown) => this.logger.warn({ err }, 'store: could not remove the snapshot taken at the start'));
@@ -298,6 +319,25 @@ export class LevelStore implements Store {
     this.deletion.schedule(queueId, this.log.openBatchId);
   }
 
+  purgeQueue(record: QueueRecord, oldQueueId: number): void {
+    this.putQueue(record);
+    this.deletion.schedule(oldQueueId, this.log.openBatchId);
+  }
+
+  moveEntry(fromQueueId: number, e: EntryRecord): number {
+    let refs = e.refs;
+    if (refs <= 1) {
+      // the old entry is deleted later, by the background deletion, which would free an
+      // unshared body: both entries become shared ones (and so does the count, on disk too)
+      refs = 2;
+      this.refs.take(e.messageId, refs);
+      this.writeEntry({ ...e, queueId: fromQueueId, refs });
+    }
+    this.refs.take(e.messageId, refs);
+    this.writeEntry({ ...e, refs });
+    return refs;
+  }
+
   putBinding(r: BindingRecord): void {
     this.set(bindingKey(r), encodeBindingRecord(r));
   }
@@ -355,89 +395,27 @@ export class LevelStore implements Store {
     return cancelled;
   }
 
-  async readEntries(queueId: number, after: { priority: number; seq: number } | null, limit: number): Promise<StoredEntry[]> {
+  async readEntries(
+    queueId: number,
+    after: { priority: number; seq: number } | null,
+    limit: number,
+    until?: { priority: number; seq: number },
+  ): Promise<StoredEntry[]> {
     const db = this.requireDb();
-    if (limit <= 0) return [];
-    const inFlight = this.log.inFlight;
-    const open = this.log.open;
     // a queue being deleted has no entries, whatever the disk still holds
-    if (this.deletion.has(queueId)) return [];
-
+    if (limit <= 0 || this.deletion.has(queueId)) return [];
     const range = queueIndexRange(queueId);
-    const lowerKey = after === null ? null : indexKey(queueId, after.priority, after.seq);
-    const lower = keyString(lowerKey ?? range.gte);
-    const upper = keyString(range.lt);
-
-    // pending operations of this queue's range, the open batch over the in-flight one
-    let overlay: Map<string, Buffer | null> | null = null;
-    let pendingDeletes = 0;
-    for (const batch of inFlight === null ? [open] : [inFlight, open]) {
-      for (const [k, v] of batch.ops) {
-        if (k.charCodeAt(0) !== Prefix.Index || k < lower || k >= upper || (lowerKey !== null && k === lower)) continue;
-        overlay ??= new Map();
-        overlay.set(k, v);
-      }
-    }
-    if (overlay !== null) for (const v of overlay.values()) if (v === null) pendingDeletes++;
-
-    // each pending delete can hide at most one db row: read that many more
-    const readLimit = limit + pendingDeletes;
-    const rows = await db.iterator(lowerKey === null ? { gte: range.gte, lt: range.lt, limit: readLimit } : { gt: lowerKey, lt: range.lt, limit: readLimit }).all();
-
-    let keys: Buffer[];
-    let values: Buffer[];
-    if (overlay === null) {
-      keys = rows.map((r) => r[0]);
-      values = rows.map((r) => r[1]);
-    } else {
-      const merged = new Map<string, Buffer>();
-      for (const [k, v] of rows) merged.set(keyString(k), v);
-      // when the db had more rows than we read, a pending put past the last row read
-      // could sort after rows we did not read: leave it for the next page
-      const last = rows.length === readLimit ? keyString(rows[rows.length - 1]![0]) : null;
-      for (const [k, v] of overlay) {
-        if (v === null) merged.delete(k);
-        else if (last === null || k <= last) merged.set(k, v);
-      }
-      const sorted = [...merged.keys()].sort().slice(0, limit);
-      keys = sorted.map((k) => Buffer.from(k, 'latin1'));
-      values = sorted.map((k) => merged.get(k)!);
-    }
-    if (keys.length > limit) {
-      keys.length = limit;
-      values.length = limit;
-    }
-
-    // the messages: pending puts first, then one getMany for the rest
-    const hasPending = open.ops.size > 0 || (inFlight !== null && inFlight.ops.size > 0);
-    const messages: (Buffer | null | undefined)[] = new Array(keys.length);
-    const missingKeys: Buffer[] = [];
-    const missingAt: number[] = [];
-    for (let i = 0; i < keys.length; i++) {
-      const mk = messageKey(indexMessageId(values[i]!));
-      if (hasPending) {
-        const ks = keyString(mk);
-        const pending = open.ops.has(ks) ? open.ops.get(ks) : inFlight?.ops.get(ks);
-        if (pending !== undefined) {
-          messages[i] = pending;
-          continue;
-        }
-      }
-      missingKeys.push(mk);
-      missingAt.push(i);
-    }
-    if (missingKeys.length > 0) {
-      const got = await db.getMany(missingKeys);
-      for (let j = 0; j < got.length; j++) messages[missingAt[j]!] = got[j];
-    }
-
+    const upper = until === undefined ? { lt: range.lt } : { lte: indexKey(queueId, until.priority, until.seq), lt: range.lt };
+    const lower = after === null ? { gte: range.gte } : { gt: indexKey(queueId, after.priority, after.seq) };
+    const rows = await db.iterator({ ...lower, ...upper, limit }).all();
+    if (rows.length === 0) return [];
+    const messages = await db.getMany(rows.map(([, v]) => messageKey(indexMessageId(v))));
     const out: StoredEntry[] = [];
     let lost = 0;
-    for (let i = 0; i < keys.length; i++) {
-      const key = keys[i]!;
-      const value = values[i]!;
+    for (let i = 0; i < rows.length; i++) {
+      const [key, value] = rows[i]!;
       const m = messages[i];
-      if (m === null || m === undefined) {
+      if (m === undefined) {
         lost++;
         continue;
       }
@@ -482,6 +460,7 @@ export class LevelStore implements Store {
       await this.log.close().catch(() => {});
       this.db = null;
       this.writer = null;
+      await this.spill.close();
       await db?.close().catch(() => {});
       await integrity.failed().catch((err: unknown) => this.logger.error({ err, dataDir: this.dataDir }, 'store: could not put the data directory back as it was'));
       await this.lock?.release().catch(() => {});

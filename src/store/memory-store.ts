@@ -13,6 +13,8 @@ import type {
   Topology,
 } from './store.js';
 import { MessageRefs } from './message-refs.js';
+import { MemorySpill } from './memory-spill.js';
+import { WriteBehind } from './write-behind.js';
 
 const bindingKey = (b: BindingRecord): string =>
   JSON.stringify([b.vhost, b.source, b.destinationKind, b.destination, b.routingKey, bindingArgsKey(b.arguments)]);
@@ -115,6 +117,9 @@ function notifyAll(store: MemoryStore): void {
  * same instance sees it, like a restart of a durable store.
  */
 export class MemoryStore implements Store {
+  readonly spill = new MemorySpill();
+  /** nothing waits to be written: never saturated */
+  readonly writeBehind = new WriteBehind();
   private readonly vhosts = new Set<string>();
   private readonly exchanges = new Map<string, ExchangeRecord>();
   private readonly queues = new Map<string, QueueRecord>();
@@ -180,6 +185,23 @@ export class MemoryStore implements Store {
     this.entries.delete(queueId);
     if (q !== undefined) this.releaseAll(q);
   }
+  purgeQueue(record: QueueRecord, oldQueueId: number): void {
+    this.putQueue(record);
+    const q = this.entries.get(oldQueueId);
+    this.entries.delete(oldQueueId);
+    if (q !== undefined) this.releaseAll(q);
+  }
+  moveEntry(fromQueueId: number, e: EntryRecord): number {
+    // the old entry is released below (as the purge's deletion would): keep the message referenced
+    const refs = Math.max(e.refs, 2);
+    this.refs.take(e.messageId, refs);
+    if (e.refs <= 1) {
+      this.refs.take(e.messageId, refs);
+      this.writeEntry({ ...e, queueId: fromQueueId, refs });
+    }
+    this.writeEntry({ ...e, refs });
+    return refs;
+  }
   get pendingDeletions(): number {
     return 0;
   }
@@ -234,16 +256,23 @@ export class MemoryStore implements Store {
     return false; // nothing here is "on disk" or not: confirms just follow afterCommit
   }
 
-  async readEntries(queueId: number, after: { priority: number; seq: number } | null, limit: number): Promise<StoredEntry[]> {
+  async readEntries(
+    queueId: number,
+    after: { priority: number; seq: number } | null,
+    limit: number,
+    until?: { priority: number; seq: number },
+  ): Promise<StoredEntry[]> {
     const out: StoredEntry[] = [];
     const q = this.entries.get(queueId);
     if (q === undefined || limit <= 0) return out;
     for (const priority of q.priorities()) {
       if (after !== null && priority > after.priority) continue;
+      if (until !== undefined && priority < until.priority) break;
       const list = q.byPriority.get(priority)!;
       let i = after !== null && priority === after.priority ? list.lowerBound(after.seq + 1) : list.head;
       for (; i < list.seqs.length && out.length < limit; i++) {
         const e = list.entries[i]!;
+        if (until !== undefined && priority === until.priority && e.seq > until.seq) break;
         const message = this.messages.get(e.messageId);
         if (message !== undefined) out.push({ ...e, message });
       }
@@ -254,9 +283,10 @@ export class MemoryStore implements Store {
 
   async recover(): Promise<RecoveryInfo> {
     let maxQueueId = 0;
-    const summaries = new Map<number, { queueId: number; count: number; bytes: number; lastSeq: number }>();
+    type Level = { priority: number; count: number; bytes: number; firstSeq: number; lastSeq: number };
+    const summaries = new Map<number, { queueId: number; count: number; bytes: number; lastSeq: number; levels: Level[] }>();
     for (const r of this.queues.values()) {
-      summaries.set(r.id, { queueId: r.id, count: 0, bytes: 0, lastSeq: 0 });
+      summaries.set(r.id, { queueId: r.id, count: 0, bytes: 0, lastSeq: 0, levels: [] });
       if (r.id > maxQueueId) maxQueueId = r.id;
     }
     let maxMessageId = 0;
@@ -268,7 +298,9 @@ export class MemoryStore implements Store {
     for (const [queueId, q] of [...this.entries]) {
       if (queueId > maxQueueId) maxQueueId = queueId;
       const summary = summaries.get(queueId);
-      for (const list of q.byPriority.values()) {
+      for (const priority of q.priorities()) {
+        const list = q.byPriority.get(priority)!;
+        let level: Level | undefined;
         for (let i = list.head; i < list.seqs.length; i++) {
           const e = list.entries[i]!;
           if (e.messageId > maxMessageId) maxMessageId = e.messageId;
@@ -281,7 +313,15 @@ export class MemoryStore implements Store {
           if (summary === undefined) continue;
           if (e.seq > summary.lastSeq) summary.lastSeq = e.seq;
           summary.count++;
-          summary.bytes += this.messages.get(e.messageId)?.body.length ?? 0;
+          const size = this.messages.get(e.messageId)?.body.length ?? 0;
+          summary.bytes += size;
+          if (level === undefined) {
+            level = { priority, count: 0, bytes: 0, firstSeq: e.seq, lastSeq: e.seq };
+            summary.levels.push(level);
+          }
+          level.count++;
+          level.bytes += size;
+          level.lastSeq = e.seq;
         }
       }
       if (summary === undefined) {

@@ -31,6 +31,7 @@ import { dropSnapshot, keepSnapshot, restoreSnapshot, SNAPSHOT_DIR, takeSnapshot
 import { FORMAT_VERSION, indexTransient, kindRange, Prefix, queueIdOfIndexKey } from './keys.js';
 import { UNREADABLE_BLOCK_TYPE } from './leveldb-format.js';
 import { QUARANTINE_DIR, quarantineRecords } from './quarantine.js';
+import { SPILL_DIR } from './segment-spill.js';
 import { checkStoreFiles, listStoreFiles, type DamageFinding } from './store-files-check.js';
 import { decodeQueueRecord, describeKey, findDamagedRecords } from './topology-records.js';
 import { StoreError } from './store-error.js';
@@ -66,6 +67,7 @@ export function isWarrenEntry(name: string): boolean {
     name === CLEAN_SHUTDOWN_FILE ||
     name === `${CLEAN_SHUTDOWN_FILE}.tmp` ||
     name === QUARANTINE_DIR ||
+    name === SPILL_DIR ||
     name === 'lost' ||
     name.startsWith('damaged-')
   );

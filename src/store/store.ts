@@ -1,5 +1,6 @@
 import type { FieldTable } from '../protocol/field-types.js';
 import type { WriteMeter } from './write-meter.js';
+import type { WriteBehind } from './write-behind.js';
 
 /** Durable topology as the store records it (only durable things are written). */
 export interface ExchangeRecord {
@@ -73,6 +74,15 @@ export interface StoredEntry extends EntryRecord {
   readonly message: MessageRecord;
 }
 
+/** One priority level of a queue's entries at recovery. */
+export interface PriorityLevelSummary {
+  readonly priority: number;
+  readonly count: number;
+  readonly bytes: number;
+  readonly firstSeq: number;
+  readonly lastSeq: number;
+}
+
 /** Per-queue summary computed at recovery from the index (no bodies read). */
 export interface QueueIndexSummary {
   readonly queueId: number;
@@ -80,11 +90,57 @@ export interface QueueIndexSummary {
   readonly bytes: number;
   /** highest seq among the queue's entries (new entries must continue above it) */
   readonly lastSeq: number;
+  /** the entries per priority level, in delivery order (highest priority first) */
+  readonly levels: readonly PriorityLevelSummary[];
 }
 
 /** What recovery needs beyond topology. Message and queue ids are the store's own (allocated after recover()). */
 export interface RecoveryInfo {
   readonly queues: readonly QueueIndexSummary[];
+}
+
+/** A transient message paged out of memory, as the spill keeps it. */
+export interface SpillEntry {
+  readonly seq: number;
+  readonly redelivered: boolean;
+  /** ms since the epoch; 0 = never */
+  readonly expiresAt: number;
+  readonly message: MessageRecord;
+}
+
+/** A chunk written to the spill (opaque to the model). */
+export interface SpillChunk {
+  readonly count: number;
+  /** encoded size */
+  readonly size: number;
+}
+
+/**
+ * One queue lane's chunks in the spill. Chunks are written in order and mostly freed in
+ * that order, so what one stream holds on disk goes as it is read back, whatever other
+ * queues keep.
+ */
+export interface SpillStream {
+  /** Writes one chunk of entries (one store operation, never fsynced); readable at once. */
+  write(entries: readonly SpillEntry[]): SpillChunk;
+  read(chunk: SpillChunk): Promise<SpillEntry[]>;
+  /** the chunk was read back for good, or dropped */
+  free(chunk: SpillChunk): void;
+  /** the queue was deleted or purged: every chunk goes */
+  close(): void;
+}
+
+/**
+ * Where transient messages go when memory is short: separate from the durable log (no
+ * fsync, never in a durable commit) and never surviving a restart. A write failure leaves
+ * the chunk in memory (still readable) and makes the spill unwritable for a while.
+ */
+export interface Spill {
+  openStream(): SpillStream;
+  /** false for a while after a write failed: callers keep transient messages in memory */
+  readonly writable: boolean;
+  /** bytes handed to write() and not yet written */
+  readonly backlogBytes: number;
 }
 
 /** Told when the batch that was open when it registered is durable (or failed). */
@@ -100,6 +156,10 @@ export interface CommitListener {
  * Backends: memory (tests, in-memory brokers) and level (durable default).
  */
 export interface Store {
+  /** the paging spill for transient messages (see Spill) */
+  readonly spill: Spill;
+  /** what has been handed to the store and not yet written (flow control) */
+  readonly writeBehind: WriteBehind;
   open(): Promise<void>;
   close(): Promise<void>;
   loadTopology(): Promise<Topology>;
@@ -118,6 +178,18 @@ export interface Store {
    * passed on.
    */
   deleteQueue(vhost: string, name: string, queueId: number): void;
+  /**
+   * queue.purge of a durable queue: it continues under a new id (`record.id`, its record
+   * rewritten in the same batch) and every entry still under `oldQueueId` goes as with
+   * deleteQueue. Deliveries awaiting their ack move to the new id first (moveEntry).
+   */
+  purgeQueue(record: QueueRecord, oldQueueId: number): void;
+  /**
+   * Moves an entry from `fromQueueId` to `entry.queueId` (same priority and seq); its
+   * message stays referenced. Returns the refs the moved entry now has: pass that to
+   * deleteEntry.
+   */
+  moveEntry(fromQueueId: number, entry: EntryRecord): number;
   /**
    * Queues whose entries are still being deleted. A deleted queue's entries go in the
    * background, a chunk per commit, so that no commit of other queues waits for a big
@@ -156,8 +228,18 @@ export interface Store {
    * caller may treat it as settled at once.
    */
   deleteEntry(queueId: number, priority: number, seq: number, messageId: number, refs: number): boolean;
-  /** entries of one queue in delivery order, strictly after `after` (null = from the start), with their messages */
-  readEntries(queueId: number, after: { priority: number; seq: number } | null, limit: number): Promise<StoredEntry[]>;
+  /**
+   * Entries of one queue in delivery order, strictly after `after` (null = from the start)
+   * and up to `until` included (default: the end), with their messages. Reads what is
+   * written: operations of batches not yet committed may or may not be seen (wait for them
+   * with isCommitted/afterCommit first).
+   */
+  readEntries(
+    queueId: number,
+    after: { priority: number; seq: number } | null,
+    limit: number,
+    until?: { priority: number; seq: number },
+  ): Promise<StoredEntry[]>;
   /** scans the index once at startup */
   recover(): Promise<RecoveryInfo>;
 

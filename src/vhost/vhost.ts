@@ -8,7 +8,7 @@ import { DELAY_QUEUE_PREFIX, DelayedExchange, type DelayedRouter } from '../dela
 import { parseQueueArguments } from '../queue/queue-arguments.js';
 import { checkQueueProperties, comparedQueueArguments, takesQueueArgument, type QueueType } from '../queue/queue-type.js';
 import type { Store } from '../store/store.js';
-import type { DurableStorage } from '../queue/durable-storage.js';
+import type { QueueStorage } from '../queue/queue-storage.js';
 import type { Logger } from 'pino';
 import { type Destination, Exchange, type ExchangeOptions, type ExchangeType } from './exchange.js';
 import { fieldTypeName } from '../protocol/field-table.js';
@@ -51,7 +51,7 @@ export class Vhost implements QueueHost, DelayedRouter<Exchange> {
   constructor(
     readonly name: string,
     private readonly store: Store,
-    private readonly storage: DurableStorage,
+    private readonly storage: QueueStorage,
     private readonly logger: Logger,
   ) {
     this.defaultExchange = new Exchange('', 'direct', { durable: true, autoDelete: false, internal: false, arguments: new Map() });
@@ -110,7 +110,7 @@ export class Vhost implements QueueHost, DelayedRouter<Exchange> {
       let queueId = 0;
       if (options.durable && !this.recovering) {
         // durable delays live in a store queue of their own (recovery re-attaches it)
-        queueId = this.storage.allocateQueueId();
+        queueId = this.store.allocateQueueId();
         this.topologyStore().putQueue({ vhost: this.name, name: DELAY_QUEUE_PREFIX + name, id: queueId, autoDelete: false, arguments: new Map() });
       }
       this.delayed.set(ex, new DelayedExchange(ex, this, options.durable ? this.storage : null, queueId));
@@ -268,18 +268,33 @@ export class Vhost implements QueueHost, DelayedRouter<Exchange> {
       autoDelete: options.autoDelete,
     });
     // durable, shared queues live in the store; exclusive ones never survive their connection.
-    // Other queues use the store only to page a long backlog out of memory (when it is on disk).
+    // Every queue may page a long backlog out of memory (when the broker has a data dir).
     const durable = options.durable && options.exclusiveOwner === null;
-    const pages = durable || this.storage.pagesTransientQueues;
-    const id = pages ? recoveredId || this.storage.allocateQueueId() : 0;
+    const id = durable ? recoveredId || this.store.allocateQueueId() : 0;
     const effective = this.policies.size === 0 && this.operatorPolicies.size === 0 ? limits : parseQueueArguments(this.queueArguments(name, options.arguments, limits.queueType), desc);
-    const q = new Queue(name, options, this, effective, id, pages ? this.storage : null);
+    const q = new Queue(name, options, this, effective, id, this.storage);
     this.queues.set(name, q);
     this.stats.queueCreated++;
     if (durable && recoveredId === 0) {
       this.topologyStore().putQueue({ vhost: this.name, name, id, autoDelete: options.autoDelete, arguments: options.arguments });
     }
     return q;
+  }
+
+  /**
+   * queue.purge: drops every ready message; returns how many. A durable queue starts over
+   * under a new store id, written with its record, so that the old id's entries go in the
+   * background (and, after a crash, recovery finishes that) while deliveries awaiting their
+   * ack move along.
+   */
+  purgeQueue(q: Queue): number {
+    const n = q.purge();
+    if (q.id !== 0 && q.storesPersistent) {
+      const oldId = q.id;
+      q.renumber(this.store.allocateQueueId());
+      this.topologyStore().purgeQueue({ vhost: this.name, name: q.name, id: q.id, autoDelete: q.options.autoDelete, arguments: q.options.arguments }, oldId);
+    }
+    return n;
   }
 
   /** Deletes the queue with its bindings; returns the number of ready messages dropped. */

@@ -4,12 +4,13 @@ import { hashPassword } from '../../src/auth/password-hash.js';
 import { authenticate, saslMechanisms, updateSecret } from '../../src/operations/authenticate.js';
 import { Core } from '../../src/operations/core.js';
 import { encodeFieldTable, fieldTableFromJs } from '../../src/protocol/field-table.js';
-import { DurableStorage } from '../../src/queue/durable-storage.js';
+import { QueueStorage } from '../../src/queue/queue-storage.js';
+import { MemoryBudget } from '../../src/queue/memory-budget.js';
 import { MemoryStore } from '../../src/store/memory-store.js';
 
 function core(): Core {
   const store = new MemoryStore();
-  const c = new Core({ store, storage: new DurableStorage(store), logger: pino({ level: 'silent' }), loopbackUsers: ['guest'] });
+  const c = new Core({ store, storage: new QueueStorage(store, false, new MemoryBudget(Infinity)), logger: pino({ level: 'silent' }), loopbackUsers: ['guest'] });
   c.access.putUser({ name: 'guest', passwordHash: hashPassword('guest'), hashingAlgorithm: 'rabbit_password_hashing_sha256', tags: ['administrator'] });
   c.access.putUser({ name: 'app', passwordHash: hashPassword('pw', 'rabbit_password_hashing_md5'), hashingAlgorithm: 'rabbit_password_hashing_md5', tags: [] });
   c.access.putUser({ name: 'cert-only', passwordHash: '', hashingAlgorithm: 'rabbit_password_hashing_sha256', tags: [] });

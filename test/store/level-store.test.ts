@@ -120,7 +120,6 @@ describe('LevelStore', () => {
     // the first batch is being written; these go to the next one
     expect(store.deleteEntry(1, 0, 1, m1, 1)).toBe(false);
     store.putEntry(entry(1, 0, 2, store.putMessage(message(2))));
-    expect((await store.readEntries(1, null, 10)).map((e) => e.seq)).toEqual([2]);
     const secondDone = store.flush();
     release();
     await firstDone;
@@ -272,7 +271,14 @@ describe('LevelStore', () => {
     for (let i = 1; i <= n; i++) store.putEntry(entry(3, i % 3, i, store.putMessage(message(i, 16))));
     await store.flush();
     const info = await store.recover();
-    expect(info.queues).toEqual([{ queueId: 3, count: n, bytes: 16 * n, lastSeq: n }]);
+    expect(info.queues).toMatchObject([{ queueId: 3, count: n, bytes: 16 * n, lastSeq: n }]);
+    const levels = info.queues[0]!.levels;
+    expect(levels.map((l) => l.priority)).toEqual([2, 1, 0]);
+    expect(levels.reduce((a, l) => a + l.count, 0)).toBe(n);
+    for (const l of levels) {
+      expect(l.bytes).toBe(16 * l.count);
+      expect([l.firstSeq % 3, l.lastSeq % 3]).toEqual([l.priority, l.priority]);
+    }
   });
 
   it('recovery finishes an interrupted queue delete (index entries left without their record)', async () => {

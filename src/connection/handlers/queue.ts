@@ -56,8 +56,8 @@ export function handleQueueUnbind(ch: Channel, args: Args<typeof MethodId.QueueU
 }
 
 export function handleQueuePurge(ch: Channel, args: Args<typeof MethodId.QueuePurge>): void {
-  const messageCount = purgeQueue(ch.session, expandQueueName(ch, args.queue));
-  if (!args.noWait) ch.conn.send(ch.id, { id: MethodId.QueuePurgeOk, args: { messageCount } });
+  const done = purgeQueue(ch.session, expandQueueName(ch, args.queue));
+  if (!args.noWait) ch.reply(done, (messageCount) => ({ id: MethodId.QueuePurgeOk, args: { messageCount } }));
 }
 
 export function handleQueueDelete(ch: Channel, args: Args<typeof MethodId.QueueDelete>): void {

@@ -1,0 +1,93 @@
+/** Told when the store has caught up with what it was handed (flow control lifts). */
+export interface FlowWaiter {
+  flowRelieved(): void;
+}
+
+export interface WriteBehindLimits {
+  /** bytes in the durable log's open and in-flight batches above which writers are held */
+  readonly durableHigh: number;
+  /** ... and below which they go on */
+  readonly durableLow: number;
+  /** bytes handed to the spill and not yet written, above which writers are held */
+  readonly spillHigh: number;
+  readonly spillLow: number;
+}
+
+const MiB = 1024 * 1024;
+
+export const DEFAULT_WRITE_BEHIND: WriteBehindLimits = {
+  durableHigh: 32 * MiB,
+  durableLow: 16 * MiB,
+  spillHigh: 64 * MiB,
+  spillLow: 32 * MiB,
+};
+
+/**
+ * What the store has been handed and not yet written: the durable log's batches and the
+ * spill's pending chunks. Both drain by themselves (the disk writes them), whatever clients
+ * do, so holding publishers on this never deadlocks a connection that also consumes: it is
+ * the broker's own write-behind, never consumer progress. Above a high mark the store is
+ * `saturated` (publishers that write to it are held at their sockets, RabbitMQ's `flow`);
+ * below the low mark the waiters are told, once.
+ */
+export class WriteBehind {
+  saturated = false;
+  private durable = 0;
+  private spill = 0;
+  private readonly waiters = new Set<FlowWaiter>();
+
+  constructor(readonly limits: WriteBehindLimits = DEFAULT_WRITE_BEHIND) {}
+
+  get durableBytes(): number {
+    return this.durable;
+  }
+
+  get spillBytes(): number {
+    return this.spill;
+  }
+
+  durableBacklog(bytes: number): void {
+    this.durable = bytes;
+    this.update();
+  }
+
+  spillBacklog(bytes: number): void {
+    this.spill = bytes;
+    this.update();
+  }
+
+  /** `waiter` is told once when the store is no longer saturated (at once if it is not now). */
+  waitForRelief(waiter: FlowWaiter): void {
+    if (!this.saturated) {
+      process.nextTick(relieve, waiter);
+      return;
+    }
+    this.waiters.add(waiter);
+  }
+
+  /** a waiter that went away (its connection closed) */
+  cancel(waiter: FlowWaiter): void {
+    this.waiters.delete(waiter);
+  }
+
+  private update(): void {
+    const l = this.limits;
+    if (!this.saturated) {
+      if (this.durable > l.durableHigh || this.spill > l.spillHigh) this.saturated = true;
+      return;
+    }
+    if (this.durable > l.durableLow || this.spill > l.spillLow) return;
+    this.saturated = false;
+    const waiters = [...this.waiters];
+    this.waiters.clear();
+    for (const w of waiters) relieve(w);
+  }
+}
+
+function relieve(waiter: FlowWaiter): void {
+  try {
+    waiter.flowRelieved();
+  } catch {
+    // a waiter's own failure is its own (connections contain theirs)
+  }
+}
