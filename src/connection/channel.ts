@@ -123,6 +123,8 @@ export class Channel implements ConsumerOwner, EarlyConfirm, PublishOutput, Dire
   directReplyConsumerTag: string | null = null;
   /** PublishOutput: this channel's direct reply-to address while it has the reply consumer */
   directReplyAddress: string | null = null;
+  /** PublishOutput: the publish in progress wrote to the store (flow control) */
+  touchesStore = false;
   /** the publish checks of this channel, cached (created with the first publish) */
   private permits: PublishPermits | null = null;
 
@@ -426,7 +428,10 @@ export class Channel implements ConsumerOwner, EarlyConfirm, PublishOutput, Dire
       return;
     }
     const seq = this.confirmMode ? this.nextPublishSeqNo++ : 0;
+    this.touchesStore = false;
     const outcome = publish(this.session, p.exchange, message, p.mandatory, this);
+    // the store is behind what it was handed: this connection is not read until it catches up
+    if (this.touchesStore && this.conn.broker.core.flow.saturated) this.conn.enterFlow();
     if (seq !== 0) {
       this.stats.publishConfirm++;
       if (outcome === Enqueued.Accepted) this.confirm(seq);

@@ -11,7 +11,7 @@ import { decodeHotMethod } from '../protocol/hot-methods.js';
 import { speaks091 } from '../protocol/protocol-header.js';
 import { ReplyCode, replyCodeName } from '../protocol/reply-code.js';
 import { authenticate, closeSession, openSession, saslMechanisms, updateSecret, type Peer } from '../operations/authenticate.js';
-import type { ClientConnection } from '../operations/core.js';
+import type { ClientConnection, FlowWaiter } from '../operations/core.js';
 import type { AuthenticatedUser, Session } from '../operations/session.js';
 import { Outbound } from '../transport/outbound.js';
 import type { BrokerContext } from './broker-context.js';
@@ -66,7 +66,7 @@ function handshakeTimeout(conn: Connection): void {
  * over in-memory pairs. Only this layer turns AmqpConnectionError/AmqpChannelError
  * into connection.close / channel.close.
  */
-export class Connection implements ClientConnection {
+export class Connection implements ClientConnection, FlowWaiter {
   readonly id = nextConnectionId++;
   readonly out: Outbound;
   readonly logger: Logger;
@@ -97,6 +97,8 @@ export class Connection implements ClientConnection {
   /** reading is paused because a resource alarm blocks publishers */
   private readPaused = false;
   private blockedNotified = false;
+  /** reading is paused because the store is behind what this connection published (flow control) */
+  private flowPaused = false;
 
   private state = State.AwaitHeader;
   private readonly reader: FrameReader;
@@ -179,6 +181,11 @@ export class Connection implements ClientConnection {
     return this.readPaused;
   }
 
+  /** reading is paused until the store catches up with what this connection published (RabbitMQ's state 'flow') */
+  get flow(): boolean {
+    return this.flowPaused;
+  }
+
   // ---- inbound ------------------------------------------------------------------------------
 
   private onData(chunk: Buffer): void {
@@ -194,7 +201,7 @@ export class Connection implements ClientConnection {
     try {
       if (this.state === State.AwaitHeader && !this.readProtocolHeader()) return;
       const r = this.reader;
-      while (!this.readPaused && (this.state as State) !== State.Closed && r.nextFrame()) {
+      while (!this.readPaused && !this.flowPaused && (this.state as State) !== State.Closed && r.nextFrame()) {
         this.handleFrame(r.frameType, r.frameChannel, r.frameBuf, r.frameStart, r.frameEnd, r.frameOwned);
       }
     } catch (err) {
@@ -366,9 +373,40 @@ export class Connection implements ClientConnection {
     if (!this.readPaused) return;
     this.readPaused = false;
     this.lastReceivedAt = Date.now();
+    if (this.flowPaused) return; // flowRelieved resumes
     this.socket.resume();
     // frames read before the pause are still buffered
     this.processFrames();
+  }
+
+  // ---- flow control (RabbitMQ's credit flow, at the granularity of the store) ------------------
+
+  /**
+   * A publish of this connection wrote to a store that is behind (Core.flow): stop reading
+   * after the current frame until it catches up. The store drains by itself, so a connection
+   * that also consumes is never deadlocked: its acks wait in the socket for milliseconds.
+   */
+  enterFlow(): void {
+    if (this.flowPaused || this.state === State.Closed) return;
+    this.flowPaused = true;
+    this.socket.pause();
+    this.broker.core.flow.waitForRelief(this);
+  }
+
+  /** FlowWaiter: the store caught up (a store callback: nothing may escape). */
+  flowRelieved(): void {
+    try {
+      if (!this.flowPaused) return;
+      this.flowPaused = false;
+      if (this.state === State.Closed) return;
+      this.lastReceivedAt = Date.now();
+      if (this.readPaused) return; // the alarm still blocks it: unblock resumes
+      this.socket.resume();
+      // frames read before the pause are still buffered
+      this.processFrames();
+    } catch (err) {
+      this.internalFailure(err, 'flow control');
+    }
   }
 
   /** A deferred reply went out: process the frames the channel held meanwhile. */
@@ -647,6 +685,7 @@ export class Connection implements ClientConnection {
     this.state = State.Closed;
     if (this.heartbeatTimer !== null) clearInterval(this.heartbeatTimer);
     if (this.closeTimer !== null) clearTimeout(this.closeTimer);
+    if (this.flowPaused) this.broker.core.flow.cancel(this);
     this.releaseChannels();
     if (this.session !== undefined) closeSession(this.session, this);
     if (this.username !== '') {
@@ -679,8 +718,8 @@ export class Connection implements ClientConnection {
 
   onHeartbeatTick(): void {
     const now = Date.now();
-    // a blocked connection is not being read: its silence is ours, not the peer's
-    if (!this.readPaused && now - this.lastReceivedAt > this.heartbeat * 2000) {
+    // a blocked (or flow-controlled) connection is not being read: its silence is ours, not the peer's
+    if (!this.readPaused && !this.flowPaused && now - this.lastReceivedAt > this.heartbeat * 2000) {
       this.logger.warn({ heartbeat: this.heartbeat }, 'missed heartbeats from client, closing connection');
       this.destroy('missed heartbeats');
       return;

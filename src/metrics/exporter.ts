@@ -217,6 +217,7 @@ export class PrometheusExporter {
     gauge('warren_messages_paged_out_bytes', 'Body bytes of the messages paged out of memory, all queues', [], () => one(sumQueues(view, (q) => q.pagedOutBytes)));
     gauge('warren_queues_paging', 'Queues whose backlog is partly paged out to the store', [], () => one(sumQueues(view, (q) => (q.pagedOutCount > 0 ? 1 : 0))));
     gauge('warren_connections_blocked', 'Publishing connections blocked by a resource alarm (connection.blocked)', [], () => one(openConnections(view).filter((c) => c.blocked).length));
+    gauge('warren_connections_flow', 'Publishing connections held by flow control until the store catches up (state flow)', [], () => one(openConnections(view).filter((c) => c.flow).length));
     gauge('warren_stats_interval_seconds', 'Seconds between statistics ticks (rates are per second over one tick)', [], () => one(view.sampler.intervalMs / 1000));
   }
 

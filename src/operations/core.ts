@@ -26,6 +26,23 @@ export interface Commits {
   afterCommit(listener: CommitListener): void;
 }
 
+/** Told when the store has caught up (a connection held by flow control reads again). */
+export interface FlowWaiter {
+  flowRelieved(): void;
+}
+
+/**
+ * Publisher flow control (RabbitMQ's connection state `flow`): while the store has more
+ * handed to it than it has written (durable batches, spill writes), connections whose
+ * publishes write to it are not read. It drains by itself, whatever clients do.
+ */
+export interface Flow {
+  readonly saturated: boolean;
+  /** `waiter` is told once the store is no longer saturated */
+  waitForRelief(waiter: FlowWaiter): void;
+  cancel(waiter: FlowWaiter): void;
+}
+
 export interface CoreOptions {
   readonly store: Store;
   readonly storage: QueueStorage;
@@ -53,6 +70,7 @@ export class Core {
   readonly logger: Logger;
   readonly loopbackUsers: ReadonlySet<string>;
   readonly commits: Commits;
+  readonly flow: Flow;
   private readonly accessStore: AccessStore;
 
   constructor(options: CoreOptions) {
@@ -64,6 +82,7 @@ export class Core {
     this.access = new AccessRegistry(this.accessStore);
     this.policies = new PolicyRegistry(options.store, this.vhosts);
     const store = options.store;
+    this.flow = store.writeBehind;
     this.commits = {
       get openBatchId() {
         return store.openBatchId;

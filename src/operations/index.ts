@@ -8,7 +8,7 @@
  * See docs/architecture.md.
  */
 export { Completion } from './completion.js';
-export { Core, type ClientConnection, type Commits, type CoreOptions } from './core.js';
+export { Core, type ClientConnection, type Commits, type CoreOptions, type Flow, type FlowWaiter } from './core.js';
 export { Session, SYSTEM_USER, type Actor, type AuthenticatedUser } from './session.js';
 export * from './exchanges.js';
 export * from './queues.js';

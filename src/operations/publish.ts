@@ -24,6 +24,12 @@ export interface PublishOutput {
   readonly directReplyAddress: string | null;
   /** basic.return (mandatory and unroutable) */
   sendReturn(code: ReplyCode, text: string, message: Message): void;
+  /**
+   * Set by publish when the message went to the store: written to the durable log, or into
+   * a queue that is paging (the spill). Such a publisher is held while the store is behind
+   * (Core.flow); the caller resets it.
+   */
+  touchesStore?: boolean;
 }
 
 /** A cached publish decision for one exchange name. */
@@ -195,12 +201,18 @@ export function publish(s: Session, exchange: Exchange, message: Message, mandat
     message.durableRefs = durable;
   }
   let outcome = Enqueued.Accepted;
+  let paging = false;
   for (let i = 0; i < n; i++) {
-    const r = routed.get(i).enqueue(message);
+    const q = routed.get(i);
+    const r = q.enqueue(message);
     if (r === Enqueued.Rejected) outcome = Enqueued.Rejected;
-    else if (r === Enqueued.Stored && outcome === Enqueued.Accepted) outcome = Enqueued.Stored;
+    else if (r === Enqueued.Stored) {
+      paging = true;
+      if (outcome === Enqueued.Accepted) outcome = Enqueued.Stored;
+    } else if (q.pagedOutCount !== 0) paging = true;
   }
   routed.clear();
+  if (paging) out.touchesStore = true;
   return outcome;
 }
 

@@ -103,8 +103,9 @@ export class Queue implements Pageable {
   /** message statistics (read by the stats tick) */
   readonly stats = new QueueCounters();
 
-  /** a chunk is being read back (one at a time) */
+  /** a chunk is being read back (one at a time), for this lane */
   private pageInFlight = false;
+  private pageInLane: Lane | null = null;
   private pageInPromise: Promise<void> = Promise.resolve();
   /** bumped when the ready entries are dropped (purge, delete): a read in flight is then stale */
   private generation = 0;
@@ -433,13 +434,23 @@ export class Queue implements Pageable {
   /** Pageable: in-memory ready messages beyond the per-queue window */
   get overWindow(): number {
     const w = this.storage?.memoryWindow ?? 0;
-    return w === 0 ? 0 : Math.max(0, this.ready.length - this.keepInHead);
+    return w === 0 ? 0 : Math.max(0, this.ready.length - Math.max(1, Math.floor(w / 2)));
   }
 
-  /** Entries a lane keeps in memory ahead of its chunks, and below which the next chunk is read. */
-  private get keepInHead(): number {
-    const w = this.storage?.memoryWindow ?? 0;
-    return w === 0 ? PAGE_IN_BATCH : Math.max(1, Math.min(PAGE_IN_BATCH, Math.floor(w / 2)));
+  /**
+   * Entries the lane consumers are served from keeps in memory ahead of its chunks, and
+   * below which its next chunk is read: PAGE_IN_BATCH, within CHUNK_BYTES and an eighth of
+   * the budget (big bodies), within half the per-queue window.
+   */
+  private keepInHead(lane: Lane): number {
+    const storage = this.storage;
+    if (storage === null) return PAGE_IN_BATCH;
+    const w = storage.memoryWindow;
+    let keep = w === 0 ? PAGE_IN_BATCH : Math.max(1, Math.min(PAGE_IN_BATCH, Math.floor(w / 2)));
+    const head = lane.head;
+    const average = head.length === 0 ? 0 : head.byteSize / head.length;
+    if (average > 0) keep = Math.min(keep, Math.max(1, Math.floor(Math.min(CHUNK_BYTES, storage.budget.limit / 8) / (average + ENTRY_OVERHEAD))));
+    return keep;
   }
 
   /** Pageable: a failure while paging out (the entries stay in memory) */
@@ -463,17 +474,19 @@ export class Queue implements Pageable {
     let freed = 0;
     let paged = 0;
     for (const lane of lanes) {
-      // consumers are served from the top lane next: it keeps entries in memory for them;
-      // while one of its chunks is read back, its head stays as it is (that chunk goes there next)
-      const keep = lane.priority === top ? this.keepInHead : 0;
-      const headEndOk = !(this.pageInFlight && lane.chunks.length !== 0);
+      // consumers are served from the top lane next: it keeps entries in memory for them.
+      // With chunks it pages only its tail: its head holds what was read back for consumers
+      // (paging that out again would only read it in again)
+      const keep = lane.priority === top ? this.keepInHead(lane) : 0;
+      // (a lower lane's head waits behind the top lane: it may go, unless a read for it is in flight)
+      const headEndOk = lane.chunks.length === 0 || (lane.priority !== top && this.pageInLane !== lane);
       while (freed < bytes || paged < entries) {
         const fromTail = lane.tail.length !== 0;
         if (!fromTail && !headEndOk) break;
         const list = fromTail ? lane.tail : lane.head;
         const available = list.length - (fromTail ? 0 : keep);
         if (available <= 0) break;
-        const run = takeRun(list, fromTail, Math.min(available, CHUNK_ENTRIES), spillOk);
+        const run = takeRun(list, fromTail, Math.min(available, CHUNK_ENTRIES), Math.min(CHUNK_BYTES, storage.budget.limit / 16), spillOk);
         if (run.length === 0) break;
         const chunk = this.makeChunk(lane, run);
         freed += this.ready.tookOut(run);
@@ -534,7 +547,7 @@ export class Queue implements Pageable {
   private maybePageIn(): void {
     if (this.pageInFlight) return;
     const lane = this.ready.nextPaged();
-    if (lane !== null && lane.head.length < this.keepInHead) void this.pageIn();
+    if (lane !== null && lane.head.length < this.keepInHead(lane)) void this.pageIn();
   }
 
   /** Reads the next chunk of the lane consumers get to next into memory (one read in flight at a time). */
@@ -543,11 +556,13 @@ export class Queue implements Pageable {
     const lane = this.ready.nextPaged();
     if (lane === null || this.storage === null || this.deleted) return Promise.resolve();
     this.pageInFlight = true;
+    this.pageInLane = lane;
     const chunk = lane.chunks[0]!;
     const generation = this.generation;
     this.pageInPromise = this.readChunk(lane, chunk).then(
       ([durable, spilled]) => {
         this.pageInFlight = false;
+        this.pageInLane = null;
         if (generation !== this.generation || this.deleted) return;
         try {
           this.pagedIn(lane, chunk, durable, spilled);
@@ -557,6 +572,7 @@ export class Queue implements Pageable {
       },
       (err: unknown) => {
         this.pageInFlight = false;
+        this.pageInLane = null;
         this.host.queueStoreError(this, err);
       },
     );
@@ -740,7 +756,8 @@ export class Queue implements Pageable {
     let budget = DELIVERY_BATCH;
     const consumers = this.consumers;
     const now = Date.now();
-    while (budget > 0 && this.ready.length !== 0 && consumers.length !== 0) {
+    // (peek: entries behind paged ones wait for them to be read back)
+    while (budget > 0 && consumers.length !== 0 && this.ready.peek() !== undefined) {
       const consumer = this.nextConsumerWithCredit();
       if (consumer === undefined) break; // credit returns via scheduleDelivery()
       const entry = this.ready.shift()!;
@@ -760,7 +777,7 @@ export class Queue implements Pageable {
       budget--;
     }
     if (this.ready.pagedCount !== 0) this.maybePageIn();
-    if (budget === 0 && this.ready.length !== 0) this.scheduleDelivery();
+    if (budget === 0 && this.ready.peek() !== undefined) this.scheduleDelivery();
   }
 
   /**
@@ -829,16 +846,16 @@ export class Queue implements Pageable {
 
 /**
  * Takes up to `max` entries from the front of `list` (the tail) or its end (the head), in
- * seq order, within CHUNK_BYTES; without a writable spill only durable entries are taken
+ * seq order, within `maxBytes` of bodies (past the first); without a writable spill only durable entries are taken
  * (stopping at the first transient one).
  */
-function takeRun(list: ReadyList, fromFront: boolean, max: number, spillOk: boolean): QueueEntry[] {
+function takeRun(list: ReadyList, fromFront: boolean, max: number, maxBytes: number, spillOk: boolean): QueueEntry[] {
   const run: QueueEntry[] = [];
   let bytes = 0;
   while (run.length < max) {
     const e = fromFront ? list.peek() : list.peekLast();
     if (e === undefined || (!spillOk && e.storeMessageId === 0)) break;
-    if (run.length !== 0 && bytes + e.message.bodySize > CHUNK_BYTES) break;
+    if (run.length !== 0 && bytes + e.message.bodySize > maxBytes) break;
     if (fromFront) list.shift();
     else list.pop();
     run.push(e);
