@@ -337,7 +337,8 @@ export async function startCapturingProxy(targetPort: number): Promise<Capturing
 export interface ChildBrokerFixture {
   readonly dataDir: string;
   readonly warren: WarrenChild;
-  start(): Promise<WarrenChild>;
+  /** extraArgs: more `warren start` flags, kept for the restarts */
+  start(extraArgs?: readonly string[]): Promise<WarrenChild>;
   connect(): Promise<ChannelModel>;
   crashAndRestart(): Promise<WarrenChild>;
 }
@@ -345,6 +346,7 @@ export interface ChildBrokerFixture {
 export function childBrokerFixture(): ChildBrokerFixture {
   let dataDir: string | undefined;
   let warren: WarrenChild | undefined;
+  let args: readonly string[] = [];
   const conns: ChannelModel[] = [];
   afterEach(async () => {
     for (const c of conns.splice(0)) await c.close().catch(() => {});
@@ -360,9 +362,10 @@ export function childBrokerFixture(): ChildBrokerFixture {
     get warren() {
       return warren!;
     },
-    async start() {
+    async start(extraArgs = []) {
       dataDir = await tempDataDir();
-      warren = await spawnWarren(dataDir);
+      args = extraArgs;
+      warren = await spawnWarren(dataDir, args);
       return warren;
     },
     async connect() {
@@ -373,7 +376,7 @@ export function childBrokerFixture(): ChildBrokerFixture {
     async crashAndRestart() {
       await warren!.kill9();
       await Promise.all(conns.splice(0).map(connectionClosed));
-      warren = await spawnWarren(dataDir!);
+      warren = await spawnWarren(dataDir!, args);
       return warren;
     },
   };

@@ -1,0 +1,133 @@
+// Publisher flow control (RabbitMQ's connection state `flow`): while the store holds more
+// than it has written, connections whose publishes write to it are not read; they resume
+// when it catches up. The condition is the broker's own write-behind (it drains by itself),
+// so a connection that both publishes and consumes is never deadlocked.
+import amqp, { type ChannelModel } from 'amqplib';
+import { afterEach, describe, expect, it } from 'vitest';
+import { Broker } from '../../src/broker.js';
+import { resolveConfig } from '../../src/config/config.js';
+import type { Connection } from '../../src/connection/connection.js';
+import { createLogger } from '../../src/logging/logger.js';
+import { LevelStore } from '../../src/store/level-store.js';
+import type { BatchOp, Db } from '../../src/store/native-batch.js';
+import { removeDir, tempDataDir } from './harness.js';
+
+const KiB = 1024;
+
+/** A store whose group commits can be held (a slow disk), with small write-behind marks. */
+class SlowDiskStore extends LevelStore {
+  private gate: Promise<void> | null = null;
+  private open_: (() => void) | null = null;
+  writes = 0;
+
+  hold(): void {
+    this.gate = new Promise<void>((resolve) => (this.open_ = resolve));
+  }
+
+  release(): void {
+    this.open_?.();
+    this.gate = null;
+  }
+
+  protected override async writeOps(ops: readonly BatchOp[], options: { sync: boolean }, db: Db): Promise<void> {
+    this.writes++;
+    if (this.gate !== null) await this.gate;
+    return super.writeOps(ops, options, db);
+  }
+}
+
+describe('publisher flow control', () => {
+  const cleanups: (() => Promise<void>)[] = [];
+  afterEach(async () => {
+    for (const c of cleanups.splice(0).reverse()) await c().catch(() => {});
+  });
+
+  async function start(): Promise<{ broker: Broker; store: SlowDiskStore; url: string; connections: () => Connection[] }> {
+    const dataDir = await tempDataDir();
+    const logger = createLogger('silent');
+    const store = new SlowDiskStore(dataDir, logger, { writeBehind: { durableHigh: 256 * KiB, durableLow: 64 * KiB, spillHigh: 256 * KiB, spillLow: 64 * KiB } });
+    const config = resolveConfig({ host: '127.0.0.1', port: 0, dataDir, memoryHighWatermark: 0, diskFreeLimit: 0, managementPort: null, metricsPort: null, logLevel: 'silent' });
+    const broker = new Broker(config, logger, store);
+    const running = await broker.start();
+    cleanups.push(async () => {
+      store.release();
+      await running.close();
+      await removeDir(dataDir);
+    });
+    return { broker, store, url: running.url, connections: () => [...broker.connectionList()] };
+  }
+
+  async function connect(url: string): Promise<ChannelModel> {
+    const c = await amqp.connect(url);
+    c.on('error', () => {});
+    cleanups.push(() => c.close());
+    return c;
+  }
+
+  it('a publisher is held while the store is behind, then resumes: everything arrives and every confirm comes', async () => {
+    const { store, url, connections } = await start();
+    const publisher = await connect(url);
+    const ch = await publisher.createConfirmChannel();
+    await ch.assertQueue('flow.q', { durable: true });
+    const bystander = await connect(url);
+    const other = await bystander.createChannel();
+
+    store.hold(); // the disk stalls
+    const body = Buffer.alloc(4 * KiB, 7);
+    const confirms: Promise<void>[] = [];
+    const sent = 400; // 1.6 MiB: far past the 256 KiB high mark
+    for (let i = 0; i < sent; i++) {
+      confirms.push(new Promise<void>((resolve, reject) => ch.sendToQueue('flow.q', body, { persistent: true }, (err) => (err ? reject(err) : resolve()))));
+    }
+    // the publisher's connection goes to flow: the broker stops reading it
+    await until(() => connections().some((c) => c.flow));
+    const held = connections().find((c) => c.flow)!;
+    expect(held.flow).toBe(true);
+    // a connection that did not write to the store is not held: a round trip on it completes
+    expect((await other.checkQueue('flow.q')).queue).toBe('flow.q');
+    expect(connections().filter((c) => c.flow)).toHaveLength(1);
+
+    store.release(); // the disk catches up: the connection is read again
+    await Promise.all(confirms);
+    expect(held.flow).toBe(false);
+    expect((await other.checkQueue('flow.q')).messageCount).toBe(sent);
+  }, 30_000);
+
+  it('a connection that publishes and consumes on itself is never deadlocked, and its acks go through', async () => {
+    const { store, url, connections } = await start();
+    const conn = await connect(url);
+    const pub = await conn.createConfirmChannel();
+    const sub = await conn.createChannel();
+    await pub.assertQueue('flow.loop', { durable: true });
+    await sub.prefetch(50);
+    const total = 600;
+    let acked = 0;
+    const done = new Promise<void>((resolve) => {
+      void sub.consume('flow.loop', (m) => {
+        if (m === null) return;
+        sub.ack(m);
+        if (++acked === total) resolve();
+      });
+    });
+    const body = Buffer.alloc(4 * KiB, 1);
+    // the disk stalls and recovers in turns while the connection publishes and consumes:
+    // each time it goes to flow (its acks wait in the socket with its publishes), then resumes
+    for (let round = 0; round < total / 150; round++) {
+      store.hold();
+      for (let i = 0; i < 150; i++) pub.sendToQueue('flow.loop', body, { persistent: true });
+      await until(() => connections().some((c) => c.flow));
+      store.release();
+    }
+    store.release();
+    await pub.waitForConfirms();
+    await done;
+    expect(acked).toBe(total);
+    await until(() => connections().every((c) => !c.flow));
+    expect((await pub.checkQueue('flow.loop')).messageCount).toBe(0);
+  }, 30_000);
+});
+
+/** Polls a condition that an event in another process (the broker's reads) makes true. */
+async function until(cond: () => boolean): Promise<void> {
+  while (!cond()) await new Promise((r) => setTimeout(r, 5));
+}
