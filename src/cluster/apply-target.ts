@@ -1,4 +1,5 @@
 import type { Level } from 'level';
+import { batchWriter, type WriteBatch } from '../store/native-batch.js';
 import type { Op } from './record.js';
 
 type Db = Level<Buffer, Buffer>;
@@ -11,7 +12,8 @@ export interface StoreSnapshot {
 
 /**
  * Where committed records go: the node's store. On a follower it is the store's LevelDB
- * opened directly; on the leader it is the store's own write path (see replicated-store.ts).
+ * opened directly; on the leader it is the LevelDB of its open store (LevelStore.levelDb()),
+ * which the store's own writes reach only through replication (see replicated-store.ts).
  * Records hold blind puts and deletes: applying one twice is harmless.
  */
 export interface ApplyTarget {
@@ -23,18 +25,21 @@ export interface ApplyTarget {
   putMany(entries: readonly [Buffer, Buffer][]): Promise<void>;
 }
 
-/** Applies records to a LevelDB handle with one atomic write each (not synced: the op log is). */
+/**
+ * Applies records to a LevelDB handle with one atomic write each (not synced: the op log is),
+ * through the store's native write path (native-batch.ts: the native batch is freed when the
+ * write completes, not when V8 collects it).
+ */
 export class LevelApplyTarget implements ApplyTarget {
-  constructor(private readonly db: Db) {}
+  private readonly write: WriteBatch;
+
+  constructor(private readonly db: Db) {
+    this.write = batchWriter(db);
+  }
 
   async apply(ops: readonly Op[]): Promise<void> {
     if (ops.length === 0) return;
-    const batch = this.db.batch();
-    for (const op of ops) {
-      if (op.type === 'put') batch.put(op.key, op.value);
-      else batch.del(op.key);
-    }
-    await batch.write();
+    await this.write(ops, { sync: false });
   }
 
   snapshot(): StoreSnapshot {
@@ -62,8 +67,10 @@ export class LevelApplyTarget implements ApplyTarget {
   }
 
   async putMany(entries: readonly [Buffer, Buffer][]): Promise<void> {
-    const batch = this.db.batch();
-    for (const [k, v] of entries) batch.put(k, v);
-    await batch.write();
+    if (entries.length === 0) return;
+    await this.write(
+      entries.map(([key, value]) => ({ type: 'put' as const, key, value })),
+      { sync: false },
+    );
   }
 }

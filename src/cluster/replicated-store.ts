@@ -1,9 +1,9 @@
-import type { Level } from 'level';
-import { LevelStore } from '../store/level-store.js';
+import type { Logger } from 'pino';
+import type { WriteInterceptor } from '../store/durable-log.js';
+import { LevelStore, type LevelStoreOptions } from '../store/level-store.js';
+import type { BatchOp } from '../store/native-batch.js';
 import type { Op } from './record.js';
 import { NotLeaderError } from './replication-leader.js';
-
-type Db = Level<Buffer, Buffer>;
 
 export interface Replicator {
   /** resolves once the write is committed on the ISR and applied to this store */
@@ -11,28 +11,31 @@ export interface Replicator {
 }
 
 /**
- * The leader's store: a LevelStore whose every atomic write goes through replication. The
- * store's group-commit batch (and each chunk of a queue clear) becomes one record; the write
- * resolves only once the ISR has it and it was applied, so commit listeners (confirms,
- * declare-oks, tx.commit-ok) wait for the ISR without knowing about it.
+ * The leader's store: a LevelStore whose every write goes through replication, by way of
+ * the durable log's write seam (WriteInterceptor in store/durable-log.ts). Each atomic write
+ * the store makes (a group commit, with the background deletion chunk and purge moves it
+ * carries, or one of recovery's clean-ups) becomes one record; the write resolves only once
+ * the ISR has it and the leader applied it (LevelApplyTarget on levelDb()), so commit
+ * listeners (confirms, declare-oks, tx.commit-ok) and page-in wait for the ISR without
+ * knowing about it. Without a replicator (before the node leads, or once it stepped down)
+ * writes fail with NotLeaderError, as a failing disk would: nothing reaches the local
+ * LevelDB that the replicas have not committed.
  *
- * Seam, until the store restructuring (#9) lands: LevelStore.writeOps is the one place a
- * batch reaches LevelDB; recover()'s own drops and the format record are still written
- * directly (the format record is written by every node alike; see docs/clustering.md).
+ * What the store writes while it opens (the format record, an in-place upgrade) is written
+ * by every node alike and stays local (see docs/clustering.md).
  */
 export class ReplicatedLevelStore extends LevelStore {
   replicator: Replicator | null = null;
 
-  protected override async writeOps(ops: readonly Op[], _options: { sync: boolean }, _db: Db): Promise<void> {
-    const r = this.replicator;
-    if (r === null) throw new NotLeaderError('this node is not the leader');
-    await r.append(ops);
+  constructor(dataDir: string, logger: Logger, options: LevelStoreOptions = {}) {
+    super(dataDir, logger, options);
+    const replicate: WriteInterceptor = { write: (ops) => this.replicate(ops) };
+    this.interceptWrites(replicate);
   }
 
-  /** the open LevelDB handle, where the replicator applies committed records and takes snapshots */
-  levelDb(): Db {
-    const db = (this as unknown as { db: Db | null }).db;
-    if (db === null) throw new Error('store is not open');
-    return db;
+  private replicate(ops: readonly BatchOp[]): Promise<void> {
+    const r = this.replicator;
+    if (r === null) return Promise.reject(new NotLeaderError('this node is not the leader'));
+    return r.append(ops);
   }
 }

@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import type { BatchOp } from './native-batch.js';
+import type { BatchOp, WriteBatch } from './native-batch.js';
 import type { CommitListener } from './store.js';
 import type { WriteMeter } from './write-meter.js';
 
@@ -29,7 +29,7 @@ export class Batch {
 
 /** What the durable log writes through, and who hears how much it holds. */
 export interface DurableLogHost {
-  /** the one place a durable batch reaches LevelDB (LevelStore.writeOps) */
+  /** the local write: one atomic write to this node's LevelDB (LevelStore.writeOps) */
   writeBatch(ops: readonly BatchOp[], options: { sync: boolean }): Promise<void>;
   /** bytes waiting in the open and in-flight batches changed (flow control) */
   backlogChanged(bytes: number): void;
@@ -37,6 +37,27 @@ export interface DurableLogHost {
   readonly meter: WriteMeter;
   /** backlogChanged is called on every operation past this many bytes (else per commit) */
   readonly backlogHigh: number;
+}
+
+/**
+ * The seam for whoever must see every write of the store's data before it counts as done:
+ * clustering (src/cluster/replicated-store.ts) replicates each batch to the in-sync
+ * replicas. Installed on the durable log (LevelStore.interceptWrites), it is handed, in
+ * order and one at a time, every atomic write the store makes after it opened:
+ *   - each group commit (publishes, acks, topology, purge moves, the new store id a purge
+ *     writes with its record), and with it each chunk of a background deletion (they ride
+ *     the group commit);
+ *   - recovery's own clean-ups (paged transient entries a restart drops).
+ * `local` writes the batch to this node's LevelDB; an interceptor may call it, or apply the
+ * batch its own way (the cluster leader applies what the replicas committed). The returned
+ * promise settles the batch: resolved, it is durable (its commit listeners hear success,
+ * page-in may read it); rejected, it failed as a disk error does (listeners get the error,
+ * the operations stay queued and are retried). Writes made while the store opens (the format
+ * record, an in-place upgrade, records a forced recovery quarantines) happen before any of
+ * this and always go to the local LevelDB.
+ */
+export interface WriteInterceptor {
+  write(ops: readonly BatchOp[], options: { sync: boolean }, local: WriteBatch): Promise<void>;
 }
 
 function notifyCommitted(listener: CommitListener): void {
@@ -77,6 +98,7 @@ export class DurableLog {
   private writing = false;
   private closing = false;
   private loggedWriteError: string | null = null;
+  private interceptor: WriteInterceptor | null = null;
   private readonly runScheduledCommit = (): void => {
     this.scheduled = false;
     this.retryTimer = null;
@@ -89,6 +111,24 @@ export class DurableLog {
   ) {
     this.alertAt = host.backlogHigh;
   }
+
+  /** Installs (or removes, with null) the write seam: see WriteInterceptor. */
+  intercept(interceptor: WriteInterceptor | null): void {
+    this.interceptor = interceptor;
+  }
+
+  /** One atomic write of the store's data, through the interceptor when there is one. */
+  write(ops: readonly BatchOp[], options: { sync: boolean }): Promise<void> {
+    const interceptor = this.interceptor;
+    if (interceptor === null) return this.host.writeBatch(ops, options);
+    try {
+      return interceptor.write(ops, options, this.local);
+    } catch (e) {
+      return Promise.reject(toError(e));
+    }
+  }
+
+  private readonly local: WriteBatch = (ops, options) => this.host.writeBatch(ops, options);
 
   /** the batch operations go into now */
   get open(): Batch {
@@ -198,7 +238,7 @@ export class DurableLog {
         for (const [k, v] of batch.ops) {
           ops.push(v === null ? { type: 'del', key: Buffer.from(k, 'latin1') } : { type: 'put', key: Buffer.from(k, 'latin1'), value: v });
         }
-        await this.host.writeBatch(ops, { sync: true });
+        await this.write(ops, { sync: true });
       }
     } catch (e) {
       error = toError(e);

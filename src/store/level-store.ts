@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { Level } from 'level';
 import type { Logger } from 'pino';
 import { BackgroundDeletion } from './background-deletion.js';
-import { DurableLog } from './durable-log.js';
+import { DurableLog, type WriteInterceptor } from './durable-log.js';
 import {
   FORMAT_KEY,
   FORMAT_VERSION,
@@ -88,10 +88,17 @@ function errorCode(e: unknown): string | undefined {
  * The durable store: LevelDB through `level`, binary order-preserving keys (keys.ts), made
  * of separate parts:
  *   - the durable log (durable-log.ts): the group commit every durable write goes through,
- *     reaching LevelDB in one place, writeOps;
+ *     with its write seam (WriteInterceptor, for replication) before the local write,
+ *     writeOps (native-batch.ts: the native batch freed when the write completes);
+ *   - the write-behind (write-behind.ts): what was handed over and not yet written, for
+ *     publisher flow control; the write meter (write-meter.ts): the same bytes for the disk
+ *     alarm;
  *   - the bookkeeping of ids and shared bodies (message-refs.ts);
- *   - background deletion of deleted queues' entries (background-deletion.ts);
- *   - recovery's index scan (level-recovery.ts).
+ *   - background deletion of deleted and purged queues' entries (background-deletion.ts);
+ *   - recovery's index scan (level-recovery.ts);
+ *   - the paging spill for transient messages (segment-spill.ts), outside LevelDB;
+ *   - integrity around open and close (store-integrity.ts: file checks, the start's
+ *     snapshot, the clean-shutdown record and its counts, quarantine).
  *
  * Cancel-out: a delete of a key put in the same open batch removes the put only when the
  * key cannot exist elsewhere (on disk or in flight):
@@ -438,7 +445,8 @@ export class LevelStore implements Store {
   async recover(): Promise<RecoveryInfo> {
     const db = this.requireDb();
     await this.flush();
-    const { queues, orphanQueues } = await recoverIndex(db, this.refs, (ops, options) => this.writeOps(ops, options, db), this.logger);
+    // recovery's clean-ups go through the durable log's write seam like every other write
+    const { queues, orphanQueues } = await recoverIndex(db, this.refs, (ops, options) => this.log.write(ops, options), this.logger);
     await this.verifyRecovered(queues);
     // deletions a crash interrupted: finished in the background
     for (const queueId of orphanQueues) this.deletion.schedule(queueId, 0);
@@ -502,9 +510,28 @@ export class LevelStore implements Store {
   }
 
   /**
-   * The one place a durable batch reaches LevelDB: group commits, background deletions and
-   * recovery's clean-ups all go through here, as one atomic write each. The native write
-   * batch is released as soon as the write completes (native-batch.ts).
+   * Hands every later write of the store's data to `interceptor` first (the durable log's
+   * seam: see WriteInterceptor in durable-log.ts); null removes it. Clustering replicates
+   * through it.
+   */
+  interceptWrites(interceptor: WriteInterceptor | null): void {
+    this.log.intercept(interceptor);
+  }
+
+  /**
+   * The open LevelDB handle, for what works beside the store on its key layout: the
+   * cluster leader applies the records its replicas committed to it and reads snapshots of
+   * it for followers that catch up. The store's own writes never go around the durable log.
+   */
+  levelDb(): Db {
+    return this.requireDb();
+  }
+
+  /**
+   * The local write: one atomic write to this node's LevelDB (group commits, and with them
+   * background deletions, and recovery's clean-ups, unless an interceptor applies them its
+   * own way). The native write batch is released as soon as the write completes
+   * (native-batch.ts).
    */
   protected async writeOps(ops: readonly BatchOp[], options: { sync: boolean }, db: Db): Promise<void> {
     const write = db === this.db && this.writer !== null ? this.writer : batchWriter(db);

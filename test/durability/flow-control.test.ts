@@ -8,17 +8,28 @@ import { Broker } from '../../src/broker.js';
 import { resolveConfig } from '../../src/config/config.js';
 import type { Connection } from '../../src/connection/connection.js';
 import { createLogger } from '../../src/logging/logger.js';
-import { LevelStore } from '../../src/store/level-store.js';
-import type { BatchOp, Db } from '../../src/store/native-batch.js';
+import type { Logger } from 'pino';
+import { LevelStore, type LevelStoreOptions } from '../../src/store/level-store.js';
 import { removeDir, tempDataDir } from './harness.js';
 
 const KiB = 1024;
 
-/** A store whose group commits can be held (a slow disk), with small write-behind marks. */
+/** A store whose writes can be held (a slow disk, through the durable log's write seam), with small write-behind marks. */
 class SlowDiskStore extends LevelStore {
   private gate: Promise<void> | null = null;
   private open_: (() => void) | null = null;
   writes = 0;
+
+  constructor(dataDir: string, logger: Logger, options: LevelStoreOptions) {
+    super(dataDir, logger, options);
+    this.interceptWrites({
+      write: async (ops, writeOptions, local) => {
+        this.writes++;
+        if (this.gate !== null) await this.gate;
+        return local(ops, writeOptions);
+      },
+    });
+  }
 
   hold(): void {
     this.gate = new Promise<void>((resolve) => (this.open_ = resolve));
@@ -27,12 +38,6 @@ class SlowDiskStore extends LevelStore {
   release(): void {
     this.open_?.();
     this.gate = null;
-  }
-
-  protected override async writeOps(ops: readonly BatchOp[], options: { sync: boolean }, db: Db): Promise<void> {
-    this.writes++;
-    if (this.gate !== null) await this.gate;
-    return super.writeOps(ops, options, db);
   }
 }
 
