@@ -149,9 +149,15 @@ export class DurableLog {
     return this.openBatch.bytes + (this.flying?.bytes ?? 0);
   }
 
-  /** every operation queued while batch `batchId` was open is durable */
+  /**
+   * Every operation queued while batch `batchId` (or an earlier one) was open is durable. The
+   * open batch counts once everything before it is written and it holds nothing: it may never
+   * be written at all (a reader waiting for it would wait forever, afterCommit answering at
+   * once with nothing to commit).
+   */
   isCommitted(batchId: number): boolean {
-    return batchId <= this.committedUpTo;
+    if (batchId <= this.committedUpTo) return true;
+    return batchId === this.openBatch.id && this.flying === null && this.openBatch.ops.size === 0 && this.committedUpTo === batchId - 1;
   }
 
   /** Writing may start (the db is open); operations queued before are written now. */

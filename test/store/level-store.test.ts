@@ -146,6 +146,24 @@ describe('LevelStore', () => {
     expect(batch.mock.calls.map((c) => c[0].length)).toEqual([1, 49]);
   });
 
+  it('isCommitted: a batch counts once written; the open batch with nothing in it counts once everything before it is written', async () => {
+    const { store } = await openStore();
+    // nothing queued yet: a reader waiting for the open batch must not wait for a write that never comes
+    expect(store.isCommitted(store.openBatchId)).toBe(true);
+    store.putMessage(message(1));
+    const holding = store.openBatchId;
+    expect(store.isCommitted(holding)).toBe(false);
+    const done = store.flush();
+    await new Promise<void>((r) => setImmediate(r)); // the commit has started: its batch is in flight
+    const next = store.openBatchId;
+    expect(next).toBeGreaterThan(holding);
+    expect(store.isCommitted(holding)).toBe(false);
+    expect(store.isCommitted(next)).toBe(false); // empty, but what came before is not written yet
+    await done;
+    expect(store.isCommitted(holding)).toBe(true);
+    expect(store.isCommitted(store.openBatchId)).toBe(true);
+  });
+
   it('afterCommit listeners run only after the batch write resolved', async () => {
     const { store } = await openStore();
     const events: string[] = [];
