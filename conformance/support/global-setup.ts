@@ -2,15 +2,16 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TestProject } from 'vitest/node';
-import type { BrokerOptions } from '../../src/index.js';
+import type { WarrenConfig } from '../../src/index.js';
 
 /**
  * The conformance projects (vitest.config.ts):
  * - `conformance`: against AMQP_URL when set (e.g. a RabbitMQ from Debian), otherwise against a
  *   Warren started in-process on an ephemeral port with the in-memory store;
  * - `conformance-paging`: always against an in-process Warren with a LevelDB data dir and a
- *   memory window so small that nearly every message is paged to the store, so the paging paths
- *   see every protocol case.
+ *   queue memory budget so small that nearly every message is paged out (persistent ones of
+ *   durable queues to the durable log, the others to the spill), so the paging paths see
+ *   every protocol case (test/queue/conformance-paging-settings.test.ts checks that they do).
  */
 declare module 'vitest' {
   export interface ProvidedContext {
@@ -22,10 +23,14 @@ declare module 'vitest' {
 export const PAGING_PROJECT = 'conformance-paging';
 
 /**
- * What makes a queue page in the paging project: the one place that names the setting.
- * A queue keeps this many ready messages in memory and pages the rest to the store.
+ * What makes queues page in the paging project: the one place that names the setting. The
+ * broker-wide memory budget for ready messages (--queue-memory-budget) is 1 KiB, less than
+ * three small messages' bookkeeping (ENTRY_OVERHEAD, 400 bytes each besides the body): once
+ * the queues hold more, every queue pages out all its ready messages but the one consumers
+ * get next, in chunks of about one message, and reads them back as consumers reach them (no
+ * per-queue window: the budget alone decides).
  */
-export const PAGING_SETTINGS: BrokerOptions = { queueMemoryWindow: 1 };
+export const PAGING_SETTINGS: Partial<WarrenConfig> = { queueMemoryBudget: 1024 };
 
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
   const paging = project.name === PAGING_PROJECT;
