@@ -7,6 +7,7 @@ import { Message } from '../../src/message/message.js';
 import { encodeBasicProperties } from '../../src/protocol/generated/properties.js';
 import { Consumer, type ConsumerOwner } from '../../src/queue/consumer.js';
 import { ENTRY_OVERHEAD, MemoryBudget } from '../../src/queue/memory-budget.js';
+import { fieldTableFromJs } from '../../src/protocol/field-table.js';
 import { Queue, type QueueHost } from '../../src/queue/queue.js';
 import type { QueueEntry } from '../../src/queue/queue-entry.js';
 import { QueueStorage } from '../../src/queue/queue-storage.js';
@@ -203,5 +204,46 @@ describe('paging driven by the memory budget', () => {
     q.discard(c.got[0]!);
     await store.flush();
     expect((await store.readEntries(q.id, null, 10)).map((e) => [e.seq, e.message.body.length])).toEqual([[2, BODY]]);
+  });
+
+  it('a quorum queue\'s delivery counts survive paging: x-delivery-count and x-delivery-limit hold for messages read back', async () => {
+    // a budget of one message: a lane keeps only its next entry in memory, in chunks of one entry
+    const { store, budget } = setup(1);
+    const storage = new QueueStorage(store, true, budget);
+    const args = fieldTableFromJs({ 'x-queue-type': 'quorum', 'x-delivery-limit': 2 });
+    const q = new Queue('qq', { durable: true, autoDelete: false, exclusiveOwner: null, arguments: args }, host, undefined, store.allocateQueueId(), storage);
+    for (let i = 0; i < 3; i++) q.enqueue(message(i)); // transient: a quorum queue stores them all the same
+    const c = consumer(q, false);
+    c.more(3);
+    await c.until(3);
+    // messages 1 and 2 come back twice each (delivery count 2); each time message 2 is paged
+    // out behind message 1 (the budget holds one) and read back from the store
+    for (let round = 1; round <= 2; round++) {
+      const [one, two] = c.got.slice(-2);
+      q.settled(null);
+      q.settled(null);
+      q.requeue(one!);
+      q.requeue(two!);
+      await tick();
+      expect(q.pagedOutCount).toBe(1);
+      if (round === 1) {
+        c.more(2);
+        await c.until(5);
+      }
+    }
+    expect(c.got.map(numberOf)).toEqual([0, 1, 2, 1, 2]);
+    for (let i = 3; i < 40; i++) q.enqueue(message(i));
+    await tick();
+    expect(q.pagedOutCount).toBe(38);
+    c.more(100);
+    await c.until(5 + 39);
+    const back = c.got.slice(5);
+    expect(back.map(numberOf)).toEqual([1, 2, ...Array.from({ length: 37 }, (_, i) => i + 3)]);
+    for (const e of back.slice(0, 2)) expect(q.deliveredMessage(e, false).properties().headers?.get('x-delivery-count')).toEqual({ type: 'I', value: 2 });
+    expect(q.deliveredMessage(back[2]!, false).properties().headers?.get('x-delivery-count')).toBeUndefined();
+    // a third return is past x-delivery-limit 2: the message leaves instead of coming back
+    q.settled(null);
+    q.requeue(back[1]!);
+    expect(q.messageCount).toBe(0);
   });
 });
