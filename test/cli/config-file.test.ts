@@ -64,7 +64,7 @@ describe('config file (--config FILE, YAML)', () => {
 
   it('knows every flag as a key', () => {
     for (const key of ['host', 'port', 'data-dir', 'log-level', 'heartbeat', 'frame-max', 'channel-max', 'consumer-timeout',
-      'memory-high-watermark', 'disk-free-limit', 'queue-memory-window', 'default-user', 'default-pass', 'management-port',
+      'memory-high-watermark', 'disk-free-limit', 'queue-memory-budget', 'queue-memory-window', 'default-user', 'default-pass', 'management-port',
       'metrics-port', 'stats-interval', 'log-format']) {
       expect(CONFIG_FILE_KEYS).toContain(key);
     }

@@ -81,6 +81,17 @@ describe('parseCli', () => {
     expect(usageError(['start', '--force-recovery=yes']).message).toMatch(/force-recovery/);
   });
 
+  it('--queue-memory-budget (a fraction of the watermark, or bytes) and --queue-memory-window (0 = none), from flags and the environment', () => {
+    expect(startConfig(['start'])).toMatchObject({ queueMemoryBudget: 0, queueMemoryWindow: 0 });
+    expect(startConfig(['start', '--queue-memory-budget', '0.25', '--queue-memory-window', '5000'])).toMatchObject({ queueMemoryBudget: 0.25, queueMemoryWindow: 5000 });
+    expect(startConfig(['start'], { WARREN_QUEUE_MEMORY_BUDGET: '268435456', WARREN_QUEUE_MEMORY_WINDOW: '0' })).toMatchObject({
+      queueMemoryBudget: 268435456,
+      queueMemoryWindow: 0,
+    });
+    expect(usageError(['start', '--queue-memory-budget', '-1']).message).toContain('--queue-memory-budget');
+    expect(usageError(['start', '--queue-memory-window', 'lots']).message).toContain('--queue-memory-window');
+  });
+
   it('--default-user/--default-pass replace guest with a user that is not loopback-only', () => {
     const config = startConfig(['start', '--default-user', 'admin', '--default-pass', 's3cret']);
     expect(config.defaultUser).toEqual({ username: 'admin', password: 's3cret' });
