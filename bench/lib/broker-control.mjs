@@ -105,7 +105,7 @@ export class WarrenBroker {
    * @param {object} [o]
    * @param {string[]} [o.nodeArgs] extra node flags for the broker (e.g. --trace-gc, --heapsnapshot-signal=SIGUSR2)
    * @param {string|null} [o.logFile] append Warren's stdout (its log, and --trace-gc output) here; default: our stderr
-   * @param {string[]} [o.args] extra `warren start` options (e.g. --queue-memory-window 100000); none = Warren's defaults
+   * @param {string[]} [o.args] extra `warren start` options (e.g. --queue-memory-budget 0.25); none = Warren's defaults
    */
   static async start({ dataDir = null, logLevel = 'warn', restartSignal = 'SIGKILL', nodeArgs = [], logFile = null, args = [] } = {}) {
     if (!existsSync(WARREN_MAIN)) throw new Error(`${WARREN_MAIN} missing: run \`npm run build\` first`);
