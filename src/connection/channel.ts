@@ -125,6 +125,8 @@ export class Channel implements ConsumerOwner, EarlyConfirm, PublishOutput, Dire
   directReplyAddress: string | null = null;
   /** PublishOutput: the publish in progress wrote to the store (flow control) */
   touchesStore = false;
+  /** PublishOutput: a queue the publish in progress went to has used up its publish credit */
+  creditQueue: Queue | null = null;
   /** the publish checks of this channel, cached (created with the first publish) */
   private permits: PublishPermits | null = null;
 
@@ -414,6 +416,13 @@ export class Channel implements ConsumerOwner, EarlyConfirm, PublishOutput, Dire
     }
   }
 
+  /** Flow control: a queue's publish credit ran out; the connection waits for its next delivery pass. */
+  waitForCredit(): void {
+    const q = this.creditQueue!;
+    this.creditQueue = null;
+    this.conn.enterQueueFlow(q);
+  }
+
   /** frames of the multi-frame body being assembled (reused; emptied when it completes) */
   private readonly bodyParts: Buffer[] = [];
 
@@ -432,6 +441,8 @@ export class Channel implements ConsumerOwner, EarlyConfirm, PublishOutput, Dire
     const outcome = publish(this.session, p.exchange, message, p.mandatory, this);
     // the store is behind what it was handed: this connection is not read until it catches up
     if (this.touchesStore && this.conn.broker.core.flow.saturated) this.conn.enterFlow();
+    // a queue's publish credit is used up: this connection is not read until its next delivery pass
+    if (this.creditQueue !== null) this.waitForCredit();
     if (seq !== 0) {
       this.stats.publishConfirm++;
       if (outcome === Enqueued.Accepted) this.confirm(seq);
@@ -582,7 +593,11 @@ export class Channel implements ConsumerOwner, EarlyConfirm, PublishOutput, Dire
   // ---- deliveries (ConsumerOwner) ---------------------------------------------------------------
 
   canDeliver(consumer: Consumer): boolean {
-    if (this.state !== State.Open || !this.conn.out.writable) return false;
+    return this.conn.out.writable && this.hasPrefetchCredit(consumer);
+  }
+
+  hasPrefetchCredit(consumer: Consumer): boolean {
+    if (this.state !== State.Open) return false;
     if (consumer.noAck) return true;
     return (
       (consumer.prefetchCount === 0 || consumer.unacked < consumer.prefetchCount) &&

@@ -12,6 +12,7 @@ import { speaks091 } from '../protocol/protocol-header.js';
 import { ReplyCode, replyCodeName } from '../protocol/reply-code.js';
 import { authenticate, closeSession, openSession, saslMechanisms, updateSecret, type Peer } from '../operations/authenticate.js';
 import type { ClientConnection, FlowWaiter } from '../operations/core.js';
+import type { CreditWaiter, Queue } from '../queue/queue.js';
 import type { AuthenticatedUser, Session } from '../operations/session.js';
 import { Outbound } from '../transport/outbound.js';
 import type { BrokerContext } from './broker-context.js';
@@ -52,6 +53,13 @@ function closeOkTimeout(conn: Connection): void {
     conn.internalFailure(err, 'close-ok timer');
   }
 }
+function creditResume(conn: Connection): void {
+  try {
+    conn.resumeAfterCredit();
+  } catch (err) {
+    conn.internalFailure(err, 'flow control');
+  }
+}
 function handshakeTimeout(conn: Connection): void {
   try {
     conn.destroy('handshake timeout');
@@ -66,7 +74,7 @@ function handshakeTimeout(conn: Connection): void {
  * over in-memory pairs. Only this layer turns AmqpConnectionError/AmqpChannelError
  * into connection.close / channel.close.
  */
-export class Connection implements ClientConnection, FlowWaiter {
+export class Connection implements ClientConnection, FlowWaiter, CreditWaiter {
   readonly id = nextConnectionId++;
   readonly out: Outbound;
   readonly logger: Logger;
@@ -99,6 +107,10 @@ export class Connection implements ClientConnection, FlowWaiter {
   private blockedNotified = false;
   /** reading is paused because the store is behind what this connection published (flow control) */
   private flowPaused = false;
+  /** reading is paused until this queue's next delivery pass (its publish credit is used up) */
+  private creditQueue: Queue | null = null;
+  /** processFrames is running (a resume from inside it only lifts the pause) */
+  private processing = false;
 
   private state = State.AwaitHeader;
   private readonly reader: FrameReader;
@@ -183,7 +195,12 @@ export class Connection implements ClientConnection, FlowWaiter {
 
   /** reading is paused until the store catches up with what this connection published (RabbitMQ's state 'flow') */
   get flow(): boolean {
-    return this.flowPaused;
+    return this.flowPaused || this.creditQueue !== null;
+  }
+
+  /** not reading: an alarm, the store or a queue holds this connection */
+  private get readsHeld(): boolean {
+    return this.readPaused || this.flowPaused || this.creditQueue !== null;
   }
 
   // ---- inbound ------------------------------------------------------------------------------
@@ -198,14 +215,17 @@ export class Connection implements ClientConnection, FlowWaiter {
   }
 
   private processFrames(): void {
+    this.processing = true;
     try {
       if (this.state === State.AwaitHeader && !this.readProtocolHeader()) return;
       const r = this.reader;
-      while (!this.readPaused && !this.flowPaused && (this.state as State) !== State.Closed && r.nextFrame()) {
+      while (!this.readPaused && !this.flowPaused && this.creditQueue === null && (this.state as State) !== State.Closed && r.nextFrame()) {
         this.handleFrame(r.frameType, r.frameChannel, r.frameBuf, r.frameStart, r.frameEnd, r.frameOwned);
       }
     } catch (err) {
       this.handleError(err, 0);
+    } finally {
+      this.processing = false;
     }
     if (this.pendingConfirms.size !== 0) this.flushConfirms();
   }
@@ -373,7 +393,7 @@ export class Connection implements ClientConnection, FlowWaiter {
     if (!this.readPaused) return;
     this.readPaused = false;
     this.lastReceivedAt = Date.now();
-    if (this.flowPaused) return; // flowRelieved resumes
+    if (this.readsHeld) return; // flow control resumes
     this.socket.resume();
     // frames read before the pause are still buffered
     this.processFrames();
@@ -400,13 +420,43 @@ export class Connection implements ClientConnection, FlowWaiter {
       this.flowPaused = false;
       if (this.state === State.Closed) return;
       this.lastReceivedAt = Date.now();
-      if (this.readPaused) return; // the alarm still blocks it: unblock resumes
+      if (this.readsHeld) return; // the alarm still blocks it (unblock resumes), or a queue (creditGranted)
       this.socket.resume();
       // frames read before the pause are still buffered
       this.processFrames();
     } catch (err) {
       this.internalFailure(err, 'flow control');
     }
+  }
+
+  /**
+   * A publish used up a queue's publish credit (Queue.creditExhausted): stop reading after
+   * the current frame until that queue's next delivery pass, which is already scheduled and
+   * runs within this turn of the event loop. So a block never outlasts one turn: acks,
+   * nacks and cancels behind the publishes wait for no consumer, only for that pass.
+   */
+  enterQueueFlow(queue: Queue): void {
+    if (this.creditQueue !== null || this.state === State.Closed) return;
+    this.creditQueue = queue;
+    this.socket.pause();
+    queue.waitForCredit(this);
+  }
+
+  /** CreditWaiter: the queue's pass started; reading resumes once the pass is over (nextTick). */
+  creditGranted(queue: Queue): void {
+    if (this.creditQueue !== queue) return;
+    process.nextTick(creditResume, this);
+  }
+
+  resumeAfterCredit(): void {
+    if (this.creditQueue === null) return;
+    this.creditQueue = null;
+    if (this.state === State.Closed) return;
+    this.lastReceivedAt = Date.now();
+    if (this.readsHeld) return; // the store or an alarm still holds it
+    this.socket.resume();
+    // frames read before the pause are still buffered
+    if (!this.processing) this.processFrames();
   }
 
   /** A deferred reply went out: process the frames the channel held meanwhile. */
@@ -719,7 +769,7 @@ export class Connection implements ClientConnection, FlowWaiter {
   onHeartbeatTick(): void {
     const now = Date.now();
     // a blocked (or flow-controlled) connection is not being read: its silence is ours, not the peer's
-    if (!this.readPaused && !this.flowPaused && now - this.lastReceivedAt > this.heartbeat * 2000) {
+    if (!this.readsHeld && now - this.lastReceivedAt > this.heartbeat * 2000) {
       this.logger.warn({ heartbeat: this.heartbeat }, 'missed heartbeats from client, closing connection');
       this.destroy('missed heartbeats');
       return;

@@ -30,6 +30,11 @@ export interface PublishOutput {
    * (Core.flow); the caller resets it.
    */
   touchesStore?: boolean;
+  /**
+   * Set by publish to a queue whose publish credit is used up (Queue.creditExhausted): the
+   * caller stops reading its connection until that queue's next delivery pass, and resets it.
+   */
+  creditQueue?: Queue | null;
 }
 
 /** A cached publish decision for one exchange name. */
@@ -205,6 +210,7 @@ export function publish(s: Session, exchange: Exchange, message: Message, mandat
   for (let i = 0; i < n; i++) {
     const q = routed.get(i);
     const r = q.enqueue(message);
+    if (q.creditExhausted) out.creditQueue = q;
     if (r === Enqueued.Rejected) outcome = Enqueued.Rejected;
     else if (r === Enqueued.Stored) {
       paging = true;

@@ -16,6 +16,21 @@ import { QueueCounters } from '../stats/counters.js';
 
 /** Deliveries made in one pass before yielding the event loop (fairness between queues). */
 const DELIVERY_BATCH = 256;
+/**
+ * Publisher credit (RabbitMQ's credit flow, per delivery pass): while a queue has delivery
+ * work to do (consumers that are not all out of prefetch credit), what its publishers add
+ * between two of its delivery passes is counted, in units of one per message plus one per
+ * 4 KiB of body; past this many, a publisher's connection stops being read until the queue's
+ * next pass, which grants the credit back. A fast producer then gets as many turns of the
+ * event loop as the deliveries do, whatever the socket gives it per read.
+ */
+export const PUBLISH_CREDIT = 256;
+
+/** A publisher waiting for a queue's next delivery pass (flow control). */
+export interface CreditWaiter {
+  /** the queue's delivery pass ran: credit is back (called from the pass; nothing may escape) */
+  creditGranted(queue: Queue): void;
+}
 /** Entries read back per store read, and kept in memory at the head of a paged lane. */
 const PAGE_IN_BATCH = 1024;
 /** A paged-out chunk holds at most this many entries... */
@@ -119,6 +134,12 @@ export class Queue implements Pageable {
   private passScheduled = false;
   /** x-single-active-consumer: the consumer served (single-active-consumer.ts) */
   private activeConsumer: Consumer | undefined;
+  /** publisher credit used since the last delivery pass (see PUBLISH_CREDIT) */
+  private intake = 0;
+  /** the last pass stopped because every consumer was out of prefetch credit: intake is not counted */
+  private consumersStuck = false;
+  /** publishers held until the next pass */
+  private creditWaiters: CreditWaiter[] = [];
   private hadConsumer = false;
   private readonly runPass: () => void;
   /** head-of-queue expiry (one timer per queue, armed for the head's expiry) */
@@ -258,8 +279,34 @@ export class Queue implements Pageable {
       this.dropHeadOverLimit();
     }
     if (entry.expiresAt !== 0) this.armExpireTimer();
-    if (this.consumers.length !== 0) this.scheduleDelivery();
+    if (this.consumers.length !== 0) {
+      if (!this.consumersStuck) this.intake += 1 + (message.bodySize >>> 12);
+      this.schedulePass();
+    }
     return result;
+  }
+
+  // ---- publisher credit ---------------------------------------------------------------------
+
+  /** Publishers have used this queue's credit until its next delivery pass (see PUBLISH_CREDIT). */
+  get creditExhausted(): boolean {
+    return this.intake >= PUBLISH_CREDIT;
+  }
+
+  /** `waiter` is told at the start of the queue's next delivery pass (scheduled if need be). */
+  waitForCredit(waiter: CreditWaiter): void {
+    this.creditWaiters.push(waiter);
+    if (this.deleted) this.grantCredit();
+    else this.schedulePass();
+  }
+
+  /** A delivery pass starts (or the queue goes): the credit is back, held publishers may go on. */
+  private grantCredit(): void {
+    this.intake = 0;
+    if (this.creditWaiters.length === 0) return;
+    const waiters = this.creditWaiters;
+    this.creditWaiters = [];
+    for (const w of waiters) w.creditGranted(this);
   }
 
   /** Absolute expiry for a message entering this queue: 0 = never, -1 = "now or never" (TTL 0). */
@@ -734,6 +781,15 @@ export class Queue implements Pageable {
     return false;
   }
 
+  private anyConsumerHasPrefetchCredit(): boolean {
+    if (this.limits.singleActiveConsumer) {
+      const c = this.activeConsumer;
+      return c !== undefined && c.owner.hasPrefetchCredit(c);
+    }
+    for (const c of this.consumers) if (c.owner.hasPrefetchCredit(c)) return true;
+    return false;
+  }
+
   private hasConsumerWithCredit(): boolean {
     if (this.limits.singleActiveConsumer) {
       const c = this.activeConsumer;
@@ -745,6 +801,11 @@ export class Queue implements Pageable {
 
   /** Called when credit may have appeared (ack, qos change, socket drain, new consumer). */
   scheduleDelivery(): void {
+    this.consumersStuck = false;
+    this.schedulePass();
+  }
+
+  private schedulePass(): void {
     if (this.passScheduled || this.deleted) return;
     this.passScheduled = true;
     setImmediate(this.runPass);
@@ -752,6 +813,7 @@ export class Queue implements Pageable {
 
   private deliveryPass(): void {
     this.passScheduled = false;
+    this.grantCredit();
     if (this.deleted) return;
     let budget = DELIVERY_BATCH;
     const consumers = this.consumers;
@@ -759,7 +821,13 @@ export class Queue implements Pageable {
     // (peek: entries behind paged ones wait for them to be read back)
     while (budget > 0 && consumers.length !== 0 && this.ready.peek() !== undefined) {
       const consumer = this.nextConsumerWithCredit();
-      if (consumer === undefined) break; // credit returns via scheduleDelivery()
+      if (consumer === undefined) {
+        // credit returns via scheduleDelivery(); a consumer out of prefetch credit takes no
+        // more until it acks, so until then publishes are not counted against the pass
+        // (a slow consumer lets the backlog grow); one waiting for its socket's drain does
+        this.consumersStuck = !this.anyConsumerHasPrefetchCredit();
+        break;
+      }
       const entry = this.ready.shift()!;
       if (entry.expiresAt !== 0 && entry.expiresAt <= now) {
         // spec ext (TTL): an expired message is never delivered
@@ -840,6 +908,7 @@ export class Queue implements Pageable {
     if (this.unusedTimer !== null) clearTimeout(this.unusedTimer);
     const consumers = this.consumers.splice(0);
     for (const c of consumers) c.owner.consumerCancelled(c);
+    this.grantCredit();
     return n;
   }
 }

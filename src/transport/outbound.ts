@@ -4,6 +4,13 @@ import type { Duplex } from 'node:stream';
 export const SLAB_SIZE = 64 * 1024;
 /** A connection's pending bytes are handed to its socket once they reach this much. */
 const SEGMENT_FLUSH_BYTES = 32 * 1024;
+/**
+ * Deliveries stop (`writable` false) once this much waits in the socket's buffer, until
+ * 'drain'. Not the socket's 16 KiB high-water mark: a delivery pass would then stop after
+ * about 200 small messages (or one 64 KiB body) and wait a turn of the event loop for the
+ * drain, while a publisher's socket hands over 64 KiB per read.
+ */
+export const OUTBOUND_LIMIT = 512 * 1024;
 
 /**
  * The one buffer every connection encodes small frames into (deliveries, confirms). Bytes
@@ -34,7 +41,7 @@ function endOfTick(out: Outbound): void {
  * (reserve → write at `offset` → commit), no Buffer per frame, and handed to the socket
  * as one segment; the socket is corked from the first write of a tick to the next tick,
  * so segments and separately written buffers (large bodies) go out in one writev.
- * `writable` turns false when the socket's buffer is over its high-water mark; the
+ * `writable` turns false when the socket's buffer holds OUTBOUND_LIMIT bytes; the
  * connection stops delivering until 'drain'.
  */
 export class Outbound {
@@ -87,7 +94,7 @@ export class Outbound {
     this.schedule();
     this.bytesWritten += buf.length;
     if (this.closed) return;
-    if (!this.socket.write(buf)) this.writable = false;
+    if (!this.socket.write(buf) && this.socket.writableLength >= OUTBOUND_LIMIT) this.writable = false;
   }
 
   /** End of tick: everything encoded goes to the socket, which is uncorked. */
@@ -108,7 +115,7 @@ export class Outbound {
     if (end === start) return;
     this.segmentStart = end;
     if (this.closed) return;
-    if (!this.socket.write(slab.buf.subarray(start, end))) this.writable = false;
+    if (!this.socket.write(slab.buf.subarray(start, end)) && this.socket.writableLength >= OUTBOUND_LIMIT) this.writable = false;
   }
 
   /** nothing more can be written: destroyed, or ended (a write after end() is an error) */

@@ -28,6 +28,7 @@ export function handleTxCommit(ch: Channel): void {
   ch.touchesStore = false;
   for (const p of publishes) if (publish(ch.session, p.exchange, p.message, p.mandatory, ch) === Enqueued.Stored) stored = true;
   if (ch.touchesStore && ch.conn.broker.core.flow.saturated) ch.conn.enterFlow();
+  if (ch.creditQueue !== null) ch.waitForCredit();
   for (const s of settlements) ch.applySettlements([s.unacked], s.requeue);
   // RabbitMQ: commit-ok once the transaction's persistent messages are on disk
   ch.reply(afterStoreCommit(ch.session, stored), () => ({ id: MethodId.TxCommitOk, args: {} }));
