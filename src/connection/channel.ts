@@ -593,11 +593,7 @@ export class Channel implements ConsumerOwner, EarlyConfirm, PublishOutput, Dire
   // ---- deliveries (ConsumerOwner) ---------------------------------------------------------------
 
   canDeliver(consumer: Consumer): boolean {
-    return this.conn.out.writable && this.hasPrefetchCredit(consumer);
-  }
-
-  hasPrefetchCredit(consumer: Consumer): boolean {
-    if (this.state !== State.Open) return false;
+    if (this.state !== State.Open || !this.conn.out.writable) return false;
     if (consumer.noAck) return true;
     return (
       (consumer.prefetchCount === 0 || consumer.unacked < consumer.prefetchCount) &&

@@ -8,8 +8,6 @@ import type { Queue } from './queue.js';
 export interface ConsumerOwner {
   /** true when the channel, its connection and this consumer's prefetch allow one more delivery */
   canDeliver(consumer: Consumer): boolean;
-  /** the channel and this consumer's prefetch allow one more delivery (the socket aside) */
-  hasPrefetchCredit(consumer: Consumer): boolean;
   deliver(consumer: Consumer, queue: Queue, entry: import('./queue-entry.js').QueueEntry): void;
   /** the queue went away (deleted): spec consumer_cancel_notify → server basic.cancel */
   consumerCancelled(consumer: Consumer): void;

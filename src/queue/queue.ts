@@ -24,7 +24,7 @@ const DELIVERY_BATCH = 256;
  * next pass, which grants the credit back. A fast producer then gets as many turns of the
  * event loop as the deliveries do, whatever the socket gives it per read.
  */
-export const PUBLISH_CREDIT = 256;
+export const PUBLISH_CREDIT = 128;
 
 /** A publisher waiting for a queue's next delivery pass (flow control). */
 export interface CreditWaiter {
@@ -136,8 +136,6 @@ export class Queue implements Pageable {
   private activeConsumer: Consumer | undefined;
   /** publisher credit used since the last delivery pass (see PUBLISH_CREDIT) */
   private intake = 0;
-  /** the last pass stopped because every consumer was out of prefetch credit: intake is not counted */
-  private consumersStuck = false;
   /** publishers held until the next pass */
   private creditWaiters: CreditWaiter[] = [];
   private hadConsumer = false;
@@ -280,8 +278,8 @@ export class Queue implements Pageable {
     }
     if (entry.expiresAt !== 0) this.armExpireTimer();
     if (this.consumers.length !== 0) {
-      if (!this.consumersStuck) this.intake += 1 + (message.bodySize >>> 12);
-      this.schedulePass();
+      this.intake += 1 + (message.bodySize >>> 12);
+      this.scheduleDelivery();
     }
     return result;
   }
@@ -297,7 +295,7 @@ export class Queue implements Pageable {
   waitForCredit(waiter: CreditWaiter): void {
     this.creditWaiters.push(waiter);
     if (this.deleted) this.grantCredit();
-    else this.schedulePass();
+    else this.scheduleDelivery();
   }
 
   /** A delivery pass starts (or the queue goes): the credit is back, held publishers may go on. */
@@ -781,15 +779,6 @@ export class Queue implements Pageable {
     return false;
   }
 
-  private anyConsumerHasPrefetchCredit(): boolean {
-    if (this.limits.singleActiveConsumer) {
-      const c = this.activeConsumer;
-      return c !== undefined && c.owner.hasPrefetchCredit(c);
-    }
-    for (const c of this.consumers) if (c.owner.hasPrefetchCredit(c)) return true;
-    return false;
-  }
-
   private hasConsumerWithCredit(): boolean {
     if (this.limits.singleActiveConsumer) {
       const c = this.activeConsumer;
@@ -801,11 +790,6 @@ export class Queue implements Pageable {
 
   /** Called when credit may have appeared (ack, qos change, socket drain, new consumer). */
   scheduleDelivery(): void {
-    this.consumersStuck = false;
-    this.schedulePass();
-  }
-
-  private schedulePass(): void {
     if (this.passScheduled || this.deleted) return;
     this.passScheduled = true;
     setImmediate(this.runPass);
@@ -821,13 +805,7 @@ export class Queue implements Pageable {
     // (peek: entries behind paged ones wait for them to be read back)
     while (budget > 0 && consumers.length !== 0 && this.ready.peek() !== undefined) {
       const consumer = this.nextConsumerWithCredit();
-      if (consumer === undefined) {
-        // credit returns via scheduleDelivery(); a consumer out of prefetch credit takes no
-        // more until it acks, so until then publishes are not counted against the pass
-        // (a slow consumer lets the backlog grow); one waiting for its socket's drain does
-        this.consumersStuck = !this.anyConsumerHasPrefetchCredit();
-        break;
-      }
+      if (consumer === undefined) break; // credit returns via scheduleDelivery()
       const entry = this.ready.shift()!;
       if (entry.expiresAt !== 0 && entry.expiresAt <= now) {
         // spec ext (TTL): an expired message is never delivered

@@ -57,7 +57,6 @@ function consumer(q: Queue, noAck = true): { got: QueueEntry[]; more(n: number):
   let wake: (() => void) | null = null;
   const owner = {
     canDeliver: () => credit > 0,
-    hasPrefetchCredit: () => credit > 0,
     deliver(_c: Consumer, _q: Queue, entry: QueueEntry) {
       credit--;
       got.push(entry);

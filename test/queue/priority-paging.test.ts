@@ -48,7 +48,6 @@ async function drainAll(q: Queue, expected: number): Promise<string[]> {
   const finished = new Promise<void>((resolve) => (done = resolve));
   const owner: ConsumerOwner = {
     canDeliver: () => true,
-    hasPrefetchCredit: () => true,
     deliver(_c: Consumer, _q: Queue, entry: QueueEntry) {
       got.push(entry.message.body.toString());
       if (got.length === expected) done();
