@@ -1,6 +1,6 @@
 import { Duplex } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import { Outbound, SLAB_SIZE } from '../../src/transport/outbound.js';
+import { OUTBOUND_LIMIT, Outbound, SLAB_SIZE } from '../../src/transport/outbound.js';
 
 /** A socket stand-in that records what was written, in order (and can be destroyed). */
 class Sink extends Duplex {
@@ -104,14 +104,21 @@ describe('Outbound (shared encode slab)', () => {
     expect(errors).toEqual([]);
   });
 
-  it('turns writable off when the socket is over its high-water mark', async () => {
+  it('turns writable off once the socket holds OUTBOUND_LIMIT bytes, not at its high-water mark', async () => {
     const slow = new (class extends Sink {
       override _write(_c: Buffer, _e: BufferEncoding, _cb: () => void): void {} // never completes
       override _writev(_c: { chunk: Buffer }[], _cb: () => void): void {}
     })({ writableHighWaterMark: 1024 });
     const out = new Outbound(slow);
-    for (let i = 0; i < 100 && out.writable; i++) encode(out, Buffer.alloc(1000));
+    let written = 0;
+    for (let i = 0; i < 2000 && out.writable; i++) {
+      encode(out, Buffer.alloc(1000));
+      written += 1000;
+    }
     await nextTick();
     expect(out.writable).toBe(false);
+    // far past the 1 KiB high-water mark, and stopped soon after the limit
+    expect(written).toBeGreaterThanOrEqual(OUTBOUND_LIMIT - 64 * 1024);
+    expect(written).toBeLessThan(OUTBOUND_LIMIT + 64 * 1024);
   });
 });
