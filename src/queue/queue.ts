@@ -17,12 +17,13 @@ import { QueueCounters } from '../stats/counters.js';
 /** Deliveries made in one pass before yielding the event loop (fairness between queues). */
 const DELIVERY_BATCH = 256;
 /**
- * Publisher credit (RabbitMQ's credit flow, per delivery pass): while a queue has delivery
- * work to do (consumers that are not all out of prefetch credit), what its publishers add
- * between two of its delivery passes is counted, in units of one per message plus one per
- * 4 KiB of body; past this many, a publisher's connection stops being read until the queue's
- * next pass, which grants the credit back. A fast producer then gets as many turns of the
- * event loop as the deliveries do, whatever the socket gives it per read.
+ * Publisher credit (RabbitMQ's credit flow, per delivery pass): while a queue has consumers,
+ * what its publishers add between two of its delivery passes is counted, in units of one per
+ * message plus one per 4 KiB of body; past this many, a publisher's connection stops being
+ * read until the queue's next pass (already scheduled: it runs within the same turn of the
+ * event loop), which grants the credit back whatever it delivered. A fast producer then gets
+ * as many turns of the event loop as the deliveries do, whatever its socket gives per read,
+ * and a slow consumer still lets the backlog grow (by up to this much per turn).
  */
 export const PUBLISH_CREDIT = 128;
 
