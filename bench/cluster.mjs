@@ -2,11 +2,12 @@
 // Replicated throughput: the same perf.mjs scenarios against a single Warren node and against a
 // three-node cluster on etcd (all on this machine), alternating, with ratios.
 //   npm run build && flock /tmp/bench.lock node bench/cluster.mjs [--repeat 2] [--duration 10] [--count 100000]
+//     [--scenario confirm|backlog] [--cpu-prof <dir>] [--json] [--help]
 // A cluster run starts one etcd member (etcd holds no messages; its load is a few keepalives)
 // and three nodes; the perf client connects to the leader, and for `confirm` also through a
 // follower (the proxied path). Every node keeps its data dir on the same disk.
 import { spawn, execFileSync } from 'node:child_process';
-import { closeSync, mkdtempSync, openSync, rmSync } from 'node:fs';
+import { closeSync, mkdirSync, mkdtempSync, openSync, rmSync } from 'node:fs';
 import { connect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -24,9 +25,28 @@ const { values } = parseArgs({
     duration: { type: 'string', default: '10' },
     count: { type: 'string', default: '100000' },
     size: { type: 'string', default: '1024' },
+    scenario: { type: 'string' },
+    'cpu-prof': { type: 'string' },
     json: { type: 'boolean', default: false },
+    help: { type: 'boolean', default: false },
   },
 });
+if (values.help) {
+  process.stdout.write(`node bench/cluster.mjs [options]   (npm run build first; run under flock /tmp/bench.lock)
+  The perf.mjs scenarios against one Warren node and a three-node cluster on one etcd member,
+  alternating (single, cluster) per repeat; the worst ratio first.
+  --repeat <n>        rounds of every scenario on both sides (default 2; medians are quoted)
+  --duration <s>      length of the confirm scenario (default 10)
+  --count <n>         messages the backlog scenario publishes (default 100000)
+  --size <bytes>      body size (default 1024)
+  --scenario <name>   only this scenario: confirm (a consumer keeps up) or backlog (no consumer
+                      while publishing, then drained)
+  --cpu-prof <dir>    start every Warren node with --cpu-prof, profiles in <dir>/<side>-<node>-<run>/
+                      (the nodes are killed with SIGTERM so the profiles are written)
+  --json              only the JSON summary line
+`);
+  process.exit(0);
+}
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const log = (s) => process.stderr.write(`${s}\n`);
 
@@ -54,6 +74,14 @@ async function waitForPort(port, timeoutMs) {
   }
 }
 
+let profRun = 0;
+const profArgs = (name) => {
+  if (!values['cpu-prof']) return [];
+  const dir = join(values['cpu-prof'], `${name}-${profRun}`);
+  mkdirSync(dir, { recursive: true });
+  return ['--cpu-prof', '--cpu-prof-dir', dir];
+};
+
 function start(args, logFile) {
   const fd = openSync(logFile, 'a');
   const p = spawn(args[0], args.slice(1), { stdio: ['ignore', fd, fd] });
@@ -64,8 +92,11 @@ function start(args, logFile) {
 async function stop(p) {
   if (p.exitCode !== null || p.signalCode !== null) return;
   const gone = new Promise((r) => p.once('exit', r));
-  p.kill('SIGKILL');
+  // a profiled node must exit on its own to write its profile
+  p.kill(values['cpu-prof'] && p.profiled ? 'SIGTERM' : 'SIGKILL');
+  const killer = setTimeout(() => p.kill('SIGKILL'), 30_000);
   await gone;
+  clearTimeout(killer);
 }
 
 function perf(scenario, url, extra) {
@@ -85,7 +116,8 @@ const rateOf = (record, metric = 'publishRate') => record.metrics?.[metric] ?? n
 
 async function single(dir) {
   const port = await freePort();
-  const p = start([process.execPath, MAIN, 'start', '--host', '127.0.0.1', '--port', String(port), '--data-dir', join(dir, 'single'), '--log-level', 'warn', '--management-port', '0', '--metrics-port', '0'], join(dir, 'single.log'));
+  const p = start([process.execPath, ...profArgs('single'), MAIN, 'start', '--host', '127.0.0.1', '--port', String(port), '--data-dir', join(dir, 'single'), '--log-level', 'warn', '--management-port', '0', '--metrics-port', '0'], join(dir, 'single.log'));
+  p.profiled = true;
   await waitForPort(port, 60_000);
   return { url: `amqp://guest:guest@127.0.0.1:${port}`, stop: () => stop(p) };
 }
@@ -104,10 +136,11 @@ async function cluster(dir) {
     const port = await freePort();
     const cport = await freePort();
     const p = start(
-      [process.execPath, MAIN, 'start', '--host', '127.0.0.1', '--port', String(port), '--data-dir', join(dir, id), '--log-level', 'warn', '--management-port', '0', '--metrics-port', '0',
+      [process.execPath, ...profArgs(`cluster-${id}`), MAIN, 'start', '--host', '127.0.0.1', '--port', String(port), '--data-dir', join(dir, id), '--log-level', 'warn', '--management-port', '0', '--metrics-port', '0',
         '--cluster-etcd', endpoints[0], '--cluster-port', String(cport), '--node-id', id, '--cluster-name', 'bench'],
       join(dir, `${id}.log`),
     );
+    p.profiled = true;
     nodes.push({ id, port, p });
   }
   const until = Date.now() + 60_000;
@@ -131,9 +164,12 @@ async function cluster(dir) {
 }
 
 const results = [];
+const chosen = values.scenario ? SCENARIOS.filter((s) => s.name === values.scenario) : SCENARIOS;
+if (chosen.length === 0) throw new Error(`unknown --scenario ${values.scenario}`);
 for (let r = 0; r < Number(values.repeat); r++) {
-  for (const s of SCENARIOS) {
+  for (const s of chosen) {
     for (const kind of ['single', 'cluster']) {
+      profRun++;
       const dir = mkdtempSync(join(tmpdir(), 'warren-bench-cluster-'));
       const target = kind === 'single' ? await single(dir) : await cluster(dir);
       try {
@@ -158,7 +194,7 @@ const median = (xs) => {
   return s.length === 0 ? null : s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
 };
 const summary = [];
-for (const s of SCENARIOS) {
+for (const s of chosen) {
   for (const metric of s.metrics) {
     const singleRate = median(results.filter((x) => x.scenario === s.name && x.kind === 'single').map((x) => rateOf(x.record, metric)));
     for (const kind of ['cluster', 'cluster-via-follower']) {
