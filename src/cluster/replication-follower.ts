@@ -4,7 +4,7 @@ import type { Logger } from 'pino';
 import type { ApplyTarget } from './apply-target.js';
 import { connectHandshake, FRAME_MAX, FrameDecoder, FrameType, frame, LinkError, Purpose, readU64, u64 } from './link.js';
 import type { OpLog } from './op-log.js';
-import { decodeRecord, recordSeq, recordTerm } from './record.js';
+import { decodeRecord, recordSeq, recordTerm, type Op } from './record.js';
 
 export interface LeaderAddress {
   readonly id: string;
@@ -46,12 +46,16 @@ const RETRY_MS = 300;
 const RETAIN_RECORDS = 20_000;
 const PRUNE_EVERY = 1024;
 const QUEUE_PAUSE = 256;
+/** the store applies committed records in groups of at most this many records or bytes */
+const APPLY_GROUP_RECORDS = 1024;
+const APPLY_GROUP_BYTES = 32 * 1024 * 1024;
 
 /**
  * The follower's side: connects to the leader's cluster port, says where its log and store
  * stand, then writes the records it receives to its op log (fsynced, several per write
- * when they arrive together), acks the highest one that matches the leader's log, and
- * applies records to its store once the leader says they are committed. So its store only
+ * when they arrive together) and acks the highest one that matches the leader's log as
+ * soon as that write is durable. Beside the link, an applier writes records to the store
+ * once the leader says they are committed, several records per store write. So its store only
  * ever holds committed state: the data dir is a valid standalone Warren store at all
  * times except while a snapshot is being installed (then the op log says `syncing`).
  *
@@ -69,6 +73,11 @@ export class ReplicationFollower extends EventEmitter {
   /** highest seq in our log known to match the leader's log */
   private verified = -1;
   private commitKnown = 0;
+  /** highest seq known to be committed and held, matching, in this log (only grows, but for a snapshot) */
+  private applyUpTo = 0;
+  /** the store applier runs beside the link: acks never wait for the store */
+  private applier: Promise<void> | null = null;
+  private installing = false;
   private leaderTerm = 0;
   private stopped = false;
   private generation = 0;
@@ -221,7 +230,13 @@ export class ReplicationFollower extends EventEmitter {
             break;
           case FrameType.SnapshotBegin:
             await flush();
-            await this.installSnapshot(readU64(payload, 0), readU64(payload, 8), socket, gen);
+            this.installing = true;
+            try {
+              await this.applier;
+              await this.installSnapshot(readU64(payload, 0), readU64(payload, 8), socket, gen);
+            } finally {
+              this.installing = false;
+            }
             break;
           default:
             throw new LinkError(`unexpected frame ${type}`);
@@ -230,8 +245,20 @@ export class ReplicationFollower extends EventEmitter {
       await flush();
       if (gen !== this.generation) return;
       if (this.verified >= 0) socket.write(frame(FrameType.Ack, u64(this.verified)));
-      await this.applyCommitted();
+      this.applyUpTo = Math.max(this.applyUpTo, Math.min(this.commitKnown, this.verified));
+      this.startApplier();
     }
+  }
+
+  private startApplier(): void {
+    if (this.applier !== null || this.installing || this.stopped || this.applyUpTo <= this.o.log.applied.seq) return;
+    const before = this.o.log.applied.seq;
+    this.applier = this.applyCommitted()
+      .catch((err) => this.o.logger.warn({ err }, 'cluster: applying committed records to the store failed; retrying with the next records'))
+      .finally(() => {
+        this.applier = null;
+        if (this.o.log.applied.seq > before) this.startApplier();
+      });
   }
 
   /** snapshot frames follow SnapshotBegin in the queue; they are consumed here */
@@ -275,25 +302,39 @@ export class ReplicationFollower extends EventEmitter {
     }
     await log.finishSnapshot({ seq, term });
     this.verified = seq;
+    this.applyUpTo = seq;
     this.o.logger.info({ seq }, 'cluster: snapshot installed');
   }
 
+  /**
+   * Applies committed records to the store in groups (one store write for up to
+   * APPLY_GROUP_RECORDS records or APPLY_GROUP_BYTES: their ops in order, so a later write
+   * of a key wins as it would record by record), then notes the applied position.
+   */
   private async applyCommitted(): Promise<void> {
     const log = this.o.log;
-    const upTo = Math.min(this.commitKnown, this.verified);
-    let applied = log.applied;
-    if (upTo <= applied.seq) return;
-    for (let seq = applied.seq + 1; seq <= upTo; seq++) {
-      const buf = await log.get(seq);
-      if (buf === undefined) throw new Error(`op log hole at ${seq}`);
-      const r = decodeRecord(buf);
-      await this.o.target.apply(r.ops);
-      applied = { seq, term: r.term };
+    while (!this.installing && !this.stopped) {
+      const upTo = this.applyUpTo;
+      let applied = log.applied;
+      if (upTo <= applied.seq) return;
+      const ops: Op[] = [];
+      let bytes = 0;
+      for (let seq = applied.seq + 1; seq <= upTo && seq - applied.seq <= APPLY_GROUP_RECORDS && bytes < APPLY_GROUP_BYTES; ) {
+        const buf = await log.get(seq);
+        if (buf === undefined) throw new Error(`op log hole at ${seq}`);
+        const r = decodeRecord(buf);
+        for (const op of r.ops) ops.push(op);
+        bytes += buf.length;
+        applied = { seq, term: r.term };
+        seq++;
+      }
+      await this.o.target.apply(ops);
+      if (this.installing || this.stopped) return;
+      await log.setApplied(applied);
+      // the log is kept RETAIN_RECORDS behind, pruned in steps of PRUNE_EVERY
+      if (applied.seq - log.basePosition.seq > RETAIN_RECORDS + PRUNE_EVERY) await log.prune(applied.seq - RETAIN_RECORDS);
+      this.emit('applied', applied.seq);
     }
-    await log.setApplied(applied);
-    // the log is kept RETAIN_RECORDS behind, pruned in steps of PRUNE_EVERY
-    if (applied.seq - log.basePosition.seq > RETAIN_RECORDS + PRUNE_EVERY) await log.prune(applied.seq - RETAIN_RECORDS);
-    this.emit('applied', applied.seq);
   }
 
   status(): FollowerStatus {
@@ -316,5 +357,6 @@ export class ReplicationFollower extends EventEmitter {
     this.leader = null;
     this.disconnect();
     await this.processing;
+    await this.applier;
   }
 }
