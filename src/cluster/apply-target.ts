@@ -16,8 +16,17 @@ export interface StoreSnapshot {
  * which the store's own writes reach only through replication (see replicated-store.ts).
  * Records hold blind puts and deletes: applying one twice is harmless.
  */
+/** a write built ahead of time (while the ISR acks), written once it commits */
+export interface PreparedWrite {
+  write(): Promise<void>;
+  /** frees it unwritten (leadership lost before it committed) */
+  discard(): void;
+}
+
 export interface ApplyTarget {
   apply(ops: readonly Op[]): Promise<void>;
+  /** builds the write of `ops` without writing anything; written later in seq order */
+  prepare(ops: readonly Op[]): PreparedWrite;
   /** a view of everything applied so far; called only between two applies */
   snapshot(): StoreSnapshot;
   /** snapshot install on a follower: the store is emptied, then refilled */
@@ -40,6 +49,23 @@ export class LevelApplyTarget implements ApplyTarget {
   async apply(ops: readonly Op[]): Promise<void> {
     if (ops.length === 0) return;
     await this.write(ops, { sync: false });
+  }
+
+  prepare(ops: readonly Op[]): PreparedWrite {
+    const batch = this.db.batch();
+    try {
+      for (const op of ops) {
+        if (op.type === 'put') batch.put(op.key, op.value);
+        else batch.del(op.key);
+      }
+    } catch (err) {
+      void batch.close().catch(() => {});
+      throw err;
+    }
+    return {
+      write: () => batch.write(),
+      discard: () => void batch.close().catch(() => {}),
+    };
   }
 
   snapshot(): StoreSnapshot {

@@ -60,6 +60,15 @@ export function frame(type: number, ...parts: Buffer[]): Buffer {
   return Buffer.concat([head, ...parts], 4 + len);
 }
 
+/** the head of a frame whose payload is a u64 followed by `payloadLength - 8` bytes sent apart */
+export function frameHead(type: number, payloadLength: number, first: number): Buffer {
+  const head = Buffer.allocUnsafe(13);
+  head.writeUInt32BE(1 + payloadLength, 0);
+  head[4] = type;
+  head.writeBigUInt64BE(BigInt(first), 5);
+  return head;
+}
+
 export function u64(n: number): Buffer {
   const b = Buffer.allocUnsafe(8);
   b.writeBigUInt64BE(BigInt(n), 0);

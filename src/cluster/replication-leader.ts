@@ -1,8 +1,8 @@
 import { EventEmitter } from 'node:events';
 import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
-import type { ApplyTarget, StoreSnapshot } from './apply-target.js';
-import { FrameDecoder, FrameType, frame, LinkError, readU64, u64 } from './link.js';
+import type { ApplyTarget, PreparedWrite, StoreSnapshot } from './apply-target.js';
+import { FrameDecoder, FrameType, frame, frameHead, LinkError, readU64, u64 } from './link.js';
 import type { OpLog } from './op-log.js';
 import { decodeRecord, encodeRecord, recordSeq, type Op } from './record.js';
 
@@ -37,6 +37,8 @@ interface Pending {
   readonly seq: number;
   readonly term: number;
   readonly ops: readonly Op[];
+  /** the store write, built while the followers ack (null for records inherited at promotion) */
+  prepared: PreparedWrite | null;
   readonly done: ((error: Error | null) => void) | null;
 }
 
@@ -143,7 +145,7 @@ export class ReplicationLeader extends EventEmitter {
       const buf = await this.o.log.get(seq);
       if (buf === undefined) throw new Error(`op log hole at ${seq}`);
       const r = decodeRecord(buf);
-      this.pending.push({ seq: r.seq, term: r.term, ops: r.ops, done: null });
+      this.pending.push({ seq: r.seq, term: r.term, ops: r.ops, prepared: null, done: null });
     }
     await this.append([]);
   }
@@ -158,7 +160,8 @@ export class ReplicationLeader extends EventEmitter {
     const seq = ++this.lastSeq;
     const rec = encodeRecord(this.o.term, seq, ops);
     return new Promise<void>((resolve, reject) => {
-      this.pending.push({ seq, term: this.o.term, ops, done: (err) => (err === null ? resolve() : reject(err)) });
+      const p: Pending = { seq, term: this.o.term, ops, prepared: null, done: (err) => (err === null ? resolve() : reject(err)) };
+      this.pending.push(p);
       this.logQueue.push(rec);
       this.unlogged.set(seq, rec);
       void this.writeLog();
@@ -166,6 +169,12 @@ export class ReplicationLeader extends EventEmitter {
         if (!s.following) continue;
         if (this.waitset.has(s.id) && (this.match.get(s.id) ?? 0) === seq - 1) this.behindSince.set(s.id, performance.now());
         this.pump(s);
+      }
+      // the store write is built while the record travels (applied only once it commits)
+      try {
+        p.prepared = this.o.target.prepare(ops);
+      } catch (err) {
+        this.fail(err);
       }
       if (++this.appendsSincePrune >= Math.min(PRUNE_EVERY, Math.max(1, this.o.retainRecords))) {
         this.appendsSincePrune = 0;
@@ -211,16 +220,34 @@ export class ReplicationLeader extends EventEmitter {
     try {
       for (;;) {
         this.serveSnapshots();
-        const p = this.pending[0];
-        if (p === undefined || p.seq > this.commitSeq || this.stopped) break;
-        // the deadline is checked again right before the writer is told (confirms follow)
+        // every committed record waiting is applied in one store write (usually one: the
+        // store keeps one batch in flight), then their writers are told in seq order
+        let n = 0;
+        while (n < this.pending.length && this.pending[n]!.seq <= this.commitSeq) n++;
+        if (n === 0 || this.stopped) break;
+        // the deadline is checked again right before the writers are told (confirms follow)
         if (!this.o.gate.canCommit()) break;
-        await this.o.target.apply(p.ops);
+        const group = this.pending.slice(0, n);
+        if (n === 1 && group[0]!.prepared !== null) {
+          const w = group[0]!.prepared;
+          group[0]!.prepared = null;
+          await w.write();
+        } else {
+          const all: Op[] = [];
+          for (const p of group) {
+            p.prepared?.discard();
+            p.prepared = null;
+            for (const op of p.ops) all.push(op);
+          }
+          await this.o.target.apply(all);
+        }
         if (this.stopped) break; // stop() has answered every writer already
-        this.pending.shift();
-        this.appliedSeq = p.seq;
-        this.appliedTerm = p.term;
-        if (p.done !== null) {
+        this.pending.splice(0, n);
+        const lastApplied = group[n - 1]!;
+        this.appliedSeq = lastApplied.seq;
+        this.appliedTerm = lastApplied.term;
+        for (const p of group) {
+          if (p.done === null) continue;
           try {
             p.done(null);
           } catch (err) {
@@ -228,7 +255,12 @@ export class ReplicationLeader extends EventEmitter {
           }
         }
       }
-      if (!this.stopped) await this.o.log.setApplied({ seq: this.appliedSeq, term: this.appliedTerm });
+      // noted behind the log's writes, not waited for: it may lag the store (see OpLog)
+      if (!this.stopped) {
+        void this.o.log.setApplied({ seq: this.appliedSeq, term: this.appliedTerm }).catch((err) => {
+          if (!this.stopped) this.fail(err);
+        });
+      }
     } catch (err) {
       this.fail(err);
     } finally {
@@ -474,7 +506,12 @@ export class ReplicationLeader extends EventEmitter {
           return; // not written to the log yet: the append that writes it pumps again
         }
         s.nextSeq++;
-        if (!s.socket.write(frame(FrameType.Record, u64(this.commitSeq), rec)) || s.socket.writableLength > HIGH_WATER) {
+        // header and record as two writes of one writev: the record is not copied
+        s.socket.cork();
+        s.socket.write(frameHead(FrameType.Record, 8 + rec.length, this.commitSeq));
+        const more = s.socket.write(rec);
+        s.socket.uncork();
+        if (!more || s.socket.writableLength > HIGH_WATER) {
           await new Promise((r) => s.socket.once('drain', r));
         }
       }
@@ -531,6 +568,10 @@ export class ReplicationLeader extends EventEmitter {
     if (this.timer !== null) clearInterval(this.timer);
     for (const s of [...this.sessions.values()]) this.closeSession(s, 'leader stopped', false);
     const err = new NotLeaderError('leadership lost before the write was confirmed');
-    for (const p of this.pending.splice(0)) p.done?.(err);
+    for (const p of this.pending.splice(0)) {
+      p.prepared?.discard();
+      p.prepared = null;
+      p.done?.(err);
+    }
   }
 }
