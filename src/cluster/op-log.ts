@@ -13,8 +13,8 @@ const ENTRY_HEADER = 8;
 const RECORD_MAX = 1024 * 1024 * 1024;
 const SEGMENT_SUFFIX = '.seg';
 const META_FILE = 'meta';
-/** meta slot := magic u32 | counter u32 | base seq u64 | base term u64 | applied seq u64 | applied term u64 | syncing u8 | crc32 u32 */
-const META_SLOT = 49;
+/** meta slot := magic u32 | counter u32 | base seq u64 | base term u64 | applied seq u64 | applied term u64 | committed u64 | syncing u8 | crc32 u32 */
+const META_SLOT = 57;
 const META_MAGIC = 0x57524c31; // "WRL1"
 
 export interface Position {
@@ -37,7 +37,7 @@ function segmentName(firstSeq: number): string {
   return `${String(firstSeq).padStart(20, '0')}${SEGMENT_SUFFIX}`;
 }
 
-function encodeMeta(counter: number, base: Position, applied: Position, syncing: boolean): Buffer {
+function encodeMeta(counter: number, base: Position, applied: Position, committed: number, syncing: boolean): Buffer {
   const b = Buffer.alloc(META_SLOT);
   b.writeUInt32BE(META_MAGIC, 0);
   b.writeUInt32BE(counter >>> 0, 4);
@@ -45,18 +45,20 @@ function encodeMeta(counter: number, base: Position, applied: Position, syncing:
   b.writeBigUInt64BE(BigInt(base.term), 16);
   b.writeBigUInt64BE(BigInt(applied.seq), 24);
   b.writeBigUInt64BE(BigInt(applied.term), 32);
-  b[40] = syncing ? 1 : 0;
-  b.writeUInt32BE(crc32(b.subarray(0, 41)), 41);
+  b.writeBigUInt64BE(BigInt(committed), 40);
+  b[48] = syncing ? 1 : 0;
+  b.writeUInt32BE(crc32(b.subarray(0, 49)), 49);
   return b;
 }
 
-function decodeMeta(b: Buffer): { counter: number; base: Position; applied: Position; syncing: boolean } | null {
-  if (b.length < META_SLOT || b.readUInt32BE(0) !== META_MAGIC || b.readUInt32BE(41) !== crc32(b.subarray(0, 41))) return null;
+function decodeMeta(b: Buffer): { counter: number; base: Position; applied: Position; committed: number; syncing: boolean } | null {
+  if (b.length < META_SLOT || b.readUInt32BE(0) !== META_MAGIC || b.readUInt32BE(49) !== crc32(b.subarray(0, 49))) return null;
   return {
     counter: b.readUInt32BE(4),
     base: { seq: Number(b.readBigUInt64BE(8)), term: Number(b.readBigUInt64BE(16)) },
     applied: { seq: Number(b.readBigUInt64BE(24)), term: Number(b.readBigUInt64BE(32)) },
-    syncing: b[40] === 1,
+    committed: Number(b.readBigUInt64BE(40)),
+    syncing: b[48] === 1,
   };
 }
 
@@ -84,6 +86,7 @@ export class OpLog {
   private base: Position = { seq: 0, term: 0 };
   private last: Position = { seq: 0, term: 0 };
   private applied_: Position = { seq: 0, term: 0 };
+  private committed_ = 0;
   private syncing_ = false;
   private metaHandle: FileHandle | null = null;
   private metaCounter = 0;
@@ -119,6 +122,7 @@ export class OpLog {
       this.metaCounter = meta.counter;
       this.base = meta.base;
       this.applied_ = meta.applied;
+      this.committed_ = meta.committed;
       this.syncing_ = meta.syncing;
     }
     if (this.applied_.seq < this.base.seq) this.applied_ = this.base;
@@ -142,6 +146,7 @@ export class OpLog {
       }
     }
     this.writtenSeq = this.last.seq;
+    this.committed_ = Math.max(this.applied_.seq, Math.min(this.committed_, this.last.seq));
     if (this.last.seq < this.applied_.seq) throw new Error(`op log ${this.dir}: records end at ${this.last.seq}, below the applied seq ${this.applied_.seq}`);
     this.opened = true;
   }
@@ -219,7 +224,8 @@ export class OpLog {
         await handle.close();
       }
       const meta = await open(join(this.dir, META_FILE), 'w');
-      await meta.write(encodeMeta(1, base, applied.seq < base.seq ? base : applied, syncing), 0, META_SLOT, 0);
+      const from = applied.seq < base.seq ? base : applied;
+      await meta.write(encodeMeta(1, base, from, from.seq, syncing), 0, META_SLOT, 0);
       await meta.datasync();
       await meta.close();
     } finally {
@@ -268,6 +274,21 @@ export class OpLog {
 
   get applied(): Position {
     return this.applied_;
+  }
+
+  /**
+   * the highest seq this node learnt was committed and holds in its log (matching the
+   * leader's): at start, a follower replays its log up to here into its store
+   */
+  get committed(): number {
+    return this.committed_;
+  }
+
+  /** notes a commit point (not synced, as `applied`); never moves back */
+  async setCommitted(seq: number): Promise<void> {
+    if (seq <= this.committed_) return;
+    this.committed_ = seq;
+    await this.serial(() => this.writeMeta(false));
   }
 
   /** a snapshot is being installed: the store is incomplete and must not be promoted or opened */
@@ -420,6 +441,7 @@ export class OpLog {
   /** records that the store holds everything up to `p` (not synced: see the class comment) */
   async setApplied(p: Position): Promise<void> {
     this.applied_ = p;
+    if (p.seq > this.committed_) this.committed_ = p.seq;
     await this.serial(() => this.writeMeta(false));
   }
 
@@ -427,7 +449,7 @@ export class OpLog {
     const h = this.metaHandle;
     if (h === null) throw new Error('op log is not open');
     this.metaCounter = (this.metaCounter + 1) >>> 0;
-    const b = encodeMeta(this.metaCounter, this.base, this.applied_, this.syncing_);
+    const b = encodeMeta(this.metaCounter, this.base, this.applied_, this.committed_, this.syncing_);
     await h.write(b, 0, META_SLOT, (this.metaCounter % 2) * META_SLOT);
     if (sync) await h.datasync();
   }
@@ -467,6 +489,7 @@ export class OpLog {
       this.base = p;
       this.last = p;
       this.applied_ = p;
+      this.committed_ = p.seq;
       this.syncing_ = false;
       // meta first: on a crash after it, open() drops the old segments as below the base
       await this.writeMeta(true);

@@ -84,6 +84,13 @@ export class ReplicationFollower extends EventEmitter {
 
   constructor(private readonly o: ReplicationFollowerOptions) {
     super();
+    // records this node knew were committed but had not applied when it stopped: into the
+    // store now, so that the data dir holds them without waiting for a leader
+    this.applyUpTo = Math.min(o.log.committed, o.log.lastPosition.seq);
+    if (this.applyUpTo > o.log.applied.seq) {
+      o.logger.info({ applied: o.log.applied.seq, committed: this.applyUpTo }, 'cluster: replaying committed records from the op log into the store');
+      this.startApplier();
+    }
   }
 
   /** follows this leader (reconnecting until told otherwise); null = no leader known */
@@ -245,7 +252,11 @@ export class ReplicationFollower extends EventEmitter {
       await flush();
       if (gen !== this.generation) return;
       if (this.verified >= 0) socket.write(frame(FrameType.Ack, u64(this.verified)));
-      this.applyUpTo = Math.max(this.applyUpTo, Math.min(this.commitKnown, this.verified));
+      const upTo = Math.min(this.commitKnown, this.verified);
+      if (upTo > this.applyUpTo) {
+        this.applyUpTo = upTo;
+        void log.setCommitted(upTo).catch((err) => this.o.logger.warn({ err }, 'cluster: cannot note the commit point in the op log'));
+      }
       this.startApplier();
     }
   }

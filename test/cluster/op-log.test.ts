@@ -35,6 +35,11 @@ async function reopen(log: OpLog, segmentBytes?: number): Promise<OpLog> {
 const rec = (term: number, seq: number, value = `v${seq}`): Buffer => encodeRecord(term, seq, [{ type: 'put', key: Buffer.from(`k${seq}`), value: Buffer.from(value) }]);
 const range = (from: number, to: number, term = 3): Buffer[] => Array.from({ length: to - from + 1 }, (_, i) => rec(term, from + i));
 
+function valueOf(buf: Buffer | undefined): string {
+  const op = decodeRecord(buf!).ops[0]!;
+  return op.type === 'put' ? op.value.toString() : '';
+}
+
 async function segments(dir: string): Promise<string[]> {
   return (await readdir(dir)).filter((n) => n.endsWith('.seg')).sort();
 }
@@ -48,12 +53,26 @@ describe('op log (segment files)', () => {
     log = await reopen(log);
     expect(log.lastPosition).toEqual({ seq: 4, term: 4 });
     expect(log.applied).toEqual({ seq: 2, term: 3 });
-    expect(decodeRecord((await log.get(3))!).ops[0]!.value.toString()).toBe('v3');
+    expect(valueOf(await log.get(3))).toBe('v3');
     expect(await log.termAt(4)).toBe(4);
     expect(await log.get(5)).toBeUndefined();
     await expect(log.append([rec(4, 6)], true)).rejects.toThrow(/after 4/);
     await log.append([rec(4, 5)], true);
     expect(log.lastPosition.seq).toBe(5);
+  });
+
+  it('keeps the commit point it was told (never past its records, never back)', async () => {
+    let log = await openLog(await freshDir());
+    await log.append(range(1, 5), true);
+    await log.setCommitted(4);
+    await log.setCommitted(2);
+    expect(log.committed).toBe(4);
+    await log.setApplied({ seq: 1, term: 3 });
+    log = await reopen(log);
+    expect(log.committed).toBe(4);
+    expect(log.applied.seq).toBe(1);
+    await log.setApplied({ seq: 5, term: 3 });
+    expect(log.committed).toBe(5);
   });
 
   it('cuts a torn or corrupt tail on open (a write a crash cut short was never acknowledged)', async () => {
@@ -125,7 +144,7 @@ describe('op log (segment files)', () => {
     await log.append([rec(9, 8, 'new')], true);
     log = await reopen(log, 200);
     expect(log.lastPosition).toEqual({ seq: 8, term: 9 });
-    expect(decodeRecord((await log.get(8))!).ops[0]!.value.toString()).toBe('new');
+    expect(valueOf(await log.get(8))).toBe('new');
     expect(decodeRecord((await log.get(7))!).term).toBe(3);
   });
 

@@ -347,3 +347,17 @@ describe('replication', () => {
     expect(await store.readEntries(big, null, 10)).toEqual([]);
   });
 });
+
+describe('follower store recovery', () => {
+  it('replays the records its op log holds as committed into its store at start, with no leader, and nothing past the commit point', async () => {
+    const r = await root();
+    const b = await node('b', r);
+    await b.log.append([encodeRecord(4, 1, [put('a', '1')]), encodeRecord(4, 2, [put('b', '2')]), encodeRecord(4, 3, [put('c', '3')])], true);
+    await b.log.setCommitted(2); // seq 3 arrived, its commit was never heard of
+    const f = follower(b);
+    await until(() => f.status().appliedSeq === 2, 'the committed records applied');
+    expect(await dump(b.db)).toEqual([`${Buffer.from('a').toString('hex')}=${Buffer.from('1').toString('hex')}`, `${Buffer.from('b').toString('hex')}=${Buffer.from('2').toString('hex')}`]);
+    await f.stop();
+    expect(b.log.applied).toEqual({ seq: 2, term: 4 });
+  });
+});
