@@ -7,7 +7,7 @@
 // and three nodes; the perf client connects to the leader, and for `confirm` also through a
 // follower (the proxied path). Every node keeps its data dir on the same disk.
 import { spawn, execFileSync } from 'node:child_process';
-import { closeSync, mkdirSync, mkdtempSync, openSync, rmSync } from 'node:fs';
+import { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
 import { connect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -44,6 +44,8 @@ if (values.help) {
   --cpu-prof <dir>    start every Warren node with --cpu-prof, profiles in <dir>/<side>-<node>-<run>/
                       (the nodes are killed with SIGTERM so the profiles are written)
   --json              only the JSON summary line
+  Every run also prints (stderr) the CPU seconds its broker node(s) used, all nodes together,
+  and the load average, so a busy machine shows.
 `);
   process.exit(0);
 }
@@ -89,6 +91,16 @@ function start(args, logFile) {
   return p;
 }
 
+/** CPU seconds (user + system) a process has used so far, from /proc (Linux) */
+function cpuSeconds(p) {
+  try {
+    const f = readFileSync(`/proc/${p.pid}/stat`, 'utf8').split(') ')[1].split(' ');
+    return (Number(f[11]) + Number(f[12])) / 100;
+  } catch {
+    return null;
+  }
+}
+
 async function stop(p) {
   if (p.exitCode !== null || p.signalCode !== null) return;
   const gone = new Promise((r) => p.once('exit', r));
@@ -119,7 +131,7 @@ async function single(dir) {
   const p = start([process.execPath, ...profArgs('single'), MAIN, 'start', '--host', '127.0.0.1', '--port', String(port), '--data-dir', join(dir, 'single'), '--log-level', 'warn', '--management-port', '0', '--metrics-port', '0'], join(dir, 'single.log'));
   p.profiled = true;
   await waitForPort(port, 60_000);
-  return { url: `amqp://guest:guest@127.0.0.1:${port}`, stop: () => stop(p) };
+  return { url: `amqp://guest:guest@127.0.0.1:${port}`, cpu: () => [cpuSeconds(p)], stop: () => stop(p) };
 }
 
 async function cluster(dir) {
@@ -156,6 +168,7 @@ async function cluster(dir) {
   return {
     url: `amqp://guest:guest@127.0.0.1:${leader.port}`,
     followerUrl: `amqp://guest:guest@127.0.0.1:${follower.port}`,
+    cpu: () => nodes.map((n) => cpuSeconds(n.p)),
     stop: async () => {
       for (const n of nodes) await stop(n.p);
       await stop(etcd);
@@ -173,9 +186,12 @@ for (let r = 0; r < Number(values.repeat); r++) {
       const dir = mkdtempSync(join(tmpdir(), 'warren-bench-cluster-'));
       const target = kind === 'single' ? await single(dir) : await cluster(dir);
       try {
+        const cpuBefore = target.cpu();
         const record = perf(s.name, target.url, s.args());
-        results.push({ scenario: s.name, kind, rate: rateOf(record), ok: record.ok, record });
-        log(`${s.name} ${kind}: ${Math.round(rateOf(record))} msg/s`);
+        // CPU seconds the broker node(s) used during the scenario, all nodes together
+        const cpu = +target.cpu().reduce((a, c, i) => a + (c ?? 0) - (cpuBefore[i] ?? 0), 0).toFixed(2);
+        results.push({ scenario: s.name, kind, rate: rateOf(record), ok: record.ok, cpu, record });
+        log(`${s.name} ${kind}: ${Math.round(rateOf(record))} msg/s, broker CPU ${cpu} s, load ${readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ')}`);
         if (kind === 'cluster' && s.name === 'confirm') {
           const viaFollower = perf(s.name, target.followerUrl, s.args());
           results.push({ scenario: s.name, kind: 'cluster-via-follower', rate: rateOf(viaFollower), ok: viaFollower.ok, record: viaFollower });
