@@ -72,6 +72,8 @@ export class ReplicationFollower extends EventEmitter {
   private processing: Promise<void> | null = null;
   /** highest seq in our log known to match the leader's log */
   private verified = -1;
+  /** the last seq acked on this link (-1: none yet) */
+  private ackedSeq = -1;
   private commitKnown = 0;
   /** highest seq known to be committed and held, matching, in this log (only grows, but for a snapshot) */
   private applyUpTo = 0;
@@ -150,6 +152,7 @@ export class ReplicationFollower extends EventEmitter {
     if (hello.nodeId !== leader.id || hello.term !== leader.term) throw new LinkError(`the peer is ${hello.nodeId} term ${hello.term}, not the leader we follow`);
     this.leaderTerm = leader.term;
     this.verified = -1;
+    this.ackedSeq = -1;
     const log = this.o.log;
     const last = log.lastPosition;
     socket.write(
@@ -251,7 +254,11 @@ export class ReplicationFollower extends EventEmitter {
       }
       await flush();
       if (gen !== this.generation) return;
-      if (this.verified >= 0) socket.write(frame(FrameType.Ack, u64(this.verified)));
+      // an ack only for progress (a Commit frame alone needs no answer)
+      if (this.verified >= 0 && this.verified !== this.ackedSeq) {
+        this.ackedSeq = this.verified;
+        socket.write(frame(FrameType.Ack, u64(this.verified)));
+      }
       const upTo = Math.min(this.commitKnown, this.verified);
       if (upTo > this.applyUpTo) {
         this.applyUpTo = upTo;

@@ -51,9 +51,16 @@ interface Session {
   pumping: boolean;
   snapshotSeq: number | null;
   closed: boolean;
+  /** the commit point this follower was last told (with a record or a Commit frame) */
+  sentCommit: number;
 }
 
 const HEARTBEAT_MS = 100;
+/**
+ * a new commit point goes out with the next record; a follower that gets none this soon is
+ * told with a Commit frame (it applies committed records to its store only)
+ */
+const COMMIT_NOTIFY_MS = 10;
 const IDLE_COMMIT_MS = 500;
 const SNAPSHOT_CHUNK = 1000;
 const PRUNE_EVERY = 1024;
@@ -286,22 +293,28 @@ export class ReplicationLeader extends EventEmitter {
   private scheduleCommitNotify(): void {
     if (this.commitNotifyScheduled) return;
     this.commitNotifyScheduled = true;
-    setImmediate(() => {
+    setTimeout(() => {
       this.commitNotifyScheduled = false;
-      this.sendCommit();
-    });
+      this.sendCommit(false);
+    }, COMMIT_NOTIFY_MS).unref();
   }
 
-  private sendCommit(): void {
+  /** tells followers the commit point: those not told yet, or all of them (heartbeat) */
+  private sendCommit(all: boolean): void {
+    if (this.stopped) return;
     this.lastCommitSentAt = performance.now();
     const f = frame(FrameType.Commit, u64(this.commitSeq));
-    for (const s of this.sessions.values()) if (s.following && !s.closed) s.socket.write(f);
+    for (const s of this.sessions.values()) {
+      if (!s.following || s.closed || (!all && s.sentCommit >= this.commitSeq)) continue;
+      s.sentCommit = this.commitSeq;
+      s.socket.write(f);
+    }
   }
 
   private tick(): void {
     if (this.stopped) return;
     const now = performance.now();
-    if (now - this.lastCommitSentAt >= IDLE_COMMIT_MS) this.sendCommit();
+    if (now - this.lastCommitSentAt >= IDLE_COMMIT_MS) this.sendCommit(true);
     for (const id of this.waitset) {
       if (this.evicting.has(id)) continue;
       const since = this.behindSince.get(id);
@@ -382,7 +395,7 @@ export class ReplicationLeader extends EventEmitter {
     if (old !== undefined) this.closeSession(old, 'replaced by a new link', false);
     const decoder = new FrameDecoder();
     decoder.maxFrame = 4096;
-    const s: Session = { id: nodeId, socket, decoder, following: false, nextSeq: 0, pumping: false, snapshotSeq: null, closed: false };
+    const s: Session = { id: nodeId, socket, decoder, following: false, nextSeq: 0, pumping: false, snapshotSeq: null, closed: false, sentCommit: 0 };
     this.sessions.set(nodeId, s);
     const onData = (chunk: Buffer): void => {
       try {
@@ -439,6 +452,7 @@ export class ReplicationLeader extends EventEmitter {
     s.following = true;
     s.socket.write(frame(FrameType.StreamFrom, u64(from)));
     s.socket.write(frame(FrameType.Commit, u64(this.commitSeq)));
+    s.sentCommit = this.commitSeq;
     this.o.logger.info({ follower: s.id, from }, 'cluster: follower attached');
     this.onAck(s, from - 1);
     this.pump(s);
@@ -509,6 +523,7 @@ export class ReplicationLeader extends EventEmitter {
         // header and record as two writes of one writev: the record is not copied
         s.socket.cork();
         s.socket.write(frameHead(FrameType.Record, 8 + rec.length, this.commitSeq));
+        s.sentCommit = this.commitSeq;
         const more = s.socket.write(rec);
         s.socket.uncork();
         if (!more || s.socket.writableLength > HIGH_WATER) {
