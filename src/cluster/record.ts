@@ -54,6 +54,29 @@ export function recordSeq(buf: Buffer): number {
   return Number(buf.readBigUInt64BE(8));
 }
 
+/** Validates a record as decodeRecord does, without building its ops (the follower's check on receipt). */
+export function validateRecord(buf: Buffer): void {
+  if (buf.length < RECORD_HEADER) throw new RecordFormatError('record shorter than its header');
+  const term = recordTerm(buf);
+  const seq = recordSeq(buf);
+  if (!Number.isSafeInteger(term) || !Number.isSafeInteger(seq) || seq < 1) throw new RecordFormatError('record term or seq out of range');
+  const count = buf.readUInt32BE(16);
+  let at = RECORD_HEADER;
+  for (let i = 0; i < count; i++) {
+    if (at + 5 > buf.length) throw new RecordFormatError('record truncated');
+    const type = buf[at];
+    at += 5 + buf.readUInt32BE(at + 1);
+    if (type === OP_PUT) {
+      if (at + 4 > buf.length) throw new RecordFormatError('record truncated');
+      at += 4 + buf.readUInt32BE(at);
+    } else if (type !== OP_DEL) {
+      throw new RecordFormatError(`unknown op type ${type}`);
+    }
+    if (at > buf.length) throw new RecordFormatError('record truncated');
+  }
+  if (at !== buf.length) throw new RecordFormatError('trailing bytes after the last op');
+}
+
 /** Decodes and validates a record; keys and values are views into `buf`. */
 export function decodeRecord(buf: Buffer): LogRecord {
   if (buf.length < RECORD_HEADER) throw new RecordFormatError('record shorter than its header');

@@ -4,7 +4,7 @@ import type { Logger } from 'pino';
 import type { ApplyTarget } from './apply-target.js';
 import { connectHandshake, FRAME_MAX, FrameDecoder, FrameType, frame, LinkError, Purpose, readU64, u64 } from './link.js';
 import type { OpLog } from './op-log.js';
-import { decodeRecord, recordSeq, recordTerm, type Op } from './record.js';
+import { decodeRecord, recordSeq, recordTerm, validateRecord, type Op } from './record.js';
 
 export interface LeaderAddress {
   readonly id: string;
@@ -39,6 +39,14 @@ export interface FollowerStatus {
 interface Inbound {
   readonly type: number;
   readonly payload: Buffer;
+}
+
+/**
+ * the record as a buffer of its own: a view into a larger chunk is copied (the log's cache
+ * would keep the whole chunk alive); a frame the decoder assembled is nearly all record
+ */
+function own(rec: Buffer): Buffer {
+  return rec.buffer.byteLength - rec.length <= 64 ? rec : Buffer.from(rec);
 }
 
 const RETRY_MS = 300;
@@ -216,7 +224,7 @@ export class ReplicationFollower extends EventEmitter {
             if (this.verified < 0) throw new LinkError('record before the stream start');
             this.commitKnown = Math.max(this.commitKnown, readU64(payload, 0));
             const rec = payload.subarray(8);
-            decodeRecord(rec); // validates before anything is written
+            validateRecord(rec); // before anything is written
             const seq = recordSeq(rec);
             const term = recordTerm(rec);
             if (seq !== this.verified + 1) throw new LinkError(`record ${seq} out of order (expected ${this.verified + 1})`);
@@ -227,10 +235,10 @@ export class ReplicationFollower extends EventEmitter {
               if ((await log.termAt(seq)) !== term) {
                 if (seq - 1 < log.applied.seq) throw new LinkError(`the leader's log differs below our applied seq ${log.applied.seq}`);
                 await log.truncateAfter(seq - 1);
-                toAppend.push(Buffer.from(rec));
+                toAppend.push(own(rec));
               }
             } else {
-              toAppend.push(Buffer.from(rec));
+              toAppend.push(own(rec));
             }
             this.verified = seq;
             break;

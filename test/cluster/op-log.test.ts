@@ -198,3 +198,28 @@ describe('op log (segment files)', () => {
     expect(log.lastPosition).toEqual({ seq: 6, term: 2 });
   });
 });
+
+describe('record validation on receipt', () => {
+  it('refuses what decodeRecord refuses, and accepts what it accepts', async () => {
+    const { validateRecord, RecordFormatError } = await import('../../src/cluster/record.js');
+    const good = encodeRecord(2, 7, [
+      { type: 'put', key: Buffer.from('k'), value: Buffer.from('value') },
+      { type: 'del', key: Buffer.from('gone') },
+    ]);
+    expect(() => validateRecord(good)).not.toThrow();
+    const cases: Buffer[] = [good.subarray(0, 10), good.subarray(0, good.length - 1), Buffer.concat([good, Buffer.from([0])])];
+    const badType = Buffer.from(good);
+    badType[20] = 9;
+    cases.push(badType);
+    const longKey = Buffer.from(good);
+    longKey.writeUInt32BE(0xffffff, 21);
+    cases.push(longKey);
+    const zeroSeq = encodeRecord(2, 7, []);
+    zeroSeq.writeBigUInt64BE(0n, 8);
+    cases.push(zeroSeq);
+    for (const c of cases) {
+      expect(() => decodeRecord(c)).toThrow(RecordFormatError);
+      expect(() => validateRecord(c)).toThrow(RecordFormatError);
+    }
+  });
+});
