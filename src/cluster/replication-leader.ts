@@ -56,11 +56,6 @@ interface Session {
 }
 
 const HEARTBEAT_MS = 100;
-/**
- * a new commit point goes out with the next record; a follower that gets none this soon is
- * told with a Commit frame (it applies committed records to its store only)
- */
-const COMMIT_NOTIFY_MS = 10;
 const IDLE_COMMIT_MS = 500;
 const SNAPSHOT_CHUNK = 1000;
 const PRUNE_EVERY = 1024;
@@ -293,10 +288,12 @@ export class ReplicationLeader extends EventEmitter {
   private scheduleCommitNotify(): void {
     if (this.commitNotifyScheduled) return;
     this.commitNotifyScheduled = true;
-    setTimeout(() => {
+    // at once (after this turn's records went out, which carry it): a follower applies
+    // while it waits for the next record, not while it writes that record to its log
+    setImmediate(() => {
       this.commitNotifyScheduled = false;
       this.sendCommit(false);
-    }, COMMIT_NOTIFY_MS).unref();
+    });
   }
 
   /** tells followers the commit point: those not told yet, or all of them (heartbeat) */
