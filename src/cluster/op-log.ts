@@ -97,6 +97,7 @@ export class OpLog {
   /** highest seq whose write to its segment has completed */
   private writtenSeq = 0;
   private opened = false;
+  private broken: Error | null = null;
 
   private readonly segmentBytes: number;
 
@@ -240,8 +241,9 @@ export class OpLog {
 
   async close(): Promise<void> {
     if (!this.opened) return;
-    this.opened = false;
     await this.chain.catch(() => {});
+    this.opened = false;
+    this.broken = null;
     for (const s of this.segments) await s.handle?.close();
     this.segments = [];
     await this.metaHandle?.close();
@@ -251,15 +253,25 @@ export class OpLog {
   }
 
   private requireOpen(): void {
+    if (this.broken !== null) throw new Error(`op log failed earlier (${this.broken.message}); the node must restart`, { cause: this.broken });
     if (!this.opened) throw new Error('op log is not open');
   }
 
-  /** runs a write after every earlier one; its failure is the caller's, the chain goes on */
+  /**
+   * runs a write after every earlier one. A failed write leaves the files behind the
+   * positions already advanced: the log refuses everything after it (nothing more is acked
+   * or confirmed from it) until it is opened again, which reads what the files hold.
+   */
   private serial<T>(step: () => Promise<T>): Promise<T> {
-    const run = this.chain.then(step);
+    const run = this.chain.then(() => {
+      this.requireOpen();
+      return step();
+    });
     this.chain = run.then(
       () => {},
-      () => {},
+      (err: unknown) => {
+        if (this.opened && this.broken === null) this.broken = err instanceof Error ? err : new Error(String(err));
+      },
     );
     return run;
   }

@@ -102,6 +102,21 @@ describe('op log (segment files)', () => {
     expect(await log.get(5)).toBeUndefined();
   });
 
+  it('refuses every write after one failed, until it is opened again from what the files hold', async () => {
+    let log = await openLog(await freshDir());
+    await log.append(range(1, 2), true);
+    // the segment's handle goes away underneath: the next write fails (EBADF)
+    const segs = (log as unknown as { segments: { handle: { close(): Promise<void> } }[] }).segments;
+    await segs[0]!.handle.close();
+    await expect(log.append([rec(3, 3)], true)).rejects.toThrow();
+    await expect(log.append([rec(3, 4)], true)).rejects.toThrow(/failed earlier/);
+    await expect(log.setApplied({ seq: 1, term: 3 })).rejects.toThrow(/failed earlier/);
+    log = await reopen(log);
+    expect(log.lastPosition.seq).toBe(2);
+    await log.append([rec(3, 3)], true);
+    expect(log.lastPosition.seq).toBe(3);
+  });
+
   it('refuses to open when the records end below the applied position', async () => {
     const dir = await freshDir();
     const log = await openLog(dir);
