@@ -345,7 +345,8 @@ export class ReplicationFollower extends EventEmitter {
       if (upTo <= applied.seq) return;
       const ops: Op[] = [];
       let bytes = 0;
-      for (let seq = applied.seq + 1; seq <= upTo && seq - applied.seq <= APPLY_GROUP_RECORDS && bytes < APPLY_GROUP_BYTES; ) {
+      const from = applied.seq;
+      for (let seq = from + 1; seq <= upTo && seq - from <= APPLY_GROUP_RECORDS && bytes < APPLY_GROUP_BYTES; ) {
         const buf = await log.get(seq);
         if (buf === undefined) throw new Error(`op log hole at ${seq}`);
         const r = decodeRecord(buf);

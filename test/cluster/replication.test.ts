@@ -361,3 +361,27 @@ describe('follower store recovery', () => {
     expect(b.log.applied).toEqual({ seq: 2, term: 4 });
   });
 });
+
+describe('follower applier groups', () => {
+  it('applies a long committed tail in groups of at most 1,024 records, in order (a later write of a key wins)', async () => {
+    const r = await root();
+    const b = await node('b', r);
+    const records: Buffer[] = [];
+    for (let seq = 1; seq <= 2500; seq++) records.push(encodeRecord(4, seq, [put(`k${seq % 7}`, `v${seq}`), put(`n${seq}`, 'x')]));
+    await b.log.append(records, true);
+    await b.log.setCommitted(2500);
+    const writes: number[] = [];
+    const apply = b.target.apply.bind(b.target);
+    b.target.apply = async (ops) => {
+      writes.push(ops.length);
+      await apply(ops);
+    };
+    const f = follower(b);
+    await until(() => f.status().appliedSeq === 2500, 'the tail applied');
+    expect(writes).toEqual([2048, 2048, 904]);
+    for (let k = 0; k < 7; k++) {
+      const last = 2500 - ((2500 - k) % 7); // the last seq writing k<k>
+      expect((await b.db.get(Buffer.from(`k${k}`)))?.toString()).toBe(`v${last}`);
+    }
+  });
+});
