@@ -50,6 +50,8 @@ export interface RunningClusterNode {
 
 const NODE_ID_FILE = 'node-id';
 const RETAIN_RECORDS = 20_000;
+/** a failed campaign (etcd busy or failing over) is tried again after this long */
+const CAMPAIGN_RETRY_MS = 1000;
 
 /** The node id: given, or generated once and kept in the data dir. */
 async function resolveNodeId(clusterDir: string, given: string | null, logger: Logger): Promise<string> {
@@ -112,6 +114,7 @@ export class ClusterNode {
   private broker: Broker | null = null;
   private transitions: Promise<void> = Promise.resolve();
   private closed = false;
+  private campaignRetry: NodeJS.Timeout | null = null;
   /** client connections this node forwards, by the term of the leader they go to */
   private readonly proxied = new Map<Duplex, number>();
   private readonly cluster: ClusterConfig;
@@ -251,7 +254,17 @@ export class ClusterNode {
   private considerCampaign(): void {
     if (this.closed || this.role !== 'follower') return;
     if (this.eligible(this.coordinator.currentIsr())) {
-      void this.coordinator.campaign().catch((err) => this.logger.warn({ err }, 'cluster: cannot campaign; will retry'));
+      void this.coordinator.campaign().catch((err) => {
+        this.logger.warn({ err }, 'cluster: cannot campaign; will retry');
+        // nothing else may come to trigger it (a stable ISR, a lease that lives): retry on a timer
+        if (this.campaignRetry === null && !this.closed) {
+          this.campaignRetry = setTimeout(() => {
+            this.campaignRetry = null;
+            this.considerCampaign();
+          }, CAMPAIGN_RETRY_MS);
+          this.campaignRetry.unref();
+        }
+      });
     } else if (!this.coordinator.isLeader()) {
       void this.coordinator.resign();
     }
@@ -447,6 +460,8 @@ export class ClusterNode {
   async close(reason = 'shutdown'): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    if (this.campaignRetry !== null) clearTimeout(this.campaignRetry);
+    this.campaignRetry = null;
     await this.transitions;
     if (this.broker !== null) {
       // a clean shutdown: the leader's pending writes still reach the ISR
