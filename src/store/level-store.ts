@@ -1,4 +1,4 @@
-import { mkdir, readdir } from 'node:fs/promises';
+import { mkdir, readdir, statfs } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Level } from 'level';
 import type { Logger } from 'pino';
@@ -70,6 +70,28 @@ export interface LevelStoreOptions extends IntegrityOptions {
 }
 
 const EMPTY = Buffer.alloc(0);
+const MiB = 1024 * 1024;
+/**
+ * Free space a reopen after a failed write waits for, beyond the operations kept for retry:
+ * LevelDB replays its log into a new table as it opens, and the retried write needs its own room.
+ */
+const REOPEN_HEADROOM = 4 * MiB;
+
+/** bytes an atomic write puts down (keys and values) */
+function opsBytes(ops: readonly BatchOp[]): number {
+  let n = 0;
+  for (const op of ops) n += op.key.length + (op.type === 'put' ? op.value.length : 0);
+  return n;
+}
+
+async function freeBytes(dir: string): Promise<number | null> {
+  try {
+    const s = await statfs(dir);
+    return s.bavail * s.bsize;
+  } catch {
+    return null;
+  }
+}
 
 function keyString(key: Buffer): string {
   return key.toString('latin1');
@@ -113,6 +135,19 @@ function errorCode(e: unknown): string | undefined {
 export class LevelStore implements Store {
   private db: Db | null = null;
   private writer: WriteBatch | null = null;
+  /**
+   * The last local write failed. LevelDB keeps a failed write's error (its "background
+   * error") and fails every later write with it until the database is reopened: the next
+   * write reopens it first (reopenAfterWriteError).
+   */
+  private writeError: Error | null = null;
+  /** a reopen after a failed write is under way: reads wait for it */
+  private reopening: Promise<void> | null = null;
+  /** page-in and deletion reads running on the current handle (a reopen lets them finish first) */
+  private readsInFlight = 0;
+  private readsIdle: Array<() => void> = [];
+  /** reads waiting for the database to be open again */
+  private dbWaiters: Array<() => void> = [];
   /** message and queue ids, shared-body reference counts */
   private readonly refs = new MessageRefs();
   private readonly log: DurableLog;
@@ -134,7 +169,7 @@ export class LevelStore implements Store {
     this.spill = new SegmentSpill(join(dataDir, SPILL_DIR), logger, writeBehind, this.writeMeter);
     this.log = new DurableLog(
       {
-        writeBatch: (ops, options) => this.writeOps(ops, options, this.requireDb()),
+        writeBatch: (ops, options) => this.writeLocal(ops, options),
         backlogChanged: (bytes) => writeBehind.durableBacklog(bytes),
         backlogHigh: writeBehind.limits.durableHigh,
         meter: this.writeMeter,
@@ -228,8 +263,8 @@ export class LevelStore implements Store {
   }
 
   async close(): Promise<void> {
-    const db = this.db;
-    if (db === null) return;
+    // closed already, or never opened (a reopen that failed leaves no handle, and a write error)
+    if (this.db === null && this.writeError === null) return;
     this.deletion.stop();
     let failure: unknown = null;
     try {
@@ -237,9 +272,11 @@ export class LevelStore implements Store {
     } catch (e) {
       failure = e;
     }
+    await this.reopening?.catch(() => {});
+    const db = this.db;
     // a clean close records what the store holds, for the next start to compare
     let counts: StoreCounts | null = null;
-    if (failure === null) {
+    if (failure === null && db !== null) {
       counts = await this.integrity!.countForShutdown(db).catch((err: unknown) => {
         this.logger.warn({ err }, 'store: could not count the store at shutdown; the next start will not compare counts');
         return null;
@@ -247,8 +284,10 @@ export class LevelStore implements Store {
     }
     this.db = null;
     this.writer = null;
+    this.writeError = null;
+    this.wakeDbWaiters();
     await this.spill.close();
-    await db.close();
+    await db?.close().catch((err: unknown) => this.logger.warn({ err }, 'store: closing LevelDB failed'));
     // a store closed without a recovery still holds the start's snapshot
     await this.integrity!.opened().catch((err: unknown) => this.logger.warn({ err }, 'store: could not remove the snapshot taken at the start'));
     if (counts !== null) {
@@ -261,6 +300,101 @@ export class LevelStore implements Store {
     if (failure !== null) {
       throw new StoreError(`store closed with operations that could not be written: ${toError(failure).message}`, { cause: failure });
     }
+  }
+
+  // ------------------------------------------------------------------ a failed write: reopen
+
+  /**
+   * The durable log's local write. After a failed write the database is reopened first:
+   * LevelDB would fail every write with the first error (ENOSPC, EIO) until then, even once
+   * the disk has room again. The kept operations (the durable log's retry) then go through.
+   */
+  private async writeLocal(ops: readonly BatchOp[], options: { sync: boolean }): Promise<void> {
+    if (this.writeError !== null) await this.reopenAfterWriteError(opsBytes(ops));
+    const db = this.requireDb();
+    try {
+      await this.writeOps(ops, options, db);
+    } catch (e) {
+      if (this.db === db) this.writeError = toError(e);
+      throw e;
+    }
+  }
+
+  private reopenAfterWriteError(needed: number): Promise<void> {
+    if (this.reopening === null) {
+      this.reopening = this.reopen(needed).finally(() => {
+        this.reopening = null;
+        this.wakeDbWaiters();
+      });
+    }
+    return this.reopening;
+  }
+
+  /**
+   * Closes LevelDB and opens it again, in process, with the checks of a start (the files
+   * against LevelDB's formats, a snapshot put back should the open fail, every topology
+   * record decoding). The model's state (queues, unacked deliveries) and the durable log's
+   * kept operations are untouched: nothing is read back, the next write just goes to the
+   * new handle. While the disk has too little room for LevelDB to replay its log, the old
+   * handle stays (reads go on) and the write fails again, to be retried.
+   */
+  private async reopen(needed: number): Promise<void> {
+    const dir = this.dataDir;
+    const free = await freeBytes(dir);
+    if (free !== null && free < needed + REOPEN_HEADROOM) {
+      throw new StoreError(`waiting for free disk space in ${dir} to reopen the store after a failed write`, { cause: this.writeError });
+    }
+    // reads on the old handle finish first; later ones wait for the new one
+    while (this.readsInFlight > 0) await new Promise<void>((resolve) => this.readsIdle.push(resolve));
+    const old = this.db;
+    this.db = null;
+    this.writer = null;
+    if (old !== null) await old.close().catch((err: unknown) => this.logger.warn({ err, dataDir: dir }, 'store: closing LevelDB after a failed write failed'));
+    const integrity = new StoreIntegrity(dir, this.logger, { forceRecovery: this.options.forceRecovery });
+    let db: Db | null = null;
+    try {
+      await integrity.beforeOpen();
+      db = await this.openDb(dir);
+      await integrity.afterOpen(db);
+      await integrity.opened();
+    } catch (e) {
+      await db?.close().catch(() => {});
+      await integrity.failed().catch((err: unknown) => this.logger.error({ err, dataDir: dir }, 'store: could not put the data directory back as it was'));
+      this.logger.error({ err: e, dataDir: dir }, 'store: reopening the database after a failed write failed; retried with the kept operations');
+      throw e;
+    }
+    this.db = db;
+    this.writer = batchWriter(db);
+    const cause = this.writeError;
+    this.writeError = null;
+    this.logger.warn({ dataDir: dir, cause: cause?.message }, 'store: database reopened after a failed write; the kept operations are written again');
+  }
+
+  private wakeDbWaiters(): void {
+    const waiters = this.dbWaiters;
+    this.dbWaiters = [];
+    for (const wake of waiters) wake();
+  }
+
+  /** The handle to read with: waits while a reopen is under way (or the last one failed). */
+  private async readableDb(): Promise<Db> {
+    while (this.reopening !== null || (this.db === null && this.writeError !== null)) {
+      await new Promise<void>((resolve) => this.dbWaiters.push(resolve));
+    }
+    this.readsInFlight++;
+    try {
+      return this.requireDb();
+    } catch (e) {
+      this.readDone();
+      throw e;
+    }
+  }
+
+  private readDone(): void {
+    if (--this.readsInFlight > 0) return;
+    const idle = this.readsIdle;
+    this.readsIdle = [];
+    for (const wake of idle) wake();
   }
 
   // ------------------------------------------------------------------ topology
@@ -408,9 +542,23 @@ export class LevelStore implements Store {
     limit: number,
     until?: { priority: number; seq: number },
   ): Promise<StoredEntry[]> {
-    const db = this.requireDb();
     // a queue being deleted has no entries, whatever the disk still holds
     if (limit <= 0 || this.deletion.has(queueId)) return [];
+    const db = await this.readableDb();
+    try {
+      return await this.readEntriesFrom(db, queueId, after, limit, until);
+    } finally {
+      this.readDone();
+    }
+  }
+
+  private async readEntriesFrom(
+    db: Db,
+    queueId: number,
+    after: { priority: number; seq: number } | null,
+    limit: number,
+    until?: { priority: number; seq: number },
+  ): Promise<StoredEntry[]> {
     const range = queueIndexRange(queueId);
     const upper = until === undefined ? { lt: range.lt } : { lte: indexKey(queueId, until.priority, until.seq), lt: range.lt };
     const lower = after === null ? { gte: range.gte } : { gt: indexKey(queueId, after.priority, after.seq) };
@@ -539,8 +687,13 @@ export class LevelStore implements Store {
   }
 
   /** One chunk of index rows for the background deletion (protected: tests hold it to look at a deletion midway). */
-  protected readRange(range: { gt?: Buffer; gte?: Buffer; lt: Buffer; limit: number }): Promise<Array<[Buffer, Buffer]>> {
-    return this.requireDb().iterator(range).all();
+  protected async readRange(range: { gt?: Buffer; gte?: Buffer; lt: Buffer; limit: number }): Promise<Array<[Buffer, Buffer]>> {
+    const db = await this.readableDb();
+    try {
+      return await db.iterator(range).all();
+    } finally {
+      this.readDone();
+    }
   }
 
   private requireDb(): Db {
