@@ -18,11 +18,14 @@
  * Strings in keys carry a u16 BE byte-length prefix, so ("ab","c") and ("a","bc")
  * never collide and every key of one vhost shares one prefix.
  *
- * Message value: <u16 len><exchange><u16 len><routingKey><u32 len><rawProperties><body…>
+ * Message value: <u32 BE crc32c of the rest><u16 len><exchange><u16 len><routingKey><u32 len><rawProperties><body…>
+ *   (format 4+; the checksum is verified on every read, a mismatch quarantines the message:
+ *   level-store.ts. Format-3 values, without it, are rewritten by the upgrade: migrations.ts)
  * Index value:   <messageId u64 BE><refs u16 BE><flags u8 (bit0 redelivered, bit1 transient)><bodySize u32 BE><expiresAt u64 BE>
  * bodySize lets recovery report per-queue bytes without reading bodies; UNKNOWN_BODY_SIZE
  * marks an entry written when the body size was not at hand (recovery then reads the message).
  */
+import { crc32c } from '@node-rs/crc32';
 import { bindingArgsKey } from '../protocol/binding-args-key.js';
 import type { BindingRecord, MessageRecord } from './store.js';
 import { StoreError } from './store-error.js';
@@ -39,9 +42,10 @@ export const Prefix = {
 
 /**
  * 2: access records (users, permissions, vhost metadata and limits; see access-records.ts).
- * 3: policy records (policies and operator policies; see policy-records.ts). Upgrades: migrations.ts.
+ * 3: policy records (policies and operator policies; see policy-records.ts).
+ * 4: a crc32c over each message value (exchange, routing key, properties, body). Upgrades: migrations.ts.
  */
-export const FORMAT_VERSION = 3;
+export const FORMAT_VERSION = 4;
 export const FORMAT_KEY = Buffer.concat([Buffer.from([Prefix.Meta]), Buffer.from('format', 'latin1')]);
 
 export const INDEX_VALUE_SIZE = 23;
@@ -132,46 +136,72 @@ export function messageIdOfKey(key: Buffer): number {
   return readU64(key, 1);
 }
 
+/** bytes of the checksum at the start of a message value */
+export const MESSAGE_CHECKSUM_SIZE = 4;
+
+/** A stored record that cannot be read: checksum mismatch, or lengths that do not fit. */
+export class DamagedRecordError extends StoreError {
+  constructor(message: string) {
+    super(message);
+    this.name = 'DamagedRecordError';
+  }
+}
+
 export function encodeMessage(record: MessageRecord): Buffer {
   const exchange = Buffer.from(record.exchange, 'utf8');
   const routingKey = Buffer.from(record.routingKey, 'utf8');
   const props = record.rawProperties;
   const body = record.body;
-  const value = Buffer.allocUnsafe(2 + exchange.length + 2 + routingKey.length + 4 + props.length + body.length);
-  let o = value.writeUInt16BE(exchange.length, 0);
+  const value = Buffer.allocUnsafe(MESSAGE_CHECKSUM_SIZE + 2 + exchange.length + 2 + routingKey.length + 4 + props.length + body.length);
+  let o = value.writeUInt16BE(exchange.length, MESSAGE_CHECKSUM_SIZE);
   o += exchange.copy(value, o);
   o = value.writeUInt16BE(routingKey.length, o);
   o += routingKey.copy(value, o);
   o = value.writeUInt32BE(props.length, o);
   o += props.copy(value, o);
   body.copy(value, o);
+  value.writeUInt32BE(crc32c(value.subarray(MESSAGE_CHECKSUM_SIZE)) >>> 0, 0);
   return value;
 }
 
-/** Decodes a message value; the buffers are views into `value` (not copied). */
+/**
+ * Decodes a message value, checking its checksum and lengths first (DamagedRecordError);
+ * the buffers are views into `value` (not copied).
+ */
 export function decodeMessage(value: Buffer): MessageRecord {
-  let o = 0;
+  const end = value.length;
+  if (end < MESSAGE_CHECKSUM_SIZE + 8) throw new DamagedRecordError(`message value too short (${end} bytes)`);
+  const stored = value.readUInt32BE(0);
+  const actual = crc32c(value.subarray(MESSAGE_CHECKSUM_SIZE)) >>> 0;
+  if (stored !== actual) throw new DamagedRecordError(`checksum mismatch (stored ${stored.toString(16)}, computed ${actual.toString(16)})`);
+  let o = MESSAGE_CHECKSUM_SIZE;
   const exLen = value.readUInt16BE(o);
   o += 2;
+  if (o + exLen + 2 > end) throw new DamagedRecordError('exchange name runs past the value');
   const exchange = value.toString('utf8', o, o + exLen);
   o += exLen;
   const rkLen = value.readUInt16BE(o);
   o += 2;
+  if (o + rkLen + 4 > end) throw new DamagedRecordError('routing key runs past the value');
   const routingKey = value.toString('utf8', o, o + rkLen);
   o += rkLen;
   const propsLen = value.readUInt32BE(o);
   o += 4;
+  if (o + propsLen > end) throw new DamagedRecordError('properties run past the value');
   const rawProperties = value.subarray(o, o + propsLen);
   o += propsLen;
   return { exchange, routingKey, rawProperties, body: value.subarray(o) };
 }
 
-/** Body length of an encoded message value, without decoding strings. */
+/** Body length of an encoded message value, without decoding strings (0 when its lengths do not fit). */
 export function messageBodySize(value: Buffer): number {
-  let o = 2 + value.readUInt16BE(0);
+  if (value.length < MESSAGE_CHECKSUM_SIZE + 8) return 0;
+  let o = MESSAGE_CHECKSUM_SIZE + 2 + value.readUInt16BE(MESSAGE_CHECKSUM_SIZE);
+  if (o + 2 > value.length) return 0;
   o += 2 + value.readUInt16BE(o);
+  if (o + 4 > value.length) return 0;
   o += 4 + value.readUInt32BE(o);
-  return value.length - o;
+  return o > value.length ? 0 : value.length - o;
 }
 
 // ------------------------------------------------------------ index keys and values

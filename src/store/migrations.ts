@@ -1,3 +1,4 @@
+import { crc32c } from '@node-rs/crc32';
 import type { Level } from 'level';
 
 /**
@@ -36,6 +37,37 @@ export const MIGRATIONS: readonly MigrationStep[] = [
     // whose policies it would ignore.
     summary: 'policy records (policies and operator policies) added',
     async run() {},
+  },
+  {
+    from: 3,
+    // Format 4 puts a crc32c of each message value (exchange, routing key, properties, body)
+    // in front of it, checked on every read. Every stored message is rewritten here, eagerly:
+    // a value without a checksum is never accepted afterwards, so damage cannot pass for an
+    // old record. Chunks of messages, each one atomic write with the key it reached, so an
+    // interrupted upgrade resumes where it stopped (and never prefixes a value twice).
+    summary: 'a checksum over each stored message (rewritten in place)',
+    async run(db) {
+      const MESSAGE = 0x10;
+      const progressKey = Buffer.from([0x00, ...Buffer.from('upgrade-4-message', 'latin1')]);
+      const CHUNK = 512;
+      let after = await db.get(progressKey);
+      for (;;) {
+        const range = after === undefined ? { gte: Buffer.from([MESSAGE]) } : { gt: after };
+        const rows = await db.iterator({ ...range, lt: Buffer.from([MESSAGE + 1]), limit: CHUNK }).all();
+        if (rows.length === 0) break;
+        const ops: Array<{ type: 'put'; key: Buffer; value: Buffer }> = [];
+        for (const [key, old] of rows) {
+          const value = Buffer.allocUnsafe(4 + old.length);
+          old.copy(value, 4);
+          value.writeUInt32BE(crc32c(old) >>> 0, 0);
+          ops.push({ type: 'put', key, value });
+        }
+        after = rows[rows.length - 1]![0];
+        ops.push({ type: 'put', key: progressKey, value: after });
+        await db.batch(ops, { sync: true });
+      }
+      await db.del(progressKey, { sync: true });
+    },
   },
 ];
 
