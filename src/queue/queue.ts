@@ -558,7 +558,7 @@ export class Queue implements Pageable {
       if (e.storeMessageId !== 0) durable++;
       else (spilled ??= []).push({ seq: e.seq, redelivered: e.redelivered, expiresAt: e.expiresAt, message: e.message });
     }
-    const spill = spilled === null ? null : (lane.stream ??= store.spill.openStream()).write(spilled);
+    const spill = spilled === null ? null : (lane.stream ??= store.spill.openStream(`queue '${this.name}'`)).write(spilled);
     return { priority: lane.priority, firstSeq: run[0]!.seq, lastSeq: run[run.length - 1]!.seq, count: run.length, bytes, durable, spill, batchId: store.openBatchId, deliveryCounts };
   }
 

@@ -10,6 +10,7 @@ import {
   Prefix,
   UNKNOWN_BODY_SIZE,
   bindingKey,
+  DamagedRecordError,
   decodeMessage,
   encodeIndexValue,
   encodeMessage,
@@ -35,6 +36,7 @@ import { SegmentSpill, SPILL_DIR } from './segment-spill.js';
 import { WriteBehind, type WriteBehindLimits } from './write-behind.js';
 import { MessageRefs } from './message-refs.js';
 import { upgradeStore } from './migrations.js';
+import { quarantineRecords } from './quarantine.js';
 import { batchWriter, type BatchOp, type Db, type WriteBatch } from './native-batch.js';
 import type {
   BindingRecord,
@@ -91,6 +93,17 @@ async function freeBytes(dir: string): Promise<number | null> {
   } catch {
     return null;
   }
+}
+
+interface DamagedEntry {
+  readonly key: Buffer;
+  readonly ks: string;
+  readonly messageId: number;
+  readonly refs: number;
+  readonly seq: number;
+  /** the message value as stored; null when it is missing */
+  readonly value: Buffer | null;
+  readonly reason: string;
 }
 
 function keyString(key: Buffer): string {
@@ -150,6 +163,11 @@ export class LevelStore implements Store {
   private dbWaiters: Array<() => void> = [];
   /** message and queue ids, shared-body reference counts */
   private readonly refs = new MessageRefs();
+  /** durable queues' names by store id, for logs */
+  private readonly queueNames = new Map<number, { vhost: string; name: string }>();
+  /** index keys of messages moved to quarantine/ (skipped by reads until their deletion is written) */
+  private readonly quarantined = new Set<string>();
+  private quarantinedCount = 0;
   private readonly log: DurableLog;
   private readonly deletion: BackgroundDeletion;
   /** bytes accepted and not yet written (the disk alarm counts them) */
@@ -410,6 +428,7 @@ export class LevelStore implements Store {
     for (const value of await db.values(kindRange(Prefix.Exchange)).all()) exchanges.push(decodeExchangeRecord(value));
     const queues: QueueRecord[] = [];
     for (const value of await db.values(kindRange(Prefix.Queue)).all()) queues.push(decodeQueueRecord(value));
+    for (const q of queues) this.queueNames.set(q.id, { vhost: q.vhost, name: q.name });
     const bindings: BindingRecord[] = [];
     for (const value of await db.values(kindRange(Prefix.Binding)).all()) bindings.push(decodeBindingRecord(value));
     return { vhosts, exchanges, queues, bindings };
@@ -446,6 +465,7 @@ export class LevelStore implements Store {
   }
 
   putQueue(r: QueueRecord): void {
+    this.queueNames.set(r.id, { vhost: r.vhost, name: r.name });
     this.set(queueKey(r.vhost, r.name), encodeQueueRecord(r));
   }
 
@@ -566,28 +586,74 @@ export class LevelStore implements Store {
     if (rows.length === 0) return [];
     const messages = await db.getMany(rows.map(([, v]) => messageKey(indexMessageId(v))));
     const out: StoredEntry[] = [];
-    let lost = 0;
+    let damaged: DamagedEntry[] | null = null;
     for (let i = 0; i < rows.length; i++) {
       const [key, value] = rows[i]!;
+      const ks = keyString(key);
+      // already moved aside (its deletion may not be written yet)
+      if (this.quarantined.has(ks)) continue;
       const m = messages[i];
-      if (m === undefined) {
-        lost++;
+      const messageId = indexMessageId(value);
+      let message: MessageRecord;
+      try {
+        if (m === undefined) throw new DamagedRecordError('the message is missing (its index entry survived)');
+        message = decodeMessage(m);
+      } catch (e) {
+        (damaged ??= []).push({ key, ks, messageId, refs: indexRefs(value), seq: seqOfIndexKey(key), value: m ?? null, reason: toError(e).message });
         continue;
       }
       out.push({
         queueId,
         priority: priorityOfIndexKey(key),
         seq: seqOfIndexKey(key),
-        messageId: indexMessageId(value),
+        messageId,
         refs: indexRefs(value),
         redelivered: indexRedelivered(value),
         transient: indexTransient(value),
         expiresAt: indexExpiresAt(value),
-        message: decodeMessage(m),
+        message,
       });
     }
-    if (lost > 0) this.logger.warn({ queueId, lost }, 'store: index entries reference missing messages; skipped');
+    if (damaged !== null) await this.quarantineMessages(queueId, damaged);
     return out;
+  }
+
+  /**
+   * Messages that cannot be read (checksum mismatch, lengths that do not fit, missing) leave
+   * the queue: each is written to quarantine/ (key and value as stored), then its index
+   * entry is deleted and its reference released, and it is logged at error level naming
+   * queue and message. The queue serves the others; nothing is read twice.
+   */
+  private async quarantineMessages(queueId: number, damaged: readonly DamagedEntry[]): Promise<void> {
+    for (const d of damaged) this.quarantined.add(d.ks);
+    this.quarantinedCount += damaged.length;
+    const q = this.queueNames.get(queueId);
+    const queue = q === undefined ? `queue #${queueId}` : `queue '${q.name}' in vhost '${q.vhost}'`;
+    let file: string | null = null;
+    try {
+      file = await quarantineRecords(
+        this.dataDir,
+        damaged.map((d) => ({ what: `message ${d.messageId} (seq ${d.seq}) of ${queue}`, key: d.value === null ? d.key : messageKey(d.messageId), value: d.value, reason: d.reason })),
+      );
+    } catch (err) {
+      // not kept aside: left in the store (skipped until the next start), never deleted
+      this.logger.error({ err, queue: q?.name, vhost: q?.vhost, messages: damaged.map((d) => d.messageId) }, `store: ${damaged.length} unreadable messages of ${queue} could not be written to quarantine; skipped, left in the store`);
+      return;
+    }
+    for (const d of damaged) {
+      this.logger.error(
+        { queue: q?.name, vhost: q?.vhost, queueId, messageId: d.messageId, seq: d.seq, reason: d.reason, file, quarantined: this.quarantinedCount },
+        `store: message ${d.messageId} of ${queue} cannot be read (${d.reason}); moved to ${file}`,
+      );
+      this.log.set(d.ks, null);
+      // a missing message has nothing left to release; a damaged one goes with its last reference
+      if (d.value !== null && this.refs.release(d.messageId, d.refs)) this.deleteMessage(d.messageId);
+    }
+  }
+
+  /** messages moved to quarantine/ since the store opened */
+  get quarantinedMessages(): number {
+    return this.quarantinedCount;
   }
 
   async recover(): Promise<RecoveryInfo> {

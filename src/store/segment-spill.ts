@@ -1,6 +1,7 @@
 import { mkdir, open, rm, unlink, type FileHandle } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import type { Logger } from 'pino';
+import { quarantineRecords } from './quarantine.js';
 import { decodeSpillChunk, encodeSpillChunk } from './spill-codec.js';
 import type { Spill, SpillChunk, SpillEntry, SpillStream } from './store.js';
 import type { WriteBehind } from './write-behind.js';
@@ -54,6 +55,8 @@ class SegmentStream implements SpillStream {
   constructor(
     private readonly spill: SegmentSpill,
     private readonly id: number,
+    /** whose messages these are, for logs ("queue 'q' in vhost '/'") */
+    private readonly label: string,
   ) {}
 
   write(entries: readonly SpillEntry[]): SpillChunk {
@@ -76,7 +79,16 @@ class SegmentStream implements SpillStream {
   read(chunk: SpillChunk): Promise<SpillEntry[]> {
     const c = chunk as SegmentChunk;
     if (c.pending !== null) return Promise.resolve(decodeSpillChunk(c.pending));
-    return this.spill.readAt(c).then(decodeSpillChunk);
+    return this.spill.readAt(c).then(
+      (buf) => {
+        try {
+          return decodeSpillChunk(buf);
+        } catch (e) {
+          return this.spill.quarantine(this.label, c, buf, e);
+        }
+      },
+      (e: unknown) => this.spill.quarantine(this.label, c, null, e),
+    );
   }
 
   free(chunk: SpillChunk): void {
@@ -157,8 +169,38 @@ export class SegmentSpill implements Spill {
     return this.backlog;
   }
 
-  openStream(): SpillStream {
-    return new SegmentStream(this, ++this.streams);
+  openStream(label = 'a queue'): SpillStream {
+    return new SegmentStream(this, ++this.streams, label);
+  }
+
+  /** chunks that could not be read back (moved to quarantine/) since the spill opened */
+  quarantinedChunks = 0;
+  /** transient messages lost with them */
+  quarantinedMessages = 0;
+
+  /**
+   * @internal A chunk that cannot be read back (checksum mismatch, a read error): its bytes
+   * go to quarantine/ as they were read, it is logged at error level naming the queue and
+   * how many messages it held, and the queue goes on without them (an empty chunk).
+   */
+  async quarantine(label: string, chunk: SegmentChunk, bytes: Buffer | null, err: unknown): Promise<SpillEntry[]> {
+    this.quarantinedChunks++;
+    this.quarantinedMessages += chunk.count;
+    const where = `${chunk.segment.path}@${chunk.offset}`;
+    const reason = err instanceof Error ? err.message : String(err);
+    let file: string | null = null;
+    try {
+      file = await quarantineRecords(dirname(this.dir), [
+        { what: `spill chunk of ${label}: ${chunk.count} transient messages (${where}, ${chunk.size} bytes)`, key: Buffer.from(where), value: bytes, reason },
+      ]);
+    } catch (e) {
+      this.logger.warn({ err: e }, 'spill: could not write the unreadable chunk to quarantine');
+    }
+    this.logger.error(
+      { err, queue: label, messages: chunk.count, segment: chunk.segment.path, offset: chunk.offset, file, quarantinedChunks: this.quarantinedChunks },
+      `spill: a chunk of ${chunk.count} transient messages of ${label} cannot be read (${reason}); ${file === null ? 'dropped' : `moved to ${file}`}`,
+    );
+    return [];
   }
 
   /** @internal */

@@ -123,6 +123,7 @@ export interface SpillChunk {
 export interface SpillStream {
   /** Writes one chunk of entries (one store operation, never fsynced); readable at once. */
   write(entries: readonly SpillEntry[]): SpillChunk;
+  /** a chunk that cannot be read back (damaged) is quarantined and reads as empty */
   read(chunk: SpillChunk): Promise<SpillEntry[]>;
   /** the chunk was read back for good, or dropped */
   free(chunk: SpillChunk): void;
@@ -136,7 +137,8 @@ export interface SpillStream {
  * the chunk in memory (still readable) and makes the spill unwritable for a while.
  */
 export interface Spill {
-  openStream(): SpillStream;
+  /** `label` names whose messages the stream holds, for logs (e.g. "queue 'q' in vhost '/'") */
+  openStream(label?: string): SpillStream;
   /** false for a while after a write failed: callers keep transient messages in memory */
   readonly writable: boolean;
   /** bytes handed to write() and not yet written */
