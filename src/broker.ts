@@ -519,16 +519,7 @@ export class Broker implements BrokerContext, BrokerView {
   }
 
   async close(reason = 'shutdown'): Promise<void> {
-    const servers = [this.server, this.tlsServer].filter((x): x is Server => x !== null);
-    this.server = null;
-    this.tlsServer = null;
-    if (this.tickTimer !== null) clearInterval(this.tickTimer);
-    if (this.statsTimer !== null) clearInterval(this.statsTimer);
-    this.monitor?.stop();
-    await this.stopHttp();
-    const serverClosed = Promise.all(servers.map((server) => new Promise<void>((r) => server.close(() => r()))));
-    await Promise.all([...this.connections.values()].map((c) => c.forceClose(reason)));
-    await serverClosed;
+    await this.stopServing(reason);
     // close() writes what is pending first; a store that cannot rejects, and so does this
     await this.store.close();
   }
