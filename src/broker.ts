@@ -87,13 +87,15 @@ const MiB = 1024 * 1024;
 const PAGING_RATIO = 0.5;
 /**
  * The automatic budget's ceiling. Node holds a queued message as JS objects (about 400 bytes
- * besides the body, counted in the budget) whose garbage the GC collects late: at peak the
- * process holds about twice what the budget counts, plus the store's write-behind (up to
- * 32 MiB of durable batches and 64 MiB of spill writes, flow control holds publishers past
- * that). 256 MiB keeps a flooded broker well under 1 GiB of RSS on any machine, while a
- * backlog of 200,000 small messages per queue stays in memory.
+ * besides the body, counted in the budget); paged-out ones are old garbage until the next
+ * full GC (the executable sets V8's heap growth to 1.5x, see cli/main.ts), so at peak the
+ * process holds up to about twice what the budget counts, plus the store's write-behind (up
+ * to 32 MiB of durable batches and 64 MiB of spill writes, flow control holds publishers past
+ * that). 128 MiB keeps a broker holding a 1M-message backlog near 300 MiB of RSS, while a
+ * backlog of 300,000 small messages stays in memory; a smaller budget pages more and reads
+ * back more (the drain of a deep backlog gets slower and churns more garbage).
  */
-const AUTO_BUDGET_CAP = 256 * MiB;
+const AUTO_BUDGET_CAP = 128 * MiB;
 
 /** The broker-wide memory budget for ready messages in queues (config.queueMemoryBudget). */
 export function queueMemoryBudget(config: Pick<WarrenConfig, 'memoryHighWatermark' | 'queueMemoryBudget'>, total = availableMemory()): number {

@@ -40,6 +40,7 @@ const CHUNK_ENTRIES = 2048;
 const CHUNK_BYTES = 4 * 1024 * 1024;
 const NO_ENTRIES: readonly StoredEntry[] = [];
 const NO_SPILLED: readonly SpillEntry[] = [];
+const NO_PROPERTIES = Buffer.alloc(0);
 
 export interface QueueOptions {
   readonly durable: boolean;
@@ -648,19 +649,24 @@ export class Queue implements Pageable {
     // merge by seq: both lists are in seq order
     let i = 0;
     let j = 0;
+    // messages of one publisher mostly carry the same properties: like the publish path, they
+    // share one Buffer for them in memory (a view per message costs about 100 bytes)
+    let props: Buffer = NO_PROPERTIES;
     while (i < durable.length || j < spilled.length) {
       let entry: QueueEntry;
       if (j >= spilled.length || (i < durable.length && durable[i]!.seq < spilled[j]!.seq)) {
         const d = durable[i++]!;
         const m = d.message;
-        const message = new Message(m.exchange, m.routingKey, m.rawProperties, m.body);
+        if (!m.rawProperties.equals(props)) props = m.rawProperties;
+        const message = new Message(m.exchange, m.routingKey, props, m.body);
         message.storeId = d.messageId;
         message.durableRefs = d.refs;
         entry = { seq: d.seq, message, priority: lane.priority, redelivered: d.redelivered, expiresAt: d.expiresAt, storeMessageId: d.messageId, storeRefs: d.refs };
       } else {
         const t = spilled[j++]!;
         const m = t.message;
-        const message = new Message(m.exchange, m.routingKey, m.rawProperties, m.body);
+        if (!m.rawProperties.equals(props)) props = m.rawProperties;
+        const message = new Message(m.exchange, m.routingKey, props, m.body);
         entry = { seq: t.seq, message, priority: lane.priority, redelivered: t.redelivered, expiresAt: t.expiresAt, storeMessageId: 0, storeRefs: 0 };
       }
       bytes += entry.message.bodySize;
