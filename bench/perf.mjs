@@ -40,7 +40,7 @@ Options:
   --ack-rate <msg/s>    manual-ack consumers release their acks at this rate (a slow consumer;
                         flood: 1000)
   --stall <s>           backlog-transient: end the fill after this long without progress (default 30)
-  --warren-args "<o>"   with --manage warren: extra \`warren start\` options (default: its defaults)
+  --warren-args="<o>"   with --manage warren: extra \`warren start\` options (default: its defaults)
   --client <c>          raw (default: minimal client on Warren's dist/protocol codec) | amqplib
   --connections <n>     idle: connections to open (default 1000)
   --calls <n>           rpc-queue / rpc-direct: number of calls instead of --duration

@@ -30,7 +30,7 @@ const USAGE = `Usage: node bench/run-suite.mjs [options]
   --busy-cpu <pct>        the threshold for --rerun-busy (default 35)
   --rabbitmq-url <url>    RabbitMQ to compare with (default amqp://guest:guest@127.0.0.1:5672)
   --rabbitmq-10m          run backlog-10m against RabbitMQ too (it may fill this machine's memory)
-  --warren-args "<opts>"  extra \`warren start\` options, e.g. "--queue-memory-budget 0.25"
+  --warren-args="<opts>"  extra \`warren start\` options, e.g. "--queue-memory-budget 0.25"
                           (default none: Warren's defaults)
   --client <raw|amqplib>  producer/consumer client for the message-rate entries (default raw)
   --out <file>            append every run's JSON line to this file
