@@ -215,6 +215,10 @@ export class PrometheusExporter {
     gauge('warren_store_size_bytes', 'Bytes the store takes on disk (the data directory); 0 with an in-memory store', [], async () => one(await this.dataDirSize()));
     gauge('warren_messages_paged_out', 'Ready messages held only in the store (paged out of memory), all queues', [], () => one(sumQueues(view, (q) => q.pagedOutCount)));
     gauge('warren_messages_paged_out_bytes', 'Body bytes of the messages paged out of memory, all queues', [], () => one(sumQueues(view, (q) => q.pagedOutBytes)));
+    counter('warren_messages_quarantined_total', 'Messages that could not be read back (checksum mismatch, truncated), moved to quarantine/ in the data directory and dropped from their queue', ['source'], () => [
+      [{ source: 'stored' }, view.core.store.quarantinedMessages],
+      [{ source: 'spill' }, view.core.store.spill.quarantinedMessages],
+    ]);
     gauge('warren_queues_paging', 'Queues whose backlog is partly paged out to the store', [], () => one(sumQueues(view, (q) => (q.pagedOutCount > 0 ? 1 : 0))));
     gauge('warren_connections_blocked', 'Publishing connections blocked by a resource alarm (connection.blocked)', [], () => one(openConnections(view).filter((c) => c.blocked).length));
     gauge('warren_connections_flow', 'Publishing connections held by flow control until the store catches up (state flow)', [], () => one(openConnections(view).filter((c) => c.flow).length));

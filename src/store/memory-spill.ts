@@ -47,6 +47,7 @@ class MemoryStream implements SpillStream {
 export class MemorySpill implements Spill {
   readonly writable = true;
   readonly backlogBytes = 0;
+  readonly quarantinedMessages = 0;
 
   openStream(): SpillStream {
     return new MemoryStream();

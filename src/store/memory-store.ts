@@ -202,6 +202,9 @@ export class MemoryStore implements Store {
     this.writeEntry({ ...e, refs });
     return refs;
   }
+  /** nothing is read back from a medium that can be damaged */
+  readonly quarantinedMessages = 0;
+
   get pendingDeletions(): number {
     return 0;
   }

@@ -143,6 +143,8 @@ export interface Spill {
   readonly writable: boolean;
   /** bytes handed to write() and not yet written */
   readonly backlogBytes: number;
+  /** transient messages of chunks that could not be read back (kept in quarantine/), since the spill opened */
+  readonly quarantinedMessages: number;
 }
 
 /** Told when the batch that was open when it registered is durable (or failed). */
@@ -198,6 +200,8 @@ export interface Store {
    * delete; reads already see none of them.
    */
   readonly pendingDeletions: number;
+  /** stored messages that failed their check when read (moved to quarantine/), since the store opened */
+  readonly quarantinedMessages: number;
   /** resolves once no queue's entries are being deleted */
   deletionsDone(): Promise<void>;
   putBinding(record: BindingRecord): void;

@@ -4,6 +4,7 @@
 // message, and the queue serves the others. Before: the corrupted body was delivered, or the
 // page-in failed with "store read failed" and the queue stalled.
 import { open, readdir, readFile, stat } from 'node:fs/promises';
+import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { Level } from 'level';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -50,6 +51,21 @@ async function consume(url: string, queue: string, count: number): Promise<numbe
   return got;
 }
 
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as { port: number }).port;
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+/** warren_messages_quarantined_total{source} as /metrics reports it */
+async function quarantinedMetric(port: number, source: string): Promise<number | undefined> {
+  const text = await (await fetch(`http://127.0.0.1:${String(port)}/metrics`)).text();
+  const m = new RegExp(`^warren_messages_quarantined_total\\{source="${source}"\\} (\\d+)$`, 'm').exec(text);
+  return m === null ? undefined : Number(m[1]);
+}
+
 async function quarantineFiles(dataDir: string): Promise<string[]> {
   const dir = join(dataDir, 'quarantine');
   const names = await readdir(dir).catch(() => []);
@@ -82,8 +98,10 @@ describe('a stored message that cannot be read is quarantined', () => {
       await raw.put(key, damaged, { sync: true });
       await raw.close();
 
-      warren = await spawnWarren(dataDir);
+      const metricsPort = await freePort();
+      warren = await spawnWarren(dataDir, ['--metrics-port', String(metricsPort)]);
       expect(await consume(warren.url, 'q.damaged', 4)).toEqual([1, 2, 4, 5]);
+      expect(await quarantinedMetric(metricsPort, 'stored')).toBe(1);
       const errors = records(warren.output).filter((r) => r.level >= 50);
       expect(errors).toHaveLength(1);
       expect(errors[0]!.msg).toMatch(/message \d+ of queue 'q.damaged' in vhost '\/' cannot be read \(checksum mismatch/);
@@ -116,7 +134,9 @@ describe('a stored message that cannot be read is quarantined', () => {
       const dataDir = await tempDataDir();
       dirs.push(dataDir);
       // 10 messages in memory, the rest paged to the spill
-      warren = await spawnWarren(dataDir, ['--queue-memory-window', '10']);
+      const metricsPort = await freePort();
+      warren = await spawnWarren(dataDir, ['--queue-memory-window', '10', '--metrics-port', String(metricsPort)]);
+      expect(await quarantinedMetric(metricsPort, 'spill')).toBe(0);
       const conn = await openConnection(warren.url);
       const ch = await openConfirmChannel(conn);
       await ch.assertQueue('q.spilled', { durable: false });
@@ -164,6 +184,9 @@ describe('a stored message that cannot be read is quarantined', () => {
       expect(missing[missing.length - 1]! - missing[0]! + 1).toBe(lost);
       expect(all.length).toBeGreaterThan(0);
       expect(await quarantineFiles(dataDir)).toHaveLength(1);
+      // operators see it in the metrics too
+      expect(await quarantinedMetric(metricsPort, 'spill')).toBe(lost);
+      expect(await quarantinedMetric(metricsPort, 'stored')).toBe(0);
     },
     TIMEOUT,
   );
