@@ -106,6 +106,16 @@ export interface WarrenExit {
   readonly output: string[];
 }
 
+/**
+ * Brokers this test worker started and that still run. When the worker exits (also when a
+ * run is cut short and the worker is told to end) they are killed with it, instead of staying
+ * behind as orphans that hold ports, data dirs and CPU.
+ */
+const running = new Set<ChildProcess>();
+process.once('exit', () => {
+  for (const child of running) child.kill('SIGKILL');
+});
+
 function launch(dataDir: string, extraArgs: readonly string[] = []): { child: ChildProcess; output: string[]; exited: Promise<WarrenExit>; lines: ReturnType<typeof createInterface> } {
   if (!existsSync(CLI_PATH)) throw new Error(`${CLI_PATH} is missing: run \`npm run build\` first (npm test does)`);
   const child = spawn(
@@ -118,6 +128,8 @@ function launch(dataDir: string, extraArgs: readonly string[] = []): { child: Ch
   const lines = createInterface({ input: child.stdout! });
   lines.on('line', (l) => output.push(l));
   createInterface({ input: child.stderr! }).on('line', (l) => output.push(l));
+  running.add(child);
+  child.once('exit', () => running.delete(child));
   const exited = new Promise<WarrenExit>((resolve) => {
     // 'close' (not 'exit') so every line of output has been read.
     child.on('close', (code, signal) => resolve({ code, signal, output }));
