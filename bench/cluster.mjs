@@ -91,14 +91,20 @@ function start(args, logFile) {
   return p;
 }
 
-/** CPU seconds (user + system) a process has used so far, from /proc (Linux) */
-function cpuSeconds(p) {
+/** CPU seconds a process has used so far, user and system, from /proc (Linux) */
+function cpuParts(p) {
   try {
     const f = readFileSync(`/proc/${p.pid}/stat`, 'utf8').split(') ')[1].split(' ');
-    return (Number(f[11]) + Number(f[12])) / 100;
+    return [Number(f[11]) / 100, Number(f[12]) / 100];
   } catch {
     return null;
   }
+}
+
+/** CPU seconds (user + system) a process has used so far */
+function cpuSeconds(p) {
+  const parts = cpuParts(p);
+  return parts === null ? null : parts[0] + parts[1];
 }
 
 async function stop(p) {
@@ -131,7 +137,7 @@ async function single(dir) {
   const p = start([process.execPath, ...profArgs('single'), MAIN, 'start', '--host', '127.0.0.1', '--port', String(port), '--data-dir', join(dir, 'single'), '--log-level', 'warn', '--management-port', '0', '--metrics-port', '0'], join(dir, 'single.log'));
   p.profiled = true;
   await waitForPort(port, 60_000);
-  return { url: `amqp://guest:guest@127.0.0.1:${port}`, cpu: () => [cpuSeconds(p)], stop: () => stop(p) };
+  return { url: `amqp://guest:guest@127.0.0.1:${port}`, cpu: () => [cpuSeconds(p)], cpuParts: () => [cpuParts(p)], stop: () => stop(p) };
 }
 
 async function cluster(dir) {
@@ -169,6 +175,7 @@ async function cluster(dir) {
     url: `amqp://guest:guest@127.0.0.1:${leader.port}`,
     followerUrl: `amqp://guest:guest@127.0.0.1:${follower.port}`,
     cpu: () => nodes.map((n) => cpuSeconds(n.p)),
+    cpuParts: () => [leader, ...nodes.filter((n) => n !== leader)].map((n) => cpuParts(n.p)),
     stop: async () => {
       for (const n of nodes) await stop(n.p);
       await stop(etcd);
@@ -187,11 +194,16 @@ for (let r = 0; r < Number(values.repeat); r++) {
       const target = kind === 'single' ? await single(dir) : await cluster(dir);
       try {
         const cpuBefore = target.cpu();
+        const partsBefore = target.cpuParts?.() ?? [];
         const record = perf(s.name, target.url, s.args());
         // CPU seconds the broker node(s) used during the scenario, all nodes together
         const cpu = +target.cpu().reduce((a, c, i) => a + (c ?? 0) - (cpuBefore[i] ?? 0), 0).toFixed(2);
+        // and per node (leader first), user + system
+        const perNode = (target.cpuParts?.() ?? [])
+          .map((c, i) => (c === null || partsBefore[i] == null ? '?' : `${(c[0] - partsBefore[i][0]).toFixed(1)}+${(c[1] - partsBefore[i][1]).toFixed(1)}`))
+          .join(', ');
         results.push({ scenario: s.name, kind, rate: rateOf(record), ok: record.ok, cpu, record });
-        log(`${s.name} ${kind}: ${Math.round(rateOf(record))} msg/s, broker CPU ${cpu} s, load ${readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ')}`);
+        log(`${s.name} ${kind}: ${Math.round(rateOf(record))} msg/s, broker CPU ${cpu} s${perNode === '' ? '' : ` (per node, user+system: ${perNode})`}, load ${readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ')}`);
         if (kind === 'cluster' && s.name === 'confirm') {
           const viaFollower = perf(s.name, target.followerUrl, s.args());
           results.push({ scenario: s.name, kind: 'cluster-via-follower', rate: rateOf(viaFollower), ok: viaFollower.ok, record: viaFollower });
