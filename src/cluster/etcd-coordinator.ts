@@ -23,11 +23,22 @@ export interface EtcdCoordinatorOptions {
 }
 
 export const DEFAULT_LEASE_TTL = 3;
-export const DEFAULT_KEEPALIVE_MS = 400;
-export const DEFAULT_MARGIN_MS = 300;
+export const DEFAULT_KEEPALIVE_MS = 200;
+export const DEFAULT_MARGIN_MS = 100;
 /** a full re-read of the election prefix and the ISR, in case a watch event was missed */
 const RESYNC_MS = 2000;
 const UNARY_DEADLINE_MS = 1500;
+/**
+ * While the newest keepalive is unanswered this long, another goes out, to the next etcd
+ * member. When the etcd raft leader dies, a member waiting for the next leader holds a
+ * keepalive (etcd 3.4 polls for a leader once per election timeout) past its timeout: only
+ * one sent after the new leader is known gets through, and with keepalives 400 ms apart
+ * that cost up to 400 ms of the deadline's slack (bench/etcd-member-loss.mjs).
+ */
+const KEEPALIVE_RETRY_MS = 100;
+/** a keepalive unanswered this long is given up (its endpoint is then skipped) */
+const KEEPALIVE_TIMEOUT_MS = 800;
+const KEEPALIVES_IN_FLIGHT_MAX = 8;
 
 const mono = (): number => performance.now();
 
@@ -66,7 +77,8 @@ function parseJson<T>(buf: Buffer | null | undefined): T | null {
  * Coordination on etcd (v3 API through the `etcd3` client).
  *
  * Lease: one per node, TTL `leaseTtl`. The node keeps its own deadline on the monotonic
- * clock: every `keepaliveMs` a keepalive round trip is sent; when etcd answers, the lease
+ * clock: every `keepaliveMs` a keepalive round trip is sent (every KEEPALIVE_RETRY_MS, to
+ * the next member each time, while the newest is unanswered); when etcd answers, the lease
  * certainly lives until send time + TTL (etcd restarts the TTL when it receives the
  * keepalive, which is later), minus `marginMs` for clock-rate drift. The library's own
  * "lost" event comes seconds after a rival may have been elected; Warren never uses it.
@@ -92,6 +104,10 @@ export class EtcdCoordinator extends EventEmitter implements Coordinator {
   private checkTimer: NodeJS.Timeout | null = null;
   private resyncTimer: NodeJS.Timeout | null = null;
   private keepalivesInFlight = 0;
+  /** send time of the newest keepalive, and of the newest one answered */
+  private keepaliveSentAt = 0;
+  private keepaliveAnsweredSentAt = 0;
+  private keepaliveRetries = 0;
   private expiredEmitted = false;
   private secret_: Buffer = Buffer.alloc(0);
   private campaignKey: string | null = null;
@@ -166,6 +182,9 @@ export class EtcdCoordinator extends EventEmitter implements Coordinator {
         this.lease = id;
         this.leaseId = id;
         this.deadline = sentAt + ttl * 1000 - this.options.marginMs;
+        this.keepaliveSentAt = sentAt;
+        this.keepaliveAnsweredSentAt = sentAt;
+        this.keepaliveRetries = 0;
         lastError = null;
         break;
       } catch (err) {
@@ -176,7 +195,7 @@ export class EtcdCoordinator extends EventEmitter implements Coordinator {
     this.expiredEmitted = false;
     this.keepalivesInFlight = 0;
     if (this.keepaliveTimer === null) {
-      this.keepaliveTimer = setInterval(() => this.keepalive(), this.options.keepaliveMs);
+      this.keepaliveTimer = setInterval(() => this.keepalive(), Math.min(KEEPALIVE_RETRY_MS, this.options.keepaliveMs));
       this.keepaliveTimer.unref();
     }
     this.options.logger.debug({ lease: this.leaseId }, 'cluster: lease granted');
@@ -184,14 +203,21 @@ export class EtcdCoordinator extends EventEmitter implements Coordinator {
 
   private keepalive(): void {
     const lease = this.lease;
-    if (lease === null || this.closed || this.keepalivesInFlight >= 3) return;
+    if (lease === null || this.closed || this.keepalivesInFlight >= KEEPALIVES_IN_FLIGHT_MAX) return;
     const sentAt = mono();
+    const unanswered = this.keepaliveSentAt > this.keepaliveAnsweredSentAt;
+    if (sentAt - this.keepaliveSentAt < (unanswered ? KEEPALIVE_RETRY_MS : this.options.keepaliveMs)) return;
+    // a retry goes to the next member each time (the one holding the unanswered call may have no leader yet)
+    const skip = unanswered ? ++this.keepaliveRetries : 0;
+    this.keepaliveSentAt = sentAt;
     this.keepalivesInFlight++;
-    this.leases.keepalive(lease, this.options.keepaliveMs * 2).then(
+    this.leases.keepalive(lease, KEEPALIVE_TIMEOUT_MS, skip).then(
       (ttl) => {
         if (lease !== this.lease) return;
         this.keepalivesInFlight--;
         if (ttl <= 0) return; // expired in etcd: the deadline runs out by itself
+        this.keepaliveAnsweredSentAt = Math.max(this.keepaliveAnsweredSentAt, sentAt);
+        this.keepaliveRetries = 0;
         // never extend past what this round trip proves, and never move the deadline back
         this.deadline = Math.max(this.deadline, sentAt + ttl * 1000 - this.options.marginMs);
       },

@@ -19,8 +19,13 @@ export class EtcdLeaseClient {
     this.endpoints = endpoints.map(etcdUrl);
   }
 
-  private async call(path: string, body: unknown, timeoutMs: number): Promise<Record<string, unknown>> {
-    const at = this.current;
+  /**
+   * `skip` > 0 sends to the endpoint that many after the current one (a retry while an
+   * earlier call is still unanswered: that member may be waiting for an etcd leader, another
+   * may already know it). An endpoint that answers becomes the current one.
+   */
+  private async call(path: string, body: unknown, timeoutMs: number, skip = 0): Promise<Record<string, unknown>> {
+    const at = this.current + skip;
     const endpoint = this.endpoints[at % this.endpoints.length]!;
     try {
       const res = await fetch(`${endpoint}${path}`, { method: 'POST', body: JSON.stringify(body), signal: AbortSignal.timeout(timeoutMs) });
@@ -29,6 +34,7 @@ export class EtcdLeaseClient {
       // keepalive is a stream on the gateway: the answer is the first line's "result"
       const first = JSON.parse(text.split('\n', 1)[0]!) as { result?: Record<string, unknown>; error?: unknown } & Record<string, unknown>;
       if (first.error !== undefined) throw new Error(`etcd ${path}: ${JSON.stringify(first.error).slice(0, 200)}`);
+      if (skip > 0) this.current = at % this.endpoints.length;
       return first.result ?? first;
     } catch (err) {
       // this endpoint failed or was slow: the next call tries the next one
@@ -46,8 +52,8 @@ export class EtcdLeaseClient {
   }
 
   /** renews the lease; resolves with its remaining TTL (s), 0 when etcd no longer has it */
-  async keepalive(id: string, timeoutMs: number): Promise<number> {
-    const r = await this.call('/v3/lease/keepalive', { ID: id }, timeoutMs);
+  async keepalive(id: string, timeoutMs: number, skip = 0): Promise<number> {
+    const r = await this.call('/v3/lease/keepalive', { ID: id }, timeoutMs, skip);
     return Number(r.TTL ?? 0);
   }
 
