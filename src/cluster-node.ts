@@ -296,12 +296,13 @@ export class ClusterNode {
     await this.followerDb?.close();
     this.followerDb = null;
     try {
-      const store = new ReplicatedLevelStore(this.dataDir, this.logger.child({ component: 'store' }));
+      const store = new ReplicatedLevelStore(this.dataDir, this.logger.child({ component: 'store' }), { forceRecovery: this.config.forceRecovery });
       this.store = store;
       await store.open();
       const leader = new ReplicationLeader({
         log: this.log,
-        target: new LevelApplyTarget(store.levelDb()),
+        // through the store, never a handle kept from now: the store may reopen its LevelDB
+        target: new LevelApplyTarget(store),
         nodeId: this.nodeId,
         term,
         gate: { canCommit: () => this.coordinator.isLeader() && this.coordinator.term === term, writeIsr: (m) => this.coordinator.writeIsr(m) },

@@ -35,20 +35,40 @@ export interface ApplyTarget {
 }
 
 /**
- * Applies records to a LevelDB handle with one atomic write each (not synced: the op log is),
+ * Where a LevelApplyTarget writes and reads. On the leader it is its open store, asked at
+ * every use: the store may close and reopen its LevelDB in process (after a failed write), so
+ * a handle kept from earlier could be a closed one; writes then go through the store's own
+ * local write (which reopens first after a failure). A follower, which opens the LevelDB
+ * itself, passes the handle.
+ */
+export interface LevelSource {
+  /** the current handle */
+  levelDb(): Db;
+  /** one atomic write to it */
+  writeLevel(ops: readonly Op[], options: { sync: boolean }): Promise<void>;
+}
+
+/** a LevelSource over a handle this code opened and owns (the native write path: native-batch.ts) */
+export function levelHandle(db: Db): LevelSource {
+  const write: WriteBatch = batchWriter(db);
+  return { levelDb: () => db, writeLevel: write };
+}
+
+/**
+ * Applies records to a LevelDB with one atomic write each (not synced: the op log is),
  * through the store's native write path (native-batch.ts: the native batch is freed when the
  * write completes, not when V8 collects it).
  */
 export class LevelApplyTarget implements ApplyTarget {
-  private readonly write: WriteBatch;
+  private readonly source: LevelSource;
 
-  constructor(private readonly db: Db) {
-    this.write = batchWriter(db);
+  constructor(source: Db | LevelSource) {
+    this.source = isLevelSource(source) ? source : levelHandle(source);
   }
 
   async apply(ops: readonly Op[]): Promise<void> {
     if (ops.length === 0) return;
-    await this.write(ops, { sync: false });
+    await this.source.writeLevel(ops, { sync: false });
   }
 
   /**
@@ -64,7 +84,7 @@ export class LevelApplyTarget implements ApplyTarget {
   }
 
   snapshot(): StoreSnapshot {
-    const db = this.db;
+    const db = this.source.levelDb();
     const snap = db.snapshot();
     return {
       async *entries(chunk: number) {
@@ -84,14 +104,18 @@ export class LevelApplyTarget implements ApplyTarget {
   }
 
   async clear(): Promise<void> {
-    await this.db.clear();
+    await this.source.levelDb().clear();
   }
 
   async putMany(entries: readonly [Buffer, Buffer][]): Promise<void> {
     if (entries.length === 0) return;
-    await this.write(
+    await this.source.writeLevel(
       entries.map(([key, value]) => ({ type: 'put' as const, key, value })),
       { sync: false },
     );
   }
+}
+
+function isLevelSource(x: Db | LevelSource): x is LevelSource {
+  return typeof (x as Partial<LevelSource>).writeLevel === 'function' && typeof (x as Partial<LevelSource>).levelDb === 'function';
 }

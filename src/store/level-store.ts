@@ -742,6 +742,16 @@ export class LevelStore implements Store {
   }
 
   /**
+   * One atomic write straight to this node's LevelDB, past the durable log and its write
+   * seam: for the cluster leader applying what its replicas committed (the data the seam
+   * handed it). It goes to the current handle, and after a failed write reopens the
+   * database first, as the store's own writes do.
+   */
+  writeLevel(ops: readonly BatchOp[], options: { sync: boolean }): Promise<void> {
+    return this.writeLocal(ops, options);
+  }
+
+  /**
    * The local write: one atomic write to this node's LevelDB (group commits, and with them
    * background deletions, and recovery's clean-ups, unless an interceptor applies them its
    * own way). The native write batch is released as soon as the write completes
