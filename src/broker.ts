@@ -90,7 +90,7 @@ const PAGING_RATIO = 0.5;
  * besides the body, counted in the budget); paged-out ones are old garbage until the next
  * full GC (the executable sets V8's heap growth to 1.5x, see cli/main.ts), so at peak the
  * process holds up to about twice what the budget counts, plus the store's write-behind (up
- * to 32 MiB of durable batches and 64 MiB of spill writes, flow control holds publishers past
+ * to 4 MiB of durable batches and 64 MiB of spill writes, flow control holds publishers past
  * that). 128 MiB keeps a broker holding a 1M-message backlog near 300 MiB of RSS, while a
  * backlog of 300,000 small messages stays in memory; a smaller budget pages more and reads
  * back more (the drain of a deep backlog gets slower and churns more garbage).

@@ -15,9 +15,17 @@ export interface WriteBehindLimits {
 
 const MiB = 1024 * 1024;
 
+/**
+ * The durable bound is what one persistent publish on another queue may wait behind: a
+ * commit takes the whole open batch, so a confirm waits for the batch in flight and then for
+ * its own, each up to `durableHigh`. At the 20-30 MB/s LevelDB sustains on the bench machine,
+ * 32 MiB (the earlier bound) was about 1.4 s of another queue's confirms behind a flood
+ * (bench scenario `flood`, issue #9); 4 MiB is one memtable (LevelDB's default write buffer),
+ * about 150 ms at worst, and still batches thousands of messages per fsync.
+ */
 export const DEFAULT_WRITE_BEHIND: WriteBehindLimits = {
-  durableHigh: 32 * MiB,
-  durableLow: 16 * MiB,
+  durableHigh: 4 * MiB,
+  durableLow: 2 * MiB,
   spillHigh: 64 * MiB,
   spillLow: 32 * MiB,
 };

@@ -11,8 +11,8 @@ const MiB = 1024 * 1024;
 const BUDGET = 16 * MiB;
 const SIZE = 4096;
 const PER_QUEUE = 60_000; // 234 MiB per queue, 469 MiB in all: 29 times the budget
-/** what the store may hold back before publishers are held (flow control): 32 MiB of durable batches, 64 MiB of spill writes */
-const WRITE_BEHIND = 96 * MiB;
+/** what the store may hold back before publishers are held (flow control): 4 MiB of durable batches, 64 MiB of spill writes */
+const WRITE_BEHIND = 68 * MiB;
 /** V8's and the allocator's slack: garbage of the messages that went through, not yet returned */
 const SLACK = 96 * MiB;
 
