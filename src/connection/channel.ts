@@ -70,6 +70,8 @@ function malformedPropertiesReason(raw: Buffer): string {
 /** Longer property lists are copied for every message rather than compared. */
 const MAX_SHARED_PROPERTIES = 256;
 const NO_PROPERTIES = Buffer.alloc(0);
+/** what a stored message costs the store besides its body (keys, properties, framing), for flow control */
+const MESSAGE_OVERHEAD = 128;
 
 const enum State {
   Open,
@@ -440,7 +442,7 @@ export class Channel implements ConsumerOwner, EarlyConfirm, PublishOutput, Dire
     this.touchesStore = false;
     const outcome = publish(this.session, p.exchange, message, p.mandatory, this);
     // the store is behind what it was handed: this connection is not read until it catches up
-    if (this.touchesStore && this.conn.broker.core.flow.saturated) this.conn.enterFlow();
+    if (this.touchesStore && this.conn.broker.core.flow.saturated) this.conn.enterFlow(body.length + MESSAGE_OVERHEAD);
     // a queue's publish credit is used up: this connection is not read until its next delivery pass
     if (this.creditQueue !== null) this.waitForCredit();
     if (seq !== 0) {

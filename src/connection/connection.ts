@@ -19,6 +19,9 @@ import type { BrokerContext } from './broker-context.js';
 import { Channel } from './channel.js';
 import { ConnectionCounters } from '../stats/counters.js';
 
+/** what a connection may add to a saturated store before flow control holds it (see flowBytes) */
+const FLOW_ALLOWANCE = 64 * 1024;
+
 /** How long we wait for connection.close-ok after sending connection.close. */
 const CLOSE_OK_TIMEOUT_MS = 3000;
 /** How long a client has to complete the handshake (RabbitMQ: handshake_timeout 10 s). */
@@ -107,6 +110,13 @@ export class Connection implements ClientConnection, FlowWaiter, CreditWaiter {
   private blockedNotified = false;
   /** reading is paused because the store is behind what this connection published (flow control) */
   private flowPaused = false;
+  /**
+   * Bytes this connection handed the store since it last found it saturated-free: while the
+   * store is behind, a connection is held only once it has added FLOW_ALLOWANCE of its own,
+   * so one flooding publisher is held at once and a light one (a confirm every few ms on
+   * another queue) is not held behind it. Bounded: connections x FLOW_ALLOWANCE.
+   */
+  private flowBytes = 0;
   /** reading is paused until this queue's next delivery pass (its publish credit is used up) */
   private creditQueue: Queue | null = null;
   /** processFrames is running (a resume from inside it only lifts the pause) */
@@ -406,7 +416,10 @@ export class Connection implements ClientConnection, FlowWaiter, CreditWaiter {
    * after the current frame until it catches up. The store drains by itself, so a connection
    * that also consumes is never deadlocked: its acks wait in the socket for milliseconds.
    */
-  enterFlow(): void {
+  enterFlow(bytes: number): void {
+    this.flowBytes += bytes;
+    if (this.flowBytes < FLOW_ALLOWANCE) return;
+    this.flowBytes = 0;
     if (this.flowPaused || this.state === State.Closed) return;
     this.flowPaused = true;
     this.socket.pause();
@@ -418,6 +431,7 @@ export class Connection implements ClientConnection, FlowWaiter, CreditWaiter {
     try {
       if (!this.flowPaused) return;
       this.flowPaused = false;
+      this.flowBytes = 0;
       if (this.state === State.Closed) return;
       this.lastReceivedAt = Date.now();
       if (this.readsHeld) return; // the alarm still blocks it (unblock resumes), or a queue (creditGranted)

@@ -98,6 +98,34 @@ describe('publisher flow control', () => {
     expect((await other.checkQueue('flow.q')).messageCount).toBe(sent);
   }, 30_000);
 
+  it('a light publisher on another queue is not held behind a flooding one: only the connection that filled the store waits', async () => {
+    const { store, url, connections } = await start();
+    const flooder = await connect(url);
+    const flood = await flooder.createConfirmChannel();
+    await flood.assertQueue('flow.flood', { durable: true });
+    const light = await connect(url);
+    const lightCh = await light.createConfirmChannel();
+    await lightCh.assertQueue('flow.light', { durable: true });
+
+    store.hold(); // the disk stalls
+    const body = Buffer.alloc(4 * KiB, 7);
+    for (let i = 0; i < 400; i++) flood.sendToQueue('flow.flood', body, { persistent: true });
+    await until(() => connections().some((c) => c.flow));
+    // the store is saturated; the light publisher sends a few small persistent messages, and
+    // its connection is still read: a round trip on it completes and counts them
+    const lightConfirms: Promise<void>[] = [];
+    for (let i = 0; i < 5; i++) {
+      lightConfirms.push(new Promise<void>((resolve, reject) => lightCh.sendToQueue('flow.light', Buffer.from(`light-${i}`), { persistent: true }, (err) => (err ? reject(err) : resolve()))));
+    }
+    expect((await lightCh.checkQueue('flow.light')).messageCount).toBe(5);
+    expect(connections().filter((c) => c.flow)).toHaveLength(1);
+
+    store.release();
+    await Promise.all(lightConfirms);
+    await flood.waitForConfirms();
+    expect((await lightCh.checkQueue('flow.flood')).messageCount).toBe(400);
+  }, 30_000);
+
   it('a connection that publishes and consumes on itself is never deadlocked, and its acks go through', async () => {
     const { store, url, connections } = await start();
     const conn = await connect(url);

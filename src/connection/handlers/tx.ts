@@ -27,7 +27,8 @@ export function handleTxCommit(ch: Channel): void {
   let stored = false;
   ch.touchesStore = false;
   for (const p of publishes) if (publish(ch.session, p.exchange, p.message, p.mandatory, ch) === Enqueued.Stored) stored = true;
-  if (ch.touchesStore && ch.conn.broker.core.flow.saturated) ch.conn.enterFlow();
+  // a transaction is held at once: its whole batch went in at one go
+  if (ch.touchesStore && ch.conn.broker.core.flow.saturated) ch.conn.enterFlow(Infinity);
   if (ch.creditQueue !== null) ch.waitForCredit();
   for (const s of settlements) ch.applySettlements([s.unacked], s.requeue);
   // RabbitMQ: commit-ok once the transaction's persistent messages are on disk
