@@ -9,11 +9,11 @@
 //   npm run build && flock /tmp/bench.lock node bench/etcd-member-loss.mjs [--kills 10] [--json]
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { freePort } from './lib/broker-control.mjs';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const { EtcdCoordinator, DEFAULT_LEASE_TTL, DEFAULT_KEEPALIVE_MS, DEFAULT_MARGIN_MS } = await import(join(ROOT, 'dist', 'cluster', 'etcd-coordinator.js'));
@@ -38,17 +38,6 @@ if (spawnSync('etcd', ['--version']).status !== 0) throw new Error("etcd is not 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const log = (s) => process.stderr.write(`${s}\n`);
 const mono = () => performance.now();
-
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 const root = mkdtempSync(join(tmpdir(), 'warren-etcd-loss-'));
 const members = [];

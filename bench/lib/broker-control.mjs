@@ -17,7 +17,8 @@ import { connect } from 'amqplib';
 const REPO_ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const WARREN_MAIN = join(REPO_ROOT, 'dist', 'cli', 'main.js');
 
-function freePort() {
+/** A free TCP port on the loopback interface. */
+export function freePort() {
   return new Promise((resolve, reject) => {
     const server = createServer();
     server.once('error', reject);

@@ -4,11 +4,11 @@
 // message, and the queue serves the others. Before: the corrupted body was delivered, or the
 // page-in failed with "store read failed" and the queue stalled.
 import { open, readdir, readFile, stat } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { Level } from 'level';
 import { afterEach, describe, expect, it } from 'vitest';
 import { kindRange, Prefix } from '../../src/store/keys.js';
+import { freePort } from '../cluster/etcd-cluster.js';
 import { openChannel, openConfirmChannel, openConnection, removeDir, spawnWarren, tempDataDir, type WarrenChild } from './harness.js';
 
 const TIMEOUT = 60_000;
@@ -49,14 +49,6 @@ async function consume(url: string, queue: string, count: number): Promise<numbe
   });
   await conn.close();
   return got;
-}
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.address() as { port: number }).port;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
 }
 
 /** warren_messages_quarantined_total{source} as /metrics reports it */
