@@ -81,7 +81,8 @@ describe('a disk filling up with large persistent messages', () => {
       expect(errorLines(warren.output)).toEqual([]);
       const s = await statfs(fs.dir);
       expect(s.bavail * s.bsize).toBeGreaterThan(0);
-      expect(warren.output.join('\n')).toContain('resource alarm set: blocking publishers');
+      // the client can see connection.blocked before the broker's log line has come through its pipe
+      await warren.waitForOutput('resource alarm set: blocking publishers');
     },
     TIMEOUT,
   );

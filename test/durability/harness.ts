@@ -95,6 +95,8 @@ export interface WarrenChild {
   /** every stdout/stderr line so far */
   readonly output: string[];
   readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  /** resolves with the first line (already printed or still to come) that contains `text`; rejects if the broker exits first */
+  waitForOutput(text: string): Promise<string>;
   kill9(): Promise<void>;
   /** a clean stop (SIGTERM); resolves with the exit code */
   terminate(): Promise<number | null>;
@@ -116,7 +118,10 @@ process.once('exit', () => {
   for (const child of running) child.kill('SIGKILL');
 });
 
-function launch(dataDir: string, extraArgs: readonly string[] = []): { child: ChildProcess; output: string[]; exited: Promise<WarrenExit>; lines: ReturnType<typeof createInterface> } {
+function launch(
+  dataDir: string,
+  extraArgs: readonly string[] = [],
+): { child: ChildProcess; output: string[]; exited: Promise<WarrenExit>; lines: ReturnType<typeof createInterface>; errLines: ReturnType<typeof createInterface> } {
   if (!existsSync(CLI_PATH)) throw new Error(`${CLI_PATH} is missing: run \`npm run build\` first (npm test does)`);
   const child = spawn(
     process.execPath,
@@ -127,19 +132,20 @@ function launch(dataDir: string, extraArgs: readonly string[] = []): { child: Ch
   const output: string[] = [];
   const lines = createInterface({ input: child.stdout! });
   lines.on('line', (l) => output.push(l));
-  createInterface({ input: child.stderr! }).on('line', (l) => output.push(l));
+  const errLines = createInterface({ input: child.stderr! });
+  errLines.on('line', (l) => output.push(l));
   running.add(child);
   child.once('exit', () => running.delete(child));
   const exited = new Promise<WarrenExit>((resolve) => {
     // 'close' (not 'exit') so every line of output has been read.
     child.on('close', (code, signal) => resolve({ code, signal, output }));
   });
-  return { child, output, exited, lines };
+  return { child, output, exited, lines, errLines };
 }
 
 /** Starts `warren start` on an ephemeral port; resolves on its "Warren listening" log line. */
 export async function spawnWarren(dataDir: string, extraArgs: readonly string[] = []): Promise<WarrenChild> {
-  const { child, output, exited, lines } = launch(dataDir, extraArgs);
+  const { child, output, exited, lines, errLines } = launch(dataDir, extraArgs);
   const port = await new Promise<number>((resolve, reject) => {
     lines.on('line', (l) => {
       if (!l.startsWith('{')) return;
@@ -154,6 +160,21 @@ export async function spawnWarren(dataDir: string, extraArgs: readonly string[] 
     port,
     output,
     exited,
+    waitForOutput(text: string) {
+      const seen = output.find((l) => l.includes(text));
+      if (seen !== undefined) return Promise.resolve(seen);
+      return new Promise<string>((resolve, reject) => {
+        const onLine = (l: string): void => {
+          if (!l.includes(text)) return;
+          lines.off('line', onLine);
+          errLines.off('line', onLine);
+          resolve(l);
+        };
+        lines.on('line', onLine);
+        errLines.on('line', onLine);
+        void exited.then(() => reject(new Error(`warren exited before printing ${JSON.stringify(text)}`)));
+      });
+    },
     async kill9() {
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
       await exited;

@@ -94,6 +94,7 @@ describe('a stored message that cannot be read is quarantined', () => {
       warren = await spawnWarren(dataDir, ['--metrics-port', String(metricsPort)]);
       expect(await consume(warren.url, 'q.damaged', 4)).toEqual([1, 2, 4, 5]);
       expect(await quarantinedMetric(metricsPort, 'stored')).toBe(1);
+      await warren.waitForOutput('cannot be read'); // the log line may trail the deliveries through the pipe
       const errors = records(warren.output).filter((r) => r.level >= 50);
       expect(errors).toHaveLength(1);
       expect(errors[0]!.msg).toMatch(/message \d+ of queue 'q.damaged' in vhost '\/' cannot be read \(checksum mismatch/);
