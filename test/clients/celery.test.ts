@@ -19,11 +19,7 @@ beforeAll(async () => {
 });
 afterAll(() => broker.close());
 
-// retry: 1 is a stopgap, not a fix. Under CI load (two cores shared with the rest of the suite) the
-// check "a task sent after a countdown task runs first" failed twice in about ten runs: the worker
-// ran both tasks 4 s late, 1 ms apart, in the other order. Whether the 4 s is the Python worker
-// starved of CPU or a delivery Warren holds back is not yet known (noted on issue #13).
-it('a Celery worker runs countdown, ETA, retried, acks_late and prioritised tasks', { timeout: 120_000, retry: 1 }, async (ctx) => {
+it('a Celery worker runs countdown, ETA, retried, acks_late and prioritised tasks', { timeout: 120_000 }, async (ctx) => {
   requireInstalled(ctx, installed, 'python3-celery');
   const r = await run(PYTHON, [FLOW, `${broker.url}//`]);
   const output = r.stdout + r.stderr;
