@@ -278,6 +278,6 @@ export class WarrenCluster {
     await this.stopAll();
     for (const n of this.nodes) for (const p of n.etcdProxies) await p.stop();
     await this.etcd.stop();
-    if (process.env.WARREN_HA_KEEP === undefined) await rm(this.root, { recursive: true, force: true });
+    if ((process.env.WARREN_HA_KEEP ?? '') === '') await rm(this.root, { recursive: true, force: true });
   }
 }
