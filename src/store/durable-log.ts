@@ -45,8 +45,9 @@ export interface DurableLogHost {
  * replicas. Installed on the durable log (LevelStore.interceptWrites), it is handed, in
  * order and one at a time, every atomic write the store makes after it opened:
  *   - each group commit (publishes, acks, topology, purge moves, the new store id a purge
- *     writes with its record), and with it each chunk of a background deletion (they ride
- *     the group commit);
+ *     writes with its record);
+ *   - each chunk of a background deletion, a write of its own beside the group commit
+ *     (writeAside: not synced, in order with the commits);
  *   - recovery's own clean-ups (paged transient entries a restart drops).
  * `local` writes the batch to this node's LevelDB; an interceptor may call it, or apply the
  * batch its own way (the cluster leader applies what the replicas committed). The returned
@@ -58,6 +59,15 @@ export interface DurableLogHost {
  */
 export interface WriteInterceptor {
   write(ops: readonly BatchOp[], options: { sync: boolean }, local: WriteBatch): Promise<void>;
+}
+
+/** A write beside the group commit (writeAside), waiting for its turn or in flight. */
+interface AsideWrite {
+  readonly ops: readonly BatchOp[];
+  /** the last batch holding operations queued before it: written before this goes */
+  readonly after: number;
+  readonly resolve: () => void;
+  readonly reject: (error: Error) => void;
 }
 
 function notifyCommitted(listener: CommitListener): void {
@@ -99,6 +109,10 @@ export class DurableLog {
   private closing = false;
   private loggedWriteError: string | null = null;
   private interceptor: WriteInterceptor | null = null;
+  /** the write beside the group commit waiting for its turn (writeAside) */
+  private aside: AsideWrite | null = null;
+  /** it is being written: no commit starts meanwhile */
+  private asideFlying: Promise<void> | null = null;
   private readonly runScheduledCommit = (): void => {
     this.scheduled = false;
     this.retryTimer = null;
@@ -190,6 +204,53 @@ export class DurableLog {
     this.touch();
   }
 
+  /**
+   * One atomic write beside the group commit, not synced, for work that may be lost in a
+   * crash and done again (the background deletion: recovery finds what is left). It goes
+   * once every operation queued before this call is written (the open batch is committed
+   * first when it holds anything), and ahead of operations queued after it: a commit that
+   * comes meanwhile waits for this one write, never for more. Its keys must be ones no
+   * queued or later operation writes (then the order between the two cannot matter). It
+   * goes through the write seam like every other write. Rejected when the write fails (the
+   * caller retries) or the log closes first; one at a time.
+   */
+  writeAside(ops: readonly BatchOp[]): Promise<void> {
+    if (this.aside !== null || this.asideFlying !== null) return Promise.reject(new Error('durable log: one write aside at a time'));
+    if (this.closing || !this.writing) return Promise.reject(new Error('durable log: not writing'));
+    return new Promise<void>((resolve, reject) => {
+      const open = this.openBatch;
+      this.aside = { ops, after: open.ops.size === 0 ? open.id - 1 : open.id, resolve, reject };
+      if (!this.startAside()) this.touch();
+    });
+  }
+
+  /** Starts the waiting write aside if its turn has come (nothing in flight, what it follows written). */
+  private startAside(): boolean {
+    const aside = this.aside;
+    if (aside === null || this.flying !== null || this.asideFlying !== null || !this.writing) return false;
+    if (!this.isCommitted(aside.after)) return false;
+    this.aside = null;
+    let written: Promise<void>;
+    try {
+      written = this.write(aside.ops, { sync: false });
+    } catch (e) {
+      written = Promise.reject(toError(e));
+    }
+    this.asideFlying = written.then(
+      () => this.asideDone(aside, null),
+      (e: unknown) => this.asideDone(aside, toError(e)),
+    );
+    return true;
+  }
+
+  private asideDone(aside: AsideWrite, error: Error | null): void {
+    this.asideFlying = null;
+    if (error === null) aside.resolve();
+    else aside.reject(error);
+    // commits that came meanwhile go now (or, when closing, close() writes them)
+    if (!this.openBatch.isEmpty() && !this.scheduled && !this.closing) this.startCommit();
+  }
+
   /** resolves when everything queued so far is durable */
   flush(): Promise<void> {
     if (this.flying === null && this.openBatch.isEmpty()) return Promise.resolve();
@@ -210,6 +271,11 @@ export class DurableLog {
       this.retryTimer = null;
       this.scheduled = false;
     }
+    // a write aside not started is dropped (its work is done again after the next open)
+    const aside = this.aside;
+    this.aside = null;
+    aside?.reject(new Error('durable log: closed'));
+    await this.asideFlying;
     try {
       const done = this.flush();
       this.startCommit();
@@ -221,13 +287,17 @@ export class DurableLog {
 
   /** the first operation of a window schedules its commit; an in-flight commit picks it up when done */
   touch(): void {
-    if (this.scheduled || this.flying !== null || !this.writing) return;
+    if (this.scheduled || this.flying !== null || this.asideFlying !== null || !this.writing) return;
     this.scheduled = true;
     setImmediate(this.runScheduledCommit);
   }
 
   private startCommit(): void {
-    if (!this.writing || this.flying !== null || this.openBatch.isEmpty()) return;
+    if (!this.writing || this.flying !== null || this.asideFlying !== null) return;
+    if (this.openBatch.isEmpty()) {
+      this.startAside();
+      return;
+    }
     const batch = this.openBatch;
     this.openBatch = new Batch(++this.batchCount);
     this.flying = batch;
@@ -264,6 +334,8 @@ export class DurableLog {
         this.logger.error({ err: e }, 'store: commit listener threw');
       }
     }
+    // a write aside waiting for this batch goes before the next one (which waits for it alone)
+    if (error === null && !this.closing && this.startAside()) return;
     if (this.openBatch.isEmpty() || this.scheduled) return;
     if (error === null) this.startCommit();
     else if (!this.closing) {
