@@ -13,9 +13,9 @@ export interface Replicator {
 /**
  * The leader's store: a LevelStore whose every write goes through replication, by way of
  * the durable log's write seam (WriteInterceptor in store/durable-log.ts). Each atomic write
- * the store makes (a group commit, with the background deletion chunk and purge moves it
- * carries, or one of recovery's clean-ups) becomes one record; the write resolves only once
- * the ISR has it and the leader applied it (LevelApplyTarget on levelDb()), so commit
+ * the store makes (a group commit with the purge moves it carries, a chunk of a background
+ * deletion, or one of recovery's clean-ups) becomes one record; the write resolves only
+ * once the ISR has it and the leader applied it (LevelApplyTarget on levelDb()), so commit
  * listeners (confirms, declare-oks, tx.commit-ok) and page-in wait for the ISR without
  * knowing about it. Without a replicator (before the node leads, or once it stepped down)
  * writes fail with NotLeaderError, as a failing disk would: nothing reaches the local

@@ -1,11 +1,20 @@
 import type { Logger } from 'pino';
 import type { DurableLog } from './durable-log.js';
-import { indexMessageId, indexRefs, indexTransient, messageKeyString, queueIndexRange } from './keys.js';
+import { indexMessageId, indexRefs, indexTransient, messageKeyOfIndexValue, queueIndexRange } from './keys.js';
 import type { MessageRefs } from './message-refs.js';
+import type { BatchOp } from './native-batch.js';
 import type { CommitListener } from './store.js';
 
-/** Index entries deleted per step: one step rides one group commit. */
-export const DELETION_CHUNK = 1024;
+/**
+ * Index entries deleted per write: small enough that a commit of other queues that comes
+ * while one is written waits well under a millisecond, and that building and handing it
+ * to LevelDB (about 1 µs per key on the main thread) never holds the event loop long.
+ */
+export const DELETION_CHUNK = 256;
+/** Index rows read at once (one iterator: its opening and closing cost as much as many rows). */
+export const DELETION_READ = 4 * DELETION_CHUNK;
+const RETRY_MIN_MS = 50;
+const RETRY_MAX_MS = 2000;
 
 /** Reads up to `limit` index rows of a range, in key order (from the committed data). */
 export type RangeReader = (range: { gt?: Buffer; gte?: Buffer; lt: Buffer; limit: number }) => Promise<Array<[Buffer, Buffer]>>;
@@ -13,17 +22,27 @@ export type RangeReader = (range: { gt?: Buffer; gte?: Buffer; lt: Buffer; limit
 interface Job {
   readonly queueId: number;
   /** the job may read once this batch is durable (it holds the queue's last operations) */
-  afterBatch: number;
+  readonly afterBatch: number;
   /** last index key deleted so far */
   lastKey: Buffer | null;
   deleted: number;
 }
 
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms).unref());
+
 /**
- * Deletes the index entries of deleted (and purged) queues in the background, a chunk per
- * group commit, releasing each entry's message reference as an ack would: deleting a queue
- * of any size costs the commits of other queues a few thousand small deletes each, never one
- * long write.
+ * Deletes the index entries of deleted (and purged) queues in the background, releasing
+ * each entry's message reference as an ack would (a body goes with its last one). Rows are
+ * read DELETION_READ at a time and deleted DELETION_CHUNK at a time, each chunk one write
+ * of its own beside the group commit (DurableLog.writeAside): not synced, never waiting in
+ * a commit of other queues, and a commit that comes while one is written waits for that one
+ * small write only. Keys go to LevelDB as the Buffers they were read as.
+ *
+ * A chunk is written once everything queued before it is: an ack on another queue that
+ * released a shared body's other reference is written no later than the chunk that deletes
+ * the body. Unsynced chunks are safe: LevelDB's log is written in order, so any later
+ * synced write makes them durable too, and a crash that loses some only leaves entries that
+ * recovery finds and deletes again.
  *
  * Crash safety comes from the index itself: a job exists exactly while index entries of a
  * queue id with no queue record remain. The queue record's delete (or, for a purge, its
@@ -93,12 +112,12 @@ export class BackgroundDeletion {
     while (!this.stopped && this.jobs.length !== 0) {
       const job = this.jobs[0]!;
       if (!this.log.isCommitted(job.afterBatch)) {
-        // also paces the work: one chunk per group commit
         await this.commitOf();
         continue;
       }
       const range = queueIndexRange(job.queueId);
-      const rows = await this.read(job.lastKey === null ? { gte: range.gte, lt: range.lt, limit: DELETION_CHUNK } : { gt: job.lastKey, lt: range.lt, limit: DELETION_CHUNK });
+      const limit = DELETION_READ;
+      const rows = await this.read(job.lastKey === null ? { gte: range.gte, lt: range.lt, limit } : { gt: job.lastKey, lt: range.lt, limit });
       if (this.stopped) break;
       if (rows.length === 0) {
         this.jobs.shift();
@@ -106,21 +125,46 @@ export class BackgroundDeletion {
         if (job.deleted > 0) this.logger.info({ queueId: job.queueId, entries: job.deleted }, 'store: entries of a deleted queue removed');
         continue;
       }
-      const log = this.log;
-      for (const [key, value] of rows) {
-        log.set(key.toString('latin1'), null);
-        const messageId = indexMessageId(value);
-        if (indexTransient(value) || this.refs.release(messageId, indexRefs(value))) log.set(messageKeyString(messageId), null);
+      for (let from = 0; from < rows.length && !this.stopped; from += DELETION_CHUNK) {
+        const chunk = rows.slice(from, from + DELETION_CHUNK);
+        // keys stay the Buffers they were read as; a body goes with its last reference
+        const ops: BatchOp[] = [];
+        for (const [key, value] of chunk) {
+          ops.push({ type: 'del', key });
+          if (indexTransient(value) || this.refs.release(indexMessageId(value), indexRefs(value))) ops.push({ type: 'del', key: messageKeyOfIndexValue(value) });
+        }
+        if (!(await this.write(ops))) break;
+        job.lastKey = chunk[chunk.length - 1]![0];
+        job.deleted += chunk.length;
       }
-      job.lastKey = rows[rows.length - 1]![0];
-      job.deleted += rows.length;
-      job.afterBatch = log.openBatchId;
     }
     this.running = false;
     if (this.jobs.length === 0) {
       const waiters = this.idleWaiters;
       this.idleWaiters = [];
       for (const w of waiters) w();
+    }
+  }
+
+  /**
+   * Writes one chunk beside the group commit (DurableLog.writeAside: not synced, ahead of
+   * commits queued after it, which wait for this one small write at most). A failed write is
+   * retried with the same operations (their references are released already) after a
+   * backoff; false when the store stops first (recovery then finds what is left).
+   */
+  private async write(ops: readonly BatchOp[]): Promise<boolean> {
+    let delay = RETRY_MIN_MS;
+    for (;;) {
+      try {
+        await this.log.writeAside(ops);
+        return true;
+      } catch (err) {
+        if (this.stopped) return false;
+        if (delay === RETRY_MIN_MS) this.logger.warn({ err }, 'store: a background deletion write failed; retrying');
+        await sleep(delay);
+        delay = Math.min(delay * 2, RETRY_MAX_MS);
+        if (this.stopped) return false;
+      }
     }
   }
 

@@ -132,6 +132,14 @@ export function messageKey(messageId: number): Buffer {
   return key;
 }
 
+/** messageKey(indexMessageId(value)) straight from an index value's bytes. */
+export function messageKeyOfIndexValue(value: Buffer): Buffer {
+  const key = Buffer.allocUnsafe(MESSAGE_KEY_SIZE);
+  key[0] = Prefix.Message;
+  value.copy(key, 1, 0, 8);
+  return key;
+}
+
 export function messageIdOfKey(key: Buffer): number {
   return readU64(key, 1);
 }

@@ -752,8 +752,8 @@ export class LevelStore implements Store {
   }
 
   /**
-   * The local write: one atomic write to this node's LevelDB (group commits, and with them
-   * background deletions, and recovery's clean-ups, unless an interceptor applies them its
+   * The local write: one atomic write to this node's LevelDB (group commits, background
+   * deletion chunks, and recovery's clean-ups, unless an interceptor applies them its
    * own way). The native write batch is released as soon as the write completes
    * (native-batch.ts).
    */

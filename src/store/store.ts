@@ -196,8 +196,8 @@ export interface Store {
   moveEntry(fromQueueId: number, entry: EntryRecord): number;
   /**
    * Queues whose entries are still being deleted. A deleted queue's entries go in the
-   * background, a chunk per commit, so that no commit of other queues waits for a big
-   * delete; reads already see none of them.
+   * background, in small chunks written beside the group commit, so that no commit of
+   * other queues waits for a big delete; reads already see none of them.
    */
   readonly pendingDeletions: number;
   /** stored messages that failed their check when read (moved to quarantine/), since the store opened */

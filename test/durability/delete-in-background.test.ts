@@ -1,5 +1,6 @@
 // Deleting or purging a big durable queue must not hold back other queues: its index
-// entries go in the background, a chunk per group commit, after the delete-ok / purge-ok.
+// entries go in the background, in small chunks beside the group commit, after the
+// delete-ok / purge-ok.
 // The store's deletion is held midway here (a slow disk read), and a confirm on another
 // queue still arrives while it is held.
 import amqp, { type ChannelModel } from 'amqplib';

@@ -337,7 +337,7 @@ describe('LevelStore', () => {
     }
   });
 
-  it('a deleted queue\'s entries go in the background, a chunk per commit, never in one long write', async () => {
+  it('a deleted queue\'s entries go in the background, in chunks, never in one long write', async () => {
     const { store } = await openStore();
     store.putQueue({ vhost: '/', name: 'big', id: 1, autoDelete: false, arguments: new Map() });
     const n = 5000;
