@@ -145,7 +145,7 @@ check('the suite: every entry names a scenario, every row one of its metrics, ev
   }
   // the issue's lag grid is all there
   for (const k of ['transient', 'ack', 'fanout', 'body1k']) for (const l of ['lag20k', 'lag200k', 'unbounded']) assert.ok(names.has(`${k}-${l}`), `${k}-${l}`);
-  for (const n of ['body64k-lag1k', 'body64k-lag3k', 'body64k-lag20k', 'body64k-unbounded', 'publish-confirm', 'backlog-1m', 'backlog-10m', 'flood', 'delete-stall', 'topic', 'rpc-queue', 'rpc-direct', 'latency', 'idle']) assert.ok(names.has(n), n);
+  for (const n of ['body64k-lag1k', 'body64k-lag3k', 'body64k-lag20k', 'body64k-unbounded', 'publish-confirm', 'backlog-1m', 'backlog-10m', 'flood', 'delete-stall', 'purge-stall', 'topic', 'rpc-queue', 'rpc-direct', 'latency', 'idle']) assert.ok(names.has(n), n);
   assert.equal(margin({ min: 2 }, 10, 3), 1.5);
   assert.equal(margin({ max: 0.1 }, 10, 0.05), 2);
   assert.equal(margin({ warrenMax: 1024 }, 2048, null), 0.5);
@@ -195,7 +195,7 @@ check('scenario defaults: latency paces at 10k msg/s, steady runs bound the lag,
   assert.equal(resolveOptions(SCENARIOS.throughput, explicitOptions({ 'max-lag': '0' })).maxLag, 0);
   assert.equal(resolveOptions(SCENARIOS['backlog-transient'], {}).count, 1_000_000);
   assert.throws(() => explicitOptions({ client: 'x' }), /--client/);
-  for (const name of ['throughput', 'latency', 'ack', 'confirm', 'publish-confirm', 'fanout', 'topic', 'body1k', 'body64k', 'rpc-queue', 'rpc-direct', 'idle', 'backlog-transient', 'flood', 'delete-stall']) {
+  for (const name of ['throughput', 'latency', 'ack', 'confirm', 'publish-confirm', 'fanout', 'topic', 'body1k', 'body64k', 'rpc-queue', 'rpc-direct', 'idle', 'backlog-transient', 'flood', 'delete-stall', 'purge-stall']) {
     assert.ok(SCENARIOS[name] !== undefined, name);
   }
 });

@@ -163,6 +163,19 @@ export const SUITE = [
     ],
   },
   {
+    name: 'purge-stall',
+    scenario: 'purge-stall',
+    options: { count: 300_000 },
+    smoke: { count: 30_000 },
+    cond: 'a durable queue of 300,000 persistent 16 B messages is purged while a bystander publishes a persistent message with confirms every 5 ms to another durable queue; its longest confirm wait during the purge (until 2 s after purge-ok) minus its longest in the 3 s before',
+    rows: [
+      { key: 'stallExcessMs', label: 'purge 300k-message queue: extra confirm wait on another queue, ms', target: { warrenMax: 5 } },
+      { key: 'stallMaxMs', label: 'purge 300k: longest confirm wait on another queue, ms' },
+      { key: 'baselineMaxMs', label: 'purge 300k: longest confirm wait in the 3 s before, ms' },
+      { key: 'deleteMs', label: 'purge 300k: queue.purge round trip, ms' },
+    ],
+  },
+  {
     name: 'backlog-1m',
     scenario: 'backlog-transient',
     options: { count: 1_000_000 },

@@ -254,6 +254,12 @@ export class RawConnection {
     return this.call(1, { id: MethodId.QueueDelete, args: { queue, ifUnused: false, ifEmpty: false, noWait: false } }, MethodId.QueueDeleteOk);
   }
 
+  /** queue.purge; resolves with { messageCount }. */
+  purgeQueue(queue) {
+    const { MethodId } = this.P;
+    return this.call(1, { id: MethodId.QueuePurge, args: { queue, noWait: false } }, MethodId.QueuePurgeOk);
+  }
+
   /**
    * One publish with any properties (an object for the codec's encodeBasicProperties),
    * encoded on the spot: for request-reply, where every message differs.

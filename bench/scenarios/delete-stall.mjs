@@ -9,6 +9,8 @@
 // delete counts) against its longest in the baseline (waits that ended before it): a broker that deletes in the background
 // keeps the two close. Verified: delete-ok reports every confirmed message, and the
 // bystander's messages are drained and checked.
+// `purge-stall` is the same with queue.purge in place of queue.delete (purge-ok must report
+// every message, and the purged queue is deleted afterwards, outside the figures).
 import { ClientGroup } from '../lib/client-thread.mjs';
 import { ConfirmProbe } from '../lib/confirm-probe.mjs';
 import { ProcSampler } from '../lib/proc-stats.mjs';
@@ -19,28 +21,34 @@ const BASELINE_MS = 3000;
 const AFTER_MS = 2000;
 const DELETE_TIMEOUT_MS = 300_000;
 
-export const deleteStall = {
-  name: 'delete-stall',
-  description: 'delete a durable queue of N (300k) persistent messages while a bystander publishes with confirms: its longest wait',
-  defaults: { count: 300_000, size: 16, persistent: true, confirm: 256, probeInterval: 5 },
-  metrics: [
-    { key: 'stallExcessMs', label: 'bystander: longest confirm wait during the delete − longest in the baseline (ms)', better: 'lower' },
-    { key: 'stallMaxMs', label: 'bystander: longest confirm wait during the delete (ms)', better: 'lower' },
-    { key: 'baselineMaxMs', label: 'bystander: longest confirm wait in the 3 s before (ms)', better: 'lower' },
-    { key: 'baselineP50Ms', label: 'bystander: confirm wait p50 before (ms)', better: 'lower' },
-    { key: 'deleteMs', label: 'queue.delete round trip (ms)', better: 'lower' },
-    { key: 'fillRate', label: 'fill rate, confirmed (msg/s)', better: 'higher' },
-  ],
-  run: runDeleteStall,
-};
+function stallScenario(op) {
+  const what = op === 'purge' ? 'purge' : 'delete';
+  return {
+    name: `${what}-stall`,
+    description: `${what} a durable queue of N (300k) persistent messages while a bystander publishes with confirms: its longest wait`,
+    defaults: { count: 300_000, size: 16, persistent: true, confirm: 256, probeInterval: 5 },
+    metrics: [
+      { key: 'stallExcessMs', label: `bystander: longest confirm wait during the ${what} − longest in the baseline (ms)`, better: 'lower' },
+      { key: 'stallMaxMs', label: `bystander: longest confirm wait during the ${what} (ms)`, better: 'lower' },
+      { key: 'baselineMaxMs', label: 'bystander: longest confirm wait in the 3 s before (ms)', better: 'lower' },
+      { key: 'baselineP50Ms', label: 'bystander: confirm wait p50 before (ms)', better: 'lower' },
+      { key: 'deleteMs', label: `queue.${what} round trip (ms)`, better: 'lower' },
+      { key: 'fillRate', label: 'fill rate, confirmed (msg/s)', better: 'higher' },
+    ],
+    run: (o, broker, log) => runDeleteStall(o, broker, log, what),
+  };
+}
+
+export const deleteStall = stallScenario('delete');
+export const purgeStall = stallScenario('purge');
 
 function withTimeout(p, ms, what) {
   let timer;
   return Promise.race([p, new Promise((_, reject) => (timer = setTimeout(() => reject(new Error(`${what}: no answer within ${ms} ms`)), ms)))]).finally(() => clearTimeout(timer));
 }
 
-async function runDeleteStall(o, broker, log) {
-  const queue = queueName('delete-stall');
+async function runDeleteStall(o, broker, log, what) {
+  const queue = queueName(`${what}-stall`);
   const N = o.count;
   await freshQueue(o.url, queue, true);
   const producers = new ClientGroup(1);
@@ -48,13 +56,13 @@ async function runDeleteStall(o, broker, log) {
   let probeOpen = false;
   try {
     const producer = await producers.add('producer', { url: o.url, size: o.size, client: o.client, id: 0, exchange: '', routingKey: queue, persistent: true, confirm: o.confirm, rate: 0 });
-    log(`delete-stall: filling a durable queue with ${N.toLocaleString('en-US')} persistent ${o.size} B messages (confirm window ${o.confirm})…`);
+    log(`${what}-stall: filling a durable queue with ${N.toLocaleString('en-US')} persistent ${o.size} B messages (confirm window ${o.confirm})…`);
     const runMs = o.timeout * 1000;
     const ran = await producer.send({ type: 'run', count: N, deadlineEpoch: performance.timeOrigin + performance.now() + runMs }, 'ran', runMs + 90_000);
     await producers.stopAll();
     if (ran.error !== null || ran.confirmed < N) throw new Error(`fill failed: ${ran.error ?? `${ran.confirmed} of ${N} confirmed`}`);
     const fillRate = rate(ran.confirmed, ran.confirmedAt - ran.started);
-    log(`  ${ran.confirmed.toLocaleString('en-US')} confirmed at ${fillRate} msg/s; bystander publishing with confirms every ${o.probeInterval} ms, ${BASELINE_MS / 1000} s baseline, then queue.delete…`);
+    log(`  ${ran.confirmed.toLocaleString('en-US')} confirmed at ${fillRate} msg/s; bystander publishing with confirms every ${o.probeInterval} ms, ${BASELINE_MS / 1000} s baseline, then queue.${what}…`);
 
     await probe.open();
     probeOpen = true;
@@ -68,7 +76,8 @@ async function runDeleteStall(o, broker, log) {
     let deleted = null;
     let deleteError = null;
     try {
-      deleted = (await withTimeout(admin.deleteQueue(queue), DELETE_TIMEOUT_MS, 'queue.delete')).messageCount;
+      const request = what === 'purge' ? admin.purgeQueue(queue) : admin.deleteQueue(queue);
+      deleted = (await withTimeout(request, DELETE_TIMEOUT_MS, `queue.${what}`)).messageCount;
     } catch (err) {
       deleteError = err.message;
     }
@@ -77,13 +86,15 @@ async function runDeleteStall(o, broker, log) {
     const end = performance.now();
     await probe.stop();
     const brokerStats = sampler.stop();
+    // the purged queue (empty now) goes, outside the figures
+    if (what === 'purge' && deleteError === null) await withTimeout(admin.deleteQueue(queue), DELETE_TIMEOUT_MS, 'queue.delete').catch(() => {});
     await admin.close();
     const baseline = probe.stats(t0, d0, { completed: true });
     const during = probe.stats(d0, end);
     const probeVerdict = await probe.verifyAndClose();
     probeOpen = false;
     const deleteMs = deleteError === null ? Math.round(d1 - d0) : null;
-    log(`  queue.delete took ${deleteMs ?? deleteError} ms (${deleted ?? 'n/a'} messages); bystander's longest confirm wait: ${during.maxMs} ms during, ${baseline.maxMs} ms before`);
+    log(`  queue.${what} took ${deleteMs ?? deleteError} ms (${deleted ?? 'n/a'} messages); bystander's longest confirm wait: ${during.maxMs} ms during, ${baseline.maxMs} ms before`);
 
     const verification = { ...probeVerdict, deletedReported: deleted };
     if (deleteError !== null) {
@@ -91,7 +102,7 @@ async function runDeleteStall(o, broker, log) {
       verification.clientError = deleteError;
     } else if (deleted !== N) {
       verification.ok = false;
-      verification.firstError ??= `queue.delete-ok reported ${deleted} messages, ${N} were confirmed`;
+      verification.firstError ??= `queue.${what}-ok reported ${deleted} messages, ${N} were confirmed`;
     }
     return {
       metrics: {

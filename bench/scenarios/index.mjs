@@ -3,7 +3,7 @@
 // `metrics` lists the headline figures run-compare.mjs puts side by side.
 import { backlog } from './backlog.mjs';
 import { backlogTransient } from './backlog-transient.mjs';
-import { deleteStall } from './delete-stall.mjs';
+import { deleteStall, purgeStall } from './delete-stall.mjs';
 import { flood } from './flood.mjs';
 import { idle } from './idle.mjs';
 import { rpcDirect, rpcQueue } from './rpc.mjs';
@@ -26,4 +26,5 @@ export const SCENARIOS = {
   'backlog-transient': backlogTransient,
   flood,
   'delete-stall': deleteStall,
+  'purge-stall': purgeStall,
 };
