@@ -90,6 +90,8 @@ export class OpLog {
   private syncing_ = false;
   private metaHandle: FileHandle | null = null;
   private metaCounter = 0;
+  /** an unsynced meta write queued and not started yet (noteMeta) */
+  private metaQueued: Promise<void> | null = null;
   private readonly cache = new Map<number, Buffer>();
   private cacheBytes = 0;
   /** serializes every write to the files */
@@ -300,7 +302,35 @@ export class OpLog {
   async setCommitted(seq: number): Promise<void> {
     if (seq <= this.committed_) return;
     this.committed_ = seq;
-    await this.serial(() => this.writeMeta(false));
+    await this.noteMeta();
+  }
+
+  /**
+   * notes a commit point in memory only: it reaches `meta` with the next meta write (a
+   * follower's next setApplied, which follows at once). Losing it in a crash only means
+   * fewer records replayed into the store at start: a leader commits them again.
+   */
+  noteCommitted(seq: number): void {
+    if (seq > this.committed_) this.committed_ = seq;
+  }
+
+  /**
+   * an unsynced meta write, shared with one already queued and not yet started (it writes
+   * the positions as they are when it runs): one write per turn of the chain, not per call
+   */
+  private noteMeta(): Promise<void> {
+    if (this.metaQueued !== null) return this.metaQueued;
+    const queued = this.serial(() => {
+      this.metaQueued = null;
+      return this.writeMeta(false);
+    });
+    this.metaQueued = queued;
+    // a write refused before it started (log closed or broken) is not shared any further
+    const clear = (): void => {
+      if (this.metaQueued === queued) this.metaQueued = null;
+    };
+    queued.then(clear, clear);
+    return queued;
   }
 
   /** a snapshot is being installed: the store is incomplete and must not be promoted or opened */
@@ -454,7 +484,7 @@ export class OpLog {
   async setApplied(p: Position): Promise<void> {
     this.applied_ = p;
     if (p.seq > this.committed_) this.committed_ = p.seq;
-    await this.serial(() => this.writeMeta(false));
+    await this.noteMeta();
   }
 
   private async writeMeta(sync: boolean): Promise<void> {

@@ -270,7 +270,8 @@ export class ReplicationFollower extends EventEmitter {
       const upTo = Math.min(this.commitKnown, this.verified);
       if (upTo > this.applyUpTo) {
         this.applyUpTo = upTo;
-        void log.setCommitted(upTo).catch((err) => this.o.logger.warn({ err }, 'cluster: cannot note the commit point in the op log'));
+        // written to meta with the applier's next setApplied (started below)
+        log.noteCommitted(upTo);
       }
       this.startApplier();
     }
