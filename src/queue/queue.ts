@@ -269,6 +269,12 @@ export class Queue implements Pageable {
     }
     // seq only grows, so a new entry is the last of its priority level
     this.ready.push(entry);
+    // nothing else is waiting and a consumer can take it: it goes out now, without waiting
+    // for a delivery pass (a request/reply round trip then costs no event-loop turn per hop).
+    // A backlog still goes out in passes, and nothing queued means no publisher credit used.
+    if (!limited && this.ready.length === 1 && this.ready.pagedCount === 0 && this.consumers.length !== 0 && this.handOutHead()) {
+      return result;
+    }
     if (storage !== null && storage.memoryWindow !== 0 && this.ready.length > storage.memoryWindow && storage.paging) {
       storage.budget.windowExceeded(this);
     }
@@ -819,18 +825,30 @@ export class Queue implements Pageable {
         this.drop(entry, 'expired');
         continue;
       }
-      if (consumer.noAck) {
-        this.discard(entry);
-      } else {
-        this.markDelivered(entry);
-        consumer.unacked++;
-        this.unackedCount++;
-      }
-      consumer.owner.deliver(consumer, this, entry);
+      this.handOut(consumer, entry);
       budget--;
     }
     if (this.ready.pagedCount !== 0) this.maybePageIn();
     if (budget === 0 && this.ready.peek() !== undefined) this.scheduleDelivery();
+  }
+
+  /** The head entry (just enqueued, not expired) to the next consumer with credit, if there is one. */
+  private handOutHead(): boolean {
+    const consumer = this.nextConsumerWithCredit();
+    if (consumer === undefined) return false;
+    this.handOut(consumer, this.ready.shift()!);
+    return true;
+  }
+
+  private handOut(consumer: Consumer, entry: QueueEntry): void {
+    if (consumer.noAck) {
+      this.discard(entry);
+    } else {
+      this.markDelivered(entry);
+      consumer.unacked++;
+      this.unackedCount++;
+    }
+    consumer.owner.deliver(consumer, this, entry);
   }
 
   /**

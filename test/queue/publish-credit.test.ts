@@ -97,12 +97,16 @@ describe('publisher credit (flow control per queue)', () => {
     const consumerConn = await connect(url);
     const sub = await consumerConn.createChannel();
     await sub.assertQueue('credit.resume', { durable: false });
+    // a consumer held by its prefetch, so that a backlog builds (one that can take every
+    // message as it comes gets each at once: nothing queues, and nobody need be held)
+    await sub.prefetch(100);
     const total = 20_000;
     let received = 0;
     const allIn = new Promise<void>((resolve) => {
-      void sub.consume('credit.resume', () => {
+      void sub.consume('credit.resume', (m) => {
+        sub.ack(m!);
         if (++received === total) resolve();
-      }, { noAck: true });
+      });
     });
     const producerConn = await connect(url);
     const pub = await producerConn.createConfirmChannel();
