@@ -163,4 +163,40 @@ describe('publisher credit (flow control per queue)', () => {
     expect(q.messageCount).toBe(0);
     expect(q.unackedCount).toBe(0);
   }, 60_000);
+
+  it('a consumer that takes nothing (its prefetch full, never acking) does not stop the publisher: the backlog grows', async () => {
+    const { broker, url } = await start();
+    const consumerConn = await connect(url);
+    const sub = await consumerConn.createChannel();
+    await sub.assertQueue('credit.stuck', { durable: false });
+    await sub.prefetch(10);
+    let got = 0;
+    const prefetchFull = new Promise<void>((resolve) => {
+      void sub.consume('credit.stuck', () => {
+        if (++got === 10) resolve();
+      });
+    });
+    const producerConn = await connect(url);
+    const pub = await producerConn.createConfirmChannel();
+    await pub.checkQueue('credit.stuck');
+    sub.sendToQueue('credit.stuck', Buffer.alloc(16, 4));
+    for (let i = 0; i < 9; i++) sub.sendToQueue('credit.stuck', Buffer.alloc(16, 4));
+    await prefetchFull;
+    const conn = [...broker.connectionList()].at(-1)!;
+    const seen = watchFlow(conn);
+    const total = 20_000;
+    const body = Buffer.alloc(16, 5);
+    for (let i = 0; i < total; i++) pub.sendToQueue('credit.stuck', body);
+    await pub.waitForConfirms();
+    // a round trip on the producer's connection: it is read again, so it was resumed
+    expect((await pub.checkQueue('credit.stuck')).messageCount).toBe(total);
+    const q = queue(broker, 'credit.stuck');
+    // held along the way (the consumer is behind), and resumed every time
+    expect(seen.held).toBeGreaterThan(0);
+    expect(seen.resumed).toBe(seen.held);
+    expect(conn.flow).toBe(false);
+    expect(q.messageCount).toBe(total);
+    expect(q.unackedCount).toBe(10);
+    expect(got).toBe(10);
+  }, 60_000);
 });
