@@ -848,11 +848,20 @@ export class Queue implements Pageable {
     if (budget === 0 && this.ready.peek() !== undefined) this.scheduleDelivery();
   }
 
-  /** The head entry (just enqueued, not expired) to the next consumer with credit, if there is one. */
+  /**
+   * The head entry (just enqueued, not expired) to the next consumer with credit, if there is
+   * one. A failure is the queue's, as in a pass: contained and logged, never the publisher's.
+   */
   private handOutHead(): boolean {
-    const consumer = this.nextConsumerWithCredit();
-    if (consumer === undefined) return false;
-    this.handOut(consumer, this.ready.shift()!);
+    try {
+      const consumer = this.nextConsumerWithCredit();
+      if (consumer === undefined) return false;
+      this.handOut(consumer, this.ready.shift()!);
+    } catch (err) {
+      this.callbackFailed(err, 'delivery pass');
+      // (the entry it failed on has left the ready list, unless it failed before taking it)
+      if (this.ready.length !== 0 && this.consumers.length !== 0) this.scheduleDelivery();
+    }
     return true;
   }
 
