@@ -19,15 +19,15 @@ const DELIVERY_BATCH = 256;
 /**
  * Publisher credit (RabbitMQ's credit flow, per delivery pass): while a queue has consumers,
  * what its publishers add between two of its delivery passes is counted, in units of one per
- * message plus one per 4 KiB of body; past this many, a publisher's connection stops being
- * read until the queue's next pass (already scheduled: it runs within the same turn of the
- * event loop), which grants the credit back. A fast producer then gets as many turns of the
- * event loop as the deliveries do, whatever its socket gives per read, and a slow consumer
- * still lets the backlog grow. A pass that leaves messages behind grants less
- * (PUBLISH_CREDIT_BEHIND plus what it delivered): with 128 per turn against a consumer
- * bound by its acks, the publisher's share of each turn delayed those acks (16 B, prefetch
- * 100, no lag limit: 30-36k deliveries/s against 56k with the smaller credit, the publisher
- * still at 230k/s+).
+ * message plus one per 4 KiB of body, whether queued or handed straight to a consumer; past
+ * this many, a publisher's connection stops being read until the queue's next pass (scheduled
+ * if need be: it runs within the same turn of the event loop), which grants the credit back.
+ * A fast producer then gets as many turns of the event loop as the deliveries do, whatever
+ * its socket gives per read, and a slow consumer still lets the backlog grow. A pass that
+ * leaves messages behind grants less (PUBLISH_CREDIT_BEHIND plus what it delivered): with
+ * 128 per turn against a consumer bound by its acks, the publisher's share of each turn
+ * delayed those acks (16 B, prefetch 100, no lag limit: 30-36k deliveries/s against 56k with
+ * the smaller credit, the publisher still at 230k/s+).
  */
 export const PUBLISH_CREDIT = 128;
 /**
@@ -283,10 +283,17 @@ export class Queue implements Pageable {
     }
     // seq only grows, so a new entry is the last of its priority level
     this.ready.push(entry);
+    const credit = 1 + (message.bodySize >>> 12);
     // nothing else is waiting and a consumer can take it: it goes out now, without waiting
     // for a delivery pass (a request/reply round trip then costs no event-loop turn per hop).
-    // A backlog still goes out in passes, and nothing queued means no publisher credit used.
+    // A backlog still goes out in passes. The hand-out uses publisher credit all the same:
+    // the consumer's client has yet to read it, and the kernel's socket buffers take
+    // megabytes before the consumer's socket stops being writable, so without it a producer
+    // that never waits fills them (deliveries far behind its publishes) and is never held.
+    // Nothing schedules a pass for it: the credit comes back with the next pass, which a held
+    // publisher schedules (waitForCredit).
     if (!limited && this.ready.length === 1 && this.ready.pagedCount === 0 && this.consumers.length !== 0 && this.handOutHead()) {
+      this.intake += credit;
       return result;
     }
     if (storage !== null && storage.memoryWindow !== 0 && this.ready.length > storage.memoryWindow && storage.paging) {
@@ -300,7 +307,7 @@ export class Queue implements Pageable {
     }
     if (entry.expiresAt !== 0) this.armExpireTimer();
     if (this.consumers.length !== 0) {
-      this.intake += 1 + (message.bodySize >>> 12);
+      this.intake += credit;
       this.scheduleDelivery();
     }
     return result;
