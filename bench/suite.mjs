@@ -72,6 +72,24 @@ for (const lag of BIG_LAGS) {
   lagEntries.push({ name: `body64k-${lag.id}`, scenario: 'body64k', options: { maxLag: lag.maxLag, catchUp: lag.maxLag === 0 ? 0 : LAG_CATCH_UP }, cond: `1 producer → 1 queue → 1 no-ack consumer, 64 KiB transient (MB = 10^6 B); ${lagCond(lag.maxLag)}`, rows });
 }
 
+/** delete-stall / purge-stall: a big durable queue deleted or purged beside a confirming bystander */
+function stallEntry(op) {
+  const during = op === 'delete' ? 'the delete (until 2 s after delete-ok)' : 'the purge (until 2 s after purge-ok)';
+  return {
+    name: `${op}-stall`,
+    scenario: `${op}-stall`,
+    options: { count: 300_000 },
+    smoke: { count: 30_000 },
+    cond: `a durable queue of 300,000 persistent 16 B messages is ${op}d while a bystander publishes a persistent message with confirms every 5 ms to another durable queue; its longest confirm wait during ${during} minus its longest in the 3 s before`,
+    rows: [
+      { key: 'stallExcessMs', label: `${op} 300k-message queue: extra confirm wait on another queue, ms`, target: { warrenMax: 5 } },
+      { key: 'stallMaxMs', label: `${op} 300k: longest confirm wait on another queue, ms` },
+      { key: 'baselineMaxMs', label: `${op} 300k: longest confirm wait in the 3 s before, ms` },
+      { key: 'deleteMs', label: `${op} 300k: queue.${op} round trip, ms` },
+    ],
+  };
+}
+
 export const SUITE = [
   ...lagEntries,
   {
@@ -149,32 +167,8 @@ export const SUITE = [
     cond: '800 idle connections with one channel each (RabbitMQ here accepts at most 831); RSS growth / connections, once the RSS is stable',
     rows: [{ key: 'rssPerConnectionKiB', label: 'RSS per idle connection, KiB', target: { max: 0.5 } }],
   },
-  {
-    name: 'delete-stall',
-    scenario: 'delete-stall',
-    options: { count: 300_000 },
-    smoke: { count: 30_000 },
-    cond: 'a durable queue of 300,000 persistent 16 B messages is deleted while a bystander publishes a persistent message with confirms every 5 ms to another durable queue; its longest confirm wait during the delete (until 2 s after delete-ok) minus its longest in the 3 s before',
-    rows: [
-      { key: 'stallExcessMs', label: 'delete 300k-message queue: extra confirm wait on another queue, ms', target: { warrenMax: 5 } },
-      { key: 'stallMaxMs', label: 'delete 300k: longest confirm wait on another queue, ms' },
-      { key: 'baselineMaxMs', label: 'delete 300k: longest confirm wait in the 3 s before, ms' },
-      { key: 'deleteMs', label: 'delete 300k: queue.delete round trip, ms' },
-    ],
-  },
-  {
-    name: 'purge-stall',
-    scenario: 'purge-stall',
-    options: { count: 300_000 },
-    smoke: { count: 30_000 },
-    cond: 'a durable queue of 300,000 persistent 16 B messages is purged while a bystander publishes a persistent message with confirms every 5 ms to another durable queue; its longest confirm wait during the purge (until 2 s after purge-ok) minus its longest in the 3 s before',
-    rows: [
-      { key: 'stallExcessMs', label: 'purge 300k-message queue: extra confirm wait on another queue, ms', target: { warrenMax: 5 } },
-      { key: 'stallMaxMs', label: 'purge 300k: longest confirm wait on another queue, ms' },
-      { key: 'baselineMaxMs', label: 'purge 300k: longest confirm wait in the 3 s before, ms' },
-      { key: 'deleteMs', label: 'purge 300k: queue.purge round trip, ms' },
-    ],
-  },
+  stallEntry('delete'),
+  stallEntry('purge'),
   {
     name: 'backlog-1m',
     scenario: 'backlog-transient',
