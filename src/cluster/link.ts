@@ -84,7 +84,9 @@ export function readU64(buf: Buffer, at: number): number {
 
 /** Splits a byte stream into frames without concatenating more than one frame's bytes. */
 export class FrameDecoder {
+  /** unread chunks are chunks[head..]; the consumed front is dropped in bulk (shift() on a large array is O(n)) */
   private chunks: Buffer[] = [];
+  private head = 0;
   private buffered = 0;
   maxFrame = PRE_AUTH_MAX;
 
@@ -106,19 +108,21 @@ export class FrameDecoder {
 
   /** bytes received after the last frame (the proxied stream after the handshake) */
   rest(): Buffer {
-    const out = this.chunks.length === 1 ? this.chunks[0]! : Buffer.concat(this.chunks);
+    const left = this.chunks.length - this.head;
+    const out = left === 1 ? this.chunks[this.head]! : Buffer.concat(this.chunks.slice(this.head), this.buffered);
     this.chunks = [];
+    this.head = 0;
     this.buffered = 0;
     return out;
   }
 
   /** the first n bytes (n <= buffered), copying only when they span chunks */
   private peek(n: number): Buffer {
-    const first = this.chunks[0]!;
+    const first = this.chunks[this.head]!;
     if (first.length >= n) return first;
     const out = Buffer.allocUnsafe(n);
     let at = 0;
-    for (let i = 0; at < n; i++) at += this.chunks[i]!.copy(out, at, 0, Math.min(this.chunks[i]!.length, n - at));
+    for (let i = this.head; at < n; i++) at += this.chunks[i]!.copy(out, at, 0, Math.min(this.chunks[i]!.length, n - at));
     return out;
   }
 
@@ -127,25 +131,32 @@ export class FrameDecoder {
    * its own size; what follows it stays a view of its chunk (never copied again with the next frame)
    */
   private take(n: number): Buffer {
-    const first = this.chunks[0]!;
+    const first = this.chunks[this.head]!;
     let out: Buffer;
     if (first.length >= n) {
       out = first.subarray(0, n);
-      if (first.length === n) this.chunks.shift();
-      else this.chunks[0] = first.subarray(n);
+      if (first.length === n) this.head++;
+      else this.chunks[this.head] = first.subarray(n);
     } else {
       out = Buffer.allocUnsafe(n);
       let at = 0;
       while (at < n) {
-        const c = this.chunks[0]!;
+        const c = this.chunks[this.head]!;
         const k = Math.min(c.length, n - at);
         c.copy(out, at, 0, k);
         at += k;
-        if (k === c.length) this.chunks.shift();
-        else this.chunks[0] = c.subarray(k);
+        if (k === c.length) this.head++;
+        else this.chunks[this.head] = c.subarray(k);
       }
     }
     this.buffered -= n;
+    if (this.head === this.chunks.length) {
+      this.chunks = [];
+      this.head = 0;
+    } else if (this.head >= 64 && this.head * 2 >= this.chunks.length) {
+      this.chunks = this.chunks.slice(this.head);
+      this.head = 0;
+    }
     return out;
   }
 }
