@@ -70,6 +70,10 @@ interface AsideWrite {
   readonly reject: (error: Error) => void;
 }
 
+function opBytes(value: Buffer | null): number {
+  return OP_OVERHEAD + (value === null ? 0 : value.length);
+}
+
 function notifyCommitted(listener: CommitListener): void {
   listener.batchCommitted(null);
 }
@@ -181,15 +185,41 @@ export class DurableLog {
     if (!this.openBatch.isEmpty()) this.touch();
   }
 
-  /** Sets one key in the open batch (null deletes it). */
+  /** Sets one key in the open batch (null deletes it); a value it replaces there no longer counts. */
   set(key: string, value: Buffer | null): void {
     const batch = this.openBatch;
+    const replaced = batch.ops.get(key);
     batch.ops.set(key, value);
-    const bytes = OP_OVERHEAD + (value === null ? 0 : value.length);
+    if (replaced !== undefined) this.uncount(batch, replaced);
+    const bytes = opBytes(value);
     batch.bytes += bytes;
     this.host.meter.queued(bytes);
     if (batch.bytes > this.alertAt) this.host.backlogChanged(this.backlogBytes);
     this.touch();
+  }
+
+  /**
+   * Takes a key's operation back out of the open batch (a message put and deleted within one
+   * window writes nothing); false when the open batch holds none for it. Its bytes stop
+   * counting at once: a window whose every operation cancels out is never written, so
+   * nothing else would ever take them off the write-behind (publishers would stay held in
+   * `flow`) or off the disk alarm's count.
+   */
+  cancel(key: string): boolean {
+    const batch = this.openBatch;
+    const value = batch.ops.get(key);
+    if (value === undefined) return false;
+    batch.ops.delete(key);
+    this.uncount(batch, value);
+    return true;
+  }
+
+  private uncount(batch: Batch, value: Buffer | null): void {
+    const bytes = opBytes(value);
+    batch.bytes -= bytes;
+    this.host.meter.written(bytes);
+    // with operations left the batch is written and its commit reports the backlog; without, report it now
+    if (batch.ops.size === 0) this.host.backlogChanged(this.backlogBytes);
   }
 
   /** open-batch size past which every operation reports the backlog (the high mark less what is in flight) */
@@ -358,10 +388,18 @@ export class DurableLog {
   /** Requeues the failed work under the open batch (newer operations on a key win) and logs once per cause. */
   private writeFailed(batch: Batch, error: Error): void {
     const open = this.openBatch;
-    for (const [k, v] of batch.ops) if (!open.ops.has(k)) open.ops.set(k, v);
+    // the requeued operations stay counted (the meter and the backlog); those a newer one replaces stop counting
+    let dropped = 0;
+    for (const [k, v] of batch.ops) {
+      if (open.ops.has(k)) dropped += opBytes(v);
+      else {
+        open.ops.set(k, v);
+        open.bytes += opBytes(v);
+      }
+    }
+    if (dropped !== 0) this.host.meter.written(dropped);
     // nothing of the batch reached the disk: its messages are still new for cancel-out
     for (const [id, size] of batch.messageSizes) if (!open.messageSizes.has(id)) open.messageSizes.set(id, size);
-    open.bytes += batch.bytes;
     const cause = (error as { cause?: unknown }).cause;
     const id = `${errorCode(error) ?? ''}|${error.message}|${cause instanceof Error ? cause.message : ''}`;
     if (id !== this.loggedWriteError) {

@@ -523,8 +523,7 @@ export class LevelStore implements Store {
     const k = messageKeyString(messageId);
     // message ids are never reused and a message is put once: a put in the open batch
     // is the only version anywhere, so publish + ack in one window writes nothing
-    if (batch.ops.get(k)) batch.ops.delete(k);
-    else this.log.set(k, null);
+    if (!batch.ops.get(k) || !this.log.cancel(k)) this.log.set(k, null);
   }
 
   putEntry(e: EntryRecord): void {
@@ -549,7 +548,7 @@ export class LevelStore implements Store {
     const pending = batch.ops.get(k);
     // an entry of a message put in this same batch is new: nothing older exists to delete
     const cancelled = pending !== undefined && pending !== null && batch.messageSizes.has(indexMessageId(pending));
-    if (cancelled) batch.ops.delete(k);
+    if (cancelled) log.cancel(k);
     else log.set(k, null);
     if (this.refs.release(messageId, refs)) this.deleteMessage(messageId);
     log.touch();

@@ -158,6 +158,29 @@ describe('publisher flow control', () => {
     await until(() => connections().every((c) => !c.flow));
     expect((await pub.checkQueue('flow.loop')).messageCount).toBe(0);
   }, 30_000);
+
+  it('large persistent messages that a no-ack consumer takes before their commit never leave the publisher held', async () => {
+    const { url, connections } = await start();
+    const publisher = await connect(url);
+    const pub = await publisher.createChannel();
+    await pub.assertQueue('flow.cancelled', { durable: true });
+    const consumer = await connect(url);
+    const sub = await consumer.createChannel();
+    const total = 400;
+    let received = 0;
+    const all = new Promise<void>((resolve) => {
+      void sub.consume('flow.cancelled', () => {
+        if (++received === total) resolve();
+      }, { noAck: true });
+    });
+    // 25 MiB in all, 64 KiB each: a window's worth is far past the 256 KiB high mark, and
+    // most of it is delivered (its store operations cancel out) before it is written
+    const body = Buffer.alloc(64 * KiB, 7);
+    for (let i = 0; i < total; i++) pub.sendToQueue('flow.cancelled', body, { persistent: true });
+    await all;
+    expect(received).toBe(total);
+    await until(() => connections().every((c) => !c.flow));
+  }, 30_000);
 });
 
 /** Polls a condition that an event in another process (the broker's reads) makes true. */

@@ -101,6 +101,37 @@ describe('LevelStore', () => {
     expect(batch).toHaveBeenCalledTimes(1);
   });
 
+  it('operations that cancel out stop counting at once: a window that writes nothing leaves no write-behind and no bytes for the disk alarm', async () => {
+    const d = await tempDir();
+    const store = new LevelStore(d, silent, { writeBehind: { durableHigh: 64 * 1024, durableLow: 32 * 1024, spillHigh: 1 << 30, spillLow: 1 << 29 } });
+    await store.open();
+    cleanups.push(async () => {
+      await store.close().catch(() => undefined);
+      await rm(d, { recursive: true, force: true });
+    });
+    const batch = spyBatch();
+    // 16 messages of 16 KiB published and consumed in one window: 256 KiB past the high mark, then all of it cancelled
+    const ids: number[] = [];
+    for (let n = 1; n <= 16; n++) {
+      ids.push(store.putMessage(message(n, 16 * 1024)));
+      store.putEntry(entry(1, 0, n, ids[n - 1]!));
+    }
+    expect(store.writeBehind.saturated).toBe(true);
+    for (let n = 1; n <= 16; n++) expect(store.deleteEntry(1, 0, n, ids[n - 1]!, 1)).toBe(true);
+    // not held until some later write happens to come: nothing is left to write
+    expect(store.writeBehind.saturated).toBe(false);
+    expect(store.writeBehind.durableBytes).toBe(0);
+    expect(store.writeMeter.pending).toBe(0);
+    await store.flush();
+    expect(batch).not.toHaveBeenCalled();
+
+    // a key set twice in one window counts once
+    store.putVhost('v');
+    store.putVhost('v');
+    await store.flush();
+    expect(store.writeMeter.pending).toBe(0);
+  });
+
   it('a delete of a key whose put is in flight is written as a delete in the next batch', async () => {
     const { store, dir } = await openStore();
     const real = (LevelStore.prototype as unknown as { writeOps: (...args: unknown[]) => Promise<void> }).writeOps;
