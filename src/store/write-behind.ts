@@ -18,14 +18,16 @@ const MiB = 1024 * 1024;
 /**
  * The durable bound is what one persistent publish on another queue may wait behind: a
  * commit takes the whole open batch, so a confirm waits for the batch in flight and then for
- * its own, each up to `durableHigh`. At the 20-30 MB/s LevelDB sustains on the bench machine,
- * 32 MiB (the earlier bound) was about 1.4 s of another queue's confirms behind a flood
- * (bench scenario `flood`, issue #9); 4 MiB is one memtable (LevelDB's default write buffer),
- * about 150 ms at worst, and still batches thousands of messages per fsync.
+ * its own, each up to `durableHigh`. At the 20-40 MB/s LevelDB sustains on the bench machine,
+ * 32 MiB (the first bound) was about 1.4 s of another queue's confirms behind a flood
+ * (bench scenario `flood`, issue #9), 4 MiB ~100-150 ms per batch; 1 MiB is ~25-50 ms (with
+ * the larger memtable, level-store.ts WRITE_BUFFER_SIZE: bystander p50 ~17 -> ~8 ms, max
+ * ~700 -> ~100 ms) and still thousands of small messages per fsync. Publishers that confirm
+ * hold far less than this in flight (a confirm window of 256 small messages is ~40 KB).
  */
 export const DEFAULT_WRITE_BEHIND: WriteBehindLimits = {
-  durableHigh: 4 * MiB,
-  durableLow: 2 * MiB,
+  durableHigh: 1 * MiB,
+  durableLow: MiB / 2,
   spillHigh: 64 * MiB,
   spillLow: 32 * MiB,
 };
