@@ -129,6 +129,10 @@ export class Channel implements ConsumerOwner, EarlyConfirm, PublishOutput, Dire
   touchesStore = false;
   /** PublishOutput: a queue the publish in progress went to has used up its publish credit */
   creditQueue: Queue | null = null;
+  /** PublishOutput: the confirm seq of the publish in progress (0: none) */
+  confirmSeq = 0;
+  /** PublishOutput: a stored message that needs no commit after all is confirmed here */
+  readonly confirmTo: EarlyConfirm = this;
   /** the publish checks of this channel, cached (created with the first publish) */
   private permits: PublishPermits | null = null;
 
@@ -440,7 +444,9 @@ export class Channel implements ConsumerOwner, EarlyConfirm, PublishOutput, Dire
     }
     const seq = this.confirmMode ? this.nextPublishSeqNo++ : 0;
     this.touchesStore = false;
+    this.confirmSeq = seq;
     const outcome = publish(this.session, p.exchange, message, p.mandatory, this);
+    this.confirmSeq = 0;
     // the store is behind what it was handed: this connection is not read until it catches up
     if (this.touchesStore && this.conn.broker.core.flow.saturated) this.conn.enterFlow(body.length + MESSAGE_OVERHEAD);
     // a queue's publish credit is used up: this connection is not read until its next delivery pass
@@ -448,13 +454,9 @@ export class Channel implements ConsumerOwner, EarlyConfirm, PublishOutput, Dire
     if (seq !== 0) {
       this.stats.publishConfirm++;
       if (outcome === Enqueued.Accepted) this.confirm(seq);
-      else if (outcome === Enqueued.Stored) {
-        this.confirmAfterCommit(seq);
-        if (message.uncommitted > 0) {
-          message.confirmTo = this;
-          message.confirmSeq = seq;
-        }
-      } else this.nackPublish(seq);
+      // Stored: publish left its store operations in the open batch (and wired its early confirm)
+      else if (outcome === Enqueued.Stored) this.confirmAfterCommit(seq);
+      else this.nackPublish(seq);
     }
   }
 
@@ -514,7 +516,7 @@ export class Channel implements ConsumerOwner, EarlyConfirm, PublishOutput, Dire
     if (seq > this.handledUpTo) this.handledUpTo = seq;
     this.awaitingCommit.push(seq);
     const commits = this.conn.broker.core.commits;
-    if (this.commitWaiter === null || this.commitWaiter.batchId !== commits.openBatchId) {
+    if (this.commitWaiter === null || this.commitWaiter.done || this.commitWaiter.batchId !== commits.openBatchId) {
       this.commitWaiter = new CommitWaiter(this, commits.openBatchId);
       commits.afterCommit(this.commitWaiter);
     }
@@ -911,11 +913,14 @@ const INLINE_BODY_MAX = 4096;
 /** Listens on one store batch for one channel; `upTo` is the channel's highest seq in that batch. */
 class CommitWaiter implements CommitListener {
   upTo = 0;
+  /** it has been told: a later seq needs a waiter of its own */
+  done = false;
   constructor(
     private readonly channel: Channel,
     readonly batchId: number,
   ) {}
   batchCommitted(error: Error | null): void {
+    this.done = true;
     try {
       this.channel.batchCommitted(this.upTo, error);
     } catch (err) {

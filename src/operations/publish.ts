@@ -1,6 +1,6 @@
 import type { ChannelCounters } from '../stats/counters.js';
 import { messageDelay } from '../delayed/delayed-message-arguments.js';
-import { Message } from '../message/message.js';
+import { Message, type EarlyConfirm } from '../message/message.js';
 import { peekOctet, PropertyFlag } from '../message/properties-view.js';
 import { AmqpChannelError } from '../protocol/errors.js';
 import { fieldTypeName } from '../protocol/field-table.js';
@@ -35,6 +35,14 @@ export interface PublishOutput {
    * caller stops reading its connection until that queue's next delivery pass, and resets it.
    */
   creditQueue?: Queue | null;
+  /**
+   * The publisher-confirm seq of the publish in progress (0 or absent: no confirm), and who
+   * hears when the message turns out to need no commit (EarlyConfirm). Set by the caller
+   * before publish, so that the message carries them from its first enqueue: a consumer may
+   * take it and settle it (its store operations cancel out) before publish returns.
+   */
+  confirmSeq?: number;
+  confirmTo?: EarlyConfirm;
 }
 
 /** A cached publish decision for one exchange name. */
@@ -207,6 +215,14 @@ export function publish(s: Session, exchange: Exchange, message: Message, mandat
   }
   let outcome = Enqueued.Accepted;
   let paging = false;
+  // a confirmed publish: the message carries its confirm into every queue, with one count
+  // held until all are done so that no early confirm can come while it is still being routed
+  const seq = out.confirmSeq ?? 0;
+  if (seq !== 0 && out.confirmTo !== undefined) {
+    message.confirmTo = out.confirmTo;
+    message.confirmSeq = seq;
+    message.uncommitted = 1;
+  }
   for (let i = 0; i < n; i++) {
     const q = routed.get(i);
     const r = q.enqueue(message);
@@ -219,6 +235,12 @@ export function publish(s: Session, exchange: Exchange, message: Message, mandat
   }
   routed.clear();
   if (paging) out.touchesStore = true;
+  if (message.confirmTo !== null && --message.uncommitted === 0) {
+    // every store write it made cancelled out already (consumed and settled inside this
+    // publish): nothing is waiting for a commit, so it is confirmed as routed
+    message.confirmTo = null;
+    if (outcome === Enqueued.Stored) outcome = Enqueued.Accepted;
+  } else if (outcome !== Enqueued.Stored) message.confirmTo = null;
   return outcome;
 }
 

@@ -292,10 +292,10 @@ export class Queue implements Pageable {
     // that never waits fills them (deliveries far behind its publishes) and is never held.
     // Nothing schedules a pass for it: the credit comes back with the next pass, which a held
     // publisher schedules (waitForCredit).
-    // Only a message that waits for no commit: a stored one's confirm is wired up by its
-    // publisher after this returns, and a consumer that settles it at once (no-ack) would
-    // complete its store write before then (its confirm was lost: a confirming publisher hung).
-    if (result !== Enqueued.Stored && !limited && this.ready.length === 1 && this.ready.pagedCount === 0 && this.consumers.length !== 0 && this.handOutHead()) {
+    // A stored message too: its confirm came in with it (publish wires it before the first
+    // enqueue), so a consumer that settles it at once (no-ack) cancels its store write and
+    // confirms it without a commit.
+    if (!limited && this.ready.length === 1 && this.ready.pagedCount === 0 && this.consumers.length !== 0 && this.handOutHead()) {
       this.intake += credit;
       return result;
     }

@@ -187,3 +187,47 @@ describe('publisher flow control', () => {
 async function until(cond: () => boolean): Promise<void> {
   while (!cond()) await new Promise((r) => setTimeout(r, 5));
 }
+
+describe('publisher confirms around store operations that cancel out', () => {
+  const cleanups: (() => Promise<void>)[] = [];
+  afterEach(async () => {
+    for (const c of cleanups.splice(0).reverse()) await c().catch(() => {});
+  });
+
+  it('a persistent message dropped on arrival is confirmed at once; the next one, published in the same read, only once its batch is written', async () => {
+    const dataDir = await tempDataDir();
+    const logger = createLogger('silent');
+    const store = new SlowDiskStore(dataDir, logger, {});
+    const config = resolveConfig({ host: '127.0.0.1', port: 0, dataDir, memoryHighWatermark: 0, diskFreeLimit: 0, managementPort: null, metricsPort: null, logLevel: 'silent' });
+    const running = await new Broker(config, logger, store).start();
+    cleanups.push(async () => {
+      store.release();
+      await running.close();
+      await removeDir(dataDir);
+    });
+    const conn = await amqp.connect(running.url);
+    conn.on('error', () => {});
+    cleanups.push(() => conn.close());
+    const ch = await conn.createConfirmChannel();
+    // a durable queue that keeps nothing: a message stored in it is dropped at once (its store write cancels out)
+    await ch.assertQueue('cancel.nothing', { durable: true, arguments: { 'x-max-length': 0 } });
+    await ch.assertQueue('cancel.kept', { durable: true });
+
+    store.hold(); // nothing reaches the disk until released
+    const confirmed: string[] = [];
+    const dropped = new Promise<void>((resolve, reject) => {
+      ch.sendToQueue('cancel.nothing', Buffer.from('a'), { persistent: true }, (err) => (err ? reject(err) : (confirmed.push('dropped'), resolve())));
+    });
+    const kept = new Promise<void>((resolve, reject) => {
+      ch.sendToQueue('cancel.kept', Buffer.from('b'), { persistent: true }, (err) => (err ? reject(err) : (confirmed.push('kept'), resolve())));
+    });
+    await dropped;
+    // replies on a channel come in order: a confirm sent with the publishes comes before this
+    await ch.checkQueue('cancel.kept');
+    expect(confirmed).toEqual(['dropped']);
+    store.release();
+    await kept;
+    expect(confirmed).toEqual(['dropped', 'kept']);
+    expect((await ch.checkQueue('cancel.kept')).messageCount).toBe(1);
+  });
+});
