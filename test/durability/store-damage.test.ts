@@ -54,9 +54,12 @@ async function start(dataDir: string, args: string[] = []): Promise<WarrenChild>
 
 /**
  * A fresh data dir holding `perQueue` persistent messages (numbered bodies padded to
- * `bodySize`) in each of the durable queues, every one confirmed; then a clean stop.
+ * `bodySize`) in each of the durable queues, every one confirmed; then a clean stop. With
+ * `tables`, Warren is started and stopped once more: what was still only in LevelDB's log
+ * (its memtable is larger than these fills) is then in a table file, as LevelDB writes the
+ * log it recovers into one when it opens.
  */
-async function filledStore(queues: readonly string[], perQueue: number, bodySize: number): Promise<string> {
+async function filledStore(queues: readonly string[], perQueue: number, bodySize: number, tables = false): Promise<string> {
   const dataDir = await tempDataDir();
   dirs.push(dataDir);
   const warren = await start(dataDir);
@@ -73,6 +76,11 @@ async function filledStore(queues: readonly string[], perQueue: number, bodySize
   await conn.close();
   expect(await warren.terminate()).toBe(0);
   children.splice(children.indexOf(warren), 1);
+  if (tables) {
+    const again = await start(dataDir);
+    expect(await again.terminate()).toBe(0);
+    children.splice(children.indexOf(again), 1);
+  }
   return dataDir;
 }
 
@@ -146,9 +154,10 @@ describe('a damaged store: refused by default, data intact; --force-recovery sta
   it(
     'a MANIFEST cut short (LevelDB would delete the tables it no longer names): refused before LevelDB touches anything; forced recovery rebuilds it and loses nothing',
     async () => {
-      // several memtable flushes and a compaction: a MANIFEST of many edits, tables it names
+      // memtable flushes: a MANIFEST of several edits, and tables it names (24 MB, more than a memtable, then a restart)
       const queues = ['m.a', 'm.b', 'm.c'];
-      const dataDir = await filledStore(queues, 4000, 1000);
+      const dataDir = await filledStore(queues, 4000, 2000, true);
+      expect((await readdir(dataDir)).filter((n) => /^[0-9]+\.(ldb|sst)$/.test(n)).length).toBeGreaterThan(1);
       const manifest = await cutShort(dataDir, await currentManifest(dataDir), 0.3);
       const before = await fileDigests(dataDir);
       await expectRefused(dataDir, manifest, before);
@@ -164,7 +173,7 @@ describe('a damaged store: refused by default, data intact; --force-recovery sta
     'flipped bytes in a table file (.ldb)',
     async () => {
       const queues = ['t.a', 't.b'];
-      const dataDir = await filledStore(queues, 4000, 1000);
+      const dataDir = await filledStore(queues, 4000, 1000, true);
       const table = await flipBytes(dataDir, await largestTable(dataDir));
       const before = await fileDigests(dataDir);
       const refused = await expectRefused(dataDir, table, before);
