@@ -9,11 +9,24 @@ const RETRY_MAX_MS = 2000;
 const OP_OVERHEAD = 64;
 
 /**
+ * A value encoded only when its batch is written: a message put and consumed within one
+ * window (its operations cancel out) is never encoded, copied or allocated for. `length`
+ * is the encoded size.
+ */
+export interface DeferredValue {
+  readonly length: number;
+  encode(): Buffer;
+}
+
+/** What a key is set to in a batch: a value, one to encode at the write, or null (delete). */
+export type OpValue = Buffer | DeferredValue | null;
+
+/**
  * One group-commit window. `ops` maps the key's bytes (as a latin1 string: one char per
  * byte, so string order is byte order) to the value to put, or null for a delete.
  */
 export class Batch {
-  readonly ops = new Map<string, Buffer | null>();
+  readonly ops = new Map<string, OpValue>();
   /** body sizes of the messages put in this batch: index values carry them, and their entries are new */
   readonly messageSizes = new Map<number, number>();
   readonly listeners = new Set<CommitListener>();
@@ -70,7 +83,7 @@ interface AsideWrite {
   readonly reject: (error: Error) => void;
 }
 
-function opBytes(value: Buffer | null): number {
+function opBytes(value: OpValue): number {
   return OP_OVERHEAD + (value === null ? 0 : value.length);
 }
 
@@ -186,7 +199,7 @@ export class DurableLog {
   }
 
   /** Sets one key in the open batch (null deletes it); a value it replaces there no longer counts. */
-  set(key: string, value: Buffer | null): void {
+  set(key: string, value: OpValue): void {
     const batch = this.openBatch;
     const replaced = batch.ops.get(key);
     batch.ops.set(key, value);
@@ -214,7 +227,7 @@ export class DurableLog {
     return true;
   }
 
-  private uncount(batch: Batch, value: Buffer | null): void {
+  private uncount(batch: Batch, value: OpValue): void {
     const bytes = opBytes(value);
     batch.bytes -= bytes;
     this.host.meter.written(bytes);
@@ -342,7 +355,7 @@ export class DurableLog {
       if (batch.ops.size > 0) {
         const ops: BatchOp[] = [];
         for (const [k, v] of batch.ops) {
-          ops.push(v === null ? { type: 'del', key: Buffer.from(k, 'latin1') } : { type: 'put', key: Buffer.from(k, 'latin1'), value: v });
+          ops.push(v === null ? { type: 'del', key: Buffer.from(k, 'latin1') } : { type: 'put', key: Buffer.from(k, 'latin1'), value: Buffer.isBuffer(v) ? v : v.encode() });
         }
         await this.write(ops, { sync: true });
       }

@@ -155,6 +155,23 @@ export class DamagedRecordError extends StoreError {
   }
 }
 
+/** The size encodeMessage gives, without encoding. */
+export function encodedMessageLength(record: MessageRecord): number {
+  return MESSAGE_CHECKSUM_SIZE + 2 + Buffer.byteLength(record.exchange, 'utf8') + 2 + Buffer.byteLength(record.routingKey, 'utf8') + 4 + record.rawProperties.length + record.body.length;
+}
+
+/** A message value encoded when its batch is written (DurableLog's DeferredValue). */
+export class DeferredMessage {
+  readonly length: number;
+  constructor(private readonly record: MessageRecord) {
+    this.length = encodedMessageLength(record);
+  }
+
+  encode(): Buffer {
+    return encodeMessage(this.record);
+  }
+}
+
 export function encodeMessage(record: MessageRecord): Buffer {
   const exchange = Buffer.from(record.exchange, 'utf8');
   const routingKey = Buffer.from(record.routingKey, 'utf8');

@@ -13,7 +13,7 @@ import {
   DamagedRecordError,
   decodeMessage,
   encodeIndexValue,
-  encodeMessage,
+  DeferredMessage,
   exchangeKey,
   indexKey,
   indexKeyString,
@@ -522,10 +522,10 @@ export class LevelStore implements Store {
 
   putMessage(record: MessageRecord): number {
     const messageId = this.refs.allocateMessageId();
-    const value = encodeMessage(record);
     const log = this.log;
     log.open.messageSizes.set(messageId, record.body.length);
-    log.set(messageKeyString(messageId), value);
+    // encoded when its batch is written: one consumed and settled before then never is
+    log.set(messageKeyString(messageId), new DeferredMessage(record));
     return messageId;
   }
 
@@ -558,7 +558,7 @@ export class LevelStore implements Store {
     const k = indexKeyString(queueId, priority, seq);
     const pending = batch.ops.get(k);
     // an entry of a message put in this same batch is new: nothing older exists to delete
-    const cancelled = pending !== undefined && pending !== null && batch.messageSizes.has(indexMessageId(pending));
+    const cancelled = pending !== undefined && pending !== null && Buffer.isBuffer(pending) && batch.messageSizes.has(indexMessageId(pending));
     if (cancelled) log.cancel(k);
     else log.set(k, null);
     if (this.refs.release(messageId, refs)) this.deleteMessage(messageId);
