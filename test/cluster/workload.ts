@@ -1,8 +1,13 @@
+import { randomBytes } from 'node:crypto';
 import amqp from 'amqplib';
 
 export const QUEUE = 'ha-workload';
 const WINDOW = 200;
-const BODY = Buffer.alloc(1024, 0x61);
+/**
+ * 1 KiB of random bytes, new for each message: users' bodies rarely compress, and LevelDB
+ * compresses its tables (a repeated body made a 100k backlog 10 MB of tables instead of 110)
+ */
+const body = (): Buffer => randomBytes(1024);
 
 export interface Delivery {
   readonly id: string;
@@ -46,6 +51,8 @@ export class Workload {
   private seq = 0;
   private consumerConns = 0;
   private loops: Promise<void>[] = [];
+  /** wall-clock ms at which the publisher's confirm channel was ready, per connection */
+  readonly publisherReady: number[] = [];
 
   constructor(
     private readonly urls: readonly string[],
@@ -93,6 +100,7 @@ export class Workload {
         const ch = await conn.createConfirmChannel();
         ch.on('error', () => {});
         await ch.assertQueue(QUEUE, { durable: true });
+        this.publisherReady.push(Date.now());
         let inflight = 0;
         const perTick = Math.max(1, Math.round(this.ratePerSecond / 50));
         while (this.running && !closed) {
@@ -100,7 +108,7 @@ export class Workload {
             const id = `m${++this.seq}`;
             const publishedAt = Date.now();
             inflight++;
-            ch.publish('', QUEUE, BODY, { persistent: true, messageId: id }, (err) => {
+            ch.publish('', QUEUE, body(), { persistent: true, messageId: id }, (err) => {
               inflight--;
               if (err === null || err === undefined) this.confirmed.set(id, { publishedAt, confirmedAt: Date.now() });
             });
@@ -167,7 +175,7 @@ export class Workload {
           for (let k = 0; k < batch; k++) {
             const id = `b${++this.seq}`;
             ids.push(id);
-            ch.publish('', QUEUE, BODY, { persistent: true, messageId: id });
+            ch.publish('', QUEUE, body(), { persistent: true, messageId: id });
           }
           await ch.waitForConfirms();
           const confirmedAt = Date.now();
