@@ -210,8 +210,8 @@ export class ClusterNode {
     // the follower writes the store directly: a clean-shutdown record (counts of what the
     // store held when a LevelStore last closed it) would not match what is applied now
     await rm(join(this.dataDir, CLEAN_SHUTDOWN_FILE), { force: true });
-    const db: Db = new Level<Buffer, Buffer>(this.dataDir, { keyEncoding: 'buffer', valueEncoding: 'buffer' });
-    await db.open();
+    // with the store's own options: this handle becomes the leader's store on promotion (LevelStore.openOn)
+    const db: Db = await LevelStore.openLevel(this.dataDir);
     this.followerDb = db;
     this.follower = new ReplicationFollower({
       log: this.log,
@@ -234,6 +234,7 @@ export class ClusterNode {
 
   private onLeader(leader: LeaderInfo | null): void {
     if (this.closed) return;
+    this.logger.info({ leader: leader?.id ?? null, term: leader?.term ?? null }, 'cluster: leader changed');
     if (this.leader !== null && leader !== null && leader.id !== this.nodeId && leader.term > this.leader.term) {
       this.transition(() => this.stepDown(`a newer leader (${leader.id}, term ${leader.term}) exists`));
       return;
@@ -293,12 +294,18 @@ export class ClusterNode {
     this.logger.info({ term }, 'cluster: promoting to leader');
     await this.follower?.stop();
     this.follower = null;
-    await this.followerDb?.close();
+    // the follower's LevelDB, open and written by this process until now, becomes the store's
+    const db = this.followerDb;
     this.followerDb = null;
     try {
       const store = new ReplicatedLevelStore(this.dataDir, this.logger.child({ component: 'store' }), { forceRecovery: this.config.forceRecovery });
       this.store = store;
-      await store.open();
+      if (db !== null) {
+        await store.openOn(db).catch(async (err: unknown) => {
+          if (db.status === 'open') await db.close().catch(() => {}); // refused before the store took it
+          throw err;
+        });
+      } else await store.open();
       const leader = new ReplicationLeader({
         log: this.log,
         // through the store, never a handle kept from now: the store may reopen its LevelDB
@@ -317,7 +324,9 @@ export class ClusterNode {
       leader.on('failed', () => this.transition(() => this.stepDown('local write failed')));
       // the previous leader is gone (its lease expired): it rejoins the ISR after catching up
       const members = (isr?.members ?? []).filter((m) => m === this.nodeId || m !== isr?.leader);
+      this.logger.info({ term, ms: Math.round(performance.now() - started) }, 'cluster: store open; starting replication');
       await leader.start(members);
+      this.logger.info({ term, ms: Math.round(performance.now() - started) }, 'cluster: term started on the ISR');
       const broker = new Broker(this.config, this.logger, store);
       this.broker = broker;
       await broker.start({ listen: false });

@@ -398,6 +398,43 @@ describe('LevelStore', () => {
     expect(usesNativeBatch(raw)).toBe(true);
   });
 
+  it('openOn adopts a LevelDB handle this process holds open: what it holds is recovered, writes go through it, and close closes it', async () => {
+    const { store, dir } = await openStore();
+    store.putVhost('/');
+    store.putQueue({ vhost: '/', name: 'q', id: 1, autoDelete: false, arguments: new Map() });
+    const id = store.putMessage(message(1, 2000));
+    store.putEntry(entry(1, 0, 1, id));
+    await store.close();
+    // a follower's handle: opened with the store's options, written directly (as replication applies)
+    const held = await LevelStore.openLevel(dir);
+    const later = new LevelStore(dir + '-scratch', silent);
+    expect(held.status).toBe('open');
+    const adopted = new LevelStore(dir, silent);
+    await adopted.openOn(held);
+    cleanups.push(async () => {
+      await adopted.close().catch(() => undefined);
+      await rm(dir + '-scratch', { recursive: true, force: true });
+    });
+    expect(adopted.levelDb()).toBe(held);
+    const info = await adopted.recover();
+    expect(info.queues.map((q) => [q.queueId, q.count])).toEqual([[1, 1]]);
+    expect((await adopted.readEntries(1, null, 10)).map((e) => e.message)).toEqual([message(1, 2000)]);
+    const id2 = adopted.putMessage(message(2, 10));
+    adopted.putEntry(entry(1, 0, 2, id2));
+    await adopted.flush();
+    expect(await held.get(messageKey(id2))).toBeDefined();
+    // only one store may hold it, only while it is open, and only the store of its own directory
+    await expect(adopted.openOn(held)).rejects.toThrow(StoreError);
+    await expect(later.openOn(held)).rejects.toThrow(/needs a handle on/);
+    expect(held.status).toBe('open');
+    await adopted.close();
+    expect(held.status).toBe('closed');
+    await expect(new LevelStore(dir, silent).openOn(held)).rejects.toThrow(StoreError);
+    // a clean close: the next ordinary start checks and finds both messages
+    const { store: again } = await openStore(dir);
+    expect((await again.recover()).queues.map((q) => [q.queueId, q.count])).toEqual([[1, 2]]);
+  });
+
   it('uses the Store interface', () => {
     const s: Store = new LevelStore('/nonexistent', silent);
     expect(typeof s.openBatchId).toBe('number');
