@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Level } from 'level';
 import { pino } from 'pino';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { LevelApplyTarget } from '../../src/cluster/apply-target.js';
 import { ClusterServer, dialCluster } from '../../src/cluster/cluster-server.js';
 import { Purpose, connectHandshake, frame, FrameType } from '../../src/cluster/link.js';
@@ -383,5 +383,66 @@ describe('follower applier groups', () => {
       const last = 2500 - ((2500 - k) % 7); // the last seq writing k<k>
       expect((await b.db.get(Buffer.from(`k${k}`)))?.toString()).toBe(`v${last}`);
     }
+  });
+});
+
+describe('follower link retries', () => {
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  it('dials again soon (20, 40, 80 ms…) while the node it follows answers but does not lead yet, and after RETRY_MS on any other failure', async () => {
+    const r = await root();
+    const b = await node('b', r);
+    let term = 0; // the elected node, still promoting: its cluster port answers with term 0
+    const server = new ClusterServer({
+      host: '127.0.0.1',
+      port: 0,
+      tls: null,
+      secret: () => secret,
+      self: () => ({ nodeId: 'a', term }),
+      onLink: (_purpose, socket) => socket.destroy(),
+      logger,
+    });
+    const port = await server.listen();
+    cleanup.push(() => server.close());
+    const closes: Promise<void>[] = [];
+    const dial = (hostPort: string) => {
+      const s = dialCluster(null)(hostPort);
+      closes.push(new Promise<void>((resolve) => s.once('close', () => resolve())));
+      return s;
+    };
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+    const f = new ReplicationFollower({ log: b.log, target: b.target, nodeId: 'b', secret: () => secret, dial, logger });
+    cleanup.push(() => f.stop());
+    // the link fails (handshake over real sockets), then the retry waits on the faked clock
+    const failed = async (n: number): Promise<void> => {
+      await closes[n - 1];
+      for (let i = 0; i < 5; i++) await new Promise((res) => setImmediate(res));
+    };
+    const dialsAfter = async (ms: number): Promise<number> => {
+      await vi.advanceTimersByTimeAsync(ms);
+      return closes.length;
+    };
+    f.follow({ id: 'a', cluster: `127.0.0.1:${port}`, term: 10 });
+    expect(closes.length).toBe(1);
+    let dials = 1;
+    for (const wait of [20, 40, 80, 160, 300, 300]) {
+      await failed(dials);
+      expect(await dialsAfter(wait - 1)).toBe(dials);
+      expect(await dialsAfter(1)).toBe(++dials);
+    }
+    // another node's answer (not a promotion in progress) is retried at the ordinary pace
+    term = 11;
+    await failed(dials);
+    expect(await dialsAfter(299)).toBe(dials);
+    expect(await dialsAfter(1)).toBe(++dials);
+    // a new leader starts the short retries over
+    term = 0;
+    f.follow({ id: 'a', cluster: `127.0.0.1:${port}`, term: 12 });
+    expect(closes.length).toBe(++dials);
+    await failed(dials);
+    expect(await dialsAfter(19)).toBe(dials);
+    expect(await dialsAfter(1)).toBe(++dials);
   });
 });
