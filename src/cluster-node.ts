@@ -52,6 +52,22 @@ const NODE_ID_FILE = 'node-id';
 const RETAIN_RECORDS = 20_000;
 /** a failed campaign (etcd busy or failing over) is tried again after this long */
 const CAMPAIGN_RETRY_MS = 1000;
+/**
+ * Client connections that arrive while this node is being promoted wait for it to open
+ * (at most this long, at most HOLD_MAX of them) instead of being closed: a client told to
+ * go away reconnects only after its own backoff (amqplib's users pick their own, pika
+ * waits 2 s between attempts by default, the Java client 5 s), which would add to every
+ * failover. The client's AMQP header waits in the socket; nothing is read before the
+ * broker takes it.
+ */
+const HOLD_MS = 10_000;
+const HOLD_MAX = 1024;
+
+interface HeldConnection {
+  readonly socket: Duplex;
+  readonly address: string | undefined;
+  readonly port: number | undefined;
+}
 
 /** The node id: given, or generated once and kept in the data dir. */
 async function resolveNodeId(clusterDir: string, given: string | null, logger: Logger): Promise<string> {
@@ -117,6 +133,9 @@ export class ClusterNode {
   private campaignRetry: NodeJS.Timeout | null = null;
   /** client connections this node forwards, by the term of the leader they go to */
   private readonly proxied = new Map<Duplex, number>();
+  /** set while promote() runs: connections arriving meanwhile are held for the broker (HOLD_MS) */
+  private promoting = false;
+  private readonly held = new Set<HeldConnection>();
   private readonly cluster: ClusterConfig;
   private readonly dataDir: string;
 
@@ -297,6 +316,7 @@ export class ClusterNode {
     // the follower's LevelDB, open and written by this process until now, becomes the store's
     const db = this.followerDb;
     this.followerDb = null;
+    this.promoting = true;
     try {
       const store = new ReplicatedLevelStore(this.dataDir, this.logger.child({ component: 'store' }), { forceRecovery: this.config.forceRecovery });
       this.store = store;
@@ -331,11 +351,49 @@ export class ClusterNode {
       this.broker = broker;
       await broker.start({ listen: false });
       this.role = 'leader';
-      this.logger.info({ term, ms: Math.round(performance.now() - started), isr: leader.status().isr }, 'cluster: leader open for traffic');
+      this.logger.info({ term, ms: Math.round(performance.now() - started), isr: leader.status().isr, held: this.held.size }, 'cluster: leader open for traffic');
+      this.releaseHeld(broker);
       await this.register();
     } catch (err) {
       this.logger.error({ err }, 'cluster: promotion failed');
+      this.releaseHeld(null);
       await this.stepDown('promotion failed');
+    } finally {
+      this.promoting = false;
+      this.releaseHeld(null); // closed meanwhile, or stepped down
+    }
+  }
+
+  /** keeps a client connection that arrived during the promotion for the broker it opens */
+  private hold(socket: Duplex, address: string | undefined, port: number | undefined): void {
+    if (this.held.size >= HOLD_MAX) {
+      socket.destroy();
+      return;
+    }
+    socket.pause();
+    const h: HeldConnection = { socket, address, port };
+    this.held.add(h);
+    const timer = setTimeout(() => {
+      if (this.held.delete(h)) socket.destroy();
+    }, HOLD_MS);
+    timer.unref();
+    socket.once('close', () => {
+      clearTimeout(timer);
+      this.held.delete(h);
+    });
+  }
+
+  /** hands the held connections to the broker now open, or closes them (null: promotion failed) */
+  private releaseHeld(broker: Broker | null): void {
+    const held = [...this.held];
+    this.held.clear();
+    for (const h of held) {
+      if (broker === null || h.socket.destroyed) {
+        h.socket.destroy();
+        continue;
+      }
+      broker.adopt(h.socket, h.address, h.port);
+      h.socket.resume();
     }
   }
 
@@ -389,11 +447,16 @@ export class ClusterNode {
       socket.off('data', onData);
       socket.pause();
       const broker = this.broker;
+      const remaining = buf.subarray(parsed.length);
       if (broker === null || this.role !== 'leader') {
-        socket.destroy();
+        if (!this.promoting) {
+          socket.destroy();
+          return;
+        }
+        if (remaining.length > 0) socket.unshift(remaining);
+        this.hold(socket, parsed.peer.address, parsed.peer.port);
         return;
       }
-      const remaining = buf.subarray(parsed.length);
       if (remaining.length > 0) socket.unshift(remaining);
       broker.adopt(socket, parsed.peer.address, parsed.peer.port);
       socket.resume();
@@ -406,6 +469,10 @@ export class ClusterNode {
     socket.on('error', () => {});
     if (this.role === 'leader' && this.broker !== null) {
       this.broker.adopt(socket, socket.remoteAddress, socket.remotePort);
+      return;
+    }
+    if (this.promoting) {
+      this.hold(socket, socket.remoteAddress, socket.remotePort);
       return;
     }
     const leader = this.coordinator?.currentLeader();
@@ -464,6 +531,7 @@ export class ClusterNode {
     const amqp = this.amqpServer;
     this.amqpServer = null;
     for (const s of this.proxied.keys()) s.destroy();
+    this.releaseHeld(null);
     await Promise.all([amqp === null ? undefined : new Promise<void>((r) => amqp.close(() => r())), this.clusterServer.close()]);
   }
 

@@ -67,6 +67,32 @@ describe('high availability (short run)', () => {
     await cluster.settled(3);
     await workload.waitConfirmed(100);
 
+    // a client that connects to the node being promoted is served once it opens, not turned
+    // away to reconnect after its own backoff: here the promotion is held up (its first
+    // commit waits for an ISR member that is paused, until that one is evicted)
+    leader = await cluster.settled(3);
+    const [next, stalled] = cluster.nodes.map((n) => n.id).filter((id) => id !== leader) as [string, string];
+    cluster.pause(stalled);
+    const killed2 = await cluster.kill9(leader);
+    for (const end = Date.now() + 30_000; !cluster.logs(next).some((l) => l.time >= killed2 && l.msg === 'cluster: promoting to leader'); ) {
+      if (Date.now() > end) throw new Error(`${next} was not promoted`);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    const connectAt = Date.now();
+    const during = await amqp.connect(`${cluster.amqpUrls[cluster.nodes.findIndex((n) => n.id === next)]!}?heartbeat=0`);
+    during.on('error', () => {});
+    const opened = cluster.logs(next).find((l) => l.time >= killed2 && l.msg === 'cluster: leader open for traffic');
+    expect(opened?.time ?? Number.POSITIVE_INFINITY).toBeGreaterThan(connectAt);
+    const dch = await during.createConfirmChannel();
+    await dch.assertQueue(QUEUE, { durable: true });
+    dch.sendToQueue(QUEUE, Buffer.from('held'), { persistent: true, messageId: 'held-1' });
+    await dch.waitForConfirms();
+    await during.close();
+    cluster.resume(stalled);
+    cluster.spawn(cluster.node(leader));
+    await cluster.settled(3, 60_000);
+    await workload.waitConfirmed(100);
+
     await workload.stop();
     await workload.drain();
     const report = await checkInvariants(cluster, workload);
