@@ -18,6 +18,7 @@ import { DEFAULT_KEEPALIVE_MS, DEFAULT_MARGIN_MS, EtcdCoordinator } from './clus
 import { connectHandshake, Purpose, type PurposeCode } from './cluster/link.js';
 import { OpLog } from './cluster/op-log.js';
 import { encodeProxyV1, parseProxyV1 } from './cluster/proxy-protocol.js';
+import { splice } from './cluster/proxy-splice.js';
 import { ReplicatedLevelStore } from './cluster/replicated-store.js';
 import { ReplicationFollower, type FollowerStatus } from './cluster/replication-follower.js';
 import { ReplicationLeader, type LeaderStatus } from './cluster/replication-leader.js';
@@ -62,6 +63,9 @@ const CAMPAIGN_RETRY_MS = 1000;
  */
 const HOLD_MS = 10_000;
 const HOLD_MAX = 1024;
+
+/** a proxied client whose leader side ended is destroyed if it has not closed its side after this long */
+const PROXY_LINGER_MS = 5_000;
 
 interface HeldConnection {
   readonly socket: Duplex;
@@ -493,15 +497,22 @@ export class ClusterNode {
       client.destroy();
       upstream.destroy();
     };
+    let spliced = false;
     upstream.on('error', drop);
-    upstream.on('close', drop);
+    upstream.on('close', () => {
+      if (!spliced) drop(); // refused before the splice: the client reconnects
+    });
     client.on('close', drop);
     connectHandshake(upstream, this.coordinator.secret, this.nodeId, Purpose.Proxy).then(
       ({ rest }) => {
+        if (upstream.destroyed || client.destroyed) {
+          drop();
+          return;
+        }
         upstream.write(encodeProxyV1(client.remoteAddress, client.remotePort, client.localAddress, client.localPort));
         if (rest.length > 0) client.write(rest);
-        client.pipe(upstream);
-        upstream.pipe(client);
+        spliced = true;
+        splice(client, upstream, PROXY_LINGER_MS, drop);
         client.resume();
       },
       () => drop(),
