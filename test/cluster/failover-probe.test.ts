@@ -29,7 +29,9 @@ describe.skipIf(!ON)('failover probe', () => {
     cluster = await WarrenCluster.start({ leaseTtl: 3 });
   }, 60_000);
   afterAll(async () => {
+    const t = setInterval(() => console.log(JSON.stringify({ stopping: workload?.publisherAt })), 5000);
     await workload?.stop();
+    clearInterval(t);
     await cluster?.destroy();
   }, 120_000);
 

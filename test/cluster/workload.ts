@@ -37,6 +37,17 @@ async function connectWithin(url: string, ms: number): Promise<amqp.ChannelModel
 }
 
 /**
+ * amqplib's close() settles only when connection.close-ok arrives: when the socket closes
+ * first (the node died, or a proxy in between dropped it), it never does. Done at the
+ * connection's 'close' event too.
+ */
+async function closeQuietly(conn: amqp.ChannelModel | null): Promise<void> {
+  if (conn === null) return;
+  const gone = new Promise<void>((resolve) => conn.once('close', () => resolve()));
+  await Promise.race([conn.close().catch(() => {}), gone]);
+}
+
+/**
  * A confirmed persistent workload whose clients reconnect (to the next node in the list)
  * whenever their connection drops, as applications do against a cluster: one publisher
  * (confirm channel, 1 KiB persistent messages with ids, at most WINDOW unconfirmed) and
@@ -53,6 +64,8 @@ export class Workload {
   private loops: Promise<void>[] = [];
   /** wall-clock ms at which the publisher's confirm channel was ready, per connection */
   readonly publisherReady: number[] = [];
+  /** where the publisher loop is (for a stop that hangs) */
+  publisherAt = '';
 
   constructor(
     private readonly urls: readonly string[],
@@ -93,13 +106,17 @@ export class Workload {
     for (let attempt = 0; this.running; attempt++) {
       let conn: amqp.ChannelModel | null = null;
       try {
+        this.publisherAt = `connect ${this.url(attempt)}`;
         conn = await connectWithin(this.url(attempt), 3000);
         let closed = false;
         conn.on('error', () => {});
         conn.on('close', () => (closed = true));
+        this.publisherAt = 'channel';
         const ch = await conn.createConfirmChannel();
         ch.on('error', () => {});
+        this.publisherAt = 'assertQueue';
         await ch.assertQueue(QUEUE, { durable: true });
+        this.publisherAt = 'publishing';
         this.publisherReady.push(Date.now());
         let inflight = 0;
         const perTick = Math.max(1, Math.round(this.ratePerSecond / 50));
@@ -115,11 +132,13 @@ export class Workload {
           }
           await sleep(20);
         }
+        this.publisherAt = `waitForConfirms (closed ${closed})`;
         if (!closed) await ch.waitForConfirms().catch(() => {});
+        this.publisherAt = 'closing';
       } catch {
         // the node went away or refused us: try the next one
       } finally {
-        await conn?.close().catch(() => {});
+        await closeQuietly(conn);
       }
       if (this.running) await sleep(200);
     }
@@ -151,7 +170,7 @@ export class Workload {
       } catch {
         // try the next node
       } finally {
-        await conn?.close().catch(() => {});
+        await closeQuietly(conn);
       }
       if (this.running) await sleep(200);
     }
@@ -185,7 +204,7 @@ export class Workload {
       } catch {
         await sleep(300);
       } finally {
-        await conn?.close().catch(() => {});
+        await closeQuietly(conn);
       }
     }
   }
@@ -238,7 +257,7 @@ export class Workload {
       } catch {
         await sleep(300);
       } finally {
-        await conn?.close().catch(() => {});
+        await closeQuietly(conn);
       }
     }
     throw new Error('could not drain the queue');
