@@ -215,6 +215,20 @@ export const SUITE = [
     ],
   },
   {
+    // the flood with big bodies: the backlog grows on disk, so every body goes through the store
+    name: 'flood-64k',
+    scenario: 'flood',
+    options: { duration: 30, size: 65536 },
+    smoke: { duration: 5 },
+    timeout: 900,
+    cond: '30 s of persistent 64 KiB publishes without confirms and without a lag limit into a durable queue; 1 consumer acking 1,000 msg/s (prefetch 100): the backlog grows by every message the consumer does not take; a bystander publishing with confirms every 10 ms to another durable queue',
+    rows: [
+      { key: 'publishRate', label: 'persistent 64 KiB flood 30 s: published msg/s (a backlog on disk)', target: { min: 1 } },
+      { key: 'rssPeakMiB', label: 'persistent 64 KiB flood: peak RSS, MiB', target: { warrenMax: 1024 } },
+      { key: 'probeConfirmMaxMs', label: 'persistent 64 KiB flood: bystander\'s longest confirm wait, ms' },
+    ],
+  },
+  {
     name: 'backlog-10m',
     scenario: 'backlog-transient',
     options: { count: 10_000_000 },
