@@ -44,12 +44,14 @@ export class Batch {
 export interface DurableLogHost {
   /** the local write: one atomic write to this node's LevelDB (LevelStore.writeOps) */
   writeBatch(ops: readonly BatchOp[], options: { sync: boolean }): Promise<void>;
-  /** bytes waiting in the open and in-flight batches changed (flow control) */
-  backlogChanged(bytes: number): void;
+  /** bytes and operations waiting in the open and in-flight batches changed (flow control) */
+  backlogChanged(bytes: number, ops: number): void;
   /** the disk alarm's count of bytes accepted and not yet on disk: every batch's bytes, until written */
   readonly meter: WriteMeter;
   /** backlogChanged is called on every operation past this many bytes (else per commit) */
   readonly backlogHigh: number;
+  /** ... or past this many operations */
+  readonly backlogOpsHigh: number;
 }
 
 /**
@@ -141,6 +143,7 @@ export class DurableLog {
     private readonly logger: Logger,
   ) {
     this.alertAt = host.backlogHigh;
+    this.alertOpsAt = host.backlogOpsHigh;
   }
 
   /** Installs (or removes, with null) the write seam: see WriteInterceptor. */
@@ -180,6 +183,15 @@ export class DurableLog {
     return this.openBatch.bytes + (this.flying?.bytes ?? 0);
   }
 
+  /** operations waiting to be written (open and in-flight batches) */
+  get backlogOps(): number {
+    return this.openBatch.ops.size + (this.flying?.ops.size ?? 0);
+  }
+
+  private reportBacklog(): void {
+    this.host.backlogChanged(this.backlogBytes, this.backlogOps);
+  }
+
   /**
    * Every operation queued while batch `batchId` (or an earlier one) was open is durable. The
    * open batch counts once everything before it is written and it holds nothing: it may never
@@ -207,7 +219,7 @@ export class DurableLog {
     const bytes = opBytes(value);
     batch.bytes += bytes;
     this.host.meter.queued(bytes);
-    if (batch.bytes > this.alertAt) this.host.backlogChanged(this.backlogBytes);
+    if (batch.bytes > this.alertAt || batch.ops.size > this.alertOpsAt) this.reportBacklog();
     this.touch();
   }
 
@@ -232,11 +244,13 @@ export class DurableLog {
     batch.bytes -= bytes;
     this.host.meter.written(bytes);
     // with operations left the batch is written and its commit reports the backlog; without, report it now
-    if (batch.ops.size === 0) this.host.backlogChanged(this.backlogBytes);
+    if (batch.ops.size === 0) this.reportBacklog();
   }
 
   /** open-batch size past which every operation reports the backlog (the high mark less what is in flight) */
   private alertAt: number;
+  /** ... and its operation count */
+  private alertOpsAt: number;
 
   afterCommit(listener: CommitListener): void {
     if (this.flying === null && this.openBatch.isEmpty()) {
@@ -345,6 +359,7 @@ export class DurableLog {
     this.openBatch = new Batch(++this.batchCount);
     this.flying = batch;
     this.alertAt = this.host.backlogHigh - batch.bytes;
+    this.alertOpsAt = this.host.backlogOpsHigh - batch.ops.size;
     // commit() catches the write's errors; this catches a bug in its bookkeeping (no unhandled rejection)
     this.commit(batch).catch((e: unknown) => this.logger.error({ err: e }, 'store: internal error after a commit (contained)'));
   }
@@ -364,12 +379,13 @@ export class DurableLog {
     }
     this.flying = null;
     this.alertAt = this.host.backlogHigh;
+    this.alertOpsAt = this.host.backlogOpsHigh;
     if (error === null) {
       this.committedUpTo = batch.id;
       this.host.meter.written(batch.bytes);
       this.writeSucceeded();
     } else this.writeFailed(batch, error);
-    this.host.backlogChanged(this.backlogBytes);
+    this.reportBacklog();
     for (const listener of batch.listeners) {
       try {
         listener.batchCommitted(error);

@@ -199,8 +199,9 @@ export class LevelStore implements Store {
     this.log = new DurableLog(
       {
         writeBatch: (ops, options) => this.writeLocal(ops, options),
-        backlogChanged: (bytes) => writeBehind.durableBacklog(bytes),
+        backlogChanged: (bytes, ops) => writeBehind.durableBacklog(bytes, ops),
         backlogHigh: writeBehind.limits.durableHigh,
+        backlogOpsHigh: writeBehind.limits.durableOpsHigh ?? Infinity,
         meter: this.writeMeter,
       },
       logger,

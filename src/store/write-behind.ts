@@ -8,6 +8,13 @@ export interface WriteBehindLimits {
   readonly durableHigh: number;
   /** ... and below which they go on */
   readonly durableLow: number;
+  /**
+   * operations (keys set) in those batches above which writers are held, and below which
+   * they go on (default: no such bound). A batch's write time grows with its operations as
+   * well as its bytes: many small messages cost LevelDB more per byte than a few big ones.
+   */
+  readonly durableOpsHigh?: number;
+  readonly durableOpsLow?: number;
   /** bytes handed to the spill and not yet written, above which writers are held */
   readonly spillHigh: number;
   readonly spillLow: number;
@@ -18,16 +25,30 @@ const MiB = 1024 * 1024;
 /**
  * The durable bound is what one persistent publish on another queue may wait behind: a
  * commit takes the whole open batch, so a confirm waits for the batch in flight and then for
- * its own, each up to `durableHigh`. At the 20-40 MB/s LevelDB sustains on the bench machine,
- * 32 MiB (the first bound) was about 1.4 s of another queue's confirms behind a flood
- * (bench scenario `flood`, issue #9), 4 MiB ~100-150 ms per batch; 1 MiB is ~25-50 ms (with
- * the larger memtable, level-store.ts WRITE_BUFFER_SIZE: bystander p50 ~17 -> ~8 ms, max
- * ~700 -> ~100 ms) and still thousands of small messages per fsync. Publishers that confirm
- * hold far less than this in flight (a confirm window of 256 small messages is ~40 KB).
+ * its own, each up to the bound. A batch's write time grows with its bytes and with its
+ * operations (each a LevelDB memtable insert and index entry), so both are bounded.
+ *
+ * Operations: at the 20-40 MB/s LevelDB sustains for small messages on the bench machine,
+ * 32 MiB of 1 KiB messages (the first bound) was about 1.4 s of another queue's confirms
+ * behind a flood (bench scenario `flood`, issue #9), 4 MiB ~100-150 ms per batch, 1 MiB
+ * (about 1,700 operations: a 1 KiB message is a body and an index entry) ~25-50 ms; with
+ * the larger memtable (level-store.ts WRITE_BUFFER_SIZE) the bystander's longest wait went
+ * from ~700 to ~100 ms. 2,048 operations keeps that batch size for 1 KiB messages and is
+ * still a thousand small messages per fsync.
+ *
+ * Bytes: big bodies are few operations per byte, and the disk writes them at a few hundred
+ * MB/s; a 1 MiB bound made 64 KiB messages 16 per fsync, and a flood of them (a backlog on
+ * disk) spent the store's time in fsyncs of ~400 KiB batches. 4 MiB: ~1.2 MiB batches, +16
+ * to +37 % published (flood-64k, busy machine), the bystander's longest wait ~90-140 ms
+ * (RabbitMQ's 150 ms in the same run).
+ * Publishers that confirm hold far less than either in flight (a confirm window of 256
+ * small messages is ~40 KB, 512 operations).
  */
 export const DEFAULT_WRITE_BEHIND: WriteBehindLimits = {
-  durableHigh: 1 * MiB,
-  durableLow: MiB / 2,
+  durableHigh: 4 * MiB,
+  durableLow: 2 * MiB,
+  durableOpsHigh: 2048,
+  durableOpsLow: 1024,
   spillHigh: 64 * MiB,
   spillLow: 32 * MiB,
 };
@@ -43,6 +64,7 @@ export const DEFAULT_WRITE_BEHIND: WriteBehindLimits = {
 export class WriteBehind {
   saturated = false;
   private durable = 0;
+  private durableOps = 0;
   private spill = 0;
   private readonly waiters = new Set<FlowWaiter>();
 
@@ -56,8 +78,10 @@ export class WriteBehind {
     return this.spill;
   }
 
-  durableBacklog(bytes: number): void {
+  /** bytes and operations in the durable log's open and in-flight batches */
+  durableBacklog(bytes: number, ops = 0): void {
     this.durable = bytes;
+    this.durableOps = ops;
     this.update();
   }
 
@@ -83,10 +107,10 @@ export class WriteBehind {
   private update(): void {
     const l = this.limits;
     if (!this.saturated) {
-      if (this.durable > l.durableHigh || this.spill > l.spillHigh) this.saturated = true;
+      if (this.durable > l.durableHigh || this.durableOps > (l.durableOpsHigh ?? Infinity) || this.spill > l.spillHigh) this.saturated = true;
       return;
     }
-    if (this.durable > l.durableLow || this.spill > l.spillLow) return;
+    if (this.durable > l.durableLow || this.durableOps > (l.durableOpsLow ?? Infinity) || this.spill > l.spillLow) return;
     this.saturated = false;
     const waiters = [...this.waiters];
     this.waiters.clear();

@@ -132,6 +132,29 @@ describe('LevelStore', () => {
     expect(store.writeMeter.pending).toBe(0);
   });
 
+  it('many small operations hold writers as many bytes do: the write-behind bounds operations too, and lifts once they are written', async () => {
+    const d = await tempDir();
+    const store = new LevelStore(d, silent, {
+      writeBehind: { durableHigh: 1 << 30, durableLow: 1 << 29, durableOpsHigh: 100, durableOpsLow: 50, spillHigh: 1 << 30, spillLow: 1 << 29 },
+    });
+    await store.open();
+    cleanups.push(async () => {
+      await store.close().catch(() => undefined);
+      await rm(d, { recursive: true, force: true });
+    });
+    // 50 small messages: a body and an index entry each, 100 operations, a few KiB
+    for (let n = 1; n <= 50; n++) store.putEntry(entry(1, 0, n, store.putMessage(message(n))));
+    expect(store.writeBehind.saturated).toBe(false);
+    store.putEntry(entry(1, 0, 51, store.putMessage(message(51))));
+    expect(store.writeBehind.saturated).toBe(true);
+    expect(store.writeBehind.durableBytes).toBeLessThan(64 * 1024);
+    const relieved = new Promise<void>((resolve) => store.writeBehind.waitForRelief({ flowRelieved: resolve }));
+    await relieved;
+    expect(store.writeBehind.saturated).toBe(false);
+    await store.flush();
+    expect((await store.readEntries(1, null, 100)).length).toBe(51);
+  });
+
   it('a delete of a key whose put is in flight is written as a delete in the next batch', async () => {
     const { store, dir } = await openStore();
     const real = (LevelStore.prototype as unknown as { writeOps: (...args: unknown[]) => Promise<void> }).writeOps;
