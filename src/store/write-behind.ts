@@ -38,9 +38,10 @@ const MiB = 1024 * 1024;
  *
  * Bytes: big bodies are few operations per byte, and the disk writes them at a few hundred
  * MB/s; a 1 MiB bound made 64 KiB messages 16 per fsync, and a flood of them (a backlog on
- * disk) spent the store's time in fsyncs of ~400 KiB batches. 4 MiB: ~1.2 MiB batches, +16
- * to +37 % published (flood-64k, busy machine), the bystander's longest wait ~90-140 ms
- * (RabbitMQ's 150 ms in the same run).
+ * disk) spent the store's time in fsyncs of ~400 KiB batches. 4 MiB: ~1.2 MiB batches,
+ * published +51 % (median of 3 A/B runs against 1 MiB, flood with 64 KiB bodies, busy
+ * machine), the bystander's longest wait 100-107 ms instead of 45-56 ms (RabbitMQ's:
+ * 144-205 ms in the suite's flood-64k).
  * Publishers that confirm hold far less than either in flight (a confirm window of 256
  * small messages is ~40 KB, 512 operations).
  */
