@@ -46,6 +46,13 @@ export interface LevelSource {
   levelDb(): Db;
   /** one atomic write to it */
   writeLevel(ops: readonly Op[], options: { sync: boolean }): Promise<void>;
+  /**
+   * For a store that keeps some values outside LevelDB (body files: a pointer under the key):
+   * keeps them in place while a snapshot is read, and reads them back into its rows, so a
+   * follower gets whole values.
+   */
+  holdStoredValues?(): () => void;
+  resolveStoredValues?(rows: Array<[Buffer, Buffer]>): Promise<Array<[Buffer, Buffer]>>;
 }
 
 /** a LevelSource over a handle this code opened and owns (the native write path: native-batch.ts) */
@@ -84,7 +91,10 @@ export class LevelApplyTarget implements ApplyTarget {
   }
 
   snapshot(): StoreSnapshot {
-    const db = this.source.levelDb();
+    const source = this.source;
+    const db = source.levelDb();
+    // taken before the snapshot: no body file it may point to goes while it is read
+    const release = source.holdStoredValues?.() ?? (() => {});
     const snap = db.snapshot();
     return {
       async *entries(chunk: number) {
@@ -93,13 +103,19 @@ export class LevelApplyTarget implements ApplyTarget {
           for (;;) {
             const rows = await it.nextv(chunk);
             if (rows.length === 0) return;
-            yield rows;
+            yield source.resolveStoredValues === undefined ? rows : await source.resolveStoredValues(rows);
           }
         } finally {
           await it.close();
         }
       },
-      close: () => snap.close(),
+      close: async () => {
+        try {
+          await snap.close();
+        } finally {
+          release();
+        }
+      },
     };
   }
 

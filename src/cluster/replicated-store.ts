@@ -28,7 +28,9 @@ export class ReplicatedLevelStore extends LevelStore {
   replicator: Replicator | null = null;
 
   constructor(dataDir: string, logger: Logger, options: LevelStoreOptions = {}) {
-    super(dataDir, logger, options);
+    // the leader's local writes are not synced (the op log is): body files, which free a
+    // file only after a synced write, would never be freed here; values stay in LevelDB
+    super(dataDir, logger, { ...options, bodyFiles: false });
     const replicate: WriteInterceptor = { write: (ops) => this.replicate(ops) };
     this.interceptWrites(replicate);
   }

@@ -11,6 +11,7 @@
 import { crc32c } from '@node-rs/crc32';
 import { open, readFile, rename } from 'node:fs/promises';
 import { join } from 'node:path';
+import { syncDir } from './sync-dir.js';
 
 export const CLEAN_SHUTDOWN_FILE = 'warren-clean-shutdown.json';
 
@@ -75,13 +76,4 @@ export async function writeCleanShutdown(dir: string, record: CleanShutdownRecor
   }
   await rename(tmp, join(dir, CLEAN_SHUTDOWN_FILE));
   await syncDir(dir);
-}
-
-async function syncDir(dir: string): Promise<void> {
-  const fh = await open(dir, 'r');
-  try {
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
 }

@@ -11,6 +11,7 @@
 import { copyFile, link, mkdir, open, readdir, rename, rm, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { isLevelDbFile } from './leveldb-format.js';
+import { syncDir } from './sync-dir.js';
 
 /** Directory entries Warren keeps inside the data dir next to LevelDB's files (LevelDB ignores directories). */
 export const SNAPSHOT_DIR = '.warren-open-snapshot';
@@ -92,15 +93,6 @@ async function linkOrCopy(from: string, to: string, copy: boolean): Promise<bool
   }
   await copyFile(from, to);
   return true;
-}
-
-async function syncDir(dir: string): Promise<void> {
-  const fh = await open(dir, 'r');
-  try {
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
 }
 
 export async function dropSnapshot(snapshot: FileSnapshot): Promise<void> {

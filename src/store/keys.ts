@@ -43,9 +43,10 @@ export const Prefix = {
 /**
  * 2: access records (users, permissions, vhost metadata and limits; see access-records.ts).
  * 3: policy records (policies and operator policies; see policy-records.ts).
- * 4: a crc32c over each message value (exchange, routing key, properties, body). Upgrades: migrations.ts.
+ * 4: a crc32c over each message value (exchange, routing key, properties, body).
+ * 5: a message value may be a pointer to a record in a body file (body-files.ts). Upgrades: migrations.ts.
  */
-export const FORMAT_VERSION = 4;
+export const FORMAT_VERSION = 5;
 export const FORMAT_KEY = Buffer.concat([Buffer.from([Prefix.Meta]), Buffer.from('format', 'latin1')]);
 
 export const INDEX_VALUE_SIZE = 23;
@@ -115,7 +116,7 @@ export function bindingKey(b: BindingRecord): Buffer {
 
 // ------------------------------------------------------------ message keys and values
 
-function writeU64(buf: Buffer, offset: number, value: number): void {
+export function writeU64(buf: Buffer, offset: number, value: number): void {
   // two u32 halves: exact for every safe integer, no BigInt on the hot path
   buf.writeUInt32BE(Math.floor(value / TWO_POW_32), offset);
   buf.writeUInt32BE(value % TWO_POW_32, offset + 4);

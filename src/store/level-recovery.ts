@@ -17,6 +17,7 @@ import {
 import type { MessageRefs } from './message-refs.js';
 import type { BatchOp, Db, WriteBatch } from './native-batch.js';
 import type { QueueIndexSummary } from './store.js';
+import { isBodyPointer } from './body-files.js';
 import { decodeQueueRecord } from './topology-records.js';
 
 const RECOVERY_CHUNK = 1000;
@@ -49,7 +50,13 @@ export interface IndexRecovery {
  * background, releases them), and the ids to continue from. Paged-out transient messages
  * written by format 3 and earlier are dropped (they never survive a restart).
  */
-export async function recoverIndex(db: Db, refs: MessageRefs, write: WriteBatch, logger: Logger): Promise<IndexRecovery> {
+export async function recoverIndex(
+  db: Db,
+  refs: MessageRefs,
+  write: WriteBatch,
+  logger: Logger,
+  readBodies?: (items: Array<{ messageId: number; pointer: Buffer }>) => Promise<Array<Buffer | Error>>,
+): Promise<IndexRecovery> {
   const summaries = new Map<number, QueueSummary>();
   let maxQueueId = 0;
   for (const value of await db.values(kindRange(Prefix.Queue)).all()) {
@@ -122,10 +129,16 @@ export async function recoverIndex(db: Db, refs: MessageRefs, write: WriteBatch,
   // entries written without their body size at hand (rare): read those messages
   for (let i = 0; i < unknownSize.length; i += RECOVERY_CHUNK) {
     const part = unknownSize.slice(i, i + RECOVERY_CHUNK);
-    const got = await db.getMany(part.map((u) => messageKey(u.messageId)));
+    const got: Array<Buffer | undefined | Error> = await db.getMany(part.map((u) => messageKey(u.messageId)));
+    // values kept in body files (body-files.ts) are read from there
+    const inFiles = part.flatMap((u, j) => (got[j] !== undefined && isBodyPointer(got[j] as Buffer) ? [j] : []));
+    if (inFiles.length > 0 && readBodies !== undefined) {
+      const values = await readBodies(inFiles.map((j) => ({ messageId: part[j]!.messageId, pointer: got[j] as Buffer })));
+      inFiles.forEach((j, k) => (got[j] = values[k]));
+    }
     for (let j = 0; j < part.length; j++) {
       const m = got[j];
-      if (m === undefined) continue;
+      if (m === undefined || m instanceof Error || isBodyPointer(m)) continue;
       const size = messageBodySize(m);
       part[j]!.summary.bytes += size;
       part[j]!.level.bytes += size;

@@ -33,6 +33,7 @@ import {
 } from './keys.js';
 import { recoverIndex } from './level-recovery.js';
 import { SegmentSpill, SPILL_DIR } from './segment-spill.js';
+import { BodyFiles, BODIES_DIR, isBodyPointer } from './body-files.js';
 import { WriteBehind, type WriteBehindLimits } from './write-behind.js';
 import { MessageRefs } from './message-refs.js';
 import { upgradeStore } from './migrations.js';
@@ -80,6 +81,10 @@ export const WRITE_BUFFER_SIZE = 16 * 1024 * 1024;
 export interface LevelStoreOptions extends IntegrityOptions {
   /** the write-behind's high and low marks (publisher flow control); default DEFAULT_WRITE_BEHIND */
   readonly writeBehind?: WriteBehindLimits;
+  /** big message values to body files (body-files.ts); default true. Values already there are read either way. */
+  readonly bodyFiles?: boolean;
+  /** the size past which a body file takes no more appends; default BODY_FILE_SIZE (64 MiB) */
+  readonly bodyFileSize?: number;
 }
 
 const EMPTY = Buffer.alloc(0);
@@ -188,6 +193,8 @@ export class LevelStore implements Store {
   readonly writeBehind: WriteBehind;
   /** transient pages: segment files under <data dir>/spill, never fsynced, wiped at open */
   readonly spill: SegmentSpill;
+  /** big message values: append-only files under <data dir>/bodies, pointers in LevelDB */
+  readonly bodies: BodyFiles;
 
   constructor(
     private readonly dataDir: string,
@@ -196,6 +203,7 @@ export class LevelStore implements Store {
   ) {
     const writeBehind = (this.writeBehind = new WriteBehind(options.writeBehind));
     this.spill = new SegmentSpill(join(dataDir, SPILL_DIR), logger, writeBehind, this.writeMeter);
+    this.bodies = new BodyFiles(join(dataDir, BODIES_DIR), logger, { appends: options.bodyFiles, fileSize: options.bodyFileSize });
     this.log = new DurableLog(
       {
         writeBatch: (ops, options) => this.writeLocal(ops, options),
@@ -276,6 +284,9 @@ export class LevelStore implements Store {
       await this.checkFormat(db!, dir);
       await this.spill.open().catch((e: unknown) => {
         throw new StoreError(`cannot create the paging spill in ${dir}: ${toError(e).message}`, { cause: e });
+      });
+      await this.bodies.load(db!).catch((e: unknown) => {
+        throw new StoreError(`cannot read the body files in ${join(dir, BODIES_DIR)}: ${toError(e).message}`, { cause: e });
       });
     } catch (e) {
       await db?.close().catch(() => {});
@@ -362,6 +373,7 @@ export class LevelStore implements Store {
     this.writeError = null;
     this.wakeDbWaiters();
     await this.spill.close();
+    await this.bodies.close().catch((err: unknown) => this.logger.warn({ err }, 'store: closing the body files failed'));
     await db?.close().catch((err: unknown) => this.logger.warn({ err }, 'store: closing LevelDB failed'));
     // a store closed without a recovery still holds the start's snapshot
     await this.integrity!.opened().catch((err: unknown) => this.logger.warn({ err }, 'store: could not remove the snapshot taken at the start'));
@@ -387,12 +399,18 @@ export class LevelStore implements Store {
   private async writeLocal(ops: readonly BatchOp[], options: { sync: boolean }): Promise<void> {
     if (this.writeError !== null) await this.reopenAfterWriteError(opsBytes(ops));
     const db = this.requireDb();
+    const bodies = this.bodies;
+    // big message values go to the body files first (body-files.ts); most writes have none
+    const prepared = bodies.wants(ops) ? await bodies.prepare(ops, options.sync) : null;
+    const written = prepared === null ? ops : prepared.ops;
     try {
-      await this.writeOps(ops, options, db);
+      await this.writeOps(written, options, db);
     } catch (e) {
       if (this.db === db) this.writeError = toError(e);
+      bodies.abandoned(prepared === null ? null : prepared.appended);
       throw e;
     }
+    bodies.committed(written, prepared === null ? null : prepared.appended, options.sync);
   }
 
   private reopenAfterWriteError(needed: number): Promise<void> {
@@ -640,7 +658,8 @@ export class LevelStore implements Store {
     const lower = after === null ? { gte: range.gte } : { gt: indexKey(queueId, after.priority, after.seq) };
     const rows = await db.iterator({ ...lower, ...upper, limit }).all();
     if (rows.length === 0) return [];
-    const messages = await db.getMany(rows.map(([, v]) => messageKey(indexMessageId(v))));
+    const messages: Array<Buffer | undefined | DamagedRecordError> = await db.getMany(rows.map(([, v]) => messageKey(indexMessageId(v))));
+    const pointers = await this.readBodies(rows, messages);
     const out: StoredEntry[] = [];
     let damaged: DamagedEntry[] | null = null;
     for (let i = 0; i < rows.length; i++) {
@@ -653,9 +672,11 @@ export class LevelStore implements Store {
       let message: MessageRecord;
       try {
         if (m === undefined) throw new DamagedRecordError('the message is missing (its index entry survived)');
+        if (m instanceof Error) throw m;
         message = decodeMessage(m);
       } catch (e) {
-        (damaged ??= []).push({ key, ks, messageId, refs: indexRefs(value), seq: seqOfIndexKey(key), value: m ?? null, reason: toError(e).message });
+        const stored = m instanceof Error ? pointers?.get(i) ?? null : m ?? null;
+        (damaged ??= []).push({ key, ks, messageId, refs: indexRefs(value), seq: seqOfIndexKey(key), value: stored, reason: toError(e).message });
         continue;
       }
       out.push({
@@ -672,6 +693,24 @@ export class LevelStore implements Store {
     }
     if (damaged !== null) await this.quarantineMessages(queueId, damaged);
     return out;
+  }
+
+  /**
+   * Values kept in body files (pointers among `messages`) read in place; a value that cannot
+   * be read becomes its DamagedRecordError. Returns the pointers replaced, by row (for
+   * quarantine), or null when there were none.
+   */
+  private async readBodies(rows: ReadonlyArray<[Buffer, Buffer]>, messages: Array<Buffer | undefined | DamagedRecordError>): Promise<Map<number, Buffer> | null> {
+    let pointers: Map<number, Buffer> | null = null;
+    for (let i = 0; i < messages.length; i++) {
+      const m = messages[i];
+      if (m instanceof Buffer && isBodyPointer(m)) (pointers ??= new Map()).set(i, m);
+    }
+    if (pointers === null) return null;
+    const rowsOf = [...pointers.keys()];
+    const got = await this.bodies.read(rowsOf.map((i) => ({ messageId: indexMessageId(rows[i]![1]), pointer: pointers!.get(i)! })));
+    for (let k = 0; k < rowsOf.length; k++) messages[rowsOf[k]!] = got[k]!;
+    return pointers;
   }
 
   /**
@@ -716,8 +755,10 @@ export class LevelStore implements Store {
     const db = this.requireDb();
     await this.flush();
     // recovery's clean-ups go through the durable log's write seam like every other write
-    const { queues, orphanQueues } = await recoverIndex(db, this.refs, (ops, options) => this.log.write(ops, options), this.logger);
+    const { queues, orphanQueues } = await recoverIndex(db, this.refs, (ops, options) => this.log.write(ops, options), this.logger, (items) => this.bodies.read(items));
     await this.verifyRecovered(queues);
+    // body files nothing points to go once the start is accepted
+    this.bodies.start();
     // deletions a crash interrupted: finished in the background
     for (const queueId of orphanQueues) this.deletion.schedule(queueId, 0);
     if (orphanQueues.length > 0) this.logger.info({ queues: orphanQueues.length }, 'store: resuming the deletion of deleted queues\' entries');
@@ -795,6 +836,19 @@ export class LevelStore implements Store {
    */
   levelDb(): Db {
     return this.requireDb();
+  }
+
+  /**
+   * For a snapshot of levelDb() (a cluster leader's, for a follower catching up): keeps every
+   * body file in place until the returned function is called.
+   */
+  holdStoredValues(): () => void {
+    return this.bodies.hold();
+  }
+
+  /** Rows read from levelDb() with their body-file pointers replaced by the values (a follower gets whole values). */
+  resolveStoredValues(rows: Array<[Buffer, Buffer]>): Promise<Array<[Buffer, Buffer]>> {
+    return this.bodies.resolve(rows);
   }
 
   /**

@@ -69,6 +69,15 @@ export const MIGRATIONS: readonly MigrationStep[] = [
       await db.del(progressKey, { sync: true });
     },
   },
+  {
+    from: 4,
+    // Format 5 lets a message value be a 28-byte pointer to a record in a body file
+    // (body-files.ts: big values are written there instead). Every format-4 value stays
+    // valid as it is: nothing to convert. The bump keeps a format-4 Warren, which would
+    // read a pointer as a damaged message, from opening a store that may hold them.
+    summary: 'big message values may live in body files (bodies/)',
+    async run() {},
+  },
 ];
 
 function versionValue(version: number): Buffer {

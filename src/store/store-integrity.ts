@@ -32,6 +32,7 @@ import { FORMAT_VERSION, indexTransient, kindRange, Prefix, queueIdOfIndexKey } 
 import { UNREADABLE_BLOCK_TYPE } from './leveldb-format.js';
 import { QUARANTINE_DIR, quarantineRecords } from './quarantine.js';
 import { SPILL_DIR } from './segment-spill.js';
+import { BODIES_DIR } from './body-files.js';
 import { checkStoreFiles, listStoreFiles, type DamageFinding } from './store-files-check.js';
 import { decodeQueueRecord, describeKey, findDamagedRecords } from './topology-records.js';
 import { StoreError } from './store-error.js';
@@ -68,6 +69,7 @@ export function isWarrenEntry(name: string): boolean {
     name === `${CLEAN_SHUTDOWN_FILE}.tmp` ||
     name === QUARANTINE_DIR ||
     name === SPILL_DIR ||
+    name === BODIES_DIR ||
     name === 'lost' ||
     name.startsWith('damaged-')
   );

@@ -40,7 +40,9 @@ interface StreamOutcome {
  * while a consumer acks the first `ackedPrefix` messages; the confirm callback that sees the
  * `killAfter`-th confirm (once the acked prefix is proven on disk) SIGKILLs the broker.
  */
-function streamUntilKilled(warren: WarrenChild, pubConn: ChannelModel, consConn: ChannelModel, killAfter: number): Promise<StreamOutcome> {
+function streamUntilKilled(warren: WarrenChild, pubConn: ChannelModel, consConn: ChannelModel, killAfter: number, bodySize = 0): Promise<StreamOutcome> {
+  // the number, padded with spaces (Number() ignores them) to the body size asked for
+  const body = (n: number): Buffer => Buffer.from(bodySize === 0 ? String(n) : String(n).padEnd(bodySize, ' '));
   const ackedPrefix = Math.floor(killAfter / 4);
   const window = windowFor(killAfter);
   const confirmed = new Set<number>();
@@ -109,7 +111,7 @@ function streamUntilKilled(warren: WarrenChild, pubConn: ChannelModel, consConn:
         const n = published + 1;
         let flowing: boolean;
         try {
-          flowing = pub.sendToQueue(QUEUE, Buffer.from(String(n)), { persistent: true }, onConfirm(n));
+          flowing = pub.sendToQueue(QUEUE, body(n), { persistent: true }, onConfirm(n));
         } catch (err) {
           if (killed) break; // the channel noticed the dead broker first
           throw err;
@@ -134,14 +136,20 @@ function streamUntilKilled(warren: WarrenChild, pubConn: ChannelModel, consConn:
 describe('crash: kill -9 in the middle of a confirmed publish stream', () => {
   const broker = childBrokerFixture();
 
-  it.each([100, 2000, 7000])(
-    'killed after %i confirms: every confirmed message exactly once, in order; the acked prefix stays gone',
-    async (killAfter) => {
+  it.each([
+    [100, 0],
+    [2000, 0],
+    [7000, 0],
+    // bodies big enough for the body files (store/body-files.ts)
+    [1500, 20_000],
+  ])(
+    'killed after %i confirms (body %i bytes padded): every confirmed message exactly once, in order; the acked prefix stays gone',
+    async (killAfter, bodySize) => {
       const warren = await broker.start();
       const pubConn = await broker.connect();
       const consConn = await broker.connect();
 
-      const outcome = await streamUntilKilled(warren, pubConn, consConn, killAfter);
+      const outcome = await streamUntilKilled(warren, pubConn, consConn, killAfter, bodySize);
       await broker.crashAndRestart();
       expect(outcome.nacked).toEqual([]);
       expect(outcome.consumerDisorder).toEqual([]);

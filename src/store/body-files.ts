@@ -1,0 +1,557 @@
+import { mkdir, open, readdir, unlink, type FileHandle } from 'node:fs/promises';
+import { join } from 'node:path';
+import { crc32c } from '@node-rs/crc32';
+import type { Logger } from 'pino';
+import { DamagedRecordError, Prefix, kindRange, messageIdOfKey, messageKey, readU64, writeU64 } from './keys.js';
+import type { BatchOp, Db } from './native-batch.js';
+import { syncDir } from './sync-dir.js';
+
+/**
+ * Big message values kept outside LevelDB, in append-only files under `<data dir>/bodies/`,
+ * with a small pointer under the message key in their place.
+ *
+ * Why: LevelDB writes every value at least twice (its log, then a table) and again at each
+ * compaction it takes part in; under a backlog of big persistent bodies (64 KiB) its batches
+ * and compactions were what the store spent its time on. Here a body is written once,
+ * read back with one positioned read (neighbours coalesced), and its space comes back
+ * whole when every message of a file is gone (the file is unlinked).
+ *
+ * Layout:
+ *   - a file `NNNNNNNN.seg` holds records `<u32 length><u64 messageId><value>`, the value
+ *     exactly as LevelDB would hold it (keys.ts encodeMessage: its own crc32c first);
+ *   - the pointer under the message key: `<u32 magic><u32 file><u64 offset><u32 length>
+ *     <u32 the value's crc><u32 crc32c of the 24 bytes before>` (28 bytes); a value is a
+ *     pointer only when its length, magic and own checksum all match.
+ *
+ * Ordering: a record is appended (and, for a synced write, fdatasynced, with the directory
+ * entry of a new file) before the LevelDB batch that holds its pointer is written, so a
+ * durable pointer always names durable bytes. A file whose messages are all deleted is
+ * unlinked only once its deletes are durable (after a later synced write) and no read or
+ * snapshot is in flight. Each open starts a new file: a torn tail from a crash is never
+ * appended to.
+ *
+ * The bookkeeping (which file holds which live message) is rebuilt at open from the
+ * pointers in LevelDB, so the files carry no index of their own. It is local to a node:
+ * clustering replicates whole values (its write seam comes before the local write), and a
+ * leader's snapshot for a follower reads pointed-to values back (resolve).
+ */
+
+export const BODIES_DIR = 'bodies';
+/** encoded message values at least this long go to the body files */
+export const BODY_FILE_THRESHOLD = 16 * 1024;
+/** a file is closed for appends past this size (one record may take it over) */
+export const BODY_FILE_SIZE = 64 * 1024 * 1024;
+/** reads of neighbouring records are merged up to this many bytes and records (2 buffers each, under IOV_MAX) */
+const READ_SPAN = 4 * 1024 * 1024;
+const READ_RECORDS = 256;
+const RECORD_HEADER = 12;
+export const POINTER_SIZE = 28;
+const POINTER_MAGIC = 0xff574250;
+
+export interface BodyPointer {
+  readonly file: number;
+  readonly offset: number;
+  readonly length: number;
+  readonly valueCrc: number;
+}
+
+export function encodePointer(p: BodyPointer): Buffer {
+  const b = Buffer.allocUnsafe(POINTER_SIZE);
+  b.writeUInt32BE(POINTER_MAGIC, 0);
+  b.writeUInt32BE(p.file, 4);
+  writeU64(b, 8, p.offset);
+  b.writeUInt32BE(p.length, 16);
+  b.writeUInt32BE(p.valueCrc, 20);
+  b.writeUInt32BE(crc32c(b.subarray(0, 24)) >>> 0, 24);
+  return b;
+}
+
+/** whether a stored message value is a pointer to a body file (and not an inline value) */
+export function isBodyPointer(v: Buffer): boolean {
+  return v.length === POINTER_SIZE && v.readUInt32BE(0) === POINTER_MAGIC && v.readUInt32BE(24) === crc32c(v.subarray(0, 24)) >>> 0;
+}
+
+export function decodePointer(v: Buffer): BodyPointer {
+  return { file: v.readUInt32BE(4), offset: readU64(v, 8), length: v.readUInt32BE(16), valueCrc: v.readUInt32BE(20) };
+}
+
+function fileName(no: number): string {
+  return `${String(no).padStart(8, '0')}.seg`;
+}
+
+function fileNumber(name: string): number | null {
+  const m = /^(\d{8})\.seg$/.exec(name);
+  return m === null ? null : Number(m[1]);
+}
+
+class BodyFile {
+  /** ids of the live messages whose values are in this file */
+  readonly live = new Set<number>();
+  /** open for appends (the current file) */
+  handle: FileHandle | null = null;
+  size = 0;
+  /** appended to since the last fdatasync */
+  dirty = false;
+  /** records appended whose LevelDB write has not completed yet (never unlinked meanwhile) */
+  pending = 0;
+  constructor(readonly no: number) {}
+}
+
+/** what prepare appended, for committed() once LevelDB holds the pointers */
+export interface Appended {
+  readonly ids: number[];
+  readonly files: BodyFile[];
+}
+
+export interface PreparedWrite {
+  readonly ops: readonly BatchOp[];
+  readonly appended: Appended | null;
+}
+
+export interface BodyFilesOptions {
+  /** false: nothing new is appended (values already in files are still read and freed) */
+  readonly appends?: boolean;
+  /** a file takes no more appends past this size; default BODY_FILE_SIZE */
+  readonly fileSize?: number;
+}
+
+export class BodyFiles {
+  private readonly appends: boolean;
+  private readonly fileSize: number;
+  private readonly files = new Map<number, BodyFile>();
+  /** live message id → the file holding its value */
+  private readonly where = new Map<number, BodyFile>();
+  private current: BodyFile | null = null;
+  private nextNo = 1;
+  private dirReady = false;
+  /** files whose last message is gone, waiting for their deletes to be durable */
+  private emptied: BodyFile[] = [];
+  /** files whose deletes are durable, waiting for reads and snapshots to finish */
+  private unlinkable: BodyFile[] = [];
+  private holds = 0;
+  /** unlinks wait for recovery to be accepted (a refused start puts the store back as it was) */
+  private started = false;
+  private unlinking: Promise<void> = Promise.resolve();
+  private appendTurn: Promise<void> = Promise.resolve();
+
+  constructor(
+    private readonly dir: string,
+    private readonly logger: Logger,
+    options: BodyFilesOptions = {},
+  ) {
+    this.appends = options.appends ?? true;
+    this.fileSize = options.fileSize ?? BODY_FILE_SIZE;
+  }
+
+  /** live messages held in body files */
+  get liveMessages(): number {
+    return this.where.size;
+  }
+
+  /** body files on disk (current one included) */
+  get fileCount(): number {
+    return this.files.size;
+  }
+
+  /**
+   * Rebuilds the bookkeeping from the pointers LevelDB holds. Files no pointer names are
+   * unlinked at start(); a pointer to a missing file is left for the read to quarantine.
+   */
+  async load(db: Db): Promise<void> {
+    let names: string[];
+    try {
+      names = await readdir(this.dir);
+      this.dirReady = true;
+    } catch (e) {
+      if ((e as { code?: unknown }).code === 'ENOENT') return;
+      throw e;
+    }
+    let lowest = Infinity;
+    for (const name of names) {
+      const no = fileNumber(name);
+      if (no === null) continue;
+      this.files.set(no, new BodyFile(no));
+      if (no >= this.nextNo) this.nextNo = no + 1;
+      lowest = Math.min(lowest, await this.firstMessageId(no));
+    }
+    if (this.files.size === 0) return;
+    // ids only grow, and so do the files: nothing below the lowest file's first id points here
+    const range = lowest === Infinity || lowest === 0 ? kindRange(Prefix.Message) : { gte: messageKey(lowest), lt: kindRange(Prefix.Message).lt };
+    const it = db.iterator(range);
+    let missing = 0;
+    try {
+      for (;;) {
+        const rows = await it.nextv(1000);
+        if (rows.length === 0) break;
+        for (const [key, value] of rows) {
+          if (!isBodyPointer(value)) continue;
+          const f = this.files.get(decodePointer(value).file);
+          if (f === undefined) {
+            missing++;
+            continue;
+          }
+          const id = messageIdOfKey(key);
+          f.live.add(id);
+          this.where.set(id, f);
+        }
+      }
+    } finally {
+      await it.close();
+    }
+    if (missing > 0) this.logger.error({ messages: missing, dir: this.dir }, 'store: messages point to body files that are missing; they are moved to quarantine when read');
+    for (const f of this.files.values()) if (f.live.size === 0) this.unlinkable.push(f);
+  }
+
+  /** the first record's message id of a file (0 when it cannot be read: the caller scans everything) */
+  private async firstMessageId(no: number): Promise<number> {
+    let h: FileHandle | null = null;
+    try {
+      h = await open(join(this.dir, fileName(no)), 'r');
+      const head = Buffer.alloc(RECORD_HEADER);
+      const { bytesRead } = await h.read(head, 0, RECORD_HEADER, 0);
+      return bytesRead === RECORD_HEADER ? readU64(head, 4) : Infinity;
+    } catch {
+      return 0;
+    } finally {
+      await h?.close().catch(() => {});
+    }
+  }
+
+  /** recovery was accepted: files nothing points to may go */
+  start(): void {
+    this.started = true;
+    this.unlinkReady();
+  }
+
+  /** whether `ops` hold a value for the body files (checked before prepare, which is async) */
+  wants(ops: readonly BatchOp[]): boolean {
+    if (!this.appends) return false;
+    for (let i = 0; i < ops.length; i++) {
+      const op = ops[i]!;
+      if (op.type === 'put' && op.key[0] === Prefix.Message && op.value.length >= BODY_FILE_THRESHOLD) return true;
+    }
+    return false;
+  }
+
+  /**
+   * Appends the big message values among `ops` and returns the operations with pointers in
+   * their place (the caller's array is never changed: the durable log keeps it to retry a
+   * failed write). Nothing is recorded until committed(): a LevelDB write that fails leaves
+   * the appended bytes as dead space.
+   */
+  async prepare(ops: readonly BatchOp[], sync: boolean): Promise<PreparedWrite> {
+    // one append at a time (a retried write and the next commit may overlap)
+    const turn = this.appendTurn.then(() => this.append(ops, sync));
+    this.appendTurn = turn.then(
+      () => {},
+      () => {},
+    );
+    return turn;
+  }
+
+  private async append(ops: readonly BatchOp[], sync: boolean): Promise<PreparedWrite> {
+    const out = ops.slice();
+    const ids: number[] = [];
+    const files: BodyFile[] = [];
+    const touched = new Set<BodyFile>();
+    // records for one file, written with one writev from `start`
+    let file: BodyFile | null = null;
+    let chunks: Buffer[] = [];
+    let start = 0;
+    let bytes = 0;
+    for (let i = 0; i < ops.length; i++) {
+      const op = ops[i]!;
+      if (op.type !== 'put' || op.key[0] !== Prefix.Message || op.value.length < BODY_FILE_THRESHOLD) continue;
+      const value = op.value;
+      const record = RECORD_HEADER + value.length;
+      if (file === null || start + bytes + record > this.fileSize) {
+        if (file !== null) await this.writeChunk(file, chunks, start, bytes);
+        const cur = this.current;
+        const f: BodyFile = cur !== null && cur.handle !== null && (cur.size === 0 || cur.size + record <= this.fileSize) ? cur : await this.newFile();
+        file = f;
+        chunks = [];
+        start = f.size;
+        bytes = 0;
+      }
+      const id = messageIdOfKey(op.key);
+      const head = Buffer.allocUnsafe(RECORD_HEADER);
+      head.writeUInt32BE(value.length, 0);
+      writeU64(head, 4, id);
+      const offset = start + bytes + RECORD_HEADER;
+      chunks.push(head, value);
+      bytes += record;
+      out[i] = { type: 'put', key: op.key, value: encodePointer({ file: file.no, offset, length: value.length, valueCrc: value.readUInt32BE(0) }) };
+      ids.push(id);
+      files.push(file);
+      file.pending++;
+      touched.add(file);
+    }
+    if (file !== null) await this.writeChunk(file, chunks, start, bytes);
+    if (sync) {
+      for (const f of touched) {
+        if (f.dirty && f.handle !== null) {
+          await f.handle.datasync();
+          f.dirty = false;
+        }
+      }
+    }
+    return { ops: out, appended: ids.length === 0 ? null : { ids, files } };
+  }
+
+  private async writeChunk(f: BodyFile, chunks: Buffer[], start: number, bytes: number): Promise<void> {
+    if (chunks.length === 0) return;
+    await writeAll(f.handle!, chunks, start);
+    f.size = start + bytes;
+    f.dirty = true;
+  }
+
+  /** a new file to append to; the current one (full, or from before) takes no more appends */
+  private async newFile(): Promise<BodyFile> {
+    const cur = this.current;
+    if (!this.dirReady) {
+      await mkdir(this.dir, { recursive: true });
+      this.dirReady = true;
+    }
+    const no = this.nextNo++;
+    const f = new BodyFile(no);
+    f.handle = await open(join(this.dir, fileName(no)), 'wx');
+    // the new name must be durable before any durable pointer names it
+    await syncDir(this.dir);
+    this.files.set(no, f);
+    this.current = f;
+    if (cur !== null) await this.retire(cur);
+    return f;
+  }
+
+  /** a full file takes no more appends; its bytes go to disk once, here */
+  private async retire(f: BodyFile): Promise<void> {
+    const h = f.handle;
+    f.handle = null;
+    if (h !== null) {
+      if (f.dirty) await h.datasync().catch(() => {});
+      f.dirty = false;
+      await h.close().catch(() => {});
+    }
+    if (f.live.size === 0 && !this.emptied.includes(f)) this.emptied.push(f);
+  }
+
+  /**
+   * LevelDB holds `ops` (the pointers prepare made, and any deletes): records the new live
+   * values, forgets deleted ones, and unlinks files left empty once that is durable.
+   */
+  committed(ops: readonly BatchOp[], appended: Appended | null, sync: boolean): void {
+    if (appended !== null) {
+      for (let i = 0; i < appended.ids.length; i++) {
+        const id = appended.ids[i]!;
+        const f = appended.files[i]!;
+        f.pending--;
+        const old = this.where.get(id);
+        if (old !== undefined && old !== f) this.forget(id, old);
+        f.live.add(id);
+        this.where.set(id, f);
+      }
+    }
+    if (this.where.size > 0) {
+      for (const op of ops) {
+        if (op.key[0] !== Prefix.Message) continue;
+        if (op.type === 'put' && isBodyPointer(op.value)) continue;
+        const id = messageIdOfKey(op.key);
+        const f = this.where.get(id);
+        if (f !== undefined) this.forget(id, f);
+      }
+    }
+    if (sync && this.emptied.length > 0) {
+      // every earlier write is durable now (LevelDB's log is written in order)
+      for (const f of this.emptied) if (f.live.size === 0 && f.pending === 0 && f !== this.current && !this.unlinkable.includes(f)) this.unlinkable.push(f);
+      this.emptied = [];
+      this.unlinkReady();
+    }
+  }
+
+  /** the LevelDB write of what prepare appended failed: those records are dead space */
+  abandoned(appended: Appended | null): void {
+    if (appended === null) return;
+    for (const f of appended.files) {
+      f.pending--;
+      if (f.live.size === 0 && f.pending === 0 && f !== this.current) this.emptied.push(f);
+    }
+  }
+
+  private forget(id: number, f: BodyFile): void {
+    f.live.delete(id);
+    this.where.delete(id);
+    if (f.live.size === 0 && f !== this.current) this.emptied.push(f);
+  }
+
+  /**
+   * Reads pointed-to values. Returns, per pointer, the value or the DamagedRecordError that
+   * says why it cannot be read (missing file, short read, a record that is not this one).
+   */
+  async read(items: ReadonlyArray<{ readonly messageId: number; readonly pointer: Buffer }>): Promise<Array<Buffer | DamagedRecordError>> {
+    const out: Array<Buffer | DamagedRecordError> = new Array(items.length);
+    const order = items.map((it, i) => ({ i, id: it.messageId, p: decodePointer(it.pointer) }));
+    order.sort((a, b) => a.p.file - b.p.file || a.p.offset - b.p.offset);
+    this.holds++;
+    try {
+      let k = 0;
+      while (k < order.length) {
+        const file = order[k]!.p.file;
+        let end = k;
+        while (end < order.length && order[end]!.p.file === file) end++;
+        await this.readFile(file, order.slice(k, end), out);
+        k = end;
+      }
+    } finally {
+      this.release();
+    }
+    return out;
+  }
+
+  private async readFile(no: number, wanted: ReadonlyArray<{ i: number; id: number; p: BodyPointer }>, out: Array<Buffer | DamagedRecordError>): Promise<void> {
+    let h: FileHandle;
+    try {
+      h = await open(join(this.dir, fileName(no)), 'r');
+    } catch (e) {
+      const why = new DamagedRecordError(`body file ${fileName(no)} cannot be opened: ${(e as Error).message}`);
+      for (const w of wanted) out[w.i] = why;
+      return;
+    }
+    try {
+      let k = 0;
+      while (k < wanted.length) {
+        // a span of neighbouring records (each with its header), read at once
+        const start = wanted[k]!.p.offset - RECORD_HEADER;
+        let end = k + 1;
+        let stop = wanted[k]!.p.offset + wanted[k]!.p.length;
+        while (end < wanted.length) {
+          const next = wanted[end]!.p;
+          if (next.offset - RECORD_HEADER !== stop || next.offset + next.length - start > READ_SPAN || end - k >= READ_RECORDS) break;
+          stop = next.offset + next.length;
+          end++;
+        }
+        // one scattered read: each value lands in a buffer of its own (a value kept in memory
+        // never holds its neighbours), the headers in one small buffer
+        const n = end - k;
+        const heads = Buffer.allocUnsafe(RECORD_HEADER * n);
+        const buffers: Buffer[] = [];
+        for (let j = k; j < end; j++) {
+          buffers.push(heads.subarray((j - k) * RECORD_HEADER, (j - k + 1) * RECORD_HEADER), Buffer.allocUnsafe(wanted[j]!.p.length));
+        }
+        const got = await readAll(h, buffers, start);
+        for (let j = k; j < end; j++) {
+          const w = wanted[j]!;
+          const at = w.p.offset - RECORD_HEADER - start;
+          if (at + RECORD_HEADER + w.p.length > got) {
+            out[w.i] = new DamagedRecordError(`body file ${fileName(no)} ends before the record at ${w.p.offset} (${w.p.length} bytes)`);
+            continue;
+          }
+          const head = buffers[2 * (j - k)]!;
+          const len = head.readUInt32BE(0);
+          const id = readU64(head, 4);
+          const value = buffers[2 * (j - k) + 1]!;
+          if (len !== w.p.length || id !== w.id || value.readUInt32BE(0) !== w.p.valueCrc) {
+            out[w.i] = new DamagedRecordError(`body file ${fileName(no)} holds another record at ${w.p.offset} (length ${len}, message ${id})`);
+            continue;
+          }
+          out[w.i] = value;
+        }
+        k = end;
+      }
+    } catch (e) {
+      const why = new DamagedRecordError(`body file ${fileName(no)} cannot be read: ${(e as Error).message}`);
+      for (const w of wanted) if (out[w.i] === undefined) out[w.i] = why;
+    } finally {
+      await h.close().catch(() => {});
+    }
+  }
+
+  /** Resolves pointer values among rows of any kind (a cluster snapshot); other rows pass as they are. */
+  async resolve(rows: Array<[Buffer, Buffer]>): Promise<Array<[Buffer, Buffer]>> {
+    const wanted: Array<{ row: number; messageId: number; pointer: Buffer }> = [];
+    for (let r = 0; r < rows.length; r++) {
+      const [key, value] = rows[r]!;
+      if (key[0] === Prefix.Message && isBodyPointer(value)) wanted.push({ row: r, messageId: messageIdOfKey(key), pointer: value });
+    }
+    if (wanted.length === 0) return rows;
+    const got = await this.read(wanted);
+    const out = rows.slice();
+    for (let w = 0; w < wanted.length; w++) {
+      const v = got[w]!;
+      // an unreadable value goes as its pointer: the follower quarantines it when it reads it, as this node would
+      if (!(v instanceof Error)) out[wanted[w]!.row] = [rows[wanted[w]!.row]![0], Buffer.from(v)];
+    }
+    return out;
+  }
+
+  /** keeps every file in place until the returned function is called (a snapshot being read) */
+  hold(): () => void {
+    this.holds++;
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      this.release();
+    };
+  }
+
+  private release(): void {
+    if (--this.holds === 0) this.unlinkReady();
+  }
+
+  private unlinkReady(): void {
+    if (!this.started || this.holds > 0 || this.unlinkable.length === 0) return;
+    const gone = this.unlinkable;
+    this.unlinkable = [];
+    for (const f of gone) {
+      // a file written to again meanwhile (a retried write) stays
+      if (f.live.size > 0 || f.pending > 0 || f === this.current || !this.files.has(f.no)) continue;
+      this.files.delete(f.no);
+      this.unlinking = this.unlinking.then(() =>
+        unlink(join(this.dir, fileName(f.no))).catch((err: unknown) => {
+          if ((err as { code?: unknown }).code !== 'ENOENT') this.logger.warn({ err, file: fileName(f.no) }, 'store: could not remove an empty body file');
+        }),
+      );
+    }
+  }
+
+  /** the current file's bytes to disk and its handle closed; pending unlinks finished */
+  async close(): Promise<void> {
+    const cur = this.current;
+    this.current = null;
+    if (cur !== null) await this.retire(cur);
+    await this.unlinking;
+  }
+}
+
+async function writeAll(h: FileHandle, chunks: Buffer[], position: number): Promise<void> {
+  let pos = position;
+  let rest = chunks;
+  // writev may write less than asked (a signal, a full disk midway): go on from there
+  while (rest.length > 0) {
+    const { bytesWritten } = await h.writev(rest, pos);
+    pos += bytesWritten;
+    let n = bytesWritten;
+    let k = 0;
+    while (k < rest.length && n >= rest[k]!.length) n -= rest[k++]!.length;
+    rest = rest.slice(k);
+    if (n > 0 && rest.length > 0) rest[0] = rest[0]!.subarray(n);
+    if (bytesWritten === 0 && rest.length > 0) throw new Error('no progress writing a body file');
+  }
+}
+
+/** reads into `buffers` in order from `position` until they are full or the file ends; returns the bytes read */
+async function readAll(h: FileHandle, buffers: Buffer[], position: number): Promise<number> {
+  let total = 0;
+  let rest = buffers;
+  while (rest.length > 0) {
+    const { bytesRead } = await h.readv(rest, position + total);
+    if (bytesRead === 0) break;
+    total += bytesRead;
+    let n = bytesRead;
+    let k = 0;
+    while (k < rest.length && n >= rest[k]!.length) n -= rest[k++]!.length;
+    rest = rest.slice(k);
+    if (n > 0 && rest.length > 0) rest[0] = rest[0]!.subarray(n);
+  }
+  return total;
+}

@@ -1,0 +1,204 @@
+import { mkdtemp, open, readdir, rm, unlink } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { createLogger } from '../../src/logging/logger.js';
+import { BODIES_DIR, BODY_FILE_THRESHOLD, isBodyPointer } from '../../src/store/body-files.js';
+import { messageKey } from '../../src/store/keys.js';
+import { LevelStore, type LevelStoreOptions } from '../../src/store/level-store.js';
+import { entry, message, runStoreContract, type StoreFixture } from './store-contract.js';
+
+const silent = createLogger('silent');
+/** above the threshold: every message of these tests goes to a body file */
+const BIG = BODY_FILE_THRESHOLD + 4096;
+/** small files, so that a few messages fill one and the next goes to a new one */
+const FILE_SIZE = 3 * (BIG + 200);
+
+async function tempDir(): Promise<string> {
+  return mkdtemp(join(tmpdir(), 'warren-bodies-'));
+}
+
+async function bodyFiles(dir: string): Promise<string[]> {
+  try {
+    return (await readdir(join(dir, BODIES_DIR))).filter((n) => n.endsWith('.seg')).sort();
+  } catch {
+    return [];
+  }
+}
+
+runStoreContract(
+  'level, big bodies in body files',
+  async (): Promise<StoreFixture> => {
+    const dir = await tempDir();
+    const options: LevelStoreOptions = { bodyFileSize: FILE_SIZE };
+    let current = new LevelStore(dir, silent, options);
+    await current.open();
+    return {
+      store: current,
+      reopen: async () => {
+        await current.close();
+        current = new LevelStore(dir, silent, options);
+        await current.open();
+        return current;
+      },
+      cleanup: async () => {
+        await current.close();
+        await rm(dir, { recursive: true, force: true });
+      },
+    };
+  },
+  BIG,
+);
+
+describe('body files', () => {
+  const cleanups: Array<() => Promise<void>> = [];
+  afterEach(async () => {
+    for (const c of cleanups.splice(0).reverse()) await c();
+  });
+
+  async function openStore(dir: string, options: LevelStoreOptions = { bodyFileSize: FILE_SIZE }): Promise<LevelStore> {
+    const store = new LevelStore(dir, silent, options);
+    await store.open();
+    await store.recover();
+    cleanups.push(() => store.close().catch(() => undefined));
+    return store;
+  }
+
+  async function freshDir(): Promise<string> {
+    const dir = await tempDir();
+    cleanups.unshift(() => rm(dir, { recursive: true, force: true }));
+    return dir;
+  }
+
+  /** puts `n` messages of `size` bytes in queue 1 (seqs 1..n), waits for their commit; returns their ids */
+  async function putMessages(store: LevelStore, n: number, size = BIG, from = 1): Promise<number[]> {
+    // the queue's record: entries without one are a deleted queue's, gone at the next start
+    store.putQueue({ vhost: '/', name: 'q', id: 1, autoDelete: false, arguments: new Map() });
+    const ids: number[] = [];
+    for (let s = from; s < from + n; s++) {
+      const id = store.putMessage(message(s, size));
+      store.putEntry(entry(1, 0, s, id));
+      ids.push(id);
+    }
+    await store.flush();
+    return ids;
+  }
+
+  it('keeps a big value in a body file and a pointer under its key; small ones stay in LevelDB', async () => {
+    const dir = await freshDir();
+    const store = await openStore(dir);
+    const [big] = await putMessages(store, 1);
+    const [small] = await putMessages(store, 1, 100, 2);
+    expect(isBodyPointer((await store.levelDb().get(messageKey(big!)))!)).toBe(true);
+    expect(isBodyPointer((await store.levelDb().get(messageKey(small!)))!)).toBe(false);
+    expect(await bodyFiles(dir)).toHaveLength(1);
+    const read = await store.readEntries(1, null, 10);
+    expect(read.map((e) => e.message)).toEqual([message(1, BIG), message(2, 100)]);
+  });
+
+  it('fills files one after another and reads across them after a restart', async () => {
+    const dir = await freshDir();
+    let store = await openStore(dir);
+    await putMessages(store, 10);
+    expect((await bodyFiles(dir)).length).toBeGreaterThanOrEqual(3);
+    await store.close();
+    store = await openStore(dir);
+    const read = await store.readEntries(1, null, 100);
+    expect(read.map((e) => e.seq)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
+    for (const e of read) expect(e.message).toEqual(message(e.seq, BIG));
+  });
+
+  it('removes a file once every message in it is deleted, and never one that still holds a message', async () => {
+    const dir = await freshDir();
+    let store = await openStore(dir);
+    const ids = await putMessages(store, 9);
+    const before = await bodyFiles(dir);
+    expect(before.length).toBeGreaterThanOrEqual(3);
+    // all but the last message are acked
+    for (let s = 1; s <= 8; s++) store.deleteEntry(1, 0, s, ids[s - 1]!, 1);
+    await store.flush();
+    await store.close();
+    const after = await bodyFiles(dir);
+    expect(after.length).toBeLessThan(before.length);
+    // the last message's file is still there, and the message reads back
+    store = await openStore(dir);
+    const read = await store.readEntries(1, null, 100);
+    expect(read.map((e) => e.seq)).toEqual([9]);
+    expect(read[0]!.message).toEqual(message(9, BIG));
+    // once it goes too, a restart leaves no file behind
+    store.deleteEntry(1, 0, 9, ids[8]!, 1);
+    await store.flush();
+    await store.close();
+    store = await openStore(dir);
+    await store.close();
+    expect(await bodyFiles(dir)).toEqual([]);
+  });
+
+  it('keeps files while a snapshot holds them (a cluster leader feeding a follower)', async () => {
+    const dir = await freshDir();
+    let store = await openStore(dir);
+    const ids = await putMessages(store, 6);
+    const files = await bodyFiles(dir);
+    const release = store.holdStoredValues();
+    for (let s = 1; s <= 6; s++) store.deleteEntry(1, 0, s, ids[s - 1]!, 1);
+    await store.flush();
+    await putMessages(store, 1, 100, 7); // a later synced write: the deletes are durable
+    expect(await bodyFiles(dir)).toEqual(expect.arrayContaining(files.slice(0, -1)));
+    release();
+    await store.close();
+    expect((await bodyFiles(dir)).filter((f) => files.slice(0, -1).includes(f))).toEqual([]);
+  });
+
+  it('a snapshot reads whole values back in place of pointers', async () => {
+    const dir = await freshDir();
+    const store = await openStore(dir);
+    const [id] = await putMessages(store, 1);
+    const key = messageKey(id!);
+    const rows = await store.resolveStoredValues([[key, (await store.levelDb().get(key))!]]);
+    expect(isBodyPointer(rows[0]![1])).toBe(false);
+    expect(rows[0]![1].length).toBeGreaterThan(BIG);
+  });
+
+  it('moves a message whose body was damaged on disk to quarantine and serves the others', async () => {
+    const dir = await freshDir();
+    let store = await openStore(dir, {});
+    await putMessages(store, 3);
+    await store.close();
+    const [file] = await bodyFiles(dir);
+    // a byte in the middle of the second record's body
+    const h = await open(join(dir, BODIES_DIR, file!), 'r+');
+    const at = Math.floor(1.5 * (BIG + 100));
+    const b = Buffer.alloc(1);
+    await h.read(b, 0, 1, at);
+    b[0] = b[0]! ^ 0xff;
+    await h.write(b, 0, 1, at);
+    await h.close();
+    store = await openStore(dir, {});
+    const read = await store.readEntries(1, null, 10);
+    expect(read.map((e) => e.seq)).toEqual([1, 3]);
+    expect(store.quarantinedMessages).toBe(1);
+    expect((await readdir(dir)).includes('quarantine')).toBe(true);
+  });
+
+  it('moves messages whose body file is missing to quarantine, without failing the start', async () => {
+    const dir = await freshDir();
+    let store = await openStore(dir, {});
+    await putMessages(store, 2);
+    await store.close();
+    for (const f of await bodyFiles(dir)) await unlink(join(dir, BODIES_DIR, f));
+    store = await openStore(dir, {});
+    expect(await store.readEntries(1, null, 10)).toEqual([]);
+    expect(store.quarantinedMessages).toBe(2);
+  });
+
+  it('with body files off (a cluster leader), big values stay in LevelDB, and values already in files are still read', async () => {
+    const dir = await freshDir();
+    let store = await openStore(dir);
+    await putMessages(store, 1);
+    await store.close();
+    store = await openStore(dir, { bodyFiles: false });
+    const [id] = await putMessages(store, 1, BIG, 2);
+    expect(isBodyPointer((await store.levelDb().get(messageKey(id!)))!)).toBe(false);
+    expect((await store.readEntries(1, null, 10)).map((e) => e.message)).toEqual([message(1, BIG), message(2, BIG)]);
+  });
+});
