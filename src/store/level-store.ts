@@ -85,9 +85,13 @@ export interface LevelStoreOptions extends IntegrityOptions {
   readonly bodyFiles?: boolean;
   /** the size past which a body file takes no more appends; default BODY_FILE_SIZE (64 MiB) */
   readonly bodyFileSize?: number;
+  /** a sparse body file is compacted once none of its messages was deleted for this long; default 5 s */
+  readonly bodyCompactAfterMs?: number;
 }
 
 const EMPTY = Buffer.alloc(0);
+/** values moved per commit by body-file compaction */
+const COMPACTION_CHUNK = 64;
 const MiB = 1024 * 1024;
 /**
  * Free space a reopen after a failed write waits for, beyond the operations kept for retry:
@@ -195,6 +199,8 @@ export class LevelStore implements Store {
   readonly spill: SegmentSpill;
   /** big message values: append-only files under <data dir>/bodies, pointers in LevelDB */
   readonly bodies: BodyFiles;
+  /** the body-file compaction running, if any */
+  private compaction: Promise<void> | null = null;
 
   constructor(
     private readonly dataDir: string,
@@ -203,7 +209,7 @@ export class LevelStore implements Store {
   ) {
     const writeBehind = (this.writeBehind = new WriteBehind(options.writeBehind));
     this.spill = new SegmentSpill(join(dataDir, SPILL_DIR), logger, writeBehind, this.writeMeter);
-    this.bodies = new BodyFiles(join(dataDir, BODIES_DIR), logger, { appends: options.bodyFiles, fileSize: options.bodyFileSize });
+    this.bodies = new BodyFiles(join(dataDir, BODIES_DIR), logger, { appends: options.bodyFiles, fileSize: options.bodyFileSize, compactAfterMs: options.bodyCompactAfterMs });
     this.log = new DurableLog(
       {
         writeBatch: (ops, options) => this.writeLocal(ops, options),
@@ -411,6 +417,72 @@ export class LevelStore implements Store {
       throw e;
     }
     bodies.committed(written, prepared === null ? null : prepared.appended, options.sync);
+    if (this.compaction === null && bodies.nextCompaction(1) !== null) this.startCompaction();
+  }
+
+  private startCompaction(): void {
+    this.compaction = this.compactBodies()
+      .catch((err: unknown) => {
+        if (this.db !== null) this.logger.warn({ err }, 'store: compacting a body file failed; it is tried again after a later write');
+      })
+      .finally(() => {
+        this.compaction = null;
+      });
+  }
+
+  /** resolves once no body-file compaction is running (tests) */
+  async compactionsDone(): Promise<void> {
+    while (this.compaction !== null) await this.compaction;
+  }
+
+  /**
+   * Moves the live values out of sparse body files (BodyFiles.checkSparse): each is put
+   * again under its message key through the group commit, whose write appends it to the
+   * file of moved values (BodyFiles: survivors stay together) and points the key there;
+   * the old file goes once its last value has moved.
+   * A value whose delete is queued or being written is left alone (the delete frees it).
+   * 64 values per commit, so that other writes are never held long.
+   */
+  private async compactBodies(): Promise<void> {
+    const bodies = this.bodies;
+    for (;;) {
+      if (this.db === null || this.writeError !== null) return;
+      const next = bodies.nextCompaction(COMPACTION_CHUNK);
+      if (next === null) return;
+      const db = await this.readableDb();
+      let values: Array<Buffer | Error>;
+      let pointers: Array<Buffer | undefined>;
+      try {
+        pointers = await db.getMany(next.ids.map((id) => messageKey(id)));
+        const items = next.ids.flatMap((messageId, i) => {
+          const p = pointers[i];
+          return p !== undefined && isBodyPointer(p) ? [{ messageId, pointer: p }] : [];
+        });
+        values = await bodies.read(items);
+        pointers = items.map((it) => it.pointer);
+        next.ids.splice(0, next.ids.length, ...items.map((it) => it.messageId));
+      } finally {
+        this.readDone();
+      }
+      const log = this.log;
+      let moved = 0;
+      for (let i = 0; i < next.ids.length; i++) {
+        const id = next.ids[i]!;
+        const value = values[i]!;
+        const k = messageKeyString(id);
+        // unreadable: left for the read that quarantines it; deleted or changed meanwhile: nothing to move
+        if (value instanceof Error || !bodies.isIn(next.file, id)) continue;
+        if (log.open.ops.has(k) || log.inFlight?.ops.has(k) === true) continue;
+        bodies.moveValue(id);
+        log.set(k, value);
+        moved++;
+      }
+      if (moved === 0) {
+        bodies.skipCompaction(next.file);
+        continue;
+      }
+      await this.flush();
+    }
   }
 
   private reopenAfterWriteError(needed: number): Promise<void> {
@@ -597,8 +669,10 @@ export class LevelStore implements Store {
     const batch = this.log.open;
     const k = messageKeyString(messageId);
     // message ids are never reused and a message is put once: a put in the open batch
-    // is the only version anywhere, so publish + ack in one window writes nothing
-    if (!batch.ops.get(k) || !this.log.cancel(k)) this.log.set(k, null);
+    // is the only version anywhere, so publish + ack in one window writes nothing. A value
+    // written again by body-file compaction is not a first put (an older one is on disk):
+    // its delete must be written.
+    if (!batch.messageSizes.has(messageId) || !batch.ops.get(k) || !this.log.cancel(k)) this.log.set(k, null);
   }
 
   putEntry(e: EntryRecord): void {

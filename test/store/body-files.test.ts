@@ -202,3 +202,132 @@ describe('body files', () => {
     expect((await store.readEntries(1, null, 10)).map((e) => e.message)).toEqual([message(1, BIG), message(2, BIG)]);
   });
 });
+
+describe('body-file compaction', () => {
+  const cleanups: Array<() => Promise<void>> = [];
+  afterEach(async () => {
+    for (const c of cleanups.splice(0).reverse()) await c();
+  });
+
+  async function setUp(): Promise<{ dir: string; open: () => Promise<LevelStore> }> {
+    const dir = await tempDir();
+    cleanups.push(() => rm(dir, { recursive: true, force: true }));
+    const openIt = async (): Promise<LevelStore> => {
+      const store = new LevelStore(dir, silent, { bodyFileSize: FILE_SIZE, bodyCompactAfterMs: 0 });
+      await store.open();
+      await store.recover();
+      cleanups.push(() => store.close().catch(() => undefined));
+      return store;
+    };
+    return { dir, open: openIt };
+  }
+
+  /** 9 messages of BIG bytes in queue 1: three full files of three */
+  async function nine(store: LevelStore): Promise<number[]> {
+    store.putQueue({ vhost: '/', name: 'q', id: 1, autoDelete: false, arguments: new Map() });
+    const ids: number[] = [];
+    for (let s = 1; s <= 9; s++) {
+      const id = store.putMessage(message(s, BIG));
+      store.putEntry(entry(1, 0, s, id));
+      ids.push(id);
+    }
+    await store.flush();
+    return ids;
+  }
+
+  it('moves the last message out of a mostly deleted file, removes the file, and the message reads back after a restart', async () => {
+    const { dir, open: openIt } = await setUp();
+    let store = await openIt();
+    const ids = await nine(store);
+    const files = await bodyFiles(dir);
+    expect(files).toHaveLength(3);
+    // two of the first file's three messages acked: one third of it is live
+    store.deleteEntry(1, 0, 1, ids[0]!, 1);
+    store.deleteEntry(1, 0, 2, ids[1]!, 1);
+    await store.flush();
+    await store.compactionsDone();
+    await store.close();
+    const after = await bodyFiles(dir);
+    expect(after).not.toContain(files[0]);
+    expect(after).toContain(files[1]);
+    store = await openIt();
+    const read = await store.readEntries(1, null, 100);
+    expect(read.map((e) => e.seq)).toEqual([3, 4, 5, 6, 7, 8, 9]);
+    for (const e of read) expect(e.message).toEqual(message(e.seq, BIG));
+    expect(isBodyPointer((await store.levelDb().get(messageKey(ids[2]!)))!)).toBe(true);
+  });
+
+  it('a message deleted while its file is compacted stays deleted, and the file goes', async () => {
+    const { dir, open: openIt } = await setUp();
+    let store = await openIt();
+    const ids = await nine(store);
+    const files = await bodyFiles(dir);
+    store.deleteEntry(1, 0, 1, ids[0]!, 1);
+    store.deleteEntry(1, 0, 2, ids[1]!, 1);
+    await store.flush(); // compaction of the first file starts with this write
+    store.deleteEntry(1, 0, 3, ids[2]!, 1); // its last message goes while it runs
+    await store.flush();
+    await store.compactionsDone();
+    await store.flush();
+    await store.close();
+    expect(await bodyFiles(dir)).not.toContain(files[0]);
+    store = await openIt();
+    expect(await store.levelDb().get(messageKey(ids[2]!))).toBeUndefined();
+    expect((await store.readEntries(1, null, 100)).map((e) => e.seq)).toEqual([4, 5, 6, 7, 8, 9]);
+  });
+
+  it('a moved message stays where it was moved while newer traffic comes and goes', async () => {
+    const { open: openIt } = await setUp();
+    const store = await openIt();
+    const ids = await nine(store);
+    const fileOf = async (id: number): Promise<number> => (await store.levelDb().get(messageKey(id)))!.readUInt32BE(4);
+    store.deleteEntry(1, 0, 1, ids[0]!, 1);
+    store.deleteEntry(1, 0, 2, ids[1]!, 1);
+    await store.flush();
+    await store.compactionsDone();
+    const moved = await fileOf(ids[2]!);
+    // more traffic: six messages, all but one acked again, leaving files around them sparse
+    for (let s = 10; s <= 15; s++) store.putEntry(entry(1, 0, s, store.putMessage(message(s, BIG))));
+    await store.flush();
+    const later = (await store.readEntries(1, { priority: 0, seq: 9 }, 100)).map((e) => e.messageId);
+    for (let k = 0; k < 5; k++) store.deleteEntry(1, 0, 10 + k, later[k]!, 1);
+    await store.flush();
+    await store.compactionsDone();
+    expect(await fileOf(ids[2]!)).toBe(moved);
+    expect((await store.readEntries(1, null, 100)).map((e) => e.seq)).toEqual([3, 4, 5, 6, 7, 8, 9, 15]);
+  });
+
+  it('leaves alone a file whose messages are still being consumed (compaction waits until none was deleted for a while)', async () => {
+    const dir = await tempDir();
+    cleanups.push(() => rm(dir, { recursive: true, force: true }));
+    let store = new LevelStore(dir, silent, { bodyFileSize: FILE_SIZE, bodyCompactAfterMs: 60_000 });
+    await store.open();
+    await store.recover();
+    cleanups.push(() => store.close().catch(() => undefined));
+    const ids = await nine(store);
+    const files = await bodyFiles(dir);
+    store.deleteEntry(1, 0, 1, ids[0]!, 1);
+    store.deleteEntry(1, 0, 2, ids[1]!, 1);
+    await store.flush();
+    await putMessagesAfter(store);
+    await store.compactionsDone();
+    await store.close();
+    expect(await bodyFiles(dir)).toContain(files[0]);
+    store = await openStoreOn(dir);
+    expect((await store.levelDb().get(messageKey(ids[2]!)))!.readUInt32BE(4)).toBe(Number(files[0]!.slice(0, 8)));
+  });
+
+  /** a later write (compaction is looked for after each one) */
+  async function putMessagesAfter(store: LevelStore): Promise<void> {
+    store.putEntry(entry(1, 0, 100, store.putMessage(message(100, 10))));
+    await store.flush();
+  }
+
+  async function openStoreOn(dir: string): Promise<LevelStore> {
+    const store = new LevelStore(dir, silent, { bodyFileSize: FILE_SIZE, bodyCompactAfterMs: 60_000 });
+    await store.open();
+    await store.recover();
+    cleanups.push(() => store.close().catch(() => undefined));
+    return store;
+  }
+});
