@@ -1,8 +1,8 @@
-import { mkdir, open, readdir, unlink, type FileHandle } from 'node:fs/promises';
+import { mkdir, open, readdir, readFile, rename, unlink, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { crc32c } from '@node-rs/crc32';
 import type { Logger } from 'pino';
-import { DamagedRecordError, Prefix, kindRange, messageIdOfKey, messageKey, readU64, writeU64 } from './keys.js';
+import { DamagedRecordError, Prefix, kindRange, messageIdOfKey, readU64, writeU64 } from './keys.js';
 import type { BatchOp, Db } from './native-batch.js';
 import { syncDir } from './sync-dir.js';
 
@@ -30,8 +30,10 @@ import { syncDir } from './sync-dir.js';
  * snapshot is in flight. Each open starts a new file: a torn tail from a crash is never
  * appended to.
  *
- * The bookkeeping (which file holds which live message) is rebuilt at open from the
- * pointers in LevelDB, so the files carry no index of their own. It is local to a node:
+ * The bookkeeping (which file holds which live message) is saved by a clean close
+ * (`live.idx`, taken and removed at the next start before anything is written) and rebuilt
+ * from every pointer in LevelDB after a crash (every message value is read then: recovery
+ * otherwise reads only the index). It is local to a node:
  * clustering replicates whole values (its write seam comes before the local write), and a
  * leader's snapshot for a follower reads pointed-to values back (resolve).
  */
@@ -45,6 +47,9 @@ export const BODY_FILE_SIZE = 64 * 1024 * 1024;
 const READ_SPAN = 4 * 1024 * 1024;
 const READ_RECORDS = 256;
 const RECORD_HEADER = 12;
+/** the bookkeeping a clean close saves: <u32 magic><u32 n> n × <u64 id><u32 file><u32 bytes> <u32 crc32c> */
+const SAVED_FILE = 'live.idx';
+const SAVED_MAGIC = 0x57424c49;
 /**
  * A sparse file is compacted only once none of its messages was deleted for this long: the
  * file a consumer is reading through is sparse too, and moving what it is about to consume
@@ -165,6 +170,8 @@ export class BodyFiles {
   /** unlinks wait for recovery to be accepted (a refused start puts the store back as it was) */
   private started = false;
   private unlinking: Promise<void> = Promise.resolve();
+  /** the bookkeeping is complete (load() finished): it may be saved at close */
+  private loaded = false;
   private appendTurn: Promise<void> = Promise.resolve();
 
   constructor(
@@ -197,40 +204,50 @@ export class BodyFiles {
       names = await readdir(this.dir);
       this.dirReady = true;
     } catch (e) {
-      if ((e as { code?: unknown }).code === 'ENOENT') return;
+      if ((e as { code?: unknown }).code === 'ENOENT') {
+        this.loaded = true;
+        return;
+      }
       throw e;
     }
-    let lowest = Infinity;
     for (const name of names) {
       const no = fileNumber(name);
       if (no === null) continue;
       this.files.set(no, new BodyFile(no));
       if (no >= this.nextNo) this.nextNo = no + 1;
-      lowest = Math.min(lowest, await this.firstMessageId(no));
     }
-    if (this.files.size === 0) return;
-    // ids only grow, and so do the files: nothing below the lowest file's first id points here
-    const range = lowest === Infinity || lowest === 0 ? kindRange(Prefix.Message) : { gte: messageKey(lowest), lt: kindRange(Prefix.Message).lt };
-    const it = db.iterator(range);
+    // the bookkeeping a clean close saved; gone before anything is written, so a crash
+    // after this start leaves none and the next start scans
+    const saved = await this.takeSaved();
     let missing = 0;
-    try {
-      for (;;) {
-        const rows = await it.nextv(1000);
-        if (rows.length === 0) break;
-        for (const [key, value] of rows) {
-          if (!isBodyPointer(value)) continue;
-          const f = this.files.get(decodePointer(value).file);
-          if (f === undefined) {
-            missing++;
-            continue;
-          }
-          const id = messageIdOfKey(key);
-          this.track(id, f, RECORD_HEADER + decodePointer(value).length);
-        }
+    if (saved !== null) {
+      for (const [id, no, bytes] of saved) {
+        const f = this.files.get(no);
+        if (f === undefined) missing++;
+        else this.track(id, f, bytes);
       }
-    } finally {
-      await it.close();
+    } else if (this.files.size > 0) {
+      // every message value is read: moved values keep their old ids, so no id range can be left out
+      const it = db.iterator(kindRange(Prefix.Message));
+      try {
+        for (;;) {
+          const rows = await it.nextv(1000);
+          if (rows.length === 0) break;
+          for (const [key, value] of rows) {
+            if (!isBodyPointer(value)) continue;
+            const f = this.files.get(decodePointer(value).file);
+            if (f === undefined) {
+              missing++;
+              continue;
+            }
+            this.track(messageIdOfKey(key), f, RECORD_HEADER + decodePointer(value).length);
+          }
+        }
+      } finally {
+        await it.close();
+      }
     }
+    this.loaded = true;
     if (missing > 0) this.logger.error({ messages: missing, dir: this.dir }, 'store: messages point to body files that are missing; they are moved to quarantine when read');
     for (const f of this.files.values()) {
       if (f.live.size === 0) this.unlinkable.push(f);
@@ -238,19 +255,57 @@ export class BodyFiles {
     }
   }
 
-  /** the first record's message id of a file (0 when it cannot be read: the caller scans everything) */
-  private async firstMessageId(no: number): Promise<number> {
-    let h: FileHandle | null = null;
+  /**
+   * Reads and removes the bookkeeping saved by the last clean close (null when there is none
+   * or it does not check out: the caller scans the store instead).
+   */
+  private async takeSaved(): Promise<Array<[number, number, number]> | null> {
+    const path = join(this.dir, SAVED_FILE);
+    let buf: Buffer;
     try {
-      h = await open(join(this.dir, fileName(no)), 'r');
-      const head = Buffer.alloc(RECORD_HEADER);
-      const { bytesRead } = await h.read(head, 0, RECORD_HEADER, 0);
-      return bytesRead === RECORD_HEADER ? readU64(head, 4) : Infinity;
+      buf = await readFile(path);
     } catch {
-      return 0;
-    } finally {
-      await h?.close().catch(() => {});
+      return null;
     }
+    await unlink(path);
+    await syncDir(this.dir);
+    const n = (buf.length - 12) / 16;
+    if (buf.length < 12 || !Number.isInteger(n) || buf.readUInt32BE(0) !== SAVED_MAGIC || buf.readUInt32BE(4) !== n || buf.readUInt32BE(buf.length - 4) !== crc32c(buf.subarray(0, buf.length - 4)) >>> 0) {
+      this.logger.warn({ file: path }, 'store: the saved body-file bookkeeping does not check out; the store is scanned instead');
+      return null;
+    }
+    const out: Array<[number, number, number]> = [];
+    for (let k = 0; k < n; k++) {
+      const o = 8 + 16 * k;
+      out.push([readU64(buf, o), buf.readUInt32BE(o + 8), buf.readUInt32BE(o + 12)]);
+    }
+    return out;
+  }
+
+  /** Saves the bookkeeping for the next start (at a clean close, after the last write). */
+  private async save(): Promise<void> {
+    if (!this.loaded || this.where.size === 0) return;
+    const buf = Buffer.allocUnsafe(12 + 16 * this.where.size);
+    buf.writeUInt32BE(SAVED_MAGIC, 0);
+    buf.writeUInt32BE(this.where.size, 4);
+    let o = 8;
+    for (const [id, f] of this.where) {
+      writeU64(buf, o, id);
+      buf.writeUInt32BE(f.no, o + 8);
+      buf.writeUInt32BE(f.live.get(id) ?? 0, o + 12);
+      o += 16;
+    }
+    buf.writeUInt32BE(crc32c(buf.subarray(0, o)) >>> 0, o);
+    const tmp = join(this.dir, `${SAVED_FILE}.tmp`);
+    const h = await open(tmp, 'w');
+    try {
+      await h.writeFile(buf);
+      await h.sync();
+    } finally {
+      await h.close();
+    }
+    await rename(tmp, join(this.dir, SAVED_FILE));
+    await syncDir(this.dir);
   }
 
   /** recovery was accepted: files nothing points to may go */
@@ -635,6 +690,8 @@ export class BodyFiles {
     const heads = this.heads.splice(0, 2, null, null);
     for (const f of heads) if (f !== null) await this.retire(f);
     await this.unlinking;
+    await this.save().catch((err: unknown) => this.logger.warn({ err }, 'store: could not save the body-file bookkeeping; the next start scans the store'));
+    this.loaded = false;
   }
 }
 
