@@ -1,10 +1,10 @@
-import { mkdir, open, readdir, readFile, rename, unlink, type FileHandle } from 'node:fs/promises';
+import { mkdir, open, readdir, readFile, unlink, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { crc32c } from '@node-rs/crc32';
 import type { Logger } from 'pino';
 import { DamagedRecordError, Prefix, kindRange, messageIdOfKey, readU64, writeU64 } from './keys.js';
 import type { BatchOp, Db } from './native-batch.js';
-import { syncDir } from './sync-dir.js';
+import { replaceFileDurably, syncDir } from './sync-dir.js';
 
 /**
  * Big message values kept outside LevelDB, in append-only files under `<data dir>/bodies/`,
@@ -296,16 +296,7 @@ export class BodyFiles {
       o += 16;
     }
     buf.writeUInt32BE(crc32c(buf.subarray(0, o)) >>> 0, o);
-    const tmp = join(this.dir, `${SAVED_FILE}.tmp`);
-    const h = await open(tmp, 'w');
-    try {
-      await h.writeFile(buf);
-      await h.sync();
-    } finally {
-      await h.close();
-    }
-    await rename(tmp, join(this.dir, SAVED_FILE));
-    await syncDir(this.dir);
+    await replaceFileDurably(join(this.dir, SAVED_FILE), buf);
   }
 
   /** recovery was accepted: files nothing points to may go */
@@ -420,16 +411,21 @@ export class BodyFiles {
     return f;
   }
 
-  /** a full file takes no more appends; its bytes go to disk once, here */
+  /**
+   * A full file takes no more appends; its bytes go to disk here. Records a write appended
+   * before it moved to a new file are synced only here: a failed sync fails that write.
+   */
   private async retire(f: BodyFile): Promise<void> {
     const h = f.handle;
     f.handle = null;
-    if (h !== null) {
-      if (f.dirty) await h.datasync().catch(() => {});
+    if (f.live.size === 0 && !this.emptied.includes(f)) this.emptied.push(f);
+    if (h === null) return;
+    try {
+      if (f.dirty) await h.datasync();
       f.dirty = false;
+    } finally {
       await h.close().catch(() => {});
     }
-    if (f.live.size === 0 && !this.emptied.includes(f)) this.emptied.push(f);
   }
 
   /**
@@ -649,7 +645,7 @@ export class BodyFiles {
     for (let w = 0; w < wanted.length; w++) {
       const v = got[w]!;
       // an unreadable value goes as its pointer: the follower quarantines it when it reads it, as this node would
-      if (!(v instanceof Error)) out[wanted[w]!.row] = [rows[wanted[w]!.row]![0], Buffer.from(v)];
+      if (!(v instanceof Error)) out[wanted[w]!.row] = [rows[wanted[w]!.row]![0], v];
     }
     return out;
   }

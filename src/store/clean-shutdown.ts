@@ -9,9 +9,9 @@
  * must not be able to take the record with it.
  */
 import { crc32c } from '@node-rs/crc32';
-import { open, readFile, rename } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { syncDir } from './sync-dir.js';
+import { replaceFileDurably } from './sync-dir.js';
 
 export const CLEAN_SHUTDOWN_FILE = 'warren-clean-shutdown.json';
 
@@ -66,14 +66,5 @@ export async function readCleanShutdown(dir: string): Promise<CleanShutdownRecor
 /** Writes the record durably: a temporary file, fsync, rename over, fsync of the directory. */
 export async function writeCleanShutdown(dir: string, record: CleanShutdownRecord): Promise<void> {
   const onDisk: OnDisk = { record, crc32c: crc32c(Buffer.from(JSON.stringify(record), 'utf8')) };
-  const tmp = join(dir, `${CLEAN_SHUTDOWN_FILE}.tmp`);
-  const fh = await open(tmp, 'w');
-  try {
-    await fh.writeFile(JSON.stringify(onDisk));
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-  await rename(tmp, join(dir, CLEAN_SHUTDOWN_FILE));
-  await syncDir(dir);
+  await replaceFileDurably(join(dir, CLEAN_SHUTDOWN_FILE), JSON.stringify(onDisk));
 }

@@ -450,24 +450,22 @@ export class LevelStore implements Store {
       const next = bodies.nextCompaction(COMPACTION_CHUNK);
       if (next === null) return;
       const db = await this.readableDb();
+      let items: Array<{ messageId: number; pointer: Buffer }>;
       let values: Array<Buffer | Error>;
-      let pointers: Array<Buffer | undefined>;
       try {
-        pointers = await db.getMany(next.ids.map((id) => messageKey(id)));
-        const items = next.ids.flatMap((messageId, i) => {
+        const pointers = await db.getMany(next.ids.map((id) => messageKey(id)));
+        items = next.ids.flatMap((messageId, i) => {
           const p = pointers[i];
           return p !== undefined && isBodyPointer(p) ? [{ messageId, pointer: p }] : [];
         });
         values = await bodies.read(items);
-        pointers = items.map((it) => it.pointer);
-        next.ids.splice(0, next.ids.length, ...items.map((it) => it.messageId));
       } finally {
         this.readDone();
       }
       const log = this.log;
       let moved = 0;
-      for (let i = 0; i < next.ids.length; i++) {
-        const id = next.ids[i]!;
+      for (let i = 0; i < items.length; i++) {
+        const id = items[i]!.messageId;
         const value = values[i]!;
         const k = messageKeyString(id);
         // unreadable: left for the read that quarantines it; deleted or changed meanwhile: nothing to move

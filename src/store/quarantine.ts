@@ -6,6 +6,7 @@
  */
 import { mkdir, open } from 'node:fs/promises';
 import { join } from 'node:path';
+import { syncDir } from './sync-dir.js';
 
 export const QUARANTINE_DIR = 'quarantine';
 
@@ -38,11 +39,6 @@ export async function quarantineRecords(dataDir: string, records: readonly Quara
   } finally {
     await fh.close();
   }
-  const d = await open(dir, 'r');
-  try {
-    await d.sync();
-  } finally {
-    await d.close();
-  }
+  await syncDir(dir);
   return path;
 }

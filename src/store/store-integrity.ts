@@ -14,7 +14,7 @@
  * 4. a verified open drops the snapshot and the clean-shutdown record (before any write, so
  *    that a crash cannot leave a stale one); a clean close writes a new record.
  */
-import { open, readFile, rename } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Level } from 'level';
 import type { Logger } from 'pino';
@@ -30,6 +30,7 @@ import { LOCK_DIR } from './dir-lock.js';
 import { dropSnapshot, keepSnapshot, restoreSnapshot, SNAPSHOT_DIR, takeSnapshot, undoInterruptedStart, type FileSnapshot } from './file-snapshot.js';
 import { FORMAT_VERSION, indexTransient, kindRange, Prefix, queueIdOfIndexKey } from './keys.js';
 import { UNREADABLE_BLOCK_TYPE } from './leveldb-format.js';
+import { replaceFileDurably } from './sync-dir.js';
 import { QUARANTINE_DIR, quarantineRecords } from './quarantine.js';
 import { SPILL_DIR } from './segment-spill.js';
 import { BODIES_DIR } from './body-files.js';
@@ -92,15 +93,7 @@ async function markBlocksUnreadable(dir: string, name: string, typeBytes: readon
   const path = join(dir, name);
   const bytes = await readFile(path);
   for (const at of typeBytes) bytes[at] = UNREADABLE_BLOCK_TYPE;
-  const tmp = `${path}.warren-tmp`;
-  const fh = await open(tmp, 'w');
-  try {
-    await fh.writeFile(bytes);
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-  await rename(tmp, path);
+  await replaceFileDurably(path, bytes, `${path}.warren-tmp`);
 }
 
 function stamp(): string {

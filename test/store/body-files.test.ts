@@ -209,11 +209,12 @@ describe('body-file compaction', () => {
     for (const c of cleanups.splice(0).reverse()) await c();
   });
 
-  async function setUp(): Promise<{ dir: string; open: () => Promise<LevelStore> }> {
+  /** a data dir and how to open a store on it (compaction as soon as a file is sparse, unless told) */
+  async function setUp(compactAfterMs = 0): Promise<{ dir: string; open: () => Promise<LevelStore> }> {
     const dir = await tempDir();
     cleanups.push(() => rm(dir, { recursive: true, force: true }));
     const openIt = async (): Promise<LevelStore> => {
-      const store = new LevelStore(dir, silent, { bodyFileSize: FILE_SIZE, bodyCompactAfterMs: 0 });
+      const store = new LevelStore(dir, silent, { bodyFileSize: FILE_SIZE, bodyCompactAfterMs: compactAfterMs });
       await store.open();
       await store.recover();
       cleanups.push(() => store.close().catch(() => undefined));
@@ -298,38 +299,22 @@ describe('body-file compaction', () => {
   });
 
   it('leaves alone a file whose messages are still being consumed (compaction waits until none was deleted for a while)', async () => {
-    const dir = await tempDir();
-    cleanups.push(() => rm(dir, { recursive: true, force: true }));
-    let store = new LevelStore(dir, silent, { bodyFileSize: FILE_SIZE, bodyCompactAfterMs: 60_000 });
-    await store.open();
-    await store.recover();
-    cleanups.push(() => store.close().catch(() => undefined));
+    const { dir, open: openIt } = await setUp(60_000);
+    let store = await openIt();
     const ids = await nine(store);
     const files = await bodyFiles(dir);
     store.deleteEntry(1, 0, 1, ids[0]!, 1);
     store.deleteEntry(1, 0, 2, ids[1]!, 1);
     await store.flush();
-    await putMessagesAfter(store);
+    // a later write (compaction is looked for after each one)
+    store.putEntry(entry(1, 0, 100, store.putMessage(message(100, 10))));
+    await store.flush();
     await store.compactionsDone();
     await store.close();
     expect(await bodyFiles(dir)).toContain(files[0]);
-    store = await openStoreOn(dir);
+    store = await openIt();
     expect((await store.levelDb().get(messageKey(ids[2]!)))!.readUInt32BE(4)).toBe(Number(files[0]!.slice(0, 8)));
   });
-
-  /** a later write (compaction is looked for after each one) */
-  async function putMessagesAfter(store: LevelStore): Promise<void> {
-    store.putEntry(entry(1, 0, 100, store.putMessage(message(100, 10))));
-    await store.flush();
-  }
-
-  async function openStoreOn(dir: string): Promise<LevelStore> {
-    const store = new LevelStore(dir, silent, { bodyFileSize: FILE_SIZE, bodyCompactAfterMs: 60_000 });
-    await store.open();
-    await store.recover();
-    cleanups.push(() => store.close().catch(() => undefined));
-    return store;
-  }
 
   it('after a start without the bookkeeping a clean close saves (a crash), every message in a body file is found, moved ones included', async () => {
     const { dir, open: openIt } = await setUp();
