@@ -18,7 +18,7 @@ import { MemoryBudget } from './queue/memory-budget.js';
 import type { ExchangeType } from './vhost/exchange.js';
 import { DELAY_QUEUE_PREFIX } from './delayed/delayed-exchange.js';
 import { ResourceMonitor, availableMemory, type AlarmEvent } from './alarms/resource-monitor.js';
-import { listen } from './transport/listener.js';
+import { listen, type SharedReadInput } from './transport/listener.js';
 import { listenTls } from './transport/tls-listener.js';
 import { certificateLoginName } from './auth/cert-login.js';
 import type { TLSSocket } from 'node:tls';
@@ -413,7 +413,7 @@ export class Broker implements BrokerContext, BrokerView {
     }
     if (c.plain) {
       try {
-        this.server = await listen(c.host, c.port, (socket) => this.accept(socket));
+        this.server = await listen(c.host, c.port, (socket, input) => this.accept(socket, input), { sharedReads: true });
         // e.g. EMFILE on accept: logged, the listener keeps going (an 'error' without a listener would throw)
         this.server.on('error', (err) => this.logger.error({ err }, 'listener error'));
       } catch (err) {
@@ -448,9 +448,9 @@ export class Broker implements BrokerContext, BrokerView {
     };
   }
 
-  private accept(socket: Socket): void {
+  private accept(socket: Socket, input: SharedReadInput | null): void {
     try {
-      new Connection(socket, this, socket.remoteAddress, socket.remotePort);
+      new Connection(socket, this, socket.remoteAddress, socket.remotePort, null, input);
     } catch (err) {
       this.logger.error({ err, peer: socket.remoteAddress }, 'internal error accepting a connection (contained)');
       socket.destroy();

@@ -15,6 +15,7 @@ import type { ClientConnection, FlowWaiter } from '../operations/core.js';
 import type { CreditWaiter, Queue } from '../queue/queue.js';
 import type { AuthenticatedUser, Session } from '../operations/session.js';
 import { Outbound } from '../transport/outbound.js';
+import type { ReadSink, SharedReadInput } from '../transport/listener.js';
 import type { BrokerContext } from './broker-context.js';
 import { Channel } from './channel.js';
 import { ConnectionCounters } from '../stats/counters.js';
@@ -25,6 +26,12 @@ const FLOW_ALLOWANCE = 64 * 1024;
 /** How long we wait for connection.close-ok after sending connection.close. */
 const CLOSE_OK_TIMEOUT_MS = 3000;
 /** How long a client has to complete the handshake (RabbitMQ: handshake_timeout 10 s). */
+/**
+ * A payload still this short of complete is read straight into its own buffer (one read
+ * system call for its rest, no copy); shorter rests come with the next frames through the
+ * shared read buffer.
+ */
+const DIRECT_READ_MIN = 16 * 1024;
 const HANDSHAKE_TIMEOUT_MS = 10_000;
 
 const enum State {
@@ -77,7 +84,7 @@ function handshakeTimeout(conn: Connection): void {
  * over in-memory pairs. Only this layer turns AmqpConnectionError/AmqpChannelError
  * into connection.close / channel.close.
  */
-export class Connection implements ClientConnection, FlowWaiter, CreditWaiter {
+export class Connection implements ClientConnection, FlowWaiter, CreditWaiter, ReadSink {
   readonly id = nextConnectionId++;
   readonly out: Outbound;
   readonly logger: Logger;
@@ -123,6 +130,10 @@ export class Connection implements ClientConnection, FlowWaiter, CreditWaiter {
   private processing = false;
 
   private state = State.AwaitHeader;
+  /** frames may be views of the listener's shared read buffer (see borrowedRead) */
+  private borrowedReads = false;
+  /** frames of a borrowed read are being handled (flow control then waits for the next read) */
+  private inBorrowedRead = false;
   private readonly reader: FrameReader;
   private heartbeatTimer: NodeJS.Timeout | null = null;
   private closeTimer: NodeJS.Timeout | null = null;
@@ -138,6 +149,8 @@ export class Connection implements ClientConnection, FlowWaiter, CreditWaiter {
     readonly remotePort: number | undefined,
     /** the verified TLS client certificate's login name (SASL EXTERNAL), or null */
     private readonly certificateLogin: string | null = null,
+    /** the socket reads into a reused buffer (transport/listener.ts) and hands it here; null: 'data' events */
+    reads: SharedReadInput | null = null,
   ) {
     const cfg = broker.config;
     this.frameMax = cfg.frameMax;
@@ -148,13 +161,18 @@ export class Connection implements ClientConnection, FlowWaiter, CreditWaiter {
     this.closeTimer = setTimeout(handshakeTimeout, HANDSHAKE_TIMEOUT_MS, this);
     this.closeTimer.unref();
     // socket events: whatever goes wrong inside stays with this connection
-    socket.on('data', (chunk: Buffer) => {
-      try {
-        this.onData(chunk);
-      } catch (err) {
-        this.internalFailure(err, 'socket data');
-      }
-    });
+    if (reads !== null) {
+      this.borrowedReads = true;
+      reads.sink = this;
+    } else {
+      socket.on('data', (chunk: Buffer) => {
+        try {
+          this.onData(chunk);
+        } catch (err) {
+          this.internalFailure(err, 'socket data');
+        }
+      });
+    }
     socket.on('drain', () => {
       try {
         this.onDrain();
@@ -224,12 +242,73 @@ export class Connection implements ClientConnection, FlowWaiter, CreditWaiter {
     this.processFrames();
   }
 
+  /**
+   * ReadSink: bytes read into the listener's shared buffer, which the next read of any
+   * connection reuses. Frames are handled from it in place; whatever is not consumed
+   * (a frame still arriving, frames held back while reading pauses) is copied out
+   * before returning. Never throws (a socket callback).
+   */
+  borrowedRead(buf: Buffer, length: number): void {
+    try {
+      if (this.state === State.Closed) return;
+      this.lastReceivedAt = Date.now();
+      this.stats.recvOct += length;
+      this.stats.recvCnt++;
+      this.reader.pushBorrowed(buf, length);
+      this.inBorrowedRead = true;
+      this.processFrames();
+    } catch (err) {
+      this.internalFailure(err, 'socket data');
+    }
+    this.inBorrowedRead = false;
+    try {
+      this.reader.release();
+    } catch (err) {
+      this.internalFailure(err, 'socket data');
+    }
+  }
+
+  /** ReadSink: where this socket's next read goes (the rest of a big payload), or null: the shared buffer */
+  readTarget(): Buffer | null {
+    return this.state === State.Closed ? null : this.reader.fillTarget(DIRECT_READ_MIN);
+  }
+
+  /** ReadSink: n octets were read into readTarget()'s buffer. Never throws (a socket callback). */
+  filledRead(n: number): void {
+    try {
+      if (this.state === State.Closed) return;
+      this.lastReceivedAt = Date.now();
+      this.stats.recvOct += n;
+      this.stats.recvCnt++;
+      this.reader.filledInPlace(n);
+      this.processFrames();
+    } catch (err) {
+      this.internalFailure(err, 'socket data');
+    }
+  }
+
+  /**
+   * buf[start, end) as bytes a handler may keep: with borrowed reads, a frame that is not
+   * the reader's own copy lies in the shared read buffer and is copied.
+   */
+  private keepable(buf: Buffer, start: number, end: number, owned: boolean): Buffer {
+    const view = owned && start === 0 && end === buf.length ? buf : buf.subarray(start, end);
+    return this.borrowedReads && !owned ? Buffer.from(view) : view;
+  }
+
   private processFrames(): void {
     this.processing = true;
     try {
       if (this.state === State.AwaitHeader && !this.readProtocolHeader()) return;
       const r = this.reader;
-      while (!this.readPaused && !this.flowPaused && this.creditQueue === null && (this.state as State) !== State.Closed && r.nextFrame()) {
+      // flow control (a queue's credit, the store) stops the next read, not the frames
+      // already in the shared read buffer: they would have to be copied out to wait
+      while (
+        !this.readPaused &&
+        (this.inBorrowedRead || (!this.flowPaused && this.creditQueue === null)) &&
+        (this.state as State) !== State.Closed &&
+        r.nextFrame()
+      ) {
         this.handleFrame(r.frameType, r.frameChannel, r.frameBuf, r.frameStart, r.frameEnd, r.frameOwned);
       }
     } catch (err) {
@@ -293,7 +372,7 @@ export class Connection implements ClientConnection, FlowWaiter, CreditWaiter {
       if (type !== FrameType.Method) {
         throw new AmqpConnectionError(ReplyCode.UnexpectedFrame, `unexpected content frame (type ${type}) on channel 0`);
       }
-      this.handleConnectionMethod(decodeMethod(buf.subarray(start, end)));
+      this.handleConnectionMethod(decodeMethod(this.keepable(buf, start, end, owned)));
       return;
     }
     if (this.state !== State.Open) {
@@ -302,7 +381,7 @@ export class Connection implements ClientConnection, FlowWaiter, CreditWaiter {
     let ch = this.channels.get(channel);
     if (ch !== undefined && ch.paused) {
       // the channel waits for a durable -ok: keep its frames, in order, for later
-      ch.held.push({ type, channel, payload: buf.subarray(start, end) });
+      ch.held.push({ type, channel, payload: this.keepable(buf, start, end, owned) });
       return;
     }
     if (type === FrameType.Method) {
@@ -316,7 +395,7 @@ export class Connection implements ClientConnection, FlowWaiter, CreditWaiter {
       }
       // the hot methods are decoded into reused objects (no allocation per message);
       // anything malformed falls through to the generic decoder, which names the error
-      const method = decodeHotMethod(ch.hotMethods, buf, start, end) ?? decodeMethod(buf.subarray(start, end));
+      const method = decodeHotMethod(ch.hotMethods, buf, start, end) ?? decodeMethod(this.keepable(buf, start, end, owned));
       this.dispatchChannelMethod(ch, method);
       return;
     }

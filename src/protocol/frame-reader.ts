@@ -12,6 +12,12 @@
  * buffer + offsets, so reading a frame allocates nothing. A payload that spans
  * chunks is copied exactly once into a fresh Buffer.allocUnsafe. Either way the
  * payload stays valid after later push()/nextFrame() calls.
+ *
+ * Borrowed reads (pushBorrowed/release): the socket reads into one buffer that is reused
+ * for the next read, so nothing may stay in it. Frames read from it are views valid until
+ * release(), which the caller invokes once it has handled them: release() copies what is
+ * left. A payload that is still arriving gets a buffer of its exact size, filled in
+ * place by the reads that follow (one copy, one allocation, however many reads it spans).
  */
 import { AmqpConnectionError } from './errors.js';
 import { FRAME_END, FRAME_HEADER_SIZE, FrameType } from './generated/constants.js';
@@ -53,6 +59,9 @@ export class FrameReader {
   private type = 0;
   private channel = 0;
   private size = NO_HEADER;
+  /** the awaited payload, being filled in place (borrowed reads), and how much of it is in */
+  private fill: Buffer | null = null;
+  private fillPos = 0;
 
   constructor(frameMax: number) {
     this.frameMax = frameMax;
@@ -60,13 +69,67 @@ export class FrameReader {
 
   /** Unconsumed bytes held (including a parsed-but-incomplete frame's payload bytes). */
   get bufferedBytes(): number {
-    return this.total;
+    return this.total + this.fillPos;
   }
 
   push(chunk: Buffer): void {
     if (chunk.length === 0) return;
+    const fill = this.fill;
+    if (fill !== null && this.fillPos < fill.length) {
+      const take = Math.min(fill.length - this.fillPos, chunk.length);
+      chunk.copy(fill, this.fillPos, 0, take);
+      this.fillPos += take;
+      if (take === chunk.length) return;
+      chunk = chunk.subarray(take);
+    }
     this.chunks.push(chunk);
     this.total += chunk.length;
+  }
+
+  /**
+   * Bytes in a buffer the caller will reuse: frames read until release() may be views of
+   * it (frameOwned false); release() must be called before the buffer is written again.
+   */
+  pushBorrowed(buf: Buffer, length: number): void {
+    this.push(length === buf.length ? buf : buf.subarray(0, length));
+  }
+
+  /**
+   * Where the next read may go straight: the rest of a payload being filled in place,
+   * when at least `min` octets of it are missing (null otherwise). After such a read,
+   * call filledInPlace with its length.
+   */
+  fillTarget(min: number): Buffer | null {
+    const fill = this.fill;
+    if (fill === null || fill.length - this.fillPos < min) return null;
+    return fill.subarray(this.fillPos);
+  }
+
+  /** n octets were read straight into fillTarget()'s buffer. */
+  filledInPlace(n: number): void {
+    this.fillPos += n;
+  }
+
+  /**
+   * The borrowed buffer is about to be reused: copy out every byte not consumed yet. A
+   * payload still arriving is copied into a buffer of its own size, which later pushes
+   * fill; anything else left (part of a header, or frames not read because reading
+   * paused) into one fresh buffer.
+   */
+  release(): void {
+    if (this.total === 0) return;
+    if (this.size !== NO_HEADER && this.fill === null && this.total < this.size + 1) {
+      const fill = Buffer.allocUnsafe(this.size);
+      const n = Math.min(this.total, this.size);
+      this.copyOut(fill, n);
+      this.fill = fill;
+      this.fillPos = n;
+      if (this.total === 0) return;
+    }
+    const rest = Buffer.allocUnsafe(this.total);
+    this.copyOut(rest, this.total);
+    this.chunks.push(rest);
+    this.total = rest.length;
   }
 
   /** The 8-octet protocol header ("AMQP" 0 0 9 1) once available; call once, before next(). */
@@ -119,10 +182,20 @@ export class FrameReader {
       this.readHeader();
     }
     const size = this.size;
-    if (this.total < size + 1) return false;
-
-    const chunk = this.chunks[this.head]!;
-    if (this.pos + size <= chunk.length) {
+    const fill = this.fill;
+    if (fill !== null) {
+      // filled in place by borrowed reads
+      if (this.fillPos < size || this.total < 1) return false;
+      this.fill = null;
+      this.fillPos = 0;
+      this.frameBuf = fill;
+      this.frameStart = 0;
+      this.frameEnd = size;
+      this.frameOwned = true;
+    } else if (this.total < size + 1) {
+      return false;
+    } else if (this.pos + size <= this.chunks[this.head]!.length) {
+      const chunk = this.chunks[this.head]!;
       // inside one chunk: no copy
       this.frameBuf = chunk;
       this.frameStart = this.pos;

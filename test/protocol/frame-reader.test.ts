@@ -232,3 +232,118 @@ describe('FrameReader protocol header', () => {
     expectFrames(readAll(reader, [input.subarray(10)]));
   });
 });
+
+/**
+ * Borrowed reads: the socket reads into one buffer reused for every read (of every
+ * connection). Frames read from it are handled before release(); release() copies out
+ * what is left. Each helper here overwrites the buffer after release(), as the next read would.
+ */
+describe('FrameReader borrowed reads', () => {
+  const shared = Buffer.alloc(4096);
+
+  /** feeds `chunks` through the one shared buffer; frames are copied when read (as a handler keeps what it needs) */
+  function readBorrowed(reader: FrameReader, chunks: Buffer[], stopAfter = Infinity): Frame[] {
+    const out: Frame[] = [];
+    for (const c of chunks) {
+      c.copy(shared);
+      reader.pushBorrowed(shared, c.length);
+      let n = 0;
+      while (n < stopAfter && reader.nextFrame()) {
+        out.push({ type: reader.frameType, channel: reader.frameChannel, payload: Buffer.from(reader.framePayload()) });
+        n++;
+      }
+      reader.release();
+      shared.fill(0xaa); // the next read reuses the buffer
+    }
+    for (let f = reader.next(); f !== null; f = reader.next()) out.push({ ...f, payload: Buffer.from(f.payload) });
+    return out;
+  }
+
+  it('every 2-way split: frames intact though the buffer is overwritten after each read', () => {
+    for (let i = 1; i < INPUT.length; i++) {
+      expect(readBorrowed(new FrameReader(0), splitAt(INPUT, [i]))).toEqual(EXPECTED);
+    }
+  });
+
+  it('one byte at a time, and 300 random splits', () => {
+    expect(readBorrowed(new FrameReader(0), splitAt(INPUT, [...Array(INPUT.length - 1).keys()].map((i) => i + 1)))).toEqual(EXPECTED);
+    const rnd = seededRandom(7);
+    for (let n = 0; n < 300; n++) {
+      const cuts = [...new Set(Array.from({ length: 1 + Math.floor(rnd() * 6) }, () => 1 + Math.floor(rnd() * (INPUT.length - 1))))].sort((a, b) => a - b);
+      expect(readBorrowed(new FrameReader(0), splitAt(INPUT, cuts))).toEqual(EXPECTED);
+    }
+  });
+
+  it('frames left unread when handling stops mid-buffer are copied out by release()', () => {
+    // one frame handled per read: the rest of each read must survive the buffer's reuse
+    const r = new FrameReader(0);
+    const out = readBorrowed(r, [INPUT], 1);
+    expect(out).toEqual(EXPECTED);
+    expect(r.bufferedBytes).toBe(0);
+  });
+
+  it('a payload still arriving gets a buffer of its own size, which later reads fill; the frame is owned', () => {
+    const big = Buffer.alloc(3000, 7);
+    const frames = encodeBodyFrames(3, big, 4096);
+    const input = Buffer.concat([...frames, HEARTBEAT_FRAME]);
+    const r = new FrameReader(0);
+    input.copy(shared, 0, 0, 1000);
+    r.pushBorrowed(shared, 1000);
+    expect(r.nextFrame()).toBe(false);
+    r.release();
+    shared.fill(0xaa);
+    expect(r.bufferedBytes).toBe(1000 - 7);
+    input.copy(shared, 0, 1000);
+    r.pushBorrowed(shared, input.length - 1000);
+    expect(r.nextFrame()).toBe(true);
+    expect(r.frameOwned).toBe(true);
+    expect(r.framePayload()).toEqual(big);
+    expect(r.nextFrame()).toBe(true);
+    expect(r.frameType).toBe(FrameType.Heartbeat);
+    r.release();
+    expect(r.bufferedBytes).toBe(0);
+  });
+
+  it('the rest of a big payload can be read straight into its buffer (fillTarget / filledInPlace)', () => {
+    const big = Buffer.from(Array.from({ length: 40_000 }, (_, i) => i & 0xff));
+    const input = Buffer.concat([...encodeBodyFrames(5, big, 65536), HEARTBEAT_FRAME]);
+    const r = new FrameReader(0);
+    expect(r.fillTarget(1)).toBe(null);
+    input.copy(shared, 0, 0, 1007); // header and 1,000 octets of the payload
+    r.pushBorrowed(shared, 1007);
+    expect(r.nextFrame()).toBe(false);
+    r.release();
+    const target = r.fillTarget(16 * 1024)!;
+    expect(target.length).toBe(39_000);
+    expect(r.fillTarget(39_001)).toBe(null);
+    input.copy(target, 0, 1007, 1007 + 20_000); // a read into the payload's own memory
+    r.filledInPlace(20_000);
+    expect(r.nextFrame()).toBe(false);
+    expect(r.fillTarget(19_001)).toBe(null);
+    const wide = Buffer.alloc(65536);
+    input.copy(wide, 0, 21_007); // the rest, the end octet and a heartbeat, through the shared buffer
+    r.pushBorrowed(wide, input.length - 21_007);
+    expect(r.nextFrame()).toBe(true);
+    expect(r.frameChannel).toBe(5);
+    expect(r.frameOwned).toBe(true);
+    expect(r.framePayload()).toEqual(big);
+    expect(r.nextFrame()).toBe(true);
+    expect(r.frameType).toBe(FrameType.Heartbeat);
+    r.release();
+    expect(r.bufferedBytes).toBe(0);
+  });
+
+  it('a bad frame-end after an in-place payload is still a 501', () => {
+    const big = Buffer.alloc(2000, 1);
+    const frame = Buffer.from(encodeBodyFrames(1, big, 4096)[0]!);
+    frame[frame.length - 1] = 0x00;
+    const r = new FrameReader(0);
+    frame.copy(shared, 0, 0, 100);
+    r.pushBorrowed(shared, 100);
+    expect(r.nextFrame()).toBe(false);
+    r.release();
+    frame.copy(shared, 0, 100);
+    r.pushBorrowed(shared, frame.length - 100);
+    expect(() => r.nextFrame()).toThrow(AmqpConnectionError);
+  });
+});
