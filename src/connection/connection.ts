@@ -25,13 +25,13 @@ const FLOW_ALLOWANCE = 64 * 1024;
 
 /** How long we wait for connection.close-ok after sending connection.close. */
 const CLOSE_OK_TIMEOUT_MS = 3000;
-/** How long a client has to complete the handshake (RabbitMQ: handshake_timeout 10 s). */
 /**
  * A payload still this short of complete is read straight into its own buffer (one read
  * system call for its rest, no copy); shorter rests come with the next frames through the
  * shared read buffer.
  */
 const DIRECT_READ_MIN = 16 * 1024;
+/** How long a client has to complete the handshake (RabbitMQ: handshake_timeout 10 s). */
 const HANDSHAKE_TIMEOUT_MS = 10_000;
 
 const enum State {

@@ -2,7 +2,7 @@ import { createServer, Socket, type Server } from 'node:net';
 
 /** Where a socket's reads go when they land in the shared read buffer. */
 export interface ReadSink {
-  /** buf[0, length) was just read into the shared buffer, which the next read of any socket reuses */
+  /** buf[0, length) was just read into (the head of) the shared buffer, which the next read of any socket reuses */
   borrowedRead(buf: Buffer, length: number): void;
   /** a buffer of the sink's own for the next read (the rest of a big payload), or null: the shared one */
   readTarget(): Buffer | null;
@@ -25,7 +25,16 @@ export interface SharedReadInput {
  * one buffer serves all sockets; a read takes up to its size in one system call.
  */
 export const SHARED_READ_SIZE = 256 * 1024;
+/**
+ * After a read straight into a payload's own buffer, the next read takes only this much
+ * of the shared buffer: in a stream of big bodies it holds the frame end, the next
+ * publish's method and header frames and the start of its body, whose rest is then read
+ * straight into place too. Each big body is then copied for its first few KiB only, at
+ * the price of a second read system call per body. Otherwise reads take the whole buffer.
+ */
+export const SHARED_READ_HEAD = 8 * 1024;
 let sharedReadBuffer: Buffer | null = null;
+let sharedReadHead: Buffer | null = null;
 
 type HandleSocket = Socket & { _handle?: { useUserBuffer?: unknown } | null };
 
@@ -42,6 +51,8 @@ function rewrap(accepted: Socket): { socket: Socket; input: SharedReadInput } | 
   if (handle === null || handle === undefined || typeof handle.useUserBuffer !== 'function') return null;
   const input: SharedReadInput = { sink: null };
   const buffer = (sharedReadBuffer ??= Buffer.allocUnsafeSlow(SHARED_READ_SIZE));
+  const head = (sharedReadHead ??= buffer.subarray(0, SHARED_READ_HEAD));
+  let lastReadWasOwn = false;
   let socket: Socket;
   try {
     socket = new Socket({
@@ -49,11 +60,21 @@ function rewrap(accepted: Socket): { socket: Socket; input: SharedReadInput } | 
       onread: {
         // called once at the start and again after every read
         buffer: (): Uint8Array => {
+          let own: Buffer | null = null;
           try {
-            return input.sink?.readTarget() ?? buffer;
+            own = input.sink?.readTarget() ?? null;
           } catch {
-            return buffer; // never seen: readTarget only looks at the reader's state
+            // never seen: readTarget only looks at the reader's state
           }
+          if (own !== null) {
+            lastReadWasOwn = true;
+            return own;
+          }
+          if (lastReadWasOwn) {
+            lastReadWasOwn = false;
+            return head;
+          }
+          return buffer;
         },
         callback: (length: number, buf: Uint8Array): boolean => {
           const sink = input.sink;
@@ -62,7 +83,7 @@ function rewrap(accepted: Socket): { socket: Socket; input: SharedReadInput } | 
             return false;
           }
           try {
-            if (buf === buffer) sink.borrowedRead(buffer, length);
+            if (buf === buffer || buf === head) sink.borrowedRead(buf as Buffer, length);
             else sink.filledRead(length);
           } catch (err) {
             // never seen (borrowedRead contains its own failures): this socket ends, the broker goes on

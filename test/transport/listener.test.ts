@@ -1,7 +1,7 @@
 import { connect, type Server, type Socket } from 'node:net';
 import { once } from 'node:events';
 import { afterEach, describe, expect, it } from 'vitest';
-import { listen, SHARED_READ_SIZE, type ReadSink, type SharedReadInput } from '../../src/transport/listener.js';
+import { listen, SHARED_READ_HEAD, SHARED_READ_SIZE, type ReadSink, type SharedReadInput } from '../../src/transport/listener.js';
 
 /** A sink that keeps a copy of everything read, as a connection's reader keeps what it needs. */
 class CopyingSink implements ReadSink {
@@ -127,6 +127,44 @@ describe('listener: client sockets read into one shared buffer', () => {
     await until(() => sink!.bytes.length === 50_010);
     expect(sink!.bytes.equals(Buffer.concat([first, second]))).toBe(true);
     expect(sink!.filled.length).toBeGreaterThan(0);
+  });
+
+  it('after a read into its own buffer, the next shared read is offered only the head of the buffer', async () => {
+    const reads: { own: boolean; offered: number }[] = [];
+    let sink: CopyingSink | null = null;
+    const port = await start((_socket, input) => {
+      const s = new CopyingSink();
+      const shared = s.borrowedRead.bind(s);
+      const filled = s.filledRead.bind(s);
+      s.borrowedRead = (buf, length) => {
+        reads.push({ own: false, offered: buf.length });
+        shared(buf, length);
+        // the first read asks for 20,000 octets of its own next
+        if (s.filled.length === 0 && s.target === null) s.target = Buffer.alloc(20_000);
+      };
+      s.filledRead = (length) => {
+        reads.push({ own: true, offered: 20_000 });
+        filled(length);
+      };
+      sink = s;
+      input!.sink = s;
+    });
+    const c = await client(port);
+    const parts = [pattern(10, 5), pattern(20_000, 6), pattern(30_000, 7)];
+    let total = 0;
+    for (const part of parts) {
+      c.write(part);
+      total += part.length;
+      await until(() => sink !== null && sink.bytes.length === total);
+    }
+    c.destroy();
+    expect(sink!.bytes.equals(Buffer.concat(parts))).toBe(true);
+    const own = reads.findIndex((r) => r.own);
+    expect(own).toBe(1);
+    const shared = reads.slice(own).filter((r) => !r.own);
+    expect(shared.length).toBeGreaterThanOrEqual(2); // 30,000 octets do not fit the head
+    expect(shared[0]!.offered).toBe(SHARED_READ_HEAD);
+    expect(shared.slice(1).every((r) => r.offered === SHARED_READ_SIZE)).toBe(true);
   });
 
   it('closing the server completes once its clients are gone (connection count kept)', async () => {
