@@ -132,8 +132,6 @@ export class Connection implements ClientConnection, FlowWaiter, CreditWaiter, R
   private state = State.AwaitHeader;
   /** frames may be views of the listener's shared read buffer (see borrowedRead) */
   private borrowedReads = false;
-  /** frames of a borrowed read are being handled (flow control then waits for the next read) */
-  private inBorrowedRead = false;
   private readonly reader: FrameReader;
   private heartbeatTimer: NodeJS.Timeout | null = null;
   private closeTimer: NodeJS.Timeout | null = null;
@@ -255,12 +253,10 @@ export class Connection implements ClientConnection, FlowWaiter, CreditWaiter, R
       this.stats.recvOct += length;
       this.stats.recvCnt++;
       this.reader.pushBorrowed(buf, length);
-      this.inBorrowedRead = true;
       this.processFrames();
     } catch (err) {
       this.internalFailure(err, 'socket data');
     }
-    this.inBorrowedRead = false;
     try {
       this.reader.release();
     } catch (err) {
@@ -301,14 +297,10 @@ export class Connection implements ClientConnection, FlowWaiter, CreditWaiter, R
     try {
       if (this.state === State.AwaitHeader && !this.readProtocolHeader()) return;
       const r = this.reader;
-      // flow control (a queue's credit, the store) stops the next read, not the frames
-      // already in the shared read buffer: they would have to be copied out to wait
-      while (
-        !this.readPaused &&
-        (this.inBorrowedRead || (!this.flowPaused && this.creditQueue === null)) &&
-        (this.state as State) !== State.Closed &&
-        r.nextFrame()
-      ) {
+      // flow control stops at the next frame: a fast publisher gets no more than its
+      // queues' credit per turn whatever a read holds (the rest of a borrowed read is
+      // copied out by release() to wait)
+      while (!this.readPaused && !this.flowPaused && this.creditQueue === null && (this.state as State) !== State.Closed && r.nextFrame()) {
         this.handleFrame(r.frameType, r.frameChannel, r.frameBuf, r.frameStart, r.frameEnd, r.frameOwned);
       }
     } catch (err) {
