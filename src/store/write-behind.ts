@@ -60,7 +60,7 @@ export const DEFAULT_WRITE_BEHIND: WriteBehindLimits = {
  * do, so holding publishers on this never deadlocks a connection that also consumes: it is
  * the broker's own write-behind, never consumer progress. Above a high mark the store is
  * `saturated` (publishers that write to it are held at their sockets, RabbitMQ's `flow`);
- * below the low mark the waiters are told, once.
+ * below the low mark the waiters are told, once, on a later tick.
  */
 export class WriteBehind {
   saturated = false;
@@ -113,9 +113,14 @@ export class WriteBehind {
     }
     if (this.durable > l.durableLow || this.durableOps > (l.durableOpsLow ?? Infinity) || this.spill > l.spillLow) return;
     this.saturated = false;
+    // told on a later tick, never from inside the call that relieved the store: that call
+    // can be a queue's delivery pass (a no-ack delivery cancels its message's write), and
+    // a publisher resumed there published into the queue in the middle of the pass, its
+    // message handed out before the one the pass was delivering (seen as two messages of
+    // one producer delivered out of order)
     const waiters = [...this.waiters];
     this.waiters.clear();
-    for (const w of waiters) relieve(w);
+    for (const w of waiters) process.nextTick(relieve, w);
   }
 }
 
