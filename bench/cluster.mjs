@@ -13,12 +13,13 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { freePort } from './lib/broker-control.mjs';
+import { brokerNodeFlags, freePort } from './lib/broker-control.mjs';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const MAIN = join(ROOT, 'dist', 'cli', 'main.js');
 const PERF = join(ROOT, 'bench', 'perf.mjs');
 const { readClusterStatus } = await import(join(ROOT, 'dist', 'cluster', 'etcd-coordinator.js'));
+const NODE_FLAGS = await brokerNodeFlags();
 
 const { values } = parseArgs({
   options: {
@@ -124,7 +125,7 @@ const rateOf = (record, metric = 'publishRate') => record.metrics?.[metric] ?? n
 
 async function single(dir) {
   const port = await freePort();
-  const p = start([process.execPath, ...profArgs('single'), MAIN, 'start', '--host', '127.0.0.1', '--port', String(port), '--data-dir', join(dir, 'single'), '--log-level', 'warn', '--management-port', '0', '--metrics-port', '0'], join(dir, 'single.log'));
+  const p = start([process.execPath, ...NODE_FLAGS, ...profArgs('single'), MAIN, 'start', '--host', '127.0.0.1', '--port', String(port), '--data-dir', join(dir, 'single'), '--log-level', 'warn', '--management-port', '0', '--metrics-port', '0'], join(dir, 'single.log'));
   p.profiled = true;
   await waitForPort(port, 60_000);
   return { url: `amqp://guest:guest@127.0.0.1:${port}`, cpu: () => [cpuSeconds(p)], cpuParts: () => [cpuParts(p)], stop: () => stop(p) };
@@ -144,7 +145,7 @@ async function cluster(dir) {
     const port = await freePort();
     const cport = await freePort();
     const p = start(
-      [process.execPath, ...profArgs(`cluster-${id}`), MAIN, 'start', '--host', '127.0.0.1', '--port', String(port), '--data-dir', join(dir, id), '--log-level', 'warn', '--management-port', '0', '--metrics-port', '0',
+      [process.execPath, ...NODE_FLAGS, ...profArgs(`cluster-${id}`), MAIN, 'start', '--host', '127.0.0.1', '--port', String(port), '--data-dir', join(dir, id), '--log-level', 'warn', '--management-port', '0', '--metrics-port', '0',
         '--cluster-etcd', endpoints[0], '--cluster-port', String(cport), '--node-id', id, '--cluster-name', 'bench'],
       join(dir, `${id}.log`),
     );

@@ -10,7 +10,7 @@
 import { appendFileSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
-import { RabbitMqBroker, WarrenBroker } from './lib/broker-control.mjs';
+import { RabbitMqBroker, WarrenBroker, brokerNodeFlags } from './lib/broker-control.mjs';
 import { formatNumber, table } from './lib/report.mjs';
 import { machineNote, runScenario, warrenBuild } from './lib/runner.mjs';
 import { SUITE, entryName, margin, targetText } from './suite.mjs';
@@ -31,6 +31,8 @@ const USAGE = `Usage: node bench/run-suite.mjs [options]
   --rabbitmq-url <url>    RabbitMQ to compare with (default amqp://guest:guest@127.0.0.1:5672)
   --rabbitmq-10m          run backlog-10m against RabbitMQ too (it may fill this machine's memory)
   --warren-args="<opts>"  extra \`warren start\` options, e.g. "--queue-memory-budget 0.25"
+  --warren-node-args="<flags>"  extra node flags for Warren, after the ones it runs with
+                          (src/cli/node-flags.ts), e.g. "--no-single-threaded-gc"
                           (default none: Warren's defaults)
   --client <raw|amqplib>  producer/consumer client for the message-rate entries (default raw)
   --out <file>            append every run's JSON line to this file
@@ -53,6 +55,7 @@ const { values } = parseArgs({
     'rabbitmq-url': { type: 'string' },
     'rabbitmq-10m': { type: 'boolean' },
     'warren-args': { type: 'string' },
+    'warren-node-args': { type: 'string' },
     client: { type: 'string' },
     out: { type: 'string' },
     markdown: { type: 'string' },
@@ -72,6 +75,7 @@ const busyCpu = Number(values['busy-cpu'] ?? 35);
 const rabbitUrl = values['rabbitmq-url'] ?? 'amqp://guest:guest@127.0.0.1:5672';
 const sidesWanted = values.sides ?? 'both';
 const warrenArgs = (values['warren-args'] ?? '').split(/\s+/).filter(Boolean);
+const warrenNodeArgs = (values['warren-node-args'] ?? '').split(/\s+/).filter(Boolean);
 
 function matcher(list) {
   const pats = list.split(',').map((s) => s.trim()).filter(Boolean);
@@ -103,7 +107,7 @@ function median(xs) {
 
 /** Runs one entry against one broker, bounded by the entry's timeout. */
 async function runOnce(entry, side, explicit) {
-  const broker = side === 'warren' ? await WarrenBroker.start({ args: warrenArgs }) : new RabbitMqBroker(rabbitUrl);
+  const broker = side === 'warren' ? await WarrenBroker.start({ args: warrenArgs, nodeArgs: warrenNodeArgs }) : new RabbitMqBroker(rabbitUrl);
   const timeoutS = entry.timeout ?? 600;
   let timer;
   try {
@@ -126,7 +130,7 @@ const summary = {
   date: new Date().toISOString(),
   smoke,
   machine: machineNote(),
-  warren: { ...warrenBuild(), args: warrenArgs },
+  warren: { ...warrenBuild(), args: warrenArgs, nodeArgs: [...(await brokerNodeFlags()), ...warrenNodeArgs] },
   repeat,
   duration,
   results: [],
@@ -214,7 +218,7 @@ function worstFirst(results) {
 
 if (values.markdown) {
   const lines = [
-    `Suite run ${summary.date} (Warren ${summary.warren.gitHead ?? 'unknown'}${warrenArgs.length ? `, started with ${warrenArgs.join(' ')}` : ', its defaults'}; ${smoke ? 'smoke mode, ' : ''}medians of ${repeat} alternating runs unless noted; ${summary.seconds} s; load average ${summary.loadavg1m.min}–${summary.loadavg1m.max}).`,
+    `Suite run ${summary.date} (Warren ${summary.warren.gitHead ?? 'unknown'}${warrenArgs.length || warrenNodeArgs.length ? `, started with ${[...warrenNodeArgs, ...warrenArgs].join(' ')}` : ', its defaults'}; ${smoke ? 'smoke mode, ' : ''}medians of ${repeat} alternating runs unless noted; ${summary.seconds} s; load average ${summary.loadavg1m.min}–${summary.loadavg1m.max}).`,
     '',
     '| figure | Warren | RabbitMQ | W/R | target | met | conditions |',
     '| --- | ---: | ---: | ---: | --- | --- | --- |',

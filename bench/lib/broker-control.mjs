@@ -16,6 +16,10 @@ import { connect } from 'amqplib';
 
 const REPO_ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const WARREN_MAIN = join(REPO_ROOT, 'dist', 'cli', 'main.js');
+/** the V8 flags `npm start` and the `warren` executable run the broker with (src/cli/node-flags.ts) */
+export async function brokerNodeFlags() {
+  return (await import(join(REPO_ROOT, 'dist', 'cli', 'node-flags.js'))).BROKER_NODE_FLAGS;
+}
 
 /** A free TCP port on the loopback interface. */
 export function freePort() {
@@ -115,7 +119,7 @@ export class WarrenBroker {
     const broker = new WarrenBroker(dir, await freePort(), own);
     broker.logLevel = logLevel;
     broker.restartSignal = restartSignal;
-    broker.nodeArgs = nodeArgs;
+    broker.nodeArgs = [...(await brokerNodeFlags()), ...nodeArgs];
     broker.logFile = logFile;
     broker.args = args;
     if (restartSignal === 'SIGTERM') broker.restartNote = 'SIGTERM (clean shutdown) of the Warren process, then a new process on the same data dir; timed from the new spawn';

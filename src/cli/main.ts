@@ -1,6 +1,7 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --single-threaded-gc
 // The `warren` executable (package.json "bin" → dist/cli/main.js). Kept thin: all
-// behaviour lives in run-cli.ts so it can be tested without spawning processes.
+// behaviour lives in run-cli.ts so it can be tested without spawning processes. The #! line
+// passes the broker's V8 flags (node-flags.ts; `env -S` splits them).
 import { readFileSync } from 'node:fs';
 import { setFlagsFromString } from 'node:v8';
 import { runCli } from './run-cli.js';

@@ -5,6 +5,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Level } from 'level';
+import { BROKER_NODE_FLAGS } from '../../src/cli/node-flags.js';
 import { readClusterStatus, type ClusterStatus } from '../../src/cluster/etcd-coordinator.js';
 import { OpLog } from '../../src/cluster/op-log.js';
 import { decodeRecord } from '../../src/cluster/record.js';
@@ -90,6 +91,7 @@ export class WarrenCluster {
     if (n.proc !== null) return;
     const fd = openSync(n.logFile, 'a');
     const args = [
+      ...BROKER_NODE_FLAGS,
       CLI, 'start',
       '--host', '127.0.0.1',
       '--port', String(n.amqpPort),

@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { connect, type Channel, type ChannelModel, type ConfirmChannel } from 'amqplib';
+import { BROKER_NODE_FLAGS } from '../../src/cli/node-flags.js';
 import { startBroker } from '../../src/index.js';
 import { afterEach } from 'vitest';
 
@@ -126,7 +127,7 @@ function launch(
   const child = spawn(
     process.execPath,
     // a small memory window, so that modest backlogs exercise paging to and from the store
-    [CLI_PATH, 'start', '--host', '127.0.0.1', '--port', '0', '--data-dir', dataDir, '--log-level', 'info', '--queue-memory-window', String(TEST_MEMORY_WINDOW), '--management-port', '0', '--metrics-port', '0', ...extraArgs],
+    [...BROKER_NODE_FLAGS, CLI_PATH, 'start', '--host', '127.0.0.1', '--port', '0', '--data-dir', dataDir, '--log-level', 'info', '--queue-memory-window', String(TEST_MEMORY_WINDOW), '--management-port', '0', '--metrics-port', '0', ...extraArgs],
     { stdio: ['ignore', 'pipe', 'pipe'] },
   );
   const output: string[] = [];
