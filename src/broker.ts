@@ -91,11 +91,12 @@ const PAGING_RATIO = 0.5;
  * full GC (the executable sets V8's heap growth to 1.5x, see cli/main.ts), so at peak the
  * process holds up to about twice what the budget counts, plus the store's write-behind (up
  * to 4 MiB of durable batches and 64 MiB of spill writes, flow control holds publishers past
- * that). 128 MiB keeps a broker holding a 1M-message backlog near 300 MiB of RSS, while a
- * backlog of 300,000 small messages stays in memory; a smaller budget pages more and reads
- * back more (the drain of a deep backlog gets slower and churns more garbage).
+ * that). 96 MiB keeps a broker holding a 1M-message backlog of 16 B bodies near 310 MiB of
+ * RSS (305–309 MiB in three runs; 351–366 with 128 MiB, at the same fill and drain rates),
+ * while a backlog of about 240,000 small messages stays in memory; a smaller budget pages
+ * more and reads back more (the drain of a deep backlog gets slower and churns more garbage).
  */
-const AUTO_BUDGET_CAP = 128 * MiB;
+const AUTO_BUDGET_CAP = 96 * MiB;
 
 /** The broker-wide memory budget for ready messages in queues (config.queueMemoryBudget). */
 export function queueMemoryBudget(config: Pick<WarrenConfig, 'memoryHighWatermark' | 'queueMemoryBudget'>, total = availableMemory()): number {

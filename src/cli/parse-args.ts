@@ -58,7 +58,7 @@ which wins over the file):
                          memory for messages waiting in queues; beyond it the
                          biggest backlogs page to disk. A fraction of the memory
                          high watermark or bytes; 0 = half the watermark, at most
-                         128 MiB                          WARREN_QUEUE_MEMORY_BUDGET (default ${D.queueMemoryBudget})
+                         96 MiB                           WARREN_QUEUE_MEMORY_BUDGET (default ${D.queueMemoryBudget})
   --queue-memory-window <n>
                          ready messages a queue keeps in memory at most, whatever
                          the budget, 0 = no such limit    WARREN_QUEUE_MEMORY_WINDOW (default ${D.queueMemoryWindow})

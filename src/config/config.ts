@@ -54,7 +54,7 @@ export interface WarrenConfig {
   /**
    * Memory for ready messages held in queues, broker-wide (with a data dir): beyond it the
    * biggest backlogs page out. A fraction (<= 1) of the memory high watermark, or bytes
-   * (> 1); 0 = automatic: half the high watermark (RabbitMQ's paging ratio), at most 128 MiB.
+   * (> 1); 0 = automatic: half the high watermark (RabbitMQ's paging ratio), at most 96 MiB.
    */
   readonly queueMemoryBudget: number;
   /** ready messages a queue keeps in memory at most, whatever the budget; 0 = no such limit */
