@@ -1,3 +1,4 @@
+import { BusyPoll } from './transport/busy-poll.js';
 import type { Server, Socket } from 'node:net';
 import { readFile } from 'node:fs/promises';
 import { AmqpChannelError } from './protocol/errors.js';
@@ -128,6 +129,7 @@ export class Broker implements BrokerContext, BrokerView {
   private readonly storage: QueueStorage;
   /** the broker-wide memory budget for ready messages held in queues */
   readonly budget: MemoryBudget;
+  readonly busyPoll: BusyPoll;
   private server: Server | null = null;
   private tlsServer: Server | null = null;
   private tickTimer: NodeJS.Timeout | null = null;
@@ -141,6 +143,7 @@ export class Broker implements BrokerContext, BrokerView {
     this.store = store ?? (config.dataDir === null ? new MemoryStore() : new LevelStore(config.dataDir, logger.child({ component: 'store' }), { forceRecovery: config.forceRecovery }));
     // with a data dir, queues page their backlogs out of memory when the budget says so
     this.budget = new MemoryBudget(queueMemoryBudget(config));
+    this.busyPoll = new BusyPoll(config.busyPoll);
     this.storage = new QueueStorage(this.store, config.dataDir !== null, this.budget, config.queueMemoryWindow);
     this.core = new Core({ store: this.store, storage: this.storage, logger, loopbackUsers: config.loopbackUsers });
     this.admin = new BrokerAdmin(this.core);
@@ -494,6 +497,7 @@ export class Broker implements BrokerContext, BrokerView {
     if (this.tickTimer !== null) clearInterval(this.tickTimer);
     if (this.statsTimer !== null) clearInterval(this.statsTimer);
     this.monitor?.stop();
+    this.busyPoll.stop();
     await this.stopHttp();
     const serverClosed = Promise.all(servers.map((server) => new Promise<void>((r) => server.close(() => r()))));
     await Promise.all([...this.connections.values()].map((c) => c.forceClose(reason)));

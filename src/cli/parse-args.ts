@@ -62,6 +62,9 @@ which wins over the file):
   --queue-memory-window <n>
                          ready messages a queue keeps in memory at most, whatever
                          the budget, 0 = no such limit    WARREN_QUEUE_MEMORY_WINDOW (default ${D.queueMemoryWindow})
+  --busy-poll <us>       keep polling sockets this many microseconds after a read
+                         before sleeping (lower latency, CPU use while traffic is
+                         sparse), 0 = off                 WARREN_BUSY_POLL (default ${D.busyPoll})
   --management-port <n>  management API and dashboard, 0 = off
                                                           WARREN_MANAGEMENT_PORT (default ${D.managementPort})
   --metrics-port <n>     Prometheus metrics, 0 = off      WARREN_METRICS_PORT (default ${D.metricsPort})
@@ -146,6 +149,7 @@ const SETTINGS = {
   diskFreeLimit: { flag: 'disk-free-limit', env: 'WARREN_DISK_FREE_LIMIT' },
   queueMemoryBudget: { flag: 'queue-memory-budget', env: 'WARREN_QUEUE_MEMORY_BUDGET' },
   queueMemoryWindow: { flag: 'queue-memory-window', env: 'WARREN_QUEUE_MEMORY_WINDOW' },
+  busyPoll: { flag: 'busy-poll', env: 'WARREN_BUSY_POLL' },
   forceRecovery: { flag: 'force-recovery', env: 'WARREN_FORCE_RECOVERY' },
   defaultUser: { flag: 'default-user', env: 'WARREN_DEFAULT_USER' },
   defaultPass: { flag: 'default-pass', env: 'WARREN_DEFAULT_PASS' },
@@ -198,6 +202,7 @@ const PARSE_OPTIONS = {
   'disk-free-limit': { type: 'string' },
   'queue-memory-budget': { type: 'string' },
   'queue-memory-window': { type: 'string' },
+  'busy-poll': { type: 'string' },
   'force-recovery': { type: 'boolean' },
   'default-user': { type: 'string' },
   'default-pass': { type: 'string' },
@@ -325,6 +330,7 @@ export function parseCli(
     diskFreeLimit: integer(raw('diskFreeLimit'), 0, Number.MAX_SAFE_INTEGER),
     queueMemoryBudget: watermark(raw('queueMemoryBudget')),
     queueMemoryWindow: integer(raw('queueMemoryWindow'), 0, 16 * 1024 * 1024),
+    busyPoll: integer(raw('busyPoll'), 0, 1_000_000),
     defaultUser: defaultUser(raw('defaultUser'), raw('defaultPass')),
     definitions: path(raw('definitions')),
     plain: flag(raw('noPlain')) === undefined ? undefined : !flag(raw('noPlain')),

@@ -60,6 +60,11 @@ export interface WarrenConfig {
   /** ready messages a queue keeps in memory at most, whatever the budget; 0 = no such limit */
   readonly queueMemoryWindow: number;
   /**
+   * Microseconds the event loop keeps polling sockets after a read before it may sleep
+   * (transport/busy-poll.ts; the Erlang VM's scheduler busy wait under RabbitMQ); 0 = off.
+   */
+  readonly busyPoll: number;
+  /**
    * Start on a damaged store with what can be read (the damaged files kept aside, every
    * loss logged at error level). Without it Warren refuses to start on a damaged store.
    */
@@ -122,6 +127,7 @@ export const DEFAULT_CONFIG: WarrenConfig = {
   memoryHighWatermark: 0.6,
   queueMemoryBudget: 0,
   queueMemoryWindow: 0,
+  busyPoll: 100,
   diskFreeLimit: 50_000_000,
   defaultUser: { username: 'guest', password: 'guest' },
   forceRecovery: false,

@@ -1,3 +1,4 @@
+import type { BusyPoll } from '../transport/busy-poll.js';
 import type { Logger } from 'pino';
 import type { WarrenConfig } from '../config/config.js';
 import type { Core } from '../operations/core.js';
@@ -14,6 +15,8 @@ export interface BrokerContext {
   readonly serverProperties: FieldTable;
   /** the reason publishers are blocked (a resource alarm is set), or null */
   readonly blockedReason: string | null;
+  /** keeps the event loop polling for a moment after each socket read (transport/busy-poll.ts) */
+  readonly busyPoll: BusyPoll;
   /** every socket, from accept to close (shutdown, ticks) */
   connectionOpened(conn: Connection): void;
   connectionClosed(conn: Connection): void;

@@ -238,6 +238,7 @@ export class Connection implements ClientConnection, FlowWaiter, CreditWaiter, R
     this.stats.recvCnt++;
     this.reader.push(chunk);
     this.processFrames();
+    this.broker.busyPoll.noteActivity();
   }
 
   /**
@@ -254,6 +255,7 @@ export class Connection implements ClientConnection, FlowWaiter, CreditWaiter, R
       this.stats.recvCnt++;
       this.reader.pushBorrowed(buf, length);
       this.processFrames();
+      this.broker.busyPoll.noteActivity();
     } catch (err) {
       this.internalFailure(err, 'socket data');
     }

@@ -92,6 +92,14 @@ describe('parseCli', () => {
     expect(usageError(['start', '--queue-memory-window', 'lots']).message).toContain('--queue-memory-window');
   });
 
+  it('--busy-poll: microseconds, 100 by default, 0 = off, from flags and the environment', () => {
+    expect(startConfig(['start'])).toMatchObject({ busyPoll: 100 });
+    expect(startConfig(['start', '--busy-poll', '0'])).toMatchObject({ busyPoll: 0 });
+    expect(startConfig(['start'], { WARREN_BUSY_POLL: '250' })).toMatchObject({ busyPoll: 250 });
+    expect(usageError(['start', '--busy-poll', '-5']).message).toContain('--busy-poll');
+    expect(usageError(['start', '--busy-poll', 'fast']).message).toContain('--busy-poll');
+  });
+
   it('--default-user/--default-pass replace guest with a user that is not loopback-only', () => {
     const config = startConfig(['start', '--default-user', 'admin', '--default-pass', 's3cret']);
     expect(config.defaultUser).toEqual({ username: 'admin', password: 's3cret' });
