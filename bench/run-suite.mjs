@@ -14,6 +14,7 @@ import { RabbitMqBroker, WarrenBroker, brokerNodeFlags } from './lib/broker-cont
 import { formatNumber, table } from './lib/report.mjs';
 import { machineNote, runScenario, warrenBuild } from './lib/runner.mjs';
 import { SUITE, entryName, margin, targetText } from './suite.mjs';
+import { suiteMarkdown, worstFirst } from './lib/suite-markdown.mjs';
 
 const USAGE = `Usage: node bench/run-suite.mjs [options]
 
@@ -210,25 +211,9 @@ summary.seconds = Math.round((performance.now() - suiteStart) / 1000);
 const l = loads.filter((x) => typeof x === 'number');
 summary.loadavg1m = { min: l.length ? Math.min(...l) : null, max: l.length ? Math.max(...l) : null };
 
-/** The rows with a target, the least margin first; then the others in suite order. */
-function worstFirst(results) {
-  const withTarget = results.filter((x) => x.target !== null).sort((a, b) => (a.margin ?? -Infinity) - (b.margin ?? -Infinity));
-  return [...withTarget, ...results.filter((x) => x.target === null)];
-}
-
 if (values.markdown) {
-  const lines = [
-    `Suite run ${summary.date} (Warren ${summary.warren.gitHead ?? 'unknown'}${warrenArgs.length || warrenNodeArgs.length ? `, started with ${[...warrenNodeArgs, ...warrenArgs].join(' ')}` : ', its defaults'}; ${smoke ? 'smoke mode, ' : ''}medians of ${repeat} alternating runs unless noted; ${summary.seconds} s; load average ${summary.loadavg1m.min}–${summary.loadavg1m.max}).`,
-    '',
-    '| figure | Warren | RabbitMQ | W/R | target | met | conditions |',
-    '| --- | ---: | ---: | ---: | --- | --- | --- |',
-  ];
-  for (const x of worstFirst(summary.results)) {
-    const rabbit = x.rabbitNote ? x.rabbitNote : formatNumber(x.rabbitmq);
-    const met = x.target === null ? '' : x.met ? 'yes' : x.verified.warren < x.verified.runs.warren ? '**no** (unverified)' : '**no**';
-    lines.push(`| ${x.label} | ${formatNumber(x.warren)} | ${rabbit} | ${x.ratio === null ? 'n/a' : `${x.ratio}×`} | ${targetText(x.target ?? undefined)} | ${met} | ${x.cond} |`);
-  }
-  writeFileSync(values.markdown, `${lines.join('\n')}\n`);
+  const heading = `Suite run ${summary.date} (Warren ${summary.warren.gitHead ?? 'unknown'}${warrenArgs.length || warrenNodeArgs.length ? `, started with ${[...warrenNodeArgs, ...warrenArgs].join(' ')}` : ', its defaults'}; ${smoke ? 'smoke mode, ' : ''}medians of ${repeat} alternating runs unless noted; ${summary.seconds} s; load average ${summary.loadavg1m.min}–${summary.loadavg1m.max}).`;
+  writeFileSync(values.markdown, suiteMarkdown(heading, summary.results));
 }
 
 if (!values.json) {
