@@ -1,4 +1,3 @@
-import { BusyPoll } from './transport/busy-poll.js';
 import type { Server, Socket } from 'node:net';
 import { readFile } from 'node:fs/promises';
 import { AmqpChannelError } from './protocol/errors.js';
@@ -32,6 +31,7 @@ import type { BrokerView, Listener, ResourceStatus } from './monitoring/broker-v
 import { StatsSampler } from './monitoring/sampler.js';
 import { startManagementServer, type HttpServer } from './management/server.js';
 import { startMetricsServer } from './metrics/server.js';
+import { BusyPoll } from './transport/busy-poll.js';
 
 const pkg = createRequire(import.meta.url)('../package.json') as { version: string };
 export const WARREN_VERSION: string = pkg.version;

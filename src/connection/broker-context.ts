@@ -1,8 +1,8 @@
-import type { BusyPoll } from '../transport/busy-poll.js';
 import type { Logger } from 'pino';
 import type { WarrenConfig } from '../config/config.js';
 import type { Core } from '../operations/core.js';
 import type { FieldTable } from '../protocol/field-types.js';
+import type { BusyPoll } from '../transport/busy-poll.js';
 import type { Channel } from './channel.js';
 import type { Connection } from './connection.js';
 

@@ -14,7 +14,8 @@ describe('busy polling after socket reads', () => {
   });
 
   it('keeps the event loop turning for the window, then lets it sleep; reads inside the window extend the same spin', async () => {
-    const poll = new BusyPoll(2_000);
+    // a window far longer than a turn of the loop, even on a loaded machine: the turns below stay in one spin
+    const poll = new BusyPoll(200_000);
     poll.noteActivity();
     expect(poll.active).toBe(true);
     // the loop is not blocked: other callbacks run while it spins, and further reads join the spin
