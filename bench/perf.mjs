@@ -39,6 +39,7 @@ Options:
                         (basic.cancel, queue depth) and must be each producer's newest messages
   --ack-rate <msg/s>    manual-ack consumers release their acks at this rate (a slow consumer;
                         flood: 1000)
+  --probe-interval <ms> flood (default 10), delete-stall (5): the bystander's publish interval
   --stall <s>           backlog-transient: end the fill after this long without progress (default 30)
   --warren-args="<o>"   with --manage warren: extra \`warren start\` options (default: its defaults)
   --client <c>          raw (default: minimal client on Warren's dist/protocol codec) | amqplib

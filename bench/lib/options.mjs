@@ -67,6 +67,7 @@ export const PERF_FLAGS = {
   'catch-up': { type: 'string' },
   stall: { type: 'string' },
   'ack-rate': { type: 'string' },
+  'probe-interval': { type: 'string' },
   'warren-args': { type: 'string' },
   client: { type: 'string' },
   connections: { type: 'string' },
@@ -124,6 +125,7 @@ export function explicitOptions(values) {
   if (values.stall !== undefined) o.stall = num('stall', values.stall, 1);
   if (values['catch-up'] !== undefined) o.catchUp = num('catch-up', values['catch-up'], 0);
   if (values['ack-rate'] !== undefined) o.ackRate = num('ack-rate', values['ack-rate'], 0);
+  if (values['probe-interval'] !== undefined) o.probeInterval = num('probe-interval', values['probe-interval'], 1);
   if (values['warren-args'] !== undefined) o.warrenArgs = values['warren-args'].split(/\s+/).filter(Boolean);
   if (values.client !== undefined) {
     if (!['raw', 'amqplib'].includes(values.client)) throw new Error('--client must be raw or amqplib');
