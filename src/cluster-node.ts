@@ -9,6 +9,8 @@ import { Broker } from './broker.js';
 import type { BrokerAdmin } from './operations/broker-admin.js';
 import type { ClusterConfig, WarrenConfig } from './config/config.js';
 import { CLEAN_SHUTDOWN_FILE } from './store/clean-shutdown.js';
+import { lockDataDir, type DirLock } from './store/dir-lock.js';
+import { StoreError } from './store/store-error.js';
 import { LevelStore } from './store/level-store.js';
 import { listen } from './transport/listener.js';
 import { LevelApplyTarget } from './cluster/apply-target.js';
@@ -142,6 +144,8 @@ export class ClusterNode {
   private readonly held = new Set<HeldConnection>();
   private readonly cluster: ClusterConfig;
   private readonly dataDir: string;
+  /** the data dir's lock (store/dir-lock.ts), held from the start to the end of close, whatever the role */
+  private dirLock: DirLock | null = null;
 
   constructor(
     private readonly config: WarrenConfig,
@@ -154,9 +158,29 @@ export class ClusterNode {
   }
 
   async start(): Promise<RunningClusterNode> {
+    // the data dir's lock before anything reads or writes it, as a single node's store takes
+    // it; held through every role change (the stores opened meanwhile take none of their own)
+    // until close(): a second process on the same data dir is refused here
+    try {
+      await mkdir(this.dataDir, { recursive: true });
+    } catch (e) {
+      throw new StoreError(`cannot create data directory ${this.dataDir}: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
+    }
+    const lock = await lockDataDir(this.dataDir);
+    this.dirLock = lock;
+    try {
+      return await this.startLocked();
+    } catch (err) {
+      this.dirLock = null;
+      await lock.release().catch(() => {});
+      throw err;
+    }
+  }
+
+  private async startLocked(): Promise<RunningClusterNode> {
     const c = this.cluster;
     // the store first: the data dir must be a valid store before anything else goes into it
-    const init = new LevelStore(this.dataDir, this.logger.child({ component: 'store' }));
+    const init = new LevelStore(this.dataDir, this.logger.child({ component: 'store' }), { lockHeld: true });
     await init.open();
     await init.close();
     const clusterDir = join(this.dataDir, 'cluster');
@@ -322,7 +346,7 @@ export class ClusterNode {
     this.followerDb = null;
     this.promoting = true;
     try {
-      const store = new ReplicatedLevelStore(this.dataDir, this.logger.child({ component: 'store' }), { forceRecovery: this.config.forceRecovery });
+      const store = new ReplicatedLevelStore(this.dataDir, this.logger.child({ component: 'store' }), { forceRecovery: this.config.forceRecovery, lockHeld: true });
       this.store = store;
       if (db !== null) {
         await store.openOn(db).catch(async (err: unknown) => {
@@ -565,6 +589,9 @@ export class ClusterNode {
     await this.shutdownListeners();
     await this.coordinator.close();
     await this.log.close();
+    const lock = this.dirLock;
+    this.dirLock = null;
+    await lock?.release();
   }
 }
 

@@ -87,7 +87,16 @@ export interface LevelStoreOptions extends IntegrityOptions {
   readonly bodyFileSize?: number;
   /** a sparse body file is compacted once none of its messages was deleted for this long; default 5 s */
   readonly bodyCompactAfterMs?: number;
+  /**
+   * The caller holds the data dir's lock (lockDataDir) for longer than the store is open, and
+   * the store takes none of its own: a cluster node holds it from its start to its stop,
+   * through its follower and leader roles (a second lock in the same process is refused).
+   */
+  readonly lockHeld?: boolean;
 }
+
+/** what a store whose caller holds the data dir's lock releases at its close: nothing */
+const CALLER_HELD_LOCK: DirLock = { release: async () => {} };
 
 const EMPTY = Buffer.alloc(0);
 /** values moved per commit by body-file compaction */
@@ -273,7 +282,7 @@ export class LevelStore implements Store {
     }
     let lock: DirLock;
     try {
-      lock = await lockDataDir(dir);
+      lock = this.options.lockHeld === true ? CALLER_HELD_LOCK : await lockDataDir(dir);
     } catch (e) {
       await held?.close().catch(() => {});
       throw e;
