@@ -19,8 +19,8 @@ import type { IsrRecord, LeaderInfo, NodeRole } from './cluster/coordinator.js';
 import { DEFAULT_KEEPALIVE_MS, DEFAULT_MARGIN_MS, EtcdCoordinator } from './cluster/etcd-coordinator.js';
 import { connectHandshake, Purpose, type PurposeCode } from './cluster/link.js';
 import { OpLog } from './cluster/op-log.js';
-import { encodeProxyV1, parseProxyV1 } from './cluster/proxy-protocol.js';
-import { splice } from './cluster/proxy-splice.js';
+import { ClientProxy } from './cluster/client-proxy.js';
+import { parseProxyV1 } from './cluster/proxy-protocol.js';
 import { ReplicatedLevelStore } from './cluster/replicated-store.js';
 import { ReplicationFollower, type FollowerStatus } from './cluster/replication-follower.js';
 import { ReplicationLeader, type LeaderStatus } from './cluster/replication-leader.js';
@@ -68,6 +68,20 @@ const HOLD_MAX = 1024;
 
 /** a proxied client whose leader side ended is destroyed if it has not closed its side after this long */
 const PROXY_LINGER_MS = 5_000;
+/**
+ * A client connecting through a follower waits this long past the lease TTL, from its connect,
+ * for a leader to answer it (client-proxy.ts): a dead leader's lease runs out within the TTL,
+ * and the election and the new leader's opening (store recovery, its first ISR write) take
+ * about a second more, up to a few with a large backlog. 8 s at the default TTL of 3 s, under
+ * the Java client's 10 s handshake timeout and pika's 10 s socket timeout.
+ */
+const PROXY_WAIT_MARGIN_MS = 5_000;
+/** what a client may send before a leader answers (its protocol header is 8 bytes) */
+const PROXY_MAX_BUFFERED = 4096;
+/** clients waiting for a leader at most (their kept bytes: at most 4 MiB) */
+const PROXY_MAX_PENDING = 1024;
+/** first delay before the same leader is tried again after it refused a client */
+const PROXY_RETRY_MS = 50;
 
 interface HeldConnection {
   readonly socket: Duplex;
@@ -137,8 +151,8 @@ export class ClusterNode {
   private transitions: Promise<void> = Promise.resolve();
   private closed = false;
   private campaignRetry: NodeJS.Timeout | null = null;
-  /** client connections this node forwards, by the term of the leader they go to */
-  private readonly proxied = new Map<Duplex, number>();
+  /** client connections this node forwards to the leader */
+  private proxies!: ClientProxy;
   /** set while promote() runs: connections arriving meanwhile are held for the broker (HOLD_MS) */
   private promoting = false;
   private readonly held = new Set<HeldConnection>();
@@ -198,6 +212,22 @@ export class ClusterNode {
       secret: () => this.coordinator.secret,
       self: () => ({ nodeId: this.nodeId, term: this.leader?.term ?? 0 }),
       onLink: (purpose, socket, nodeId, rest) => this.onLink(purpose, socket, nodeId, rest),
+      logger: this.logger,
+    });
+    this.proxies = new ClientProxy({
+      selfId: this.nodeId,
+      leader: () => this.coordinator?.currentLeader() ?? null,
+      dial: (leader) => {
+        const upstream = dialCluster(this.tls)(leader.cluster);
+        return { upstream, ready: connectHandshake(upstream, this.coordinator.secret, this.nodeId, Purpose.Proxy).then((r) => r.rest) };
+      },
+      servesLocally: () => (this.role === 'leader' && this.broker !== null) || this.promoting,
+      serveLocally: (client, head) => this.serveLocally(client, head),
+      waitMs: c.leaseTtl * 1000 + PROXY_WAIT_MARGIN_MS,
+      maxBuffered: PROXY_MAX_BUFFERED,
+      maxPending: PROXY_MAX_PENDING,
+      retryMs: PROXY_RETRY_MS,
+      lingerMs: PROXY_LINGER_MS,
       logger: this.logger,
     });
     this.clusterPort = await this.clusterServer.listen();
@@ -287,8 +317,9 @@ export class ClusterNode {
       return;
     }
     // connections forwarded to a leader that is gone (or paused, or cut off) cannot be served
-    // any more: close them now so their clients reconnect at once rather than after heartbeats
-    for (const [s, term] of this.proxied) if (leader === null || term !== leader.term) s.destroy();
+    // any more: close them now so their clients reconnect at once rather than after heartbeats;
+    // those the old leader never answered go to the next one instead (client-proxy.ts)
+    this.proxies.leaderChanged(leader);
     if (leader === null || leader.id === this.nodeId) this.follower?.follow(null);
     else this.follower?.follow({ id: leader.id, cluster: leader.cluster, term: leader.term });
   }
@@ -345,6 +376,8 @@ export class ClusterNode {
     const db = this.followerDb;
     this.followerDb = null;
     this.promoting = true;
+    // clients waiting for a leader are held here from now on
+    this.proxies.wake();
     try {
       const store = new ReplicatedLevelStore(this.dataDir, this.logger.child({ component: 'store' }), { forceRecovery: this.config.forceRecovery, lockHeld: true });
       this.store = store;
@@ -436,7 +469,7 @@ export class ClusterNode {
     const broker = this.broker;
     this.broker = null;
     if (broker !== null) await broker.stopServing(reason).catch((err) => this.logger.warn({ err }, 'cluster: closing connections failed'));
-    for (const s of this.proxied.keys()) s.destroy();
+    this.proxies.dropSpliced();
     // writes still in the store fail with NotLeaderError; let them settle, then close it
     await new Promise((r) => setImmediate(r));
     const store = this.store;
@@ -503,44 +536,18 @@ export class ClusterNode {
       this.hold(socket, socket.remoteAddress, socket.remotePort);
       return;
     }
-    const leader = this.coordinator?.currentLeader();
-    if (this.role !== 'follower' || leader === null || leader === undefined || leader.id === this.nodeId) {
-      socket.destroy(); // no leader to serve this client yet: it reconnects
-      return;
-    }
-    this.proxy(socket, leader);
+    // to the leader, or to the next one if that one fails before it answers (client-proxy.ts)
+    this.proxies.accept(socket);
   }
 
-  /** pipes a client's connection to the leader's cluster port, after the handshake and a PROXY v1 header */
-  private proxy(client: Socket, leader: LeaderInfo): void {
+  /** a client that waited for a leader is served by this node, which leads now or is being promoted */
+  private serveLocally(client: Socket, head: Buffer): void {
     client.pause();
-    const upstream = dialCluster(this.tls)(leader.cluster);
-    this.proxied.set(client, leader.term);
-    const drop = (): void => {
-      this.proxied.delete(client);
-      client.destroy();
-      upstream.destroy();
-    };
-    let spliced = false;
-    upstream.on('error', drop);
-    upstream.on('close', () => {
-      if (!spliced) drop(); // refused before the splice: the client reconnects
-    });
-    client.on('close', drop);
-    connectHandshake(upstream, this.coordinator.secret, this.nodeId, Purpose.Proxy).then(
-      ({ rest }) => {
-        if (upstream.destroyed || client.destroyed) {
-          drop();
-          return;
-        }
-        upstream.write(encodeProxyV1(client.remoteAddress, client.remotePort, client.localAddress, client.localPort));
-        if (rest.length > 0) client.write(rest);
-        spliced = true;
-        splice(client, upstream, PROXY_LINGER_MS, drop);
-        client.resume();
-      },
-      () => drop(),
-    );
+    if (head.length > 0) client.unshift(head);
+    if (this.role === 'leader' && this.broker !== null) {
+      this.broker.adopt(client, client.remoteAddress, client.remotePort);
+      client.resume();
+    } else this.hold(client, client.remoteAddress, client.remotePort);
   }
 
   // ------------------------------------------------------------------ status, close
@@ -565,7 +572,7 @@ export class ClusterNode {
   private async shutdownListeners(): Promise<void> {
     const amqp = this.amqpServer;
     this.amqpServer = null;
-    for (const s of this.proxied.keys()) s.destroy();
+    this.proxies?.close();
     this.releaseHeld(null);
     await Promise.all([amqp === null ? undefined : new Promise<void>((r) => amqp.close(() => r())), this.clusterServer.close()]);
   }
