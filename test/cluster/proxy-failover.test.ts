@@ -35,7 +35,15 @@ describe('connecting through a follower during a failover', () => {
     }
     const check = await (await conns[0]!.createChannel()).checkQueue('proxy-failover');
     expect(check.messageCount).toBe(2);
+    const clientPorts = conns.map((c) => (c as unknown as { connection: { stream: { localPort: number } } }).connection.stream.localPort);
     for (const c of conns) await c.close();
+
+    // the new leader saw each client's own address (the PROXY header sent again with the retry)
+    const peers = (): unknown[] => cluster.logs(leader).filter((l) => l.time >= killedAt && l.msg === 'connection closed').map((l) => l.peer);
+    for (let end = Date.now() + 10_000; !clientPorts.every((p) => peers().includes(`127.0.0.1:${p}`)); ) {
+      if (Date.now() > end) throw new Error(`the leader logged peers ${JSON.stringify(peers())}, not the clients' ${JSON.stringify(clientPorts)}`);
+      await new Promise((r) => setTimeout(r, 20));
+    }
 
     // each client waited in its follower for the failover: the new leader served its own
     // client once promoted, the other follower forwarded its client to the new leader
