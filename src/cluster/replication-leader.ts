@@ -142,9 +142,17 @@ export class ReplicationLeader extends EventEmitter {
     }
     this.timer = setInterval(() => this.tick(), HEARTBEAT_MS);
     this.timer.unref();
-    const ok = await this.o.gate.writeIsr([...initial]);
+    // first in the ISR chain: a follower that catches up meanwhile (the previous leader,
+    // rejoining) is written after it, onto this ISR, never onto the empty one before it
+    const write = this.isrChain.then(() => this.o.gate.writeIsr([...initial]));
+    this.isrChain = write.then(
+      (ok) => {
+        if (ok) this.etcdIsr = initial;
+      },
+      () => {},
+    );
+    const ok = await write;
     if (!ok) throw new NotLeaderError('fenced out while writing the ISR');
-    this.etcdIsr = initial;
     // records a previous leader sent us but whose commit we never learnt: commit them now (Raft)
     for (let seq = this.appliedSeq + 1; seq <= this.lastSeq; seq++) {
       const buf = await this.o.log.get(seq);

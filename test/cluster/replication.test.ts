@@ -71,7 +71,7 @@ async function root(): Promise<string> {
   return r;
 }
 
-async function startLeader(n: Node, gate: FakeGate, members: string[], opts: { retain?: number; timeout?: number; term?: number } = {}) {
+async function startLeader(n: Node, gate: FakeGate, members: string[], opts: { retain?: number; timeout?: number; term?: number; logger?: typeof logger } = {}) {
   const leader = new ReplicationLeader({
     log: n.log,
     target: n.target,
@@ -81,7 +81,7 @@ async function startLeader(n: Node, gate: FakeGate, members: string[], opts: { r
     minInsync: 1,
     followerAckTimeoutMs: opts.timeout ?? 500,
     retainRecords: opts.retain ?? 10_000,
-    logger,
+    logger: opts.logger ?? logger,
   });
   const server = new ClusterServer({
     host: '127.0.0.1',
@@ -167,6 +167,38 @@ describe('replication', () => {
     await leader.append([put('x', '3')]);
     await until(() => fb.status().appliedSeq === leader.status().commitSeq, 'b applied');
     expect(await dump(b.db)).toEqual(await dump(a.db));
+  });
+
+  it('a follower that catches up while the term\'s first ISR write is under way joins onto that ISR, not instead of it', async () => {
+    // the previous leader c, left out of the new term's ISR, rejoins at once; etcd is slow
+    // (just back from a quorum loss) and the leader's first ISR write has not returned yet
+    const r = await root();
+    const [a, b, c] = [await node('a', r), await node('b', r), await node('c', r)];
+    let release!: () => void;
+    const held = new Promise<void>((res) => (release = res));
+    const gate = new (class extends FakeGate {
+      first = true;
+      override async writeIsr(members: readonly string[]): Promise<boolean> {
+        if (this.first) {
+          this.first = false;
+          await held;
+        }
+        return super.writeIsr(members);
+      }
+    })();
+    const lines: { msg: string; follower?: string }[] = [];
+    const capture = pino({ level: 'info' }, { write: (line: string) => void lines.push(JSON.parse(line) as { msg: string; follower?: string }) });
+    const { leader, port, started } = await startLeader(a, gate, ['a', 'b'], { logger: capture });
+    const fb = follower(b);
+    const fc = follower(c);
+    fb.follow({ id: 'a', cluster: `127.0.0.1:${port}`, term: 10 });
+    fc.follow({ id: 'a', cluster: `127.0.0.1:${port}`, term: 10 });
+    await until(() => lines.some((l) => l.msg === 'cluster: follower caught up; joining the ISR' && l.follower === 'c'), 'c caught up');
+    release();
+    await started;
+    await until(() => gate.isr.join() === 'a,b,c', 'c written into the ISR');
+    expect(gate.writes[0]).toEqual(['a', 'b']);
+    expect(leader.status().isr).toEqual(['a', 'b', 'c']);
   });
 
   it('evicts an ISR member that never shows up', async () => {
