@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import type { WriteInterceptor } from '../store/durable-log.js';
 import { LevelStore, type LevelStoreOptions } from '../store/level-store.js';
-import type { BatchOp } from '../store/native-batch.js';
+import { wholeOps, type BatchOp } from '../store/native-batch.js';
 import type { Op } from './record.js';
 import { NotLeaderError } from './replication-leader.js';
 
@@ -38,6 +38,6 @@ export class ReplicatedLevelStore extends LevelStore {
   private replicate(ops: readonly BatchOp[]): Promise<void> {
     const r = this.replicator;
     if (r === null) return Promise.reject(new NotLeaderError('this node is not the leader'));
-    return r.append(ops);
+    return r.append(wholeOps(ops));
   }
 }

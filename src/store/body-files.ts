@@ -5,6 +5,7 @@ import type { Logger } from 'pino';
 import { DamagedRecordError, Prefix, kindRange, messageIdOfKey, readU64, writeU64 } from './keys.js';
 import type { BatchOp, Db } from './native-batch.js';
 import { replaceFileDurably, syncDir } from './sync-dir.js';
+import type { PutValue } from './value-parts.js';
 
 /**
  * Big message values kept outside LevelDB, in append-only files under `<data dir>/bodies/`,
@@ -64,6 +65,11 @@ export interface BodyPointer {
   readonly offset: number;
   readonly length: number;
   readonly valueCrc: number;
+}
+
+/** The checksum a message value starts with (MESSAGE_CHECKSUM_SIZE octets, in its first part when in parts). */
+function storedCrc(value: PutValue): number {
+  return (Buffer.isBuffer(value) ? value : value.parts[0]!).readUInt32BE(0);
 }
 
 export function encodePointer(p: BodyPointer): Buffer {
@@ -365,9 +371,10 @@ export class BodyFiles {
       head.writeUInt32BE(value.length, 0);
       writeU64(head, 4, id);
       const offset = start + bytes + RECORD_HEADER;
-      chunks.push(head, value);
+      if (Buffer.isBuffer(value)) chunks.push(head, value);
+      else chunks.push(head, ...value.parts);
       bytes += record;
-      out[i] = { type: 'put', key: op.key, value: encodePointer({ file: file.no, offset, length: value.length, valueCrc: value.readUInt32BE(0) }) };
+      out[i] = { type: 'put', key: op.key, value: encodePointer({ file: file.no, offset, length: value.length, valueCrc: storedCrc(value) }) };
       ids.push(id);
       files.push(file);
       sizes.push(record);
@@ -446,7 +453,7 @@ export class BodyFiles {
     if (this.where.size > 0) {
       for (const op of ops) {
         if (op.key[0] !== Prefix.Message) continue;
-        if (op.type === 'put' && isBodyPointer(op.value)) continue;
+        if (op.type === 'put' && Buffer.isBuffer(op.value) && isBodyPointer(op.value)) continue;
         const id = messageIdOfKey(op.key);
         const f = this.where.get(id);
         if (f !== undefined) this.forget(id, f);

@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import type { BatchOp, WriteBatch } from './native-batch.js';
 import type { CommitListener } from './store.js';
+import type { ValueParts } from './value-parts.js';
 import type { WriteMeter } from './write-meter.js';
 
 const RETRY_MIN_MS = 50;
@@ -16,6 +17,8 @@ const OP_OVERHEAD = 64;
 export interface DeferredValue {
   readonly length: number;
   encode(): Buffer;
+  /** the value in parts, not copied together (for values the write takes in parts: DurableLogHost.partsFrom) */
+  encodeParts?(): ValueParts;
 }
 
 /** What a key is set to in a batch: a value, one to encode at the write, or null (delete). */
@@ -52,6 +55,8 @@ export interface DurableLogHost {
   readonly backlogHigh: number;
   /** ... or past this many operations */
   readonly backlogOpsHigh: number;
+  /** deferred values of at least this many octets are written in parts when they can be (the body files take them so) */
+  readonly partsFrom: number;
 }
 
 /**
@@ -369,8 +374,12 @@ export class DurableLog {
     try {
       if (batch.ops.size > 0) {
         const ops: BatchOp[] = [];
+        const partsFrom = this.host.partsFrom;
         for (const [k, v] of batch.ops) {
-          ops.push(v === null ? { type: 'del', key: Buffer.from(k, 'latin1') } : { type: 'put', key: Buffer.from(k, 'latin1'), value: Buffer.isBuffer(v) ? v : v.encode() });
+          const key = Buffer.from(k, 'latin1');
+          if (v === null) ops.push({ type: 'del', key });
+          else if (Buffer.isBuffer(v)) ops.push({ type: 'put', key, value: v });
+          else ops.push({ type: 'put', key, value: v.length >= partsFrom && v.encodeParts !== undefined ? v.encodeParts() : v.encode() });
         }
         await this.write(ops, { sync: true });
       }

@@ -29,6 +29,7 @@ import { crc32c } from '@node-rs/crc32';
 import { bindingArgsKey } from '../protocol/binding-args-key.js';
 import type { BindingRecord, MessageRecord } from './store.js';
 import { StoreError } from './store-error.js';
+import { ValueParts } from './value-parts.js';
 
 export const Prefix = {
   Meta: 0x00,
@@ -171,21 +172,38 @@ export class DeferredMessage {
   encode(): Buffer {
     return encodeMessage(this.record);
   }
+
+  /** The value as its head and the body itself, not copied (for a value the body files take). */
+  encodeParts(): ValueParts {
+    const record = this.record;
+    const head = encodeMessageHead(record, 0);
+    head.writeUInt32BE(crc32c(record.body, crc32c(head.subarray(MESSAGE_CHECKSUM_SIZE))) >>> 0, 0);
+    return new ValueParts([head, record.body], this.length);
+  }
 }
 
-export function encodeMessage(record: MessageRecord): Buffer {
+/**
+ * The value up to its body (the checksum left for the caller: exchange, routing key,
+ * properties) in a buffer with `room` octets after it.
+ */
+function encodeMessageHead(record: MessageRecord, room: number): Buffer {
   const exchange = Buffer.from(record.exchange, 'utf8');
   const routingKey = Buffer.from(record.routingKey, 'utf8');
   const props = record.rawProperties;
-  const body = record.body;
-  const value = Buffer.allocUnsafe(MESSAGE_CHECKSUM_SIZE + 2 + exchange.length + 2 + routingKey.length + 4 + props.length + body.length);
+  const value = Buffer.allocUnsafe(MESSAGE_CHECKSUM_SIZE + 2 + exchange.length + 2 + routingKey.length + 4 + props.length + room);
   let o = value.writeUInt16BE(exchange.length, MESSAGE_CHECKSUM_SIZE);
   o += exchange.copy(value, o);
   o = value.writeUInt16BE(routingKey.length, o);
   o += routingKey.copy(value, o);
   o = value.writeUInt32BE(props.length, o);
-  o += props.copy(value, o);
-  body.copy(value, o);
+  props.copy(value, o);
+  return value;
+}
+
+export function encodeMessage(record: MessageRecord): Buffer {
+  const body = record.body;
+  const value = encodeMessageHead(record, body.length);
+  body.copy(value, value.length - body.length);
   value.writeUInt32BE(crc32c(value.subarray(MESSAGE_CHECKSUM_SIZE)) >>> 0, 0);
   return value;
 }

@@ -33,7 +33,7 @@ import {
 } from './keys.js';
 import { recoverIndex } from './level-recovery.js';
 import { SegmentSpill, SPILL_DIR } from './segment-spill.js';
-import { BodyFiles, BODIES_DIR, isBodyPointer } from './body-files.js';
+import { BodyFiles, BODIES_DIR, BODY_FILE_THRESHOLD, isBodyPointer } from './body-files.js';
 import { WriteBehind, type WriteBehindLimits } from './write-behind.js';
 import { MessageRefs } from './message-refs.js';
 import { upgradeStore } from './migrations.js';
@@ -225,6 +225,8 @@ export class LevelStore implements Store {
         backlogChanged: (bytes, ops) => writeBehind.durableBacklog(bytes, ops),
         backlogHigh: writeBehind.limits.durableHigh,
         backlogOpsHigh: writeBehind.limits.durableOpsHigh ?? Infinity,
+        // values the body files take are written there from their parts (the body is not copied again)
+        partsFrom: options.bodyFiles === false ? Infinity : BODY_FILE_THRESHOLD,
         meter: this.writeMeter,
       },
       logger,

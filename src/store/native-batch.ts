@@ -1,12 +1,33 @@
 import { createRequire } from 'node:module';
 import type { Level } from 'level';
+import type { PutValue } from './value-parts.js';
 
-export type BatchOp = { type: 'put'; key: Buffer; value: Buffer } | { type: 'del'; key: Buffer };
+export type BatchOp = { type: 'put'; key: Buffer; value: PutValue } | { type: 'del'; key: Buffer };
+/** An operation whose value is in one buffer. */
+export type WholeOp = { type: 'put'; key: Buffer; value: Buffer } | { type: 'del'; key: Buffer };
+
+/** `ops` with every value in one buffer (the same array when none is in parts, as is usual). */
+export function wholeOps(ops: readonly BatchOp[]): readonly WholeOp[] {
+  let i = 0;
+  while (i < ops.length) {
+    const op = ops[i]!;
+    if (op.type === 'put' && !Buffer.isBuffer(op.value)) break;
+    i++;
+  }
+  if (i === ops.length) return ops as readonly WholeOp[];
+  const out = ops.slice(0, i) as WholeOp[];
+  for (; i < ops.length; i++) {
+    const op = ops[i]!;
+    out.push(op.type === 'put' && !Buffer.isBuffer(op.value) ? { type: 'put', key: op.key, value: op.value.join() } : (op as WholeOp));
+  }
+  return out;
+}
+
 export type Db = Level<Buffer, Buffer>;
 export type WriteBatch = (ops: readonly BatchOp[], options: { sync: boolean }) => Promise<void>;
 
 interface ClassicLevelBinding {
-  batch_do(context: unknown, ops: readonly BatchOp[], options: { sync: boolean }): Promise<void>;
+  batch_do(context: unknown, ops: readonly WholeOp[], options: { sync: boolean }): Promise<void>;
 }
 
 /** classic-level's native binding, loaded through `level` (which is classic-level on Node). */
@@ -41,9 +62,9 @@ export function batchWriter(db: Db): WriteBatch {
   const context = contextOf(db);
   if (binding !== null && context !== undefined) {
     const b = binding;
-    return (ops, options) => b.batch_do(context, ops, options);
+    return (ops, options) => b.batch_do(context, wholeOps(ops), options);
   }
-  return (ops, options) => db.batch(ops as BatchOp[], options);
+  return (ops, options) => db.batch(wholeOps(ops) as WholeOp[], options);
 }
 
 /** Whether writes use the native path (tests check that the prompt release is in force). */

@@ -28,6 +28,7 @@ function heldLog(): { log: DurableLog; writes: Write[]; next: () => Promise<Writ
     backlogChanged: () => {},
     meter: new WriteMeter(),
     backlogHigh: 1 << 30,
+    partsFrom: Infinity,
     backlogOpsHigh: 1 << 30,
   };
   const log = new DurableLog(host, createLogger('silent'));
