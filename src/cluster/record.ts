@@ -77,6 +77,32 @@ export function validateRecord(buf: Buffer): void {
   if (at !== buf.length) throw new RecordFormatError('trailing bytes after the last op');
 }
 
+/**
+ * Hands a record's ops to `put` and `del` in order, keys and values as views into `buf`,
+ * without building op objects (a follower applying records to its store). The record is
+ * validated first, as decodeRecord does: a malformed one throws before any op is handed out.
+ */
+export function forEachOp(buf: Buffer, put: (key: Buffer, value: Buffer) => void, del: (key: Buffer) => void): void {
+  validateRecord(buf);
+  const count = buf.readUInt32BE(16);
+  let at = RECORD_HEADER;
+  for (let i = 0; i < count; i++) {
+    const type = buf[at];
+    const klen = buf.readUInt32BE(at + 1);
+    at += 5;
+    const key = buf.subarray(at, at + klen);
+    at += klen;
+    if (type === OP_PUT) {
+      const vlen = buf.readUInt32BE(at);
+      at += 4;
+      put(key, buf.subarray(at, at + vlen));
+      at += vlen;
+    } else {
+      del(key);
+    }
+  }
+}
+
 /** Decodes and validates a record; keys and values are views into `buf`. */
 export function decodeRecord(buf: Buffer): LogRecord {
   if (buf.length < RECORD_HEADER) throw new RecordFormatError('record shorter than its header');

@@ -4,7 +4,7 @@ import type { Logger } from 'pino';
 import type { ApplyTarget } from './apply-target.js';
 import { connectHandshake, FRAME_MAX, FrameDecoder, FrameType, frame, LinkError, Purpose, readU64, u64 } from './link.js';
 import type { OpLog } from './op-log.js';
-import { decodeRecord, recordSeq, recordTerm, validateRecord, type Op } from './record.js';
+import { recordSeq, recordTerm, validateRecord } from './record.js';
 
 export interface LeaderAddress {
   readonly id: string;
@@ -364,19 +364,18 @@ export class ReplicationFollower extends EventEmitter {
       const upTo = this.applyUpTo;
       let applied = log.applied;
       if (upTo <= applied.seq) return;
-      const ops: Op[] = [];
+      const records: Buffer[] = [];
       let bytes = 0;
       const from = applied.seq;
       for (let seq = from + 1; seq <= upTo && seq - from <= APPLY_GROUP_RECORDS && bytes < APPLY_GROUP_BYTES; ) {
         const buf = await log.get(seq);
         if (buf === undefined) throw new Error(`op log hole at ${seq}`);
-        const r = decodeRecord(buf);
-        for (const op of r.ops) ops.push(op);
+        records.push(buf);
         bytes += buf.length;
-        applied = { seq, term: r.term };
+        applied = { seq, term: recordTerm(buf) };
         seq++;
       }
-      await this.o.target.apply(ops);
+      await this.o.target.applyRecords(records);
       if (this.installing || this.stopped) return;
       await log.setApplied(applied);
       // the log is kept RETAIN_RECORDS behind, pruned in steps of PRUNE_EVERY

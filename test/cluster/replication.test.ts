@@ -403,14 +403,14 @@ describe('follower applier groups', () => {
     await b.log.append(records, true);
     await b.log.setCommitted(2500);
     const writes: number[] = [];
-    const apply = b.target.apply.bind(b.target);
-    b.target.apply = async (ops) => {
-      writes.push(ops.length);
-      await apply(ops);
+    const applyRecords = b.target.applyRecords.bind(b.target);
+    b.target.applyRecords = async (recs) => {
+      writes.push(recs.length);
+      await applyRecords(recs);
     };
     const f = follower(b);
     await until(() => f.status().appliedSeq === 2500, 'the tail applied');
-    expect(writes).toEqual([2048, 2048, 904]);
+    expect(writes).toEqual([1024, 1024, 452]);
     for (let k = 0; k < 7; k++) {
       const last = 2500 - ((2500 - k) % 7); // the last seq writing k<k>
       expect((await b.db.get(Buffer.from(`k${k}`)))?.toString()).toBe(`v${last}`);
