@@ -290,7 +290,7 @@ export class ReplicationFollower extends EventEmitter {
       const upTo = Math.min(this.commitKnown, this.verified);
       if (upTo > this.applyUpTo) {
         this.applyUpTo = upTo;
-        // written to meta with the applier's next setApplied (started below)
+        // written to meta with the applier's next noteApplied (started below)
         log.noteCommitted(upTo);
       }
       this.startApplier();
@@ -377,7 +377,7 @@ export class ReplicationFollower extends EventEmitter {
       }
       await this.o.target.applyRecords(records);
       if (this.installing || this.stopped) return;
-      await log.setApplied(applied);
+      log.noteApplied(applied);
       // the log is kept RETAIN_RECORDS behind, pruned in steps of PRUNE_EVERY
       if (applied.seq - log.basePosition.seq > RETAIN_RECORDS + PRUNE_EVERY) await log.prune(applied.seq - RETAIN_RECORDS);
       this.emit('applied', applied.seq);

@@ -269,11 +269,7 @@ export class ReplicationLeader extends EventEmitter {
         }
       }
       // noted behind the log's writes, not waited for: it may lag the store (see OpLog)
-      if (!this.stopped) {
-        void this.o.log.setApplied({ seq: this.appliedSeq, term: this.appliedTerm }).catch((err) => {
-          if (!this.stopped) this.fail(err);
-        });
-      }
+      if (!this.stopped) this.o.log.noteApplied({ seq: this.appliedSeq, term: this.appliedTerm });
     } catch (err) {
       this.fail(err);
     } finally {

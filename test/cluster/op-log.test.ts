@@ -2,8 +2,8 @@ import { mkdtemp, open, readdir, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Level } from 'level';
-import { afterEach, describe, expect, it } from 'vitest';
-import { OpLog } from '../../src/cluster/op-log.js';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { META_DEFER_MS, OpLog } from '../../src/cluster/op-log.js';
 import { decodeRecord, encodeRecord } from '../../src/cluster/record.js';
 
 const dirs: string[] = [];
@@ -59,6 +59,21 @@ describe('op log (segment files)', () => {
     await expect(log.append([rec(4, 6)], true)).rejects.toThrow(/after 4/);
     await log.append([rec(4, 5)], true);
     expect(log.lastPosition.seq).toBe(5);
+  });
+
+  it('writes positions noted with noteApplied in one deferred meta write, and at close at the latest', async () => {
+    let log = await openLog(await freshDir());
+    await log.append(range(1, 5), true);
+    const writeMeta = vi.spyOn(log as unknown as { writeMeta: (sync: boolean) => Promise<void> }, 'writeMeta');
+    for (let seq = 1; seq <= 4; seq++) log.noteApplied({ seq, term: 3 });
+    expect(log.applied).toEqual({ seq: 4, term: 3 });
+    expect(writeMeta).not.toHaveBeenCalled();
+    await vi.waitFor(() => expect(writeMeta).toHaveBeenCalledTimes(1), { timeout: 5000, interval: META_DEFER_MS });
+    log.noteApplied({ seq: 5, term: 3 });
+    // closed before the deferred write is due: close writes it
+    log = await reopen(log);
+    expect(log.applied).toEqual({ seq: 5, term: 3 });
+    expect(log.committed).toBe(5);
   });
 
   it('keeps the commit point it was told (never past its records, never back)', async () => {
