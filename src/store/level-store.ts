@@ -38,7 +38,7 @@ import { WriteBehind, type WriteBehindLimits } from './write-behind.js';
 import { MessageRefs } from './message-refs.js';
 import { upgradeStore } from './migrations.js';
 import { quarantineRecords } from './quarantine.js';
-import { batchWriter, type BatchOp, type Db, type WriteBatch } from './native-batch.js';
+import { batchWriter, REUSABLE_BATCH_BYTES, reusableBatch, type BatchOp, type Db, type ReusableBatch, type WriteBatch } from './native-batch.js';
 import type {
   BindingRecord,
   CommitListener,
@@ -177,6 +177,8 @@ function errorCode(e: unknown): string | undefined {
 export class LevelStore implements Store {
   private db: Db | null = null;
   private writer: WriteBatch | null = null;
+  /** writeLevel's native batch, reused while the handle stays the same (native-batch.ts) */
+  private reused: { db: Db; batch: ReusableBatch | null; busy: boolean } | null = null;
   /**
    * The last local write failed. LevelDB keeps a failed write's error (its "background
    * error") and fails every later write with it until the database is reopened: the next
@@ -413,7 +415,7 @@ export class LevelStore implements Store {
    * LevelDB would fail every write with the first error (ENOSPC, EIO) until then, even once
    * the disk has room again. The kept operations (the durable log's retry) then go through.
    */
-  private async writeLocal(ops: readonly BatchOp[], options: { sync: boolean }): Promise<void> {
+  private async writeLocal(ops: readonly BatchOp[], options: { sync: boolean }, reuse = false): Promise<void> {
     if (this.writeError !== null) await this.reopenAfterWriteError(opsBytes(ops));
     const db = this.requireDb();
     const bodies = this.bodies;
@@ -421,7 +423,7 @@ export class LevelStore implements Store {
     const prepared = bodies.wants(ops) ? await bodies.prepare(ops, options.sync) : null;
     const written = prepared === null ? ops : prepared.ops;
     try {
-      await this.writeOps(written, options, db);
+      await this.writeOps(written, options, db, reuse);
     } catch (e) {
       if (this.db === db) this.writeError = toError(e);
       bodies.abandoned(prepared === null ? null : prepared.appended);
@@ -938,10 +940,13 @@ export class LevelStore implements Store {
    * One atomic write straight to this node's LevelDB, past the durable log and its write
    * seam: for the cluster leader applying what its replicas committed (the data the seam
    * handed it). It goes to the current handle, and after a failed write reopens the
-   * database first, as the store's own writes do.
+   * database first, as the store's own writes do. Writes of up to REUSABLE_BATCH_BYTES go
+   * through one native batch reused from write to write (native-batch.ts: about half the
+   * main-thread time per operation of batch_do, which was a leader's largest cost after GC);
+   * the store's own writes keep batchWriter.
    */
   writeLevel(ops: readonly BatchOp[], options: { sync: boolean }): Promise<void> {
-    return this.writeLocal(ops, options);
+    return this.writeLocal(ops, options, true);
   }
 
   /**
@@ -950,9 +955,35 @@ export class LevelStore implements Store {
    * own way). The native write batch is released as soon as the write completes
    * (native-batch.ts).
    */
-  protected async writeOps(ops: readonly BatchOp[], options: { sync: boolean }, db: Db): Promise<void> {
+  protected async writeOps(ops: readonly BatchOp[], options: { sync: boolean }, db: Db, reuse = false): Promise<void> {
+    const reused = reuse && db === this.db ? this.reusedBatch(db) : null;
+    if (reused !== null && reused.batch !== null && !reused.busy && opsBytes(ops) <= REUSABLE_BATCH_BYTES) {
+      const batch = reused.batch;
+      reused.busy = true;
+      try {
+        for (const op of ops) {
+          if (op.type === 'del') batch.del(op.key);
+          else batch.put(op.key, Buffer.isBuffer(op.value) ? op.value : op.value.join());
+        }
+      } catch (err) {
+        batch.clear();
+        reused.busy = false;
+        throw err;
+      }
+      try {
+        await batch.write(options);
+      } finally {
+        reused.busy = false;
+      }
+      return;
+    }
     const write = db === this.db && this.writer !== null ? this.writer : batchWriter(db);
     await write(ops, options);
+  }
+
+  private reusedBatch(db: Db): { db: Db; batch: ReusableBatch | null; busy: boolean } {
+    if (this.reused === null || this.reused.db !== db) this.reused = { db, batch: reusableBatch(db), busy: false };
+    return this.reused;
   }
 
   /** One chunk of index rows for the background deletion (protected: tests hold it to look at a deletion midway). */

@@ -94,7 +94,7 @@ function contextOf(db: Db): unknown {
  * 1 KiB and 40 B). Reuse is what keeps it from the chained batch's leak (a batch created per
  * write is freed only when V8 collects it): there is only ever this one. A cleared batch
  * keeps its buffer's capacity, so callers use it only for writes up to REUSABLE_BATCH_BYTES
- * (its memory stays below twice that) and write larger ones with batchWriter.
+ * (its memory stays below twice that: 8 MiB) and write larger ones with batchWriter.
  *
  * One write at a time: `write` must complete before the next `put`/`del`.
  */
@@ -108,7 +108,7 @@ export interface ReusableBatch {
 }
 
 /** writes larger than this (keys and values) do not go through a ReusableBatch */
-export const REUSABLE_BATCH_BYTES = 8 * 1024 * 1024;
+export const REUSABLE_BATCH_BYTES = 4 * 1024 * 1024;
 
 /** a ReusableBatch on this handle, or null when classic-level's binding is not reachable */
 export function reusableBatch(db: Db): ReusableBatch | null {
