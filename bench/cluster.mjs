@@ -7,7 +7,7 @@
 // and three nodes; the perf client connects to the leader, and for `confirm` also through a
 // follower (the proxied path). Every node keeps its data dir on the same disk.
 import { spawn, execFileSync } from 'node:child_process';
-import { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
+import { closeSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -29,6 +29,7 @@ const { values } = parseArgs({
     size: { type: 'string', default: '1024' },
     scenario: { type: 'string' },
     'cpu-prof': { type: 'string' },
+    threads: { type: 'boolean', default: false },
     json: { type: 'boolean', default: false },
     help: { type: 'boolean', default: false },
   },
@@ -45,6 +46,9 @@ if (values.help) {
                       while publishing, then drained)
   --cpu-prof <dir>    start every Warren node with --cpu-prof, profiles in <dir>/<side>-<node>-<run>/
                       (the nodes are killed with SIGTERM so the profiles are written)
+  --threads           also print (stderr) each node's CPU seconds per thread for the run (the main
+                      thread, then the others by id: libuv's pool, LevelDB's compaction, V8's
+                      workers), from /proc/<pid>/task/*/stat
   --json              only the JSON summary line
   Every run also prints (stderr) the CPU seconds its broker node(s) used, all nodes together,
   and the load average, so a busy machine shows.
@@ -92,6 +96,24 @@ function cpuParts(p) {
   }
 }
 
+/** CPU seconds per thread (user + system) a process has used so far, from /proc/<pid>/task */
+function threadCpu(p) {
+  const out = {};
+  try {
+    for (const t of readdirSync(`/proc/${p.pid}/task`)) {
+      try {
+        const raw = readFileSync(`/proc/${p.pid}/task/${t}/stat`, 'utf8');
+        const comm = raw.slice(raw.indexOf('(') + 1, raw.lastIndexOf(')'));
+        // the main thread by name; the others (libuv's pool and LevelDB's compaction thread are all "node") by id
+        const name = Number(t) === p.pid ? 'main' : `${comm}#${t}`;
+        const f = raw.slice(raw.lastIndexOf(') ') + 2).split(' ');
+        out[name] = (out[name] ?? 0) + (Number(f[11]) + Number(f[12])) / 100;
+      } catch {}
+    }
+  } catch {}
+  return out;
+}
+
 /** CPU seconds (user + system) a process has used so far */
 function cpuSeconds(p) {
   const parts = cpuParts(p);
@@ -128,7 +150,7 @@ async function single(dir) {
   const p = start([process.execPath, ...NODE_FLAGS, ...profArgs('single'), MAIN, 'start', '--host', '127.0.0.1', '--port', String(port), '--data-dir', join(dir, 'single'), '--log-level', 'warn', '--management-port', '0', '--metrics-port', '0'], join(dir, 'single.log'));
   p.profiled = true;
   await waitForPort(port, 60_000);
-  return { url: `amqp://guest:guest@127.0.0.1:${port}`, cpu: () => [cpuSeconds(p)], cpuParts: () => [cpuParts(p)], stop: () => stop(p) };
+  return { url: `amqp://guest:guest@127.0.0.1:${port}`, cpu: () => [cpuSeconds(p)], cpuParts: () => [cpuParts(p)], threads: () => [['single', threadCpu(p)]], stop: () => stop(p) };
 }
 
 async function cluster(dir) {
@@ -167,6 +189,7 @@ async function cluster(dir) {
     followerUrl: `amqp://guest:guest@127.0.0.1:${follower.port}`,
     cpu: () => nodes.map((n) => cpuSeconds(n.p)),
     cpuParts: () => [leader, ...nodes.filter((n) => n !== leader)].map((n) => cpuParts(n.p)),
+    threads: () => [leader, ...nodes.filter((n) => n !== leader)].map((n) => [n === leader ? `${n.id} (leader)` : n.id, threadCpu(n.p)]),
     stop: async () => {
       for (const n of nodes) await stop(n.p);
       await stop(etcd);
@@ -186,6 +209,7 @@ for (let r = 0; r < Number(values.repeat); r++) {
       try {
         const cpuBefore = target.cpu();
         const partsBefore = target.cpuParts?.() ?? [];
+        const threadsBefore = values.threads ? target.threads() : [];
         const record = perf(s.name, target.url, s.args());
         // CPU seconds the broker node(s) used during the scenario, all nodes together
         const cpu = +target.cpu().reduce((a, c, i) => a + (c ?? 0) - (cpuBefore[i] ?? 0), 0).toFixed(2);
@@ -195,6 +219,17 @@ for (let r = 0; r < Number(values.repeat); r++) {
           .join(', ');
         results.push({ scenario: s.name, kind, rate: rateOf(record), ok: record.ok, cpu, record });
         log(`${s.name} ${kind}: ${Math.round(rateOf(record))} msg/s, broker CPU ${cpu} s${perNode === '' ? '' : ` (per node, user+system: ${perNode})`}, load ${readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ')}`);
+        if (values.threads) {
+          target.threads().forEach(([name, now], i) => {
+            const before = threadsBefore[i]?.[1] ?? {};
+            const parts = Object.entries(now)
+              .map(([t, c]) => [t, c - (before[t] ?? 0)])
+              .filter(([, c]) => c >= 0.05)
+              .sort((a, b) => b[1] - a[1])
+              .map(([t, c]) => `${t} ${c.toFixed(2)}`);
+            log(`  ${name} threads (CPU s): ${parts.join(', ')}`);
+          });
+        }
         if (kind === 'cluster' && s.name === 'confirm') {
           const viaFollower = perf(s.name, target.followerUrl, s.args());
           results.push({ scenario: s.name, kind: 'cluster-via-follower', rate: rateOf(viaFollower), ok: viaFollower.ok, record: viaFollower });
