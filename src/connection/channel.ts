@@ -443,6 +443,7 @@ export class Channel implements ConsumerOwner, EarlyConfirm, PublishOutput, Dire
       return;
     }
     const seq = this.confirmMode ? this.nextPublishSeqNo++ : 0;
+    if (seq === 0) message.unconfirmed = true;
     this.touchesStore = false;
     this.confirmSeq = seq;
     const outcome = publish(this.session, p.exchange, message, p.mandatory, this);

@@ -30,6 +30,11 @@ export class Message {
   confirmTo: EarlyConfirm | null = null;
   confirmSeq = 0;
   uncommitted = 0;
+  /**
+   * Published by basic.publish outside confirm mode and outside a transaction: no one is
+   * told when it reaches the disk, so the store need not sync its body (MessageRecord).
+   */
+  unconfirmed = false;
   private decoded: BasicProperties | undefined;
   private decodedHeaders: FieldTable | null | undefined;
 

@@ -57,6 +57,8 @@ export interface DurableLogHost {
   readonly backlogOpsHigh: number;
   /** deferred values of at least this many octets are written in parts when they can be (the body files take them so) */
   readonly partsFrom: number;
+  /** an operation that changes nothing, written synced to make earlier unsynced batches durable */
+  readonly syncMark: BatchOp;
 }
 
 /**
@@ -131,6 +133,8 @@ export class DurableLog {
   private retryDelay = RETRY_MIN_MS;
   private writing = false;
   private closing = false;
+  /** the last batch written was not synced (no one waited for it): LevelStore.close syncs */
+  unsynced = false;
   private loggedWriteError: string | null = null;
   private interceptor: WriteInterceptor | null = null;
   /** the write beside the group commit waiting for its turn (writeAside) */
@@ -315,7 +319,8 @@ export class DurableLog {
 
   /** resolves when everything queued so far is durable */
   flush(): Promise<void> {
-    if (this.flying === null && this.openBatch.isEmpty()) return Promise.resolve();
+    // after unsynced batches, even with nothing queued a sync is owed (commit's syncOnly)
+    if (this.flying === null && this.openBatch.isEmpty() && (!this.unsynced || this.interceptor !== null)) return Promise.resolve();
     // the retry timer is unref'd (a failing disk must not keep an idle process alive), but a
     // waiter needs it to run: otherwise a shutdown waiting here would just see Node exit 0
     this.retryTimer?.ref();
@@ -372,8 +377,15 @@ export class DurableLog {
   private async commit(batch: Batch): Promise<void> {
     let error: Error | null = null;
     try {
-      if (batch.ops.size > 0) {
-        const ops: BatchOp[] = [];
+      // synced when someone waits for it (a confirm, an -ok, a flush, a page-in) or at the
+      // close; a batch no one waits for is written for the kernel to flush, as RabbitMQ does
+      // without confirms: a broker crash loses none of it, an OS crash may lose it
+      const sync = batch.listeners.size > 0 || this.closing;
+      // a listener hears that everything before it is durable: after unsynced batches, a
+      // batch with nothing of its own still syncs (the host's harmless rewrite)
+      const syncOnly = batch.ops.size === 0 && sync && this.unsynced && this.interceptor === null;
+      if (batch.ops.size > 0 || syncOnly) {
+        const ops: BatchOp[] = syncOnly ? [this.host.syncMark] : [];
         const partsFrom = this.host.partsFrom;
         for (const [k, v] of batch.ops) {
           const key = Buffer.from(k, 'latin1');
@@ -381,7 +393,8 @@ export class DurableLog {
           else if (Buffer.isBuffer(v)) ops.push({ type: 'put', key, value: v });
           else ops.push({ type: 'put', key, value: v.length >= partsFrom && v.encodeParts !== undefined ? v.encodeParts() : v.encode() });
         }
-        await this.write(ops, { sync: true });
+        await this.write(ops, { sync });
+        this.unsynced = !sync;
       }
     } catch (e) {
       error = toError(e);

@@ -178,7 +178,7 @@ export class DeferredMessage {
     const record = this.record;
     const head = encodeMessageHead(record, 0);
     head.writeUInt32BE(crc32c(record.body, crc32c(head.subarray(MESSAGE_CHECKSUM_SIZE))) >>> 0, 0);
-    return new ValueParts([head, record.body], this.length);
+    return new ValueParts([head, record.body], this.length, record.unconfirmed === true);
   }
 }
 

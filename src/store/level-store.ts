@@ -109,6 +109,13 @@ const MiB = 1024 * 1024;
 const REOPEN_HEADROOM = 4 * MiB;
 
 /** bytes an atomic write puts down (keys and values) */
+/** the format record's value: FORMAT_VERSION, u32 BE */
+function formatValue(): Buffer {
+  const value = Buffer.allocUnsafe(4);
+  value.writeUInt32BE(FORMAT_VERSION, 0);
+  return value;
+}
+
 function opsBytes(ops: readonly BatchOp[]): number {
   let n = 0;
   for (const op of ops) n += op.key.length + (op.type === 'put' ? op.value.length : 0);
@@ -210,6 +217,8 @@ export class LevelStore implements Store {
   readonly spill: SegmentSpill;
   /** big message values: append-only files under <data dir>/bodies, pointers in LevelDB */
   readonly bodies: BodyFiles;
+  /** a synced write was asked for, for the body files (writeLocal) */
+  private syncAsked = false;
   /** the body-file compaction running, if any */
   private compaction: Promise<void> | null = null;
 
@@ -229,6 +238,8 @@ export class LevelStore implements Store {
         backlogOpsHigh: writeBehind.limits.durableOpsHigh ?? Infinity,
         // values the body files take are written there from their parts (the body is not copied again)
         partsFrom: options.bodyFiles === false ? Infinity : BODY_FILE_THRESHOLD,
+        // the format record, rewritten as it is
+        syncMark: { type: 'put', key: FORMAT_KEY, value: formatValue() },
         meter: this.writeMeter,
       },
       logger,
@@ -350,9 +361,7 @@ export class LevelStore implements Store {
       if (any.length > 0) {
         throw new StoreError(`data directory ${dir} holds a LevelDB database that is not a Warren store (no format record); refusing to use it`);
       }
-      const value = Buffer.allocUnsafe(4);
-      value.writeUInt32BE(FORMAT_VERSION, 0);
-      await db.put(FORMAT_KEY, value, { sync: true });
+      await db.put(FORMAT_KEY, formatValue(), { sync: true });
       return;
     }
     const version = format.length === 4 ? format.readUInt32BE(0) : null;
@@ -379,6 +388,17 @@ export class LevelStore implements Store {
     }
     await this.reopening?.catch(() => {});
     const db = this.db;
+    // the last batches no one waited for were not synced: a clean close leaves everything on
+    // disk (one synced write syncs LevelDB's whole log; the format record is rewritten as is).
+    // The durable log's close syncs only what it writes, and nothing when it is intercepted.
+    if (failure === null && db !== null && this.log.unsynced) {
+      try {
+        await db.put(FORMAT_KEY, formatValue(), { sync: true });
+        this.log.unsynced = false;
+      } catch (e) {
+        failure = e;
+      }
+    }
     // a clean close records what the store holds, for the next start to compare
     let counts: StoreCounts | null = null;
     if (failure === null && db !== null) {
@@ -430,6 +450,15 @@ export class LevelStore implements Store {
       throw e;
     }
     bodies.committed(written, prepared === null ? null : prepared.appended, options.sync);
+    // files emptied by unsynced writes are removed only after a synced one: ask for it, or a
+    // workload without confirms would never give their space back
+    if (!options.sync && bodies.waitsForSyncedWrite && !this.syncAsked) {
+      this.syncAsked = true;
+      this.log
+        .flush()
+        .catch(() => {})
+        .finally(() => (this.syncAsked = false));
+    }
     if (this.compaction === null && bodies.nextCompaction(1) !== null) this.startCompaction();
   }
 

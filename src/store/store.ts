@@ -44,6 +44,13 @@ export interface MessageRecord {
   /** content-header property bytes exactly as published */
   readonly rawProperties: Buffer;
   readonly body: Buffer;
+  /**
+   * No one waits to hear that this message is on disk (published without confirms, outside
+   * a transaction): a store may write its body without syncing it. It is synced with the
+   * next write someone waits for that needs it, or by the kernel; an OS crash before then
+   * may lose it (a broker crash does not). Absent: false.
+   */
+  readonly unconfirmed?: boolean;
 }
 
 /**

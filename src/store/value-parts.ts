@@ -9,6 +9,8 @@ export class ValueParts {
   constructor(
     readonly parts: readonly Buffer[],
     readonly length: number,
+    /** no one waits for this value to be on disk: a write need not sync it (MessageRecord.unconfirmed) */
+    readonly unawaited = false,
   ) {}
 
   /** The value in one buffer (for a write that needs it whole: LevelDB, replication). */

@@ -1,7 +1,7 @@
 import { mkdtemp, open, readdir, rm, unlink } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { createLogger } from '../../src/logging/logger.js';
 import { BODIES_DIR, BODY_FILE_THRESHOLD, isBodyPointer } from '../../src/store/body-files.js';
 import { messageKey } from '../../src/store/keys.js';
@@ -94,6 +94,61 @@ describe('body files', () => {
     expect(await bodyFiles(dir)).toHaveLength(1);
     const read = await store.readEntries(1, null, 10);
     expect(read.map((e) => e.message)).toEqual([message(1, BIG), message(2, 100)]);
+  });
+
+  it('syncs a body only for a message someone waits for (confirms, a transaction), and every file at a clean close', async () => {
+    const dir = await freshDir();
+    const store = await openStore(dir);
+    // every FileHandle's datasync (the class is not exported: taken from a handle)
+    const handle = await open(join(dir, 'handle'), 'w');
+    await handle.close();
+    await unlink(join(dir, 'handle'));
+    const proto = Object.getPrototypeOf(handle) as { datasync(): Promise<void> };
+    const datasync = vi.spyOn(proto, 'datasync');
+    try {
+      store.putQueue({ vhost: '/', name: 'q', id: 1, autoDelete: false, arguments: new Map() });
+      // a flood without confirms, over several files: written, never synced
+      for (let s = 1; s <= 7; s++) store.putEntry(entry(1, 0, s, store.putMessage({ ...message(s, BIG), unconfirmed: true })));
+      await store.flush();
+      expect((await bodyFiles(dir)).length).toBeGreaterThanOrEqual(3);
+      expect(datasync).not.toHaveBeenCalled();
+      // a confirmed one: its file is synced before its batch counts as written
+      store.putEntry(entry(1, 0, 8, store.putMessage(message(8, BIG))));
+      await store.flush();
+      expect(datasync).toHaveBeenCalled();
+      datasync.mockClear();
+      // more without confirms, then a clean close: the files they are in are synced
+      for (let s = 9; s <= 12; s++) store.putEntry(entry(1, 0, s, store.putMessage({ ...message(s, BIG), unconfirmed: true })));
+      await store.flush();
+      expect(datasync).not.toHaveBeenCalled();
+      await store.close();
+      expect(datasync.mock.calls.length).toBeGreaterThanOrEqual(2);
+    } finally {
+      datasync.mockRestore();
+    }
+    const reopened = await openStore(dir);
+    const read = await reopened.readEntries(1, null, 100);
+    expect(read.map((e) => e.seq)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]);
+    for (const e of read) expect(e.message.body).toEqual(message(e.seq, BIG).body);
+  });
+
+  it('gives the space of emptied files back when no write is ever waited for (no confirms at all)', async () => {
+    const dir = await freshDir();
+    const store = await openStore(dir);
+    store.putQueue({ vhost: '/', name: 'q', id: 1, autoDelete: false, arguments: new Map() });
+    const ids: number[] = [];
+    for (let s = 1; s <= 7; s++) {
+      const id = store.putMessage({ ...message(s, BIG), unconfirmed: true });
+      store.putEntry(entry(1, 0, s, id));
+      ids.push(id);
+    }
+    // nothing here waits for a commit (flush would): the files appear as the batch is written
+    await vi.waitFor(async () => expect((await bodyFiles(dir)).length).toBeGreaterThanOrEqual(3), { timeout: 10_000 });
+    const before = await bodyFiles(dir);
+    for (let s = 1; s <= 7; s++) store.deleteEntry(1, 0, s, ids[s - 1]!, 1);
+    // the acks go unsynced; the files they emptied go once a synced write follows, which the store asks for
+    await vi.waitFor(async () => expect((await bodyFiles(dir)).length).toBeLessThanOrEqual(1), { timeout: 10_000 });
+    expect(before.length).toBeGreaterThan(1);
   });
 
   it('fills files one after another and reads across them after a restart', async () => {

@@ -29,6 +29,7 @@ function heldLog(): { log: DurableLog; writes: Write[]; next: () => Promise<Writ
     meter: new WriteMeter(),
     backlogHigh: 1 << 30,
     partsFrom: Infinity,
+    syncMark: { type: 'put', key: Buffer.from('mark', 'latin1'), value: Buffer.from('1') },
     backlogOpsHigh: 1 << 30,
   };
   const log = new DurableLog(host, createLogger('silent'));
@@ -52,7 +53,7 @@ describe('DurableLog.writeAside', () => {
     log.set('b', Buffer.from('2')); // same open batch, not yet started: goes with 'a'
     const first = await next();
     expect(first.keys).toEqual(['put a', 'put b']); // the open batch took both (one group commit)
-    expect(first.sync).toBe(true);
+    expect(first.sync).toBe(false); // no one waits for it
     first.done();
     const second = await next();
     expect(second).toMatchObject({ keys: ['del x', 'del y'], sync: false });
@@ -96,7 +97,10 @@ describe('DurableLog.writeAside', () => {
     const third = await next();
     expect(third.keys).toEqual(['put b']);
     third.done();
-    await log.flush();
+    // no one waited for 'b': a flush syncs with a write of the host's mark
+    const flushed = log.flush();
+    (await next()).done();
+    await flushed;
   });
 
   it('a failed write rejects (the caller retries); one waiting at close is rejected, and close waits for one in flight', async () => {
@@ -122,6 +126,55 @@ describe('DurableLog.writeAside', () => {
     const otherClosing = other.close();
     await expect(waiting).rejects.toThrow(/closed/);
     held.done();
+    // 'a' went unsynced (no one waited for it when it started): the close syncs
+    const mark = await otherNext();
+    expect(mark).toMatchObject({ keys: ['put mark'], sync: true });
+    mark.done();
     await otherClosing;
+  });
+});
+
+describe('DurableLog: which commits are synced', () => {
+  it('a batch someone waits for is synced, one no one waits for is not, and the close syncs what it writes', async () => {
+    const { log, next } = heldLog();
+    log.set('a', Buffer.from('1')); // a publish without confirms, an ack
+    const first = await next();
+    expect(first).toMatchObject({ keys: ['put a'], sync: false });
+    first.done();
+    await tick();
+    expect(log.unsynced).toBe(true);
+
+    // a flush with nothing queued still makes what came before durable
+    const flushed = log.flush();
+    const mark = await next();
+    expect(mark).toMatchObject({ keys: ['put mark'], sync: true });
+    mark.done();
+    await flushed;
+    expect(log.unsynced).toBe(false);
+    const nothing = log.flush(); // all synced already: nothing is written
+    await nothing;
+
+    log.set('a2', Buffer.from('1'));
+    const again = await next();
+    expect(again).toMatchObject({ keys: ['put a2'], sync: false });
+    again.done();
+    await tick();
+
+    log.set('b', Buffer.from('2'));
+    let committed = false;
+    log.afterCommit({ batchCommitted: () => (committed = true) }); // a confirm, a declare-ok
+    const second = await next();
+    expect(second).toMatchObject({ keys: ['put b'], sync: true });
+    second.done();
+    await tick();
+    expect(committed).toBe(true);
+    expect(log.unsynced).toBe(false);
+
+    log.set('c', Buffer.from('3'));
+    const closed = log.close();
+    const last = await next();
+    expect(last).toMatchObject({ keys: ['put c'], sync: true });
+    last.done();
+    await closed;
   });
 });
