@@ -112,8 +112,9 @@ function toError(e: unknown): Error {
 /**
  * The durable log's group commit (models.md rule 8, LavinMQ's persister): operations only
  * set one key in the open batch. The first operation schedules a commit (setImmediate); the
- * commit takes the open batch, opens a new one and writes the old one with ONE atomic,
- * synced write. Operations arriving meanwhile accumulate in the new batch, written as soon
+ * commit takes the open batch, opens a new one and writes the old one with ONE atomic
+ * write, synced when someone waits for it (commit(): a batch no one waits for is left to
+ * the kernel, and the next one someone waits for syncs both). Operations arriving meanwhile accumulate in the new batch, written as soon
  * as the in-flight one finishes, so batches grow with load and no timer delays a quiet
  * broker.
  *
