@@ -71,7 +71,7 @@ function malformedPropertiesReason(raw: Buffer): string {
 const MAX_SHARED_PROPERTIES = 256;
 const NO_PROPERTIES = Buffer.alloc(0);
 /** what a stored message costs the store besides its body (keys, properties, framing), for flow control */
-const MESSAGE_OVERHEAD = 128;
+export const MESSAGE_OVERHEAD = 128;
 
 const enum State {
   Open,

@@ -21,7 +21,7 @@ import { Channel } from './channel.js';
 import { ConnectionCounters } from '../stats/counters.js';
 
 /** what a connection may add to a saturated store before flow control holds it (see flowBytes) */
-const FLOW_ALLOWANCE = 64 * 1024;
+export const FLOW_ALLOWANCE = 64 * 1024;
 
 /** How long we wait for connection.close-ok after sending connection.close. */
 const CLOSE_OK_TIMEOUT_MS = 3000;

@@ -6,7 +6,8 @@ import amqp, { type ChannelModel } from 'amqplib';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Broker } from '../../src/broker.js';
 import { resolveConfig } from '../../src/config/config.js';
-import type { Connection } from '../../src/connection/connection.js';
+import { MESSAGE_OVERHEAD } from '../../src/connection/channel.js';
+import { FLOW_ALLOWANCE, type Connection } from '../../src/connection/connection.js';
 import { createLogger } from '../../src/logging/logger.js';
 import type { Logger } from 'pino';
 import { LevelStore, type LevelStoreOptions } from '../../src/store/level-store.js';
@@ -47,10 +48,10 @@ describe('publisher flow control', () => {
     for (const c of cleanups.splice(0).reverse()) await c().catch(() => {});
   });
 
-  async function start(): Promise<{ broker: Broker; store: SlowDiskStore; url: string; connections: () => Connection[] }> {
+  async function start(durable = { high: 256 * KiB, low: 64 * KiB }): Promise<{ broker: Broker; store: SlowDiskStore; url: string; connections: () => Connection[] }> {
     const dataDir = await tempDataDir();
     const logger = createLogger('silent');
-    const store = new SlowDiskStore(dataDir, logger, { writeBehind: { durableHigh: 256 * KiB, durableLow: 64 * KiB, spillHigh: 256 * KiB, spillLow: 64 * KiB } });
+    const store = new SlowDiskStore(dataDir, logger, { writeBehind: { durableHigh: durable.high, durableLow: durable.low, spillHigh: 256 * KiB, spillLow: 64 * KiB } });
     const config = resolveConfig({ host: '127.0.0.1', port: 0, dataDir, memoryHighWatermark: 0, diskFreeLimit: 0, managementPort: null, metricsPort: null, logLevel: 'silent' });
     const broker = new Broker(config, logger, store);
     const running = await broker.start();
@@ -96,6 +97,33 @@ describe('publisher flow control', () => {
     await Promise.all(confirms);
     expect(held.flow).toBe(false);
     expect((await other.checkQueue('flow.q')).messageCount).toBe(sent);
+  }, 30_000);
+
+  it('a held publisher stops at the next frame, not at the end of what one socket read brought (thousands of small publishes)', async () => {
+    // the store is past its mark from the first few messages: what the connection takes is
+    // its own allowance, then at most the frame being handled
+    const { store, url, connections } = await start({ high: 1 * KiB, low: 512 });
+    const publisher = await connect(url);
+    const ch = await publisher.createChannel();
+    await ch.assertQueue('flow.small', { durable: true });
+    const observer = await connect(url);
+    const look = await observer.createChannel();
+
+    store.hold(); // the disk stalls
+    const body = Buffer.alloc(16, 7);
+    const sent = 20_000; // ~2 MB on the wire: a socket read brings up to 256 KiB, some 2,500 publishes
+    for (let i = 0; i < sent; i++) ch.sendToQueue('flow.small', body, { persistent: true });
+    await until(() => connections().some((c) => c.flow));
+    const taken = (await look.checkQueue('flow.small')).messageCount;
+    const allowance = Math.ceil(FLOW_ALLOWANCE / (body.length + MESSAGE_OVERHEAD)); // 456
+    // the few that filled the 1 KiB mark, the allowance, and the publish being handled
+    expect(taken).toBeLessThanOrEqual(allowance + 16);
+    expect(taken).toBeGreaterThanOrEqual(allowance);
+
+    store.release();
+    await until(() => !connections().some((c) => c.flow));
+    await ch.close(); // amqplib sends what it buffered first
+    expect((await look.checkQueue('flow.small')).messageCount).toBe(sent);
   }, 30_000);
 
   it('a light publisher on another queue is not held behind a flooding one: only the connection that filled the store waits', async () => {
