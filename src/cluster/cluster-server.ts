@@ -3,7 +3,7 @@ import { createServer as createTlsServer, connect as tlsConnect, type TLSSocket 
 import { connect } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
-import { acceptHandshake, Purpose, type PurposeCode } from './link.js';
+import { acceptHandshake, Purpose, type LinkReads, type PurposeCode } from './link.js';
 
 /** PEM material for the cluster link; both sides present a certificate signed by `ca`. */
 export interface ClusterTls {
@@ -89,12 +89,36 @@ export function splitHostPort(hostPort: string): { host: string; port: number } 
   return { host: m[1]!, port: Number(m[2]) };
 }
 
-/** opens a cluster link to a peer (plain TCP or TLS with the cluster CA) */
-export function dialCluster(tls: ClusterTls | null): (hostPort: string) => Duplex {
-  return (hostPort) => {
+/**
+ * opens a cluster link to a peer (plain TCP or TLS with the cluster CA). With `reads`, a
+ * plain TCP link reads straight into its FrameReader (net.Socket's `onread`: no 'data'
+ * events, and `reads.attached` is set); a TLS link leaves it to the caller.
+ */
+export function dialCluster(tls: ClusterTls | null): (hostPort: string, reads?: LinkReads) => Duplex {
+  return (hostPort, reads) => {
     const { host, port } = splitHostPort(hostPort);
     if (tls === null) {
-      const s = connect({ host, port, noDelay: true });
+      if (reads === undefined) return connect({ host, port, noDelay: true });
+      const reader = reads.reader;
+      const s: Socket = connect({
+        host,
+        port,
+        noDelay: true,
+        onread: {
+          // called once at the start and again after every read
+          buffer: () => reader.target(),
+          callback: (n: number) => {
+            try {
+              reader.filled(n);
+              return true;
+            } catch (err) {
+              s.destroy(err instanceof Error ? err : new Error(String(err)));
+              return false;
+            }
+          },
+        },
+      });
+      reads.attached = true;
       return s;
     }
     // peers are named by address, not by a DNS name in their certificate: trust is the CA

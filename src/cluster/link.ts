@@ -161,6 +161,138 @@ export class FrameDecoder {
   }
 }
 
+/** a frame's length prefix and type */
+const FRAME_HEAD = 5;
+/** the rest of a frame body at least this long is read straight into its own buffer */
+const DIRECT_READ_MIN = 16 * 1024;
+export const LINK_READ_SIZE = 256 * 1024;
+
+/**
+ * Splits a link's byte stream into frames as they are read, each frame's payload in a buffer
+ * of its own and of its own size, copied once at most: reads go into one buffer the reader
+ * keeps (net.Socket's `onread`: `target()` before each read, `filled(n)` after it), and the
+ * rest of a large frame is read straight into its payload's buffer. Node's 'data' events
+ * allocate a 64 KiB buffer per read; on a replication link, those and the frames assembled
+ * from them were two fresh ArrayBuffers per byte received, and V8 starts a full collection
+ * for every 64 MiB of ArrayBuffer memory allocated. Chunks from 'data' events (TLS) go
+ * through `push`, copied into the same buffers.
+ *
+ * Frames go to the handler set with `setHandler`; while none is set they are held, in
+ * order, and handed to the next one (the frames after a handshake, in the same read).
+ * An oversized frame throws LinkError from `filled`/`push` before anything is buffered for it.
+ */
+export class FrameReader {
+  maxFrame = PRE_AUTH_MAX;
+  private readonly scratch: Buffer;
+  /** bytes of an incomplete frame head kept at the start of scratch */
+  private headBytes = 0;
+  /** the payload being filled, and how much of it is */
+  private body: Buffer | null = null;
+  private bodyType = 0;
+  private bodyAt = 0;
+  /** the buffer target() gave last */
+  private lent: Buffer | null = null;
+  private handler: ((type: number, payload: Buffer) => void) | null = null;
+  private held: { type: number; payload: Buffer }[] = [];
+
+  constructor(readSize = LINK_READ_SIZE) {
+    this.scratch = Buffer.allocUnsafeSlow(Math.max(readSize, 64));
+  }
+
+  /** frames go to `handler` from now on, the held ones first (null: hold them) */
+  setHandler(handler: ((type: number, payload: Buffer) => void) | null): void {
+    this.handler = handler;
+    while (this.handler === handler && handler !== null && this.held.length > 0) {
+      const f = this.held.shift()!;
+      handler(f.type, f.payload);
+    }
+  }
+
+  /** where the next read goes */
+  target(): Buffer {
+    const body = this.body;
+    this.lent = body !== null && body.length - this.bodyAt >= DIRECT_READ_MIN ? body.subarray(this.bodyAt) : this.scratch.subarray(this.headBytes);
+    return this.lent;
+  }
+
+  /** n bytes were read into the buffer target() gave */
+  filled(n: number): void {
+    const lent = this.lent;
+    this.lent = null;
+    if (lent === null || n <= 0) return;
+    if (lent.buffer !== this.scratch.buffer) {
+      this.bodyAt += n;
+      if (this.bodyAt === this.body!.length) this.finishBody();
+      return;
+    }
+    this.consume(this.scratch, 0, this.headBytes + n);
+  }
+
+  /** a chunk of the stream from elsewhere ('data' events), copied into the frames' buffers */
+  push(chunk: Buffer): void {
+    for (let at = 0; at < chunk.length; ) {
+      const t = this.target();
+      const k = chunk.copy(t, 0, at, Math.min(chunk.length, at + t.length));
+      at += k;
+      this.filled(k);
+    }
+  }
+
+  /** frames from buf[at, end): whole ones out, a started one into its body, a partial head kept */
+  private consume(buf: Buffer, at: number, end: number): void {
+    this.headBytes = 0;
+    if (this.body !== null) {
+      const k = Math.min(end - at, this.body.length - this.bodyAt);
+      buf.copy(this.body, this.bodyAt, at, at + k);
+      this.bodyAt += k;
+      at += k;
+      if (this.bodyAt < this.body.length) return;
+      this.finishBody();
+    }
+    while (end - at >= FRAME_HEAD) {
+      const len = buf.readUInt32BE(at);
+      if (len < 1 || len > this.maxFrame) throw new LinkError(`frame of ${len} bytes refused`);
+      const type = buf[at + 4]!;
+      at += FRAME_HEAD;
+      const size = len - 1;
+      // a payload's own buffer: a large one its own ArrayBuffer, a small one a slice of Node's pool
+      const payload = size > 4096 ? Buffer.allocUnsafeSlow(size) : Buffer.allocUnsafe(size);
+      const k = Math.min(size, end - at);
+      buf.copy(payload, 0, at, at + k);
+      at += k;
+      if (k < size) {
+        this.body = payload;
+        this.bodyType = type;
+        this.bodyAt = k;
+        return;
+      }
+      this.deliver(type, payload);
+    }
+    // fewer bytes than a frame head: kept for the next read, which lands right after them
+    if (end > at) buf.copy(this.scratch, 0, at, end);
+    this.headBytes = end - at;
+  }
+
+  private finishBody(): void {
+    const payload = this.body!;
+    this.body = null;
+    this.bodyAt = 0;
+    this.deliver(this.bodyType, payload);
+  }
+
+  private deliver(type: number, payload: Buffer): void {
+    if (this.handler !== null && this.held.length === 0) this.handler(type, payload);
+    else this.held.push({ type, payload });
+  }
+}
+
+/** what a dialer may do with a link's reads: straight into a FrameReader when it can */
+export interface LinkReads {
+  readonly reader: FrameReader;
+  /** set by a dialer that reads into the reader (otherwise the caller feeds it 'data' chunks) */
+  attached: boolean;
+}
+
 function mac(secret: Buffer, ...parts: Buffer[]): Buffer {
   const h = createHmac('sha256', secret);
   for (const p of parts) h.update(p);
@@ -181,31 +313,54 @@ export interface Authenticated {
 /**
  * Runs a handshake step by step on one socket: `onFrame` returns true once done. Resolves
  * with what the frames returned; rejects (and the caller destroys the socket) on any error.
+ * Frames come from the socket's 'data' events, or from `reader` (which its owner feeds):
+ * then the frames after the handshake stay held in it, and `rest` is empty.
  */
-function handshake<T>(socket: Duplex, decoder: FrameDecoder, onFrame: (type: number, payload: Buffer) => T | null): Promise<{ value: T; rest: Buffer }> {
+function handshake<T>(
+  socket: Duplex,
+  reader: FrameReader | null,
+  onFrame: (type: number, payload: Buffer) => T | null,
+): Promise<{ value: T; rest: Buffer }> {
   return new Promise((resolve, reject) => {
+    const decoder = reader === null ? new FrameDecoder() : null;
+    let done = false;
     const timer = setTimeout(() => finish(new LinkError('handshake timeout')), HANDSHAKE_TIMEOUT_MS);
     const finish = (err: Error | null, value?: T): void => {
+      if (done) return;
+      done = true;
       clearTimeout(timer);
+      reader?.setHandler(null);
       socket.off('data', onData);
       socket.off('close', onClose);
       socket.off('error', onClose);
       if (err !== null) reject(err);
-      else resolve({ value: value as T, rest: decoder.rest() });
+      else resolve({ value: value as T, rest: decoder?.rest() ?? Buffer.alloc(0) });
     };
     const onClose = (): void => finish(new LinkError('link closed during the handshake'));
-    const onData = (chunk: Buffer): void => {
+    const handle = (type: number, payload: Buffer): void => {
+      if (done) return;
       try {
-        decoder.push(chunk);
-        for (let f = decoder.next(); f !== null; f = decoder.next()) {
-          const value = onFrame(f.type, f.payload);
-          if (value !== null) return finish(null, value);
-        }
+        const value = onFrame(type, payload);
+        if (value !== null) finish(null, value);
       } catch (err) {
         finish(err instanceof Error ? err : new LinkError(String(err)));
       }
     };
-    socket.on('data', onData);
+    const onData = (chunk: Buffer): void => {
+      if (decoder === null) return;
+      try {
+        decoder.push(chunk);
+        for (let f = decoder.next(); f !== null && !done; f = decoder.next()) handle(f.type, f.payload);
+      } catch (err) {
+        finish(err instanceof Error ? err : new LinkError(String(err)));
+      }
+    };
+    if (reader !== null) {
+      reader.maxFrame = PRE_AUTH_MAX;
+      reader.setHandler(handle);
+    } else {
+      socket.on('data', onData);
+    }
     socket.on('close', onClose);
     socket.on('error', onClose);
   });
@@ -215,8 +370,7 @@ function handshake<T>(socket: Duplex, decoder: FrameDecoder, onFrame: (type: num
 export async function acceptHandshake(socket: Duplex, secret: Buffer, self: () => { nodeId: string; term: number }): Promise<Authenticated> {
   const nonceS = randomBytes(32);
   socket.write(frame(FrameType.Hello, MAGIC, nonceS));
-  const decoder = new FrameDecoder();
-  const { value, rest } = await handshake(socket, decoder, (type, payload) => {
+  const { value, rest } = await handshake(socket, null, (type, payload) => {
     if (type !== FrameType.Auth || payload.length < 66 || payload.length > 64 + 1 + 255) throw new LinkError('expected an AUTH frame');
     const nonceC = payload.subarray(0, 32);
     const theirMac = payload.subarray(32, 64);
@@ -232,17 +386,21 @@ export async function acceptHandshake(socket: Duplex, secret: Buffer, self: () =
   return { ...value, rest };
 }
 
-/** Client side: answers the server's challenge and checks the server's proof. */
+/**
+ * Client side: answers the server's challenge and checks the server's proof. With a
+ * `reader` (fed by its owner: see FrameReader), the frames after the handshake stay held
+ * in it for the next handler, and `rest` is empty.
+ */
 export async function connectHandshake(
   socket: Duplex,
   secret: Buffer,
   nodeId: string,
   purpose: PurposeCode,
+  reader: FrameReader | null = null,
 ): Promise<{ nodeId: string; term: number; rest: Buffer }> {
   const nonceC = randomBytes(32);
-  const decoder = new FrameDecoder();
   let nonceS: Buffer | null = null;
-  const { value, rest } = await handshake(socket, decoder, (type, payload) => {
+  const { value, rest } = await handshake(socket, reader, (type, payload) => {
     if (nonceS === null) {
       if (type !== FrameType.Hello || payload.length !== 36 || !payload.subarray(0, 4).equals(MAGIC)) throw new LinkError('not a Warren cluster port');
       nonceS = Buffer.from(payload.subarray(4));

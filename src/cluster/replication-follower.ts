@@ -2,7 +2,7 @@ import { EventEmitter } from 'node:events';
 import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import type { ApplyTarget } from './apply-target.js';
-import { connectHandshake, FRAME_MAX, FrameDecoder, FrameType, frame, LinkError, Purpose, readU64, u64 } from './link.js';
+import { connectHandshake, FRAME_MAX, FrameReader, FrameType, frame, LinkError, Purpose, readU64, u64, type LinkReads } from './link.js';
 import type { OpLog } from './op-log.js';
 import { recordSeq, recordTerm, validateRecord } from './record.js';
 
@@ -13,7 +13,11 @@ export interface LeaderAddress {
   readonly term: number;
 }
 
-export type Dialer = (hostPort: string) => Duplex;
+/**
+ * opens a link to a leader; with `reads`, it may read straight into `reads.reader` (then it
+ * sets `reads.attached`, and the socket emits no 'data')
+ */
+export type Dialer = (hostPort: string, reads?: LinkReads) => Duplex;
 
 export interface ReplicationFollowerOptions {
   readonly log: OpLog;
@@ -150,26 +154,40 @@ export class ReplicationFollower extends EventEmitter {
     const gen = ++this.generation;
     // any failure but "not leading yet" (below) is retried after RETRY_MS
     this.retryMs = RETRY_MS;
-    const socket = this.o.dial(leader.cluster);
+    // every frame is read into a buffer of its own size (see FrameReader), through the
+    // dialer's reads when it can, else from 'data' events
+    const reads: LinkReads = { reader: new FrameReader(), attached: false };
+    const socket = this.o.dial(leader.cluster, reads);
+    if (!reads.attached) {
+      socket.on('data', (chunk: Buffer) => {
+        try {
+          reads.reader.push(chunk);
+        } catch (err) {
+          socket.destroy(err instanceof Error ? err : new LinkError(String(err)));
+        }
+      });
+    }
     this.socket = socket;
-    socket.on('error', () => {});
+    socket.on('error', (err) => {
+      if (gen === this.generation && err instanceof LinkError) this.o.logger.warn({ err: err.message }, 'cluster: bad replication frame; dropping the link');
+    });
     socket.on('close', () => {
       if (gen !== this.generation) return;
       this.connected = false;
       this.socket = null;
       this.scheduleRetry();
     });
-    void this.run(socket, leader, gen).catch((err) => {
+    void this.run(socket, reads.reader, leader, gen).catch((err) => {
       if (gen !== this.generation) return;
       this.o.logger.debug({ err: err instanceof Error ? err.message : String(err), leader: leader.id }, 'cluster: replication link failed');
       socket.destroy();
     });
   }
 
-  private async run(socket: Duplex, leader: LeaderAddress, gen: number): Promise<void> {
+  private async run(socket: Duplex, reader: FrameReader, leader: LeaderAddress, gen: number): Promise<void> {
     // wait for the processing of an earlier link to finish before we describe our log
     await this.processing;
-    const hello = await connectHandshake(socket, this.o.secret(), this.o.nodeId, Purpose.Replicate);
+    const hello = await connectHandshake(socket, this.o.secret(), this.o.nodeId, Purpose.Replicate, reader);
     if (gen !== this.generation) return;
     if (hello.nodeId !== leader.id || hello.term !== leader.term) {
       // the node we follow, not leading yet (term 0 while it promotes): soon again
@@ -188,23 +206,15 @@ export class ReplicationFollower extends EventEmitter {
     );
     this.connected = true;
     this.o.logger.info({ leader: leader.id, term: leader.term }, 'cluster: following');
-    const decoder = new FrameDecoder();
-    decoder.maxFrame = FRAME_MAX;
-    const onData = (chunk: Buffer): void => {
+    reader.maxFrame = FRAME_MAX;
+    // a frame that breaks the rules throws out of the reader: the dialer's read callback or
+    // the 'data' listener, and the socket is destroyed (logged below, with the link's failure)
+    reader.setHandler((type, payload) => {
       if (gen !== this.generation) return;
-      try {
-        decoder.push(chunk);
-        for (let f = decoder.next(); f !== null; f = decoder.next()) this.queue.push({ type: f.type, payload: f.payload });
-      } catch (err) {
-        this.o.logger.warn({ err }, 'cluster: bad replication frame; dropping the link');
-        socket.destroy();
-        return;
-      }
+      this.queue.push({ type, payload });
       if (this.queue.length > QUEUE_PAUSE) socket.pause();
       this.kick(socket, gen);
-    };
-    socket.on('data', onData);
-    if (hello.rest.length > 0) onData(hello.rest);
+    });
   }
 
   private kick(socket: Duplex, gen: number): void {
