@@ -348,8 +348,12 @@ export class OpLog {
     return this.syncing_;
   }
 
-  /** appends records (encoded, consecutive, continuing the log) in one write; fdatasync when `sync` */
-  append(records: readonly Buffer[], sync: boolean): Promise<void> {
+  /**
+   * appends records (encoded, consecutive, continuing the log) in one write; fdatasync when
+   * `sync`. Records are kept in memory for `get` unless `cacheable` says no (a buffer its
+   * owner reuses once the append resolved).
+   */
+  append(records: readonly Buffer[], sync: boolean, cacheable?: (record: Buffer) => boolean): Promise<void> {
     if (records.length === 0) return Promise.resolve();
     try {
       this.requireOpen();
@@ -364,7 +368,7 @@ export class OpLog {
     }
     const lastRecord = records[records.length - 1]!;
     this.last = { seq: recordSeq(lastRecord), term: recordTerm(lastRecord) };
-    for (const r of records) this.remember(r);
+    for (const r of records) if (cacheable === undefined || cacheable(r)) this.remember(r);
     return this.serial(async () => {
       const firstSeq = recordSeq(records[0]!);
       let seg = this.segments[this.segments.length - 1];

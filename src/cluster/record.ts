@@ -24,10 +24,11 @@ export class RecordFormatError extends Error {
   override readonly name = 'RecordFormatError';
 }
 
-export function encodeRecord(term: number, seq: number, ops: readonly Op[]): Buffer {
+/** encodes a record into a buffer of its own, or into the one `alloc` gives for its size */
+export function encodeRecord(term: number, seq: number, ops: readonly Op[], alloc: (size: number) => Buffer = Buffer.allocUnsafe): Buffer {
   let size = RECORD_HEADER;
   for (const op of ops) size += 5 + op.key.length + (op.type === 'put' ? 4 + op.value.length : 0);
-  const buf = Buffer.allocUnsafe(size);
+  const buf = alloc(size);
   buf.writeBigUInt64BE(BigInt(term), 0);
   buf.writeBigUInt64BE(BigInt(seq), 8);
   buf.writeUInt32BE(ops.length, 16);

@@ -4,6 +4,7 @@ import type { Logger } from 'pino';
 import type { ApplyTarget, PreparedWrite, StoreSnapshot } from './apply-target.js';
 import { FrameDecoder, FrameType, frame, frameHead, LinkError, readU64, u64 } from './link.js';
 import type { OpLog } from './op-log.js';
+import { RecordArena } from './record-arena.js';
 import { decodeRecord, encodeRecord, recordSeq, type Op } from './record.js';
 
 /** What the leader needs from its coordinator. */
@@ -53,6 +54,10 @@ interface Session {
   closed: boolean;
   /** the commit point this follower was last told (with a record or a Commit frame) */
   sentCommit: number;
+  /** socket writes of records not completed yet (their buffers are still being read) */
+  writing: number;
+  /** highest seq whose record's socket write completed */
+  writtenSeq: number;
 }
 
 const HEARTBEAT_MS = 100;
@@ -62,6 +67,10 @@ const COMMIT_NOTIFY_MS = 20;
 const SNAPSHOT_CHUNK = 1000;
 const PRUNE_EVERY = 1024;
 const HIGH_WATER = 4 * 1024 * 1024;
+/** the slab the leader encodes records into (reused: see RecordArena) */
+const ARENA_BYTES = 16 * 1024 * 1024;
+/** records the log has are kept in `inflight` for following sessions up to this much */
+const INFLIGHT_MAX_BYTES = 16 * 1024 * 1024;
 
 export interface LeaderStatus {
   readonly role: 'leader';
@@ -97,14 +106,27 @@ export class ReplicationLeader extends EventEmitter {
   private readonly behindSince = new Map<string, number>();
   private readonly evicting = new Set<string>();
   private readonly sessions = new Map<string, Session>();
+  /** closed sessions with socket writes of records not completed yet */
+  private readonly closing = new Set<Session>();
   private lastSeq: number;
   private localSeq: number;
   private commitSeq: number;
   private appliedSeq: number;
   private appliedTerm: number;
   private logQueue: Buffer[] = [];
-  /** records handed to followers before the leader's own log write finished (sent in parallel) */
-  private readonly unlogged = new Map<number, Buffer>();
+  /**
+   * records from their append until the log has them and every following session wrote
+   * them to its socket (sent in parallel with the log write; a session that is not
+   * following yet reads them from the log later)
+   */
+  private readonly inflight = new Map<number, Buffer>();
+  /** lowest seq that may still be in `inflight` */
+  private inflightFrom = 1;
+  private inflightBytes = 0;
+  /** the records' buffers, reused once released (never cached by the log) */
+  private readonly arena = new RecordArena(ARENA_BYTES);
+  private readonly cacheable = (r: Buffer): boolean => !this.arena.owns(r);
+  private readonly allocRecord = (size: number): Buffer => this.arena.alloc(this.lastSeq, size);
   private logWriting = false;
   private applying = false;
   private snapshotWaiters: ((s: { seq: number; term: number; view: StoreSnapshot }) => void)[] = [];
@@ -121,6 +143,7 @@ export class ReplicationLeader extends EventEmitter {
     const last = o.log.lastPosition;
     this.lastSeq = last.seq;
     this.localSeq = last.seq;
+    this.inflightFrom = last.seq + 1;
     this.appliedSeq = o.log.applied.seq;
     this.appliedTerm = o.log.applied.term;
     this.commitSeq = this.appliedSeq;
@@ -171,12 +194,13 @@ export class ReplicationLeader extends EventEmitter {
   append(ops: readonly Op[]): Promise<void> {
     if (this.stopped) return Promise.reject(new NotLeaderError('not the leader any more'));
     const seq = ++this.lastSeq;
-    const rec = encodeRecord(this.o.term, seq, ops);
+    const rec = encodeRecord(this.o.term, seq, ops, this.allocRecord);
     return new Promise<void>((resolve, reject) => {
       const p: Pending = { seq, term: this.o.term, ops, prepared: null, done: (err) => (err === null ? resolve() : reject(err)) };
       this.pending.push(p);
       this.logQueue.push(rec);
-      this.unlogged.set(seq, rec);
+      this.inflight.set(seq, rec);
+      this.inflightBytes += rec.length;
       void this.writeLog();
       for (const s of this.sessions.values()) {
         if (!s.following) continue;
@@ -204,9 +228,9 @@ export class ReplicationLeader extends EventEmitter {
         const records = this.logQueue;
         this.logQueue = [];
         // alone, the leader's log is the only copy: sync it; otherwise the followers' synced logs are
-        await this.o.log.append(records, this.waitset.size === 0);
+        await this.o.log.append(records, this.waitset.size === 0, this.cacheable);
         this.localSeq = this.o.log.lastPosition.seq;
-        for (const r of records) this.unlogged.delete(recordSeq(r));
+        this.releaseRecords();
         this.tryCommit();
       }
     } catch (err) {
@@ -405,7 +429,7 @@ export class ReplicationLeader extends EventEmitter {
     if (old !== undefined) this.closeSession(old, 'replaced by a new link', false);
     const decoder = new FrameDecoder();
     decoder.maxFrame = 4096;
-    const s: Session = { id: nodeId, socket, decoder, following: false, nextSeq: 0, pumping: false, snapshotSeq: null, closed: false, sentCommit: 0 };
+    const s: Session = { id: nodeId, socket, decoder, following: false, nextSeq: 0, pumping: false, snapshotSeq: null, closed: false, sentCommit: 0, writing: 0, writtenSeq: 0 };
     this.sessions.set(nodeId, s);
     const onData = (chunk: Buffer): void => {
       try {
@@ -459,6 +483,7 @@ export class ReplicationLeader extends EventEmitter {
     }
     this.match.set(s.id, Math.max(this.waitset.has(s.id) ? (this.match.get(s.id) ?? 0) : 0, from - 1));
     s.nextSeq = from;
+    s.writtenSeq = Math.max(s.writtenSeq, from - 1);
     s.following = true;
     s.socket.write(frame(FrameType.StreamFrom, u64(from)));
     s.socket.write(frame(FrameType.Commit, u64(this.commitSeq)));
@@ -490,6 +515,7 @@ export class ReplicationLeader extends EventEmitter {
       await snap.view.close();
     }
     s.nextSeq = snap.seq + 1;
+    s.writtenSeq = Math.max(s.writtenSeq, snap.seq);
     s.following = true;
     s.snapshotSeq = null;
     this.match.set(s.id, this.waitset.has(s.id) ? Math.min(this.match.get(s.id) ?? 0, snap.seq) : 0);
@@ -519,7 +545,8 @@ export class ReplicationLeader extends EventEmitter {
   private async pumpLoop(s: Session): Promise<void> {
     try {
       while (!s.closed && s.nextSeq <= this.lastSeq) {
-        const rec = this.unlogged.get(s.nextSeq) ?? (await this.o.log.get(s.nextSeq));
+        const seq = s.nextSeq;
+        const rec = this.inflight.get(seq) ?? (await this.o.log.get(seq));
         if (rec === undefined) {
           if (s.nextSeq <= this.o.log.basePosition.seq) {
             // pruned meanwhile: start over from a snapshot
@@ -534,7 +561,8 @@ export class ReplicationLeader extends EventEmitter {
         s.socket.cork();
         s.socket.write(frameHead(FrameType.Record, 8 + rec.length, this.commitSeq));
         s.sentCommit = this.commitSeq;
-        const more = s.socket.write(rec);
+        s.writing++;
+        const more = s.socket.write(rec, () => this.recordWritten(s, seq));
         s.socket.uncork();
         if (!more || s.socket.writableLength > HIGH_WATER) {
           await new Promise((r) => s.socket.once('drain', r));
@@ -548,11 +576,42 @@ export class ReplicationLeader extends EventEmitter {
     }
   }
 
+  /** a record's socket write completed (or was dropped with its socket): its buffer is free of it */
+  private recordWritten(s: Session, seq: number): void {
+    s.writing--;
+    if (seq > s.writtenSeq) s.writtenSeq = seq;
+    if (s.closed && s.writing === 0) this.closing.delete(s);
+    this.releaseRecords();
+  }
+
+  /**
+   * Drops records from `inflight` once the log has them and every following session wrote
+   * them; their arena slots are reused once, besides, no closed session's socket write may
+   * still read them.
+   */
+  private releaseRecords(): void {
+    let upTo = this.localSeq;
+    for (const s of this.sessions.values()) if (s.following && !s.closed) upTo = Math.min(upTo, s.writtenSeq);
+    // a session further behind than INFLIGHT_MAX_BYTES reads the rest from the log
+    while (this.inflightFrom <= this.localSeq && (this.inflightFrom <= upTo || this.inflightBytes > INFLIGHT_MAX_BYTES)) {
+      const r = this.inflight.get(this.inflightFrom);
+      if (r !== undefined) {
+        this.inflightBytes -= r.length;
+        this.inflight.delete(this.inflightFrom);
+      }
+      this.inflightFrom++;
+    }
+    for (const s of this.closing) upTo = Math.min(upTo, s.writtenSeq);
+    this.arena.release(upTo);
+  }
+
   private closeSession(s: Session, reason: string, evict: boolean): void {
     if (s.closed) return;
     s.closed = true;
+    if (s.writing > 0) this.closing.add(s);
     s.socket.destroy();
     if (this.sessions.get(s.id) === s) this.sessions.delete(s.id);
+    this.releaseRecords();
     this.o.logger.info({ follower: s.id, reason }, 'cluster: follower link closed');
     if (evict && !this.stopped && this.waitset.has(s.id) && !this.sessions.has(s.id)) this.evict(s.id);
   }
