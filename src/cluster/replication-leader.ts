@@ -5,7 +5,7 @@ import type { ApplyTarget, PreparedWrite, StoreSnapshot } from './apply-target.j
 import { FrameDecoder, FrameType, frame, frameHead, LinkError, readU64, u64 } from './link.js';
 import type { OpLog } from './op-log.js';
 import { RecordArena } from './record-arena.js';
-import { decodeRecord, encodeRecord, recordSeq, type Op } from './record.js';
+import { decodeRecord, encodeRecord, type Op } from './record.js';
 
 /** What the leader needs from its coordinator. */
 export interface LeaderGate {
