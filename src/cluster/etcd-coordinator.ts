@@ -39,6 +39,16 @@ const KEEPALIVE_RETRY_MS = 100;
 /** a keepalive unanswered this long is given up (its endpoint is then skipped) */
 const KEEPALIVE_TIMEOUT_MS = 800;
 const KEEPALIVES_IN_FLIGHT_MAX = 8;
+/**
+ * Keepalives unanswered this long (since the newest answered one was sent): every etcd member
+ * is asked for its status, repeatedly, to tell an etcd leader election (members answer, none
+ * renews a lease until a new raft leader is known) from this node being cut off from etcd.
+ */
+const PROBE_AFTER_MS = 600;
+const PROBE_EVERY_MS = 250;
+const PROBE_TIMEOUT_MS = 300;
+/** a majority answered a status probe sent at most this long ago: etcd is reachable */
+const REACHABLE_FRESH_MS = 700;
 
 const mono = (): number => performance.now();
 
@@ -83,6 +93,18 @@ function parseJson<T>(buf: Buffer | null | undefined): T | null {
  * keepalive, which is later), minus `marginMs` for clock-rate drift. The library's own
  * "lost" event comes seconds after a rival may have been elected; Warren never uses it.
  *
+ * Past the deadline nothing may be confirmed (leaseValid() is false), but the lease is given
+ * up ('expired') only once it may really be gone: at once when etcd says so (a keepalive
+ * answered with TTL 0), or when no majority of etcd members answers (this node is cut off
+ * from etcd, or etcd lost its quorum), or when the lease was not renewed within a TTL after
+ * the deadline. While a majority of members answers but none renews the lease, etcd is
+ * electing a raft leader (no lease can be renewed, nor expire, meanwhile: a new etcd leader
+ * gives every lease a fresh TTL): the node keeps its leadership and resumes confirming as soon
+ * as a keepalive is answered. That answer proves the lease, and so the election key bound to
+ * it, lived throughout: no rival can have been elected nor written the ISR meanwhile. Losing
+ * the etcd raft leader (an election of 1-2.6 s with etcd's default 1 s election timeout,
+ * longer under load) would otherwise cost a leader with a 3 s TTL its leadership.
+ *
  * Election: etcd's recipe. Each candidate puts `election/<lease hex>` (create-if-absent,
  * bound to its lease); the candidate with the smallest create revision leads, and that
  * revision is its term (unique, increasing). Every node watches the prefix, so every
@@ -109,6 +131,12 @@ export class EtcdCoordinator extends EventEmitter implements Coordinator {
   private keepaliveAnsweredSentAt = 0;
   private keepaliveRetries = 0;
   private expiredEmitted = false;
+  /** monotonic ms at which the deadline passed while etcd stayed reachable (confirms paused), or null */
+  private pausedSince: number | null = null;
+  /** send time of the newest status probe a majority of etcd members answered */
+  private reachableAt = 0;
+  private probedAt = 0;
+  private probing = false;
   private secret_: Buffer = Buffer.alloc(0);
   private campaignKey: string | null = null;
   private term_ = 0;
@@ -193,6 +221,7 @@ export class EtcdCoordinator extends EventEmitter implements Coordinator {
     }
     if (lastError !== null) throw lastError;
     this.expiredEmitted = false;
+    this.pausedSince = null;
     this.keepalivesInFlight = 0;
     if (this.keepaliveTimer === null) {
       this.keepaliveTimer = setInterval(() => this.keepalive(), Math.min(KEEPALIVE_RETRY_MS, this.options.keepaliveMs));
@@ -215,11 +244,23 @@ export class EtcdCoordinator extends EventEmitter implements Coordinator {
       (ttl) => {
         if (lease !== this.lease) return;
         this.keepalivesInFlight--;
-        if (ttl <= 0) return; // expired in etcd: the deadline runs out by itself
+        if (ttl <= 0) {
+          // expired (or revoked) in etcd: a rival may lead already
+          if (!this.closed && !this.expiredEmitted) this.expire('lease gone in etcd');
+          return;
+        }
         this.keepaliveAnsweredSentAt = Math.max(this.keepaliveAnsweredSentAt, sentAt);
         this.keepaliveRetries = 0;
         // never extend past what this round trip proves, and never move the deadline back
         this.deadline = Math.max(this.deadline, sentAt + ttl * 1000 - this.options.marginMs);
+        const now = mono();
+        if (this.pausedSince !== null && now < this.deadline) {
+          this.options.logger.warn(
+            { lease: this.leaseId, term: this.term_, leader: this.elected, pausedMs: Math.round(now - this.pausedSince) },
+            'cluster: lease renewed after its deadline passed; confirms resume',
+          );
+          this.pausedSince = null;
+        }
       },
       () => {
         if (lease === this.lease) this.keepalivesInFlight--;
@@ -229,13 +270,48 @@ export class EtcdCoordinator extends EventEmitter implements Coordinator {
 
   private checkDeadline(): void {
     if (this.lease === null || this.closed || this.expiredEmitted) return;
-    if (mono() < this.deadline) return;
+    const now = mono();
+    if (now - this.keepaliveAnsweredSentAt > PROBE_AFTER_MS) this.probe(now);
+    if (now < this.deadline) return;
+    const reachable = now - this.reachableAt <= REACHABLE_FRESH_MS;
+    if (!reachable) return this.expire('lease deadline passed');
+    if (this.pausedSince === null) {
+      this.pausedSince = now;
+      this.options.logger.warn(
+        { lease: this.leaseId, term: this.term_, leader: this.elected },
+        'cluster: lease deadline passed while etcd members answer (an etcd leader election?): confirms paused until the lease is renewed',
+      );
+      return;
+    }
+    if (now - this.deadline > this.options.leaseTtl * 1000) this.expire('lease deadline passed');
+  }
+
+  /** the lease may be gone: nothing more is confirmed, leadership is given up, a new lease is sought */
+  private expire(reason: string): void {
     this.expiredEmitted = true;
+    const pausedMs = this.pausedSince === null ? null : Math.round(mono() - this.pausedSince);
+    this.pausedSince = null;
     const wasLeader = this.elected;
     this.elected = false;
-    this.options.logger.warn({ lease: this.leaseId, wasLeader, term: this.term_ }, 'cluster: lease deadline passed');
+    this.options.logger.warn({ lease: this.leaseId, wasLeader, term: this.term_, pausedMs }, `cluster: ${reason}`);
     this.emit('expired');
     void this.replaceLease();
+  }
+
+  /** asks every etcd member for its status; a majority answering marks etcd reachable */
+  private probe(now: number): void {
+    if (this.probing || now - this.probedAt < PROBE_EVERY_MS) return;
+    this.probing = true;
+    this.probedAt = now;
+    this.leases
+      .reachable(PROBE_TIMEOUT_MS)
+      .then(
+        (n) => {
+          if (2 * n > this.leases.size) this.reachableAt = Math.max(this.reachableAt, now);
+        },
+        () => {},
+      )
+      .finally(() => (this.probing = false));
   }
 
   /** after an expiry: drop the old lease (and the candidacy bound to it) and start afresh */

@@ -91,6 +91,27 @@ export class EtcdLeaseClient {
     return Number(r.TTL ?? 0);
   }
 
+  /**
+   * How many etcd members answer a status request within `timeoutMs` (each asked at once,
+   * directly). A member answers it by itself, leader or not: a majority answering means etcd
+   * is reachable (an etcd leader election, not a partition, when keepalives go unanswered).
+   */
+  async reachable(timeoutMs: number): Promise<number> {
+    const answers = await Promise.all(
+      this.endpoints.map((e) =>
+        post(`${e}/v3/maintenance/status`, '{}', timeoutMs).then(
+          ({ status }) => status >= 200 && status <= 299,
+          () => false,
+        ),
+      ),
+    );
+    return answers.filter(Boolean).length;
+  }
+
+  get size(): number {
+    return this.endpoints.length;
+  }
+
   async revoke(id: string, timeoutMs: number): Promise<void> {
     await this.call('/v3/lease/revoke', { ID: id }, timeoutMs);
   }
