@@ -43,17 +43,25 @@ export function killOnExit(child: ChildProcess): void {
   });
 }
 
+export interface EtcdClusterOptions {
+  /** etcd's --election-timeout (ms; default 1000, etcd's own default); the heartbeat is a tenth of it */
+  readonly electionTimeoutMs?: number;
+}
+
 export class EtcdCluster {
   readonly members: EtcdMember[] = [];
-  private constructor(readonly root: string) {}
+  private constructor(
+    readonly root: string,
+    private readonly electionTimeoutMs: number,
+  ) {}
 
   /** starts `size` members and waits until the cluster answers a write */
-  static async start(size = 3): Promise<EtcdCluster> {
+  static async start(size = 3, opts: EtcdClusterOptions = {}): Promise<EtcdCluster> {
     if (spawnSync('etcd', ['--version']).status !== 0) {
       throw new Error("etcd is not installed: 'apt-get install etcd-server' (Debian's etcd 3.4; .ci/run does it)");
     }
     const root = await mkdtemp(join(tmpdir(), 'warren-etcd-'));
-    const cluster = new EtcdCluster(root);
+    const cluster = new EtcdCluster(root, opts.electionTimeoutMs ?? 1000);
     for (let i = 1; i <= size; i++) {
       cluster.members.push({ name: `e${i}`, clientPort: await freePort(), peerPort: await freePort(), dataDir: join(root, `e${i}`), process: null });
     }
@@ -78,8 +86,8 @@ export class EtcdCluster {
       '--initial-cluster', initial,
       '--initial-cluster-state', state,
       '--initial-cluster-token', `warren-test-${process.pid}`,
-      '--heartbeat-interval', '100',
-      '--election-timeout', '1000',
+      '--heartbeat-interval', String(Math.round(this.electionTimeoutMs / 10)),
+      '--election-timeout', String(this.electionTimeoutMs),
       '--log-level', 'error',
     ];
     const child = spawn('etcd', args, { stdio: ['ignore', 'ignore', 'pipe'] });
@@ -107,6 +115,26 @@ export class EtcdCluster {
         }
       }
       if (Date.now() > until) throw new Error('etcd cluster did not become healthy');
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+
+  /** resolves once a put through member `name` succeeds: it is back in the cluster and knows the leader (bounded) */
+  async waitMemberServing(name: string, timeoutMs = 20_000): Promise<void> {
+    const m = this.member(name);
+    const until = Date.now() + timeoutMs;
+    for (;;) {
+      try {
+        const res = await fetch(`http://127.0.0.1:${m.clientPort}/v3/kv/put`, {
+          method: 'POST',
+          body: JSON.stringify({ key: Buffer.from('health').toString('base64'), value: '' }),
+          signal: AbortSignal.timeout(1000),
+        });
+        if (res.ok) return;
+      } catch {
+        // not up yet
+      }
+      if (Date.now() > until) throw new Error(`etcd member ${name} did not rejoin`);
       await new Promise((r) => setTimeout(r, 100));
     }
   }

@@ -38,6 +38,8 @@ export interface HarnessOptions {
   readonly nodes?: number;
   readonly etcdMembers?: number;
   readonly leaseTtl?: number;
+  /** the etcd members' --election-timeout (ms, default 1000) */
+  readonly etcdElectionTimeoutMs?: number;
 }
 
 /**
@@ -55,17 +57,31 @@ export class WarrenCluster {
 
   static async start(opts: HarnessOptions = {}): Promise<WarrenCluster> {
     if (!existsSync(CLI)) throw new Error(`${CLI} is missing: run 'npm run build' first`);
-    const etcd = await EtcdCluster.start(opts.etcdMembers ?? 3);
+    const etcd = await EtcdCluster.start(opts.etcdMembers ?? 3, { electionTimeoutMs: opts.etcdElectionTimeoutMs });
     const root = await mkdtemp(join(tmpdir(), 'warren-ha-'));
     const c = new WarrenCluster(root, etcd, opts.leaseTtl ?? 3);
+    // every proxy listens first (on a port of its own): a port picked by freePort is free only
+    // until something else binds it, and a proxy started later could take a node's port
+    const proxiesPerNode: BlackholeProxy[][] = [];
     for (let i = 1; i <= (opts.nodes ?? 3); i++) {
       const proxies = etcd.members.map((m) => new BlackholeProxy('127.0.0.1', m.clientPort));
       for (const p of proxies) await p.start();
+      proxiesPerNode.push(proxies);
+    }
+    const picked = new Set<number>();
+    const pick = async (): Promise<number> => {
+      for (;;) {
+        const port = await freePort();
+        if (!picked.has(port)) return picked.add(port), port;
+      }
+    };
+    for (let i = 1; i <= (opts.nodes ?? 3); i++) {
+      const proxies = proxiesPerNode[i - 1]!;
       const id = `n${i}`;
       c.nodes.push({
         id,
-        amqpPort: await freePort(),
-        clusterPort: await freePort(),
+        amqpPort: await pick(),
+        clusterPort: await pick(),
         dataDir: join(root, id),
         logFile: join(root, `${id}.log`),
         etcdProxies: proxies,
