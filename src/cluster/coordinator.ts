@@ -33,7 +33,8 @@ export interface NodeRecord {
 /**
  * What clustering needs from its coordinator (etcd in production, a fake in unit tests).
  * Events: 'leader' (LeaderInfo | null) when the observed leader changes; 'isr' (IsrRecord | null);
- * 'expired' when this node's lease deadline passed (it must stop confirming at once);
+ * 'expired' when this node's lease may be gone (it must stop leading at once; nothing is
+ * confirmed past the lease deadline anyway, see leaseValid());
  * 'elected' (term) when this node's campaign won.
  */
 export interface Coordinator extends EventEmitter {
@@ -55,7 +56,11 @@ export interface Coordinator extends EventEmitter {
   readonly term: number;
   /** a linearizable read of the ISR */
   readIsr(): Promise<IsrRecord | null>;
-  /** writes the ISR only if this node still leads with its term (txn fenced on the lease); false when fenced out */
+  /**
+   * writes the ISR only if this node still leads with its term (txn fenced on the lease); false
+   * when fenced out; rejects (try again) while the lease deadline has passed but the lease may
+   * still live (etcd electing a raft leader)
+   */
   writeIsr(members: readonly string[]): Promise<boolean>;
   /** publishes this node's registry record (bound to its lease) */
   register(record: NodeRecord): Promise<void>;

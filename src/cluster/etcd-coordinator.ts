@@ -485,7 +485,9 @@ export class EtcdCoordinator extends EventEmitter implements Coordinator {
 
   async writeIsr(members: readonly string[]): Promise<boolean> {
     const key = this.campaignKey;
-    if (key === null || !this.isLeader()) return false;
+    if (key === null || !this.elected) return false;
+    // past the deadline, while etcd elects a raft leader: still the leader, not yet allowed to act
+    if (!this.leaseValid()) throw new Error('lease deadline passed and the lease not renewed yet');
     const record: IsrRecord = { term: this.term_, leader: this.nodeId, members: [...members].sort() };
     const res = await this.client
       .if(key, 'Lease', '==', this.leaseId)

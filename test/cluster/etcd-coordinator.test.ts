@@ -19,6 +19,15 @@ function coordinator(etcd: EtcdCluster, id: string, cluster: string): EtcdCoordi
   });
 }
 
+/** keys (and values) under a prefix, through the JSON gateway */
+async function readKeys(etcd: EtcdCluster, prefix: string): Promise<Record<string, string>> {
+  const b64 = (x: string): string => Buffer.from(x).toString('base64');
+  const end = prefix.slice(0, -1) + String.fromCharCode(prefix.charCodeAt(prefix.length - 1) + 1);
+  const res = await fetch(`${etcd.endpoints[0]}/v3/kv/range`, { method: 'POST', body: JSON.stringify({ key: b64(prefix), range_end: b64(end) }) });
+  const j = (await res.json()) as { kvs?: { key: string; value: string }[] };
+  return Object.fromEntries((j.kvs ?? []).map((kv) => [Buffer.from(kv.key, 'base64').toString(), Buffer.from(kv.value, 'base64').toString()]));
+}
+
 describe('EtcdCoordinator', () => {
   let etcd: EtcdCluster;
   beforeAll(async () => {
@@ -60,6 +69,25 @@ describe('EtcdCoordinator', () => {
       expect(await b.writeIsr(['b'])).toBe(true);
     } finally {
       await Promise.all([a.close(), b.close()]);
+    }
+  }, 20_000);
+
+  it('gives up its leadership at once when etcd answers that its lease is gone, before its deadline', async () => {
+    const a = coordinator(etcd, 'a', 'revoked');
+    await a.start();
+    try {
+      const elected = once(a, 'elected');
+      await a.campaign();
+      await elected;
+      // the lease revoked behind its back (as when etcd expired it): the next keepalive says so
+      const [key] = Object.keys(await readKeys(etcd, '/warren/revoked/election/'));
+      const res = await fetch(`${etcd.endpoints[0]}/v3/lease/revoke`, { method: 'POST', body: JSON.stringify({ ID: BigInt(`0x${key!.split('/').pop()!}`).toString() }) });
+      expect(res.ok).toBe(true);
+      await once(a, 'expired');
+      expect(a.isLeader()).toBe(false);
+      expect(performance.now()).toBeLessThan(a.leaseDeadline);
+    } finally {
+      await a.close();
     }
   }, 20_000);
 
