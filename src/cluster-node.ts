@@ -230,8 +230,15 @@ export class ClusterNode {
       lingerMs: PROXY_LINGER_MS,
       logger: this.logger,
     });
-    this.clusterPort = await this.clusterServer.listen();
-    this.amqpServer = await listen(this.config.host, this.config.port, (socket) => this.onAmqp(socket));
+    try {
+      this.clusterPort = await this.clusterServer.listen();
+      this.amqpServer = await listen(this.config.host, this.config.port, (socket) => this.onAmqp(socket));
+    } catch (err) {
+      // neither port stays open for a node that cannot start (one listening, the other in use)
+      await this.shutdownListeners();
+      await this.log.close();
+      throw err;
+    }
     const addr = this.amqpServer.address();
     this.amqpPort = typeof addr === 'object' && addr !== null ? addr.port : this.config.port;
 

@@ -1,6 +1,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import net from 'node:net';
 import amqp from 'amqplib';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -73,4 +74,34 @@ describe('a cluster node holds its data dir\'s lock, leader or follower', () => 
       await lock.release();
     }
   }, 60_000);
+
+  it('a node whose AMQP port is taken fails to start and leaves neither its cluster port nor its data dir held', async () => {
+    const taken = net.createServer();
+    await new Promise<void>((r) => taken.listen(0, '127.0.0.1', () => r()));
+    const amqpPort = (taken.address() as net.AddressInfo).port;
+    const clusterPort = await freePort();
+    const dataDir = join(root, 'busy-port');
+    try {
+      await expect(
+        startWarren({
+          host: '127.0.0.1',
+          port: amqpPort,
+          dataDir,
+          logger,
+          cluster: { etcd: etcd.endpoints, port: clusterPort, advertise: '127.0.0.1', nodeId: 'busy', name: NAME, leaseTtl: 3, minInsync: 1, followerAckTimeout: 2000, tls: null },
+        }),
+      ).rejects.toThrow(/EADDRINUSE/);
+    } finally {
+      taken.close();
+    }
+    // the cluster port is free again: something else can listen on it
+    const probe = net.createServer();
+    await new Promise<void>((resolve, reject) => {
+      probe.once('error', reject);
+      probe.listen(clusterPort, '127.0.0.1', () => resolve());
+    });
+    await new Promise<void>((r) => probe.close(() => r()));
+    const lock = await lockDataDir(dataDir);
+    await lock.release();
+  }, 30_000);
 });
