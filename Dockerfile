@@ -38,4 +38,4 @@ VOLUME /data
 STOPSIGNAL SIGTERM
 HEALTHCHECK --interval=30s --timeout=5s --start-period=10s \
   CMD ["node", "-e", "require('node:net').connect(Number(process.env.WARREN_PORT || 5672), '127.0.0.1').on('connect', () => process.exit(0)).on('error', () => process.exit(1))"]
-CMD ["node", "--single-threaded-gc", "dist/cli/main.js", "start"]
+CMD ["node", "--single-threaded-gc", "--initial-old-space-size=128", "dist/cli/main.js", "start"]

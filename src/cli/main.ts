@@ -1,4 +1,4 @@
-#!/usr/bin/env -S node --single-threaded-gc
+#!/usr/bin/env -S node --single-threaded-gc --initial-old-space-size=128
 // The `warren` executable (package.json "bin" → dist/cli/main.js). Kept thin: all
 // behaviour lives in run-cli.ts so it can be tested without spawning processes. The #! line
 // passes the broker's V8 flags (node-flags.ts; `env -S` splits them).
