@@ -151,6 +151,8 @@ export class ClusterNode {
   private transitions: Promise<void> = Promise.resolve();
   private closed = false;
   private campaignRetry: NodeJS.Timeout | null = null;
+  /** re-checks the candidacy every CAMPAIGN_RETRY_MS (see considerCampaign) */
+  private campaignCheck: NodeJS.Timeout | null = null;
   /** client connections this node forwards to the leader */
   private proxies!: ClientProxy;
   /** set while promote() runs: connections arriving meanwhile are held for the broker (HOLD_MS) */
@@ -270,6 +272,19 @@ export class ClusterNode {
     this.coordinator.on('lease-renewed', () => this.considerCampaign());
     this.onLeader(this.coordinator.currentLeader());
     this.considerCampaign();
+    // eligibility also changes without an event: a follower's snapshot install ends, or the
+    // ISR event came while it was still syncing (it withdrew then). A follower that may lead
+    // and has no candidacy would otherwise wait for the next ISR change or lease, and with
+    // every other candidate gone the cluster stayed leaderless (seen in the full fault run).
+    // Cheap: campaign() and resign() return at once when there is nothing to change.
+    this.campaignCheck = setInterval(() => {
+      try {
+        this.considerCampaign();
+      } catch (err) {
+        this.logger.warn({ err }, 'cluster: candidacy check failed (contained)');
+      }
+    }, CAMPAIGN_RETRY_MS);
+    this.campaignCheck.unref();
     const urlHost = c.advertise.includes(':') ? `[${c.advertise}]` : c.advertise;
     return {
       url: `amqp://guest:guest@${urlHost}:${this.amqpPort}`,
@@ -329,6 +344,8 @@ export class ClusterNode {
     this.proxies.leaderChanged(leader);
     if (leader === null || leader.id === this.nodeId) this.follower?.follow(null);
     else this.follower?.follow({ id: leader.id, cluster: leader.cluster, term: leader.term });
+    // no leader: every node that may lead stands (one without a candidacy would not otherwise)
+    if (leader === null) this.considerCampaign();
   }
 
   /** only ISR members (or anyone, in a cluster that never had a leader) may lead */
@@ -352,6 +369,7 @@ export class ClusterNode {
         }
       });
     } else if (!this.coordinator.isLeader()) {
+      if (this.coordinator.term !== 0) this.logger.info({ syncing: this.log.syncing, isr: this.coordinator.currentIsr()?.members ?? null }, 'cluster: not eligible to lead; candidacy withdrawn');
       void this.coordinator.resign();
     }
   }
@@ -487,6 +505,19 @@ export class ClusterNode {
     await this.becomeFollower();
     this.onLeader(this.coordinator.currentLeader());
     this.considerCampaign();
+    // eligibility also changes without an event: a follower's snapshot install ends, or the
+    // ISR event came while it was still syncing (it withdrew then). A follower that may lead
+    // and has no candidacy would otherwise wait for the next ISR change or lease, and with
+    // every other candidate gone the cluster stayed leaderless (seen in the full fault run).
+    // Cheap: campaign() and resign() return at once when there is nothing to change.
+    this.campaignCheck = setInterval(() => {
+      try {
+        this.considerCampaign();
+      } catch (err) {
+        this.logger.warn({ err }, 'cluster: candidacy check failed (contained)');
+      }
+    }, CAMPAIGN_RETRY_MS);
+    this.campaignCheck.unref();
   }
 
   // ------------------------------------------------------------------ connections
@@ -589,6 +620,8 @@ export class ClusterNode {
     this.closed = true;
     if (this.campaignRetry !== null) clearTimeout(this.campaignRetry);
     this.campaignRetry = null;
+    if (this.campaignCheck !== null) clearInterval(this.campaignCheck);
+    this.campaignCheck = null;
     await this.transitions;
     if (this.broker !== null) {
       // a clean shutdown: the leader's pending writes still reach the ISR
