@@ -505,19 +505,6 @@ export class ClusterNode {
     await this.becomeFollower();
     this.onLeader(this.coordinator.currentLeader());
     this.considerCampaign();
-    // eligibility also changes without an event: a follower's snapshot install ends, or the
-    // ISR event came while it was still syncing (it withdrew then). A follower that may lead
-    // and has no candidacy would otherwise wait for the next ISR change or lease, and with
-    // every other candidate gone the cluster stayed leaderless (seen in the full fault run).
-    // Cheap: campaign() and resign() return at once when there is nothing to change.
-    this.campaignCheck = setInterval(() => {
-      try {
-        this.considerCampaign();
-      } catch (err) {
-        this.logger.warn({ err }, 'cluster: candidacy check failed (contained)');
-      }
-    }, CAMPAIGN_RETRY_MS);
-    this.campaignCheck.unref();
   }
 
   // ------------------------------------------------------------------ connections
