@@ -103,16 +103,7 @@ export class EtcdCluster {
     for (;;) {
       for (const m of this.members) {
         if (m.process === null) continue;
-        try {
-          const res = await fetch(`http://127.0.0.1:${m.clientPort}/v3/kv/put`, {
-            method: 'POST',
-            body: JSON.stringify({ key: Buffer.from('health').toString('base64'), value: '' }),
-            signal: AbortSignal.timeout(1000),
-          });
-          if (res.ok) return;
-        } catch {
-          // not up yet
-        }
+        if (await putsThrough(m.clientPort)) return;
       }
       if (Date.now() > until) throw new Error('etcd cluster did not become healthy');
       await new Promise((r) => setTimeout(r, 100));
@@ -124,16 +115,7 @@ export class EtcdCluster {
     const m = this.member(name);
     const until = Date.now() + timeoutMs;
     for (;;) {
-      try {
-        const res = await fetch(`http://127.0.0.1:${m.clientPort}/v3/kv/put`, {
-          method: 'POST',
-          body: JSON.stringify({ key: Buffer.from('health').toString('base64'), value: '' }),
-          signal: AbortSignal.timeout(1000),
-        });
-        if (res.ok) return;
-      } catch {
-        // not up yet
-      }
+      if (await putsThrough(m.clientPort)) return;
       if (Date.now() > until) throw new Error(`etcd member ${name} did not rejoin`);
       await new Promise((r) => setTimeout(r, 100));
     }
@@ -199,5 +181,19 @@ export class EtcdCluster {
       ),
     );
     await rm(this.root, { recursive: true, force: true });
+  }
+}
+
+/** whether a put through the member on `clientPort` succeeds within a second (it is up and knows a leader) */
+async function putsThrough(clientPort: number): Promise<boolean> {
+  try {
+    const res = await fetch(`http://127.0.0.1:${clientPort}/v3/kv/put`, {
+      method: 'POST',
+      body: JSON.stringify({ key: Buffer.from('health').toString('base64'), value: '' }),
+      signal: AbortSignal.timeout(1000),
+    });
+    return res.ok;
+  } catch {
+    return false; // not up yet
   }
 }
