@@ -27,7 +27,7 @@ import { BrokerAdmin } from './operations/broker-admin.js';
 import { Core } from './operations/core.js';
 import { hashPassword } from './auth/password-hash.js';
 import type { Channel } from './connection/channel.js';
-import type { BrokerView, Listener, ResourceStatus } from './monitoring/broker-view.js';
+import type { BrokerView, ClusterStatusView, Listener, ResourceStatus } from './monitoring/broker-view.js';
 import { StatsSampler } from './monitoring/sampler.js';
 import { startManagementServer, type HttpServer } from './management/server.js';
 import { startMetricsServer } from './metrics/server.js';
@@ -257,6 +257,13 @@ export class Broker implements BrokerContext, BrokerView {
     if (this.managementPort !== null) list.push({ protocol: 'http', ip, port: this.managementPort });
     if (this.metricsPort !== null) list.push({ protocol: 'http/prometheus', ip, port: this.metricsPort });
     return list;
+  }
+
+  /** set by a cluster node (cluster-node.ts) to its status; null on a single node */
+  clusterStatusSource: (() => ClusterStatusView) | null = null;
+
+  clusterStatus(): ClusterStatusView | null {
+    return this.clusterStatusSource?.() ?? null;
   }
 
   resources(): ResourceStatus {

@@ -434,6 +434,7 @@ export class ClusterNode {
       await leader.start(members);
       this.logger.info({ term, ms: Math.round(performance.now() - started) }, 'cluster: term started on the ISR');
       const broker = new Broker(this.config, this.logger, store);
+      broker.clusterStatusSource = () => this.status();
       this.broker = broker;
       await broker.start({ listen: false });
       this.role = 'leader';

@@ -91,6 +91,36 @@ export function nodeJson(view: BrokerView): Json {
     type: 'disc',
     uptime: Date.now() - view.startedAt,
     ...churnJson(view),
+    ...clusterJson(view),
+  };
+}
+
+/**
+ * A cluster node's role and replication lag (Warren's own fields; absent on a single node).
+ * The management API runs on the leader, so its followers are listed from its side: each
+ * one's acked record and lag, connected and in-sync flags.
+ */
+export function clusterJson(view: BrokerView): Json {
+  const c = view.clusterStatus();
+  if (c === null) return {};
+  const r = c.replication;
+  return {
+    cluster_role: c.role,
+    replication_lag: c.lag,
+    warren_cluster: {
+      node_id: c.nodeId,
+      role: c.role,
+      term: c.term,
+      leader: c.leader,
+      isr: c.isr,
+      replication_lag: c.lag,
+      commit_seq: r?.commitSeq ?? null,
+      applied_seq: r?.appliedSeq ?? null,
+      followers:
+        r?.role === 'leader'
+          ? r.followers.map((f) => ({ node_id: f.id, connected: f.connected, in_sync: f.inIsr, acked_seq: f.matchSeq, replication_lag: f.lag }))
+          : [],
+    },
   };
 }
 

@@ -222,6 +222,38 @@ export class PrometheusExporter {
     gauge('warren_queues_paging', 'Queues whose backlog is partly paged out to the store', [], () => one(sumQueues(view, (q) => (q.pagedOutCount > 0 ? 1 : 0))));
     gauge('warren_connections_blocked', 'Publishing connections blocked by a resource alarm (connection.blocked)', [], () => one(openConnections(view).filter((c) => c.blocked).length));
     gauge('warren_connections_flow', 'Publishing connections held by flow control until the store catches up (state flow)', [], () => one(openConnections(view).filter((c) => c.flow).length));
+    // a cluster node's role and replication (no samples on a single node); the leader serves
+    // the metrics, so its followers are seen from its side
+    const cluster = () => view.clusterStatus();
+    const followers = () => {
+      const r = cluster()?.replication;
+      return r?.role === 'leader' ? r.followers : [];
+    };
+    gauge('warren_cluster_role', 'This node\'s role in its cluster on etcd (1 for the role it has)', ['node_id', 'role'], () => {
+      const c = cluster();
+      return c === null ? [] : (['leader', 'follower', 'starting'] as const).map((role) => [{ node_id: c.nodeId, role }, c.role === role ? 1 : 0] as const);
+    });
+    gauge('warren_cluster_term', 'The leader\'s term (the create revision of its etcd election key: it increases with every new leader)', [], () => {
+      const t = cluster()?.term;
+      return t === null || t === undefined ? [] : one(t);
+    });
+    gauge('warren_cluster_isr_members', 'Nodes in the in-sync replica set, the leader included', [], () => {
+      const c = cluster();
+      return c === null ? [] : one(c.isr.length);
+    });
+    gauge('warren_cluster_replication_lag_records', 'Committed records not yet in this node\'s store (a follower), or the largest lag of the leader\'s followers', [], () => {
+      const c = cluster();
+      return c === null ? [] : one(c.lag);
+    });
+    gauge('warren_cluster_follower_replication_lag_records', 'Committed records a follower has not acked yet, as the leader sees it', ['follower'], () =>
+      followers().map((f) => [{ follower: f.id }, f.lag] as const),
+    );
+    gauge('warren_cluster_follower_in_sync', 'Whether a follower is in the in-sync replica set (1) or not (0)', ['follower'], () =>
+      followers().map((f) => [{ follower: f.id }, f.inIsr ? 1 : 0] as const),
+    );
+    gauge('warren_cluster_follower_connected', 'Whether a follower\'s replication link to the leader is up (1) or not (0)', ['follower'], () =>
+      followers().map((f) => [{ follower: f.id }, f.connected ? 1 : 0] as const),
+    );
     gauge('warren_stats_interval_seconds', 'Seconds between statistics ticks (rates are per second over one tick)', [], () => one(view.sampler.intervalMs / 1000));
   }
 

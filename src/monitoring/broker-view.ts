@@ -23,6 +23,31 @@ export interface ResourceStatus {
   readonly diskAlarm: boolean;
 }
 
+/** A follower as the leader sees it (ClusterNodeStatus.replication.followers, cluster-node.ts). */
+export interface ClusterFollowerView {
+  readonly id: string;
+  readonly connected: boolean;
+  /** the last record the follower acked (in its log, fsynced) */
+  readonly matchSeq: number;
+  /** committed records the follower has not acked yet */
+  readonly lag: number;
+  readonly inIsr: boolean;
+}
+
+/** This node's place in a cluster on etcd, as the management API and the metrics show it. */
+export interface ClusterStatusView {
+  readonly nodeId: string;
+  readonly role: 'leader' | 'follower' | 'starting';
+  readonly term: number | null;
+  readonly leader: string | null;
+  readonly isr: readonly string[];
+  /** records committed but not yet in this node's store (follower), or the largest follower lag (leader) */
+  readonly lag: number;
+  readonly replication:
+    | { readonly role: 'leader'; readonly commitSeq: number; readonly appliedSeq: number; readonly followers: readonly ClusterFollowerView[] }
+    | { readonly role: 'follower'; readonly commitSeq: number; readonly appliedSeq: number }
+    | null;
+}
 
 /**
  * What the management API, the dashboard and the metrics exporter read: the running
@@ -43,4 +68,6 @@ export interface BrokerView {
   connectionList(): Iterable<Connection>;
   listeners(): readonly Listener[];
   resources(): ResourceStatus;
+  /** this node's cluster status; null on a single node (no --cluster-etcd) */
+  clusterStatus(): ClusterStatusView | null;
 }

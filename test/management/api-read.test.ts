@@ -255,6 +255,9 @@ describe('management API: reading the broker', () => {
       expect(node.status).toBe(200);
       expect(node.body).toMatchObject({ name, running: true, mem_alarm: false, disk_free_alarm: false });
       expect(node.body.sockets_used).toBeGreaterThan(0);
+      // a single node has no cluster role (test/cluster/node-smoke.test.ts covers a cluster's)
+      expect(node.body).not.toHaveProperty('cluster_role');
+      expect(node.body).not.toHaveProperty('warren_cluster');
       expect((await h.api('/nodes/rabbit@elsewhere')).status).toBe(404);
     });
 
