@@ -24,7 +24,11 @@ describe('etcd member loss', () => {
     await cluster?.destroy();
   }, 60_000);
 
-  it('keeps the Warren leader and its confirms through repeated losses of the etcd raft leader', async () => {
+  it('keeps the Warren leader and its confirms through repeated losses of the etcd raft leader', async ({ onTestFailed }) => {
+
+    // a failure keeps the nodes' logs and prints their tails (CI keeps only its output)
+
+    onTestFailed(() => cluster.keepForFailure());
     const leader = await cluster.settled(3);
     const { term } = await cluster.status();
     workload = new Workload(cluster.amqpUrls, 400);

@@ -38,7 +38,11 @@ describe.skipIf(!FULL)('high availability (full run)', () => {
     await workload?.stop();
   }, 120_000);
 
-  it('survives every fault of the issue with no confirmed message lost', async () => {
+  it('survives every fault of the issue with no confirmed message lost', async ({ onTestFailed }) => {
+
+    // a failure keeps the nodes' logs and prints their tails (CI keeps only its output)
+
+    onTestFailed(() => cluster.keepForFailure());
     let leader = await cluster.settled(3);
     workload = new Workload(cluster.amqpUrls, 400);
     workload.start();

@@ -20,7 +20,11 @@ describe('high availability (short run)', () => {
     await workload?.stop();
   }, 60_000);
 
-  it('loses no confirmed message through leader and follower failures, and the stores end equal', async () => {
+  it('loses no confirmed message through leader and follower failures, and the stores end equal', async ({ onTestFailed }) => {
+
+    // a failure keeps the nodes' logs and prints their tails (CI keeps only its output)
+
+    onTestFailed(() => cluster.keepForFailure());
     let leader = await cluster.settled(3);
     workload = new Workload(cluster.amqpUrls, 400);
     workload.start();

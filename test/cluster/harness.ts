@@ -14,6 +14,8 @@ import { EtcdCluster, freePort, killOnExit } from './etcd-cluster.js';
 
 const CLI = new URL('../../dist/cli/main.js', import.meta.url).pathname;
 const CLUSTER_NAME = 'harness';
+/** lines of each node's log printed when a failed test keeps them (keepForFailure) */
+const LOG_TAIL = 60;
 
 export interface WarrenNode {
   readonly id: string;
@@ -292,10 +294,34 @@ export class WarrenCluster {
     return max;
   }
 
+  /**
+   * Keeps the nodes' logs and data dirs (as WARREN_HA_KEEP does) and prints where they are
+   * with each log's last lines: a test calls it when it fails (onTestFailed), so that a
+   * failure in CI, whose output is all that is kept, can be read.
+   */
+  keepForFailure(): void {
+    this.keep = true;
+  }
+
+  private keep = (process.env.WARREN_HA_KEEP ?? '') !== '';
+
   async destroy(): Promise<void> {
     await this.stopAll();
     for (const n of this.nodes) for (const p of n.etcdProxies) await p.stop();
     await this.etcd.stop();
-    if ((process.env.WARREN_HA_KEEP ?? '') === '') await rm(this.root, { recursive: true, force: true });
+    if (!this.keep) {
+      await rm(this.root, { recursive: true, force: true });
+      return;
+    }
+    const tails = this.nodes.map((n) => {
+      let lines: string[] = [];
+      try {
+        lines = readFileSync(n.logFile, 'utf8').trimEnd().split('\n');
+      } catch {
+        // no log
+      }
+      return `--- ${n.id} (${n.logFile}), last ${Math.min(LOG_TAIL, lines.length)} of ${lines.length} lines\n${lines.slice(-LOG_TAIL).join('\n')}`;
+    });
+    console.error(`cluster harness: nodes' logs and data dirs kept in ${this.root}\n${tails.join('\n')}`);
   }
 }

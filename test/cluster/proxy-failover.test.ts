@@ -17,7 +17,11 @@ describe('connecting through a follower during a failover', () => {
     await cluster?.destroy();
   }, 60_000);
 
-  it('a client connecting while the dead leader\'s lease runs is served by the next leader, not closed', async () => {
+  it('a client connecting while the dead leader\'s lease runs is served by the next leader, not closed', async ({ onTestFailed }) => {
+
+    // a failure keeps the nodes' logs and prints their tails (CI keeps only its output)
+
+    onTestFailed(() => cluster.keepForFailure());
     const dead = await cluster.settled(3);
     const followers = cluster.nodes.filter((n) => n.id !== dead);
     const killedAt = await cluster.kill9(dead);
