@@ -139,6 +139,10 @@ export class EtcdCoordinator extends EventEmitter implements Coordinator {
   private probing = false;
   private secret_: Buffer = Buffer.alloc(0);
   private campaignKey: string | null = null;
+  /** the campaign in flight: a second call joins it instead of racing it */
+  private campaigning: Promise<void> | null = null;
+  /** bumped by every resign and lease replacement: a campaign that straddles one is void */
+  private candidacyGeneration = 0;
   private term_ = 0;
   private elected = false;
   private readonly candidates = new Map<string, Candidate>();
@@ -318,6 +322,7 @@ export class EtcdCoordinator extends EventEmitter implements Coordinator {
   private async replaceLease(): Promise<void> {
     const old = this.lease;
     const hadCampaign = this.campaignKey !== null;
+    this.candidacyGeneration++;
     this.lease = null;
     this.campaignKey = null;
     this.term_ = 0;
@@ -388,6 +393,13 @@ export class EtcdCoordinator extends EventEmitter implements Coordinator {
     if (this.campaignKey !== null && this.term_ > rev) {
       // our own key was created after this read
       this.candidates.set(this.campaignKey, { key: this.campaignKey, createRevision: this.term_, info: this.options.candidate });
+    } else if (this.campaignKey !== null && !this.elected && !candidates.some((kv) => kv.key.toString() === this.campaignKey)) {
+      // our candidacy is gone from etcd though we never resigned it: stand again (the
+      // periodic candidacy check does) rather than believe in a key no one else sees
+      this.options.logger.warn({ key: this.campaignKey, term: this.term_, readAt: rev }, 'cluster: this node\'s candidacy is gone from etcd; standing again');
+      this.candidacyGeneration++;
+      this.campaignKey = null;
+      this.term_ = 0;
     }
     for (const kv of candidates) {
       const info = parseJson<CandidateInfo>(kv.value);
@@ -448,16 +460,40 @@ export class EtcdCoordinator extends EventEmitter implements Coordinator {
     }
   }
 
-  async campaign(): Promise<void> {
-    if (this.campaignKey !== null || this.lease === null) return;
-    const key = `${this.prefix}election/${BigInt(this.leaseId).toString(16)}`;
+  /**
+   * Puts this node's candidacy (a key bound to its lease) unless it has one. Calls made while
+   * one is in flight join it. A resign or a lease replacement while the txn is in flight voids
+   * it: the key it created is deleted again, never adopted (adopting it after a resign's
+   * delete left a candidacy that existed only here: campaign() then returned at once forever
+   * and the node never stood again, a leaderless cluster in the fault runs).
+   */
+  campaign(): Promise<void> {
+    if (this.campaignKey !== null || this.lease === null) return Promise.resolve();
+    if (this.campaigning !== null) return this.campaigning;
+    const p = this.campaignOnce().finally(() => {
+      if (this.campaigning === p) this.campaigning = null;
+    });
+    this.campaigning = p;
+    return p;
+  }
+
+  private async campaignOnce(): Promise<void> {
+    const generation = this.candidacyGeneration;
+    const leaseId = this.leaseId;
+    const key = `${this.prefix}election/${BigInt(leaseId).toString(16)}`;
     const value = JSON.stringify(this.options.candidate);
     const res = await this.client
       .if(key, 'Create', '==', 0)
-      .then(this.client.put(key).value(value).lease(this.leaseId))
+      .then(this.client.put(key).value(value).lease(leaseId))
       .else(this.client.get(key))
       .commit();
+    if (generation !== this.candidacyGeneration || this.closed) {
+      // resigned (or the lease was replaced) meanwhile: this candidacy must not exist
+      await this.client.delete().key(key).exec().catch(() => {});
+      return;
+    }
     const rev = res.succeeded ? Number(res.header.revision) : Number(res.responses[0]?.response_range?.kvs[0]?.create_revision ?? 0);
+    if (rev === 0) return; // the key vanished between the txn's branches: try again on the next check
     this.campaignKey = key;
     this.term_ = rev;
     this.candidates.set(key, { key, createRevision: rev, info: this.options.candidate });
@@ -465,6 +501,7 @@ export class EtcdCoordinator extends EventEmitter implements Coordinator {
   }
 
   async resign(): Promise<void> {
+    this.candidacyGeneration++;
     const key = this.campaignKey;
     this.campaignKey = null;
     this.elected = false;

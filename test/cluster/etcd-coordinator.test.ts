@@ -35,6 +35,59 @@ describe('EtcdCoordinator', () => {
   }, 30_000);
   afterAll(async () => etcd?.stop());
 
+  it('leaves no candidacy behind when it resigns while campaigns are in flight, and can stand again', async () => {
+    const a = coordinator(etcd, 'a', 'race');
+    await a.start();
+    try {
+      // two checks campaign at once, then the node resigns before their txns answer
+      const first = a.campaign();
+      const second = a.campaign();
+      const resigned = a.resign();
+      await Promise.all([first, second, resigned]);
+      expect(a.term).toBe(0);
+      expect(Object.keys(await readKeys(etcd, '/warren/race/election/'))).toEqual([]);
+      // standing again works: the candidacy exists here and in etcd, and wins
+      const elected = once(a, 'elected');
+      await a.campaign();
+      await elected;
+      expect(a.term).toBeGreaterThan(0);
+      expect(Object.keys(await readKeys(etcd, '/warren/race/election/'))).toHaveLength(1);
+    } finally {
+      await a.close();
+    }
+  });
+
+  it('stands again when its candidacy disappears from etcd behind its back', async () => {
+    const a = coordinator(etcd, 'a', 'vanish');
+    const b = coordinator(etcd, 'b', 'vanish');
+    await Promise.all([a.start(), b.start()]);
+    try {
+      const elected = once(a, 'elected');
+      await a.campaign();
+      await elected;
+      await b.campaign();
+      const [bKey] = Object.entries(await readKeys(etcd, '/warren/vanish/election/')).filter(([, v]) => JSON.parse(v).id === 'b').map(([k]) => k);
+      expect(bKey).toBeDefined();
+      // b's key is deleted by someone else: b notices at its next full read, and its next
+      // campaign (cluster-node checks every second) puts a new one
+      await fetch(`${etcd.endpoints[0]}/v3/kv/deleterange`, { method: 'POST', body: JSON.stringify({ key: Buffer.from(bKey!).toString('base64') }) });
+      const bTerm = b.term;
+      for (const end = Date.now() + 10_000; !(b.term > bTerm); ) {
+        if (Date.now() > end) throw new Error(`b did not stand again (term ${b.term})`);
+        await b.campaign();
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      expect(Object.keys(await readKeys(etcd, '/warren/vanish/election/'))).toHaveLength(2);
+      // and takes over when a goes
+      const bElected = once(b, 'elected');
+      await a.resign();
+      await bElected;
+      expect(b.isLeader()).toBe(true);
+    } finally {
+      await Promise.all([a.close(), b.close()]);
+    }
+  });
+
   it('elects the oldest candidate, fences the ISR on its lease, and hands over on resign', async () => {
     const a = coordinator(etcd, 'a', 'elect');
     const b = coordinator(etcd, 'b', 'elect');
