@@ -15,22 +15,39 @@ function post(url: string, body: string, timeoutMs: number): Promise<{ status: n
   const u = new URL(url);
   const https = u.protocol === 'https:';
   return new Promise((resolve, reject) => {
+    // the promise settles exactly once, at the latest when the timer fires: a timer of our
+    // own, not AbortSignal.timeout() (a lease call that never settled would leave the node
+    // without a lease for good: one resumed cluster node went silent that way, unexplained)
+    let settled = false;
+    const settle = (err: Error | null, value?: { status: number; text: string }): void => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      if (err !== null) reject(err);
+      else resolve(value!);
+    };
     const req = (https ? httpsRequest : httpRequest)(
       u,
       {
         method: 'POST',
         agent: https ? httpsAgent : httpAgent,
         headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) },
-        signal: AbortSignal.timeout(timeoutMs),
       },
       (res: IncomingMessage) => {
         const parts: Buffer[] = [];
         res.on('data', (c: Buffer) => parts.push(c));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(parts).toString('utf8') }));
-        res.on('error', reject);
+        res.on('end', () => settle(null, { status: res.statusCode ?? 0, text: Buffer.concat(parts).toString('utf8') }));
+        res.on('error', (e) => settle(e));
+        res.on('close', () => settle(new Error(`etcd ${u.pathname}: the answer ended early`)));
       },
     );
-    req.on('error', reject);
+    const timer = setTimeout(() => {
+      const err = new Error(`etcd ${u.pathname}: no answer within ${timeoutMs} ms`);
+      settle(err);
+      req.destroy(err);
+    }, timeoutMs);
+    timer.unref();
+    req.on('error', (e) => settle(e));
     req.end(body);
   });
 }

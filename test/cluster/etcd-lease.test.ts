@@ -42,6 +42,22 @@ describe('EtcdLeaseClient', () => {
     await expect(held).rejects.toThrow();
   });
 
+  it('a call whose answer starts and then stalls, or breaks off, settles with an error', async () => {
+    for (const end of [false, true]) {
+      const server = createServer((req: IncomingMessage, res: ServerResponse) => {
+        req.resume();
+        res.writeHead(200, { 'content-type': 'application/json' });
+        res.write('{"result":');
+        if (end) setTimeout(() => res.socket?.destroy(), 50); // broken off mid-answer
+      });
+      await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+      servers.push(server);
+      const client = new EtcdLeaseClient([`127.0.0.1:${(server.address() as AddressInfo).port}`]);
+      // (a call that never settled would fail this test by its timeout)
+      await expect(client.keepalive('7', 300)).rejects.toThrow();
+    }
+  });
+
   it('a failed call moves to the next member', async () => {
     const waiting = await member(true);
     const answering = await member(false);
