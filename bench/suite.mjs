@@ -91,17 +91,19 @@ for (const lag of [BIG_LAGS[0], BIG_LAGS[2], BIG_LAGS[3]]) {
 
 /** delete-stall / purge-stall: a big durable queue deleted or purged beside a confirming bystander */
 function stallEntry(op) {
-  const during = op === 'delete' ? 'the delete (until 2 s after delete-ok)' : 'the purge (until 2 s after purge-ok)';
+  const during = op === 'delete' ? 'the 10 s from the delete (at least 2 s after delete-ok)' : 'the 10 s from the purge (at least 2 s after purge-ok)';
   return {
     name: `${op}-stall`,
     scenario: `${op}-stall`,
     options: { count: 300_000 },
     smoke: { count: 30_000 },
-    cond: `a durable queue of 300,000 persistent 16 B messages is ${op}d while a bystander publishes a persistent message with confirms every 5 ms to another durable queue; its longest confirm wait during ${during} minus its longest in the 3 s before`,
+    cond: `a durable queue of 300,000 persistent 16 B messages is ${op}d while a bystander publishes a persistent message with confirms every 5 ms to another durable queue; its longest confirm wait during ${during} minus its longest in the 10 s before (Warren removes the entries in the background after ${op}-ok, about 8 s for 300k on the bench machine, inside the window)`,
     rows: [
       { key: 'stallExcessMs', label: `${op} 300k-message queue: extra confirm wait on another queue, ms`, target: { warrenMax: 5 } },
       { key: 'stallMaxMs', label: `${op} 300k: longest confirm wait on another queue, ms` },
-      { key: 'baselineMaxMs', label: `${op} 300k: longest confirm wait in the 3 s before, ms` },
+      { key: 'baselineMaxMs', label: `${op} 300k: longest confirm wait in the 10 s before, ms` },
+      { key: 'stallP99Ms', label: `${op} 300k: confirm wait p99 on another queue during the ${op}, ms` },
+      { key: 'baselineP99Ms', label: `${op} 300k: confirm wait p99 in the 10 s before, ms` },
       { key: 'deleteMs', label: `${op} 300k: queue.${op} round trip, ms` },
     ],
   };
