@@ -161,6 +161,11 @@ export class DurableLog {
     this.interceptor = interceptor;
   }
 
+  /** whether writes go through an interceptor (they then reach more than this LevelDB) */
+  get intercepted(): boolean {
+    return this.interceptor !== null;
+  }
+
   /** One atomic write of the store's data, through the interceptor when there is one. */
   write(ops: readonly BatchOp[], options: { sync: boolean }): Promise<void> {
     const interceptor = this.interceptor;

@@ -138,7 +138,8 @@ export function messageKey(messageId: number): Buffer {
 export function messageKeyOfIndexValue(value: Buffer): Buffer {
   const key = Buffer.allocUnsafe(MESSAGE_KEY_SIZE);
   key[0] = Prefix.Message;
-  value.copy(key, 1, 0, 8);
+  // byte by byte: Buffer#copy of part of a buffer makes a view object per call
+  for (let i = 0; i < 8; i++) key[1 + i] = value[i]!;
   return key;
 }
 

@@ -69,6 +69,12 @@ import { isWarrenEntry, StoreIntegrity, type IntegrityOptions } from './store-in
 
 
 /**
+ * A key encoding for reads that return no keys: Buffer bounds go to LevelDB as they are, and
+ * the (empty) keys LevelDB hands back come as strings, which need no ArrayBuffer each.
+ */
+const RANGE_ONLY_KEYS = { name: 'warren-range-only', format: 'utf8', encode: (key: Buffer): Buffer => key, decode: (key: string): string => key };
+
+/**
  * LevelDB's memtable size (its default is 4 MiB). A write that fills the memtable while the
  * previous one is still being flushed to a table file waits for that flush. Under a
  * persistent flood (bench scenario `flood`: 1 KiB messages, ~40 MB/s) 4 MiB filled every
@@ -244,7 +250,15 @@ export class LevelStore implements Store {
       },
       logger,
     );
-    this.deletion = new BackgroundDeletion(this.log, this.refs, (range) => this.readRange(range), logger);
+    const log = this.log;
+    this.deletion = new BackgroundDeletion(this.log, this.refs, (range) => this.readRange(range), logger, {
+      get local() {
+        return !log.intercepted;
+      },
+      firstKey: (from, lt) => this.firstKeyOf(from, lt),
+      values: (gte, lt) => this.readValues(gte, lt),
+      clear: (gte, lt) => this.clearRange(gte, lt),
+    });
   }
 
   // ------------------------------------------------------------------ lifecycle
@@ -1020,6 +1034,47 @@ export class LevelStore implements Store {
     const db = await this.readableDb();
     try {
       return await db.iterator(range).all();
+    } finally {
+      this.readDone();
+    }
+  }
+
+  /** The first key of [from, lt) for the background deletion. */
+  private async firstKeyOf(from: Buffer, lt: Buffer): Promise<Buffer | null> {
+    const db = await this.readableDb();
+    try {
+      const keys = await db.keys({ gte: from, lt, limit: 1 }).all();
+      return keys[0] ?? null;
+    } finally {
+      this.readDone();
+    }
+  }
+
+  /** The values of one window of the background deletion (protected: tests hold it to look at a deletion midway). */
+  protected async readValues(gte: Buffer, lt: Buffer): Promise<Buffer[]> {
+    const db = await this.readableDb();
+    try {
+      // keys: false still makes classic-level return an (empty) key per row, as a Buffer
+      // with its own ArrayBuffer when keys are Buffers; as a string it costs no ArrayBuffer
+      const it = db.iterator({ gte, lt, keys: false, keyEncoding: RANGE_ONLY_KEYS } as unknown as Parameters<Db['iterator']>[0]);
+      try {
+        const rows = await it.all();
+        const values: Buffer[] = new Array(rows.length);
+        for (let i = 0; i < rows.length; i++) values[i] = rows[i]![1] as Buffer;
+        return values;
+      } finally {
+        await it.close();
+      }
+    } finally {
+      this.readDone();
+    }
+  }
+
+  /** LevelDB's own range delete (unsynced, as a write aside is; made durable by the next synced commit). */
+  private async clearRange(gte: Buffer, lt: Buffer): Promise<void> {
+    const db = await this.readableDb();
+    try {
+      await db.clear({ gte, lt });
     } finally {
       this.readDone();
     }

@@ -29,10 +29,20 @@ class HeldDeletionStore extends LevelStore {
     this.gate = null;
   }
 
-  protected override async readRange(range: { gt?: Buffer; gte?: Buffer; lt: Buffer; limit: number }): Promise<Array<[Buffer, Buffer]>> {
+  private async gateRead(): Promise<void> {
     this.chunksRead++;
     if (this.chunksRead === 1) this.firstChunk?.();
     else if (this.gate !== null) await this.gate;
+  }
+
+  // a single node deletes in windows; a cluster leader row by row: both are held
+  protected override async readValues(gte: Buffer, lt: Buffer): Promise<Buffer[]> {
+    await this.gateRead();
+    return super.readValues(gte, lt);
+  }
+
+  protected override async readRange(range: { gt?: Buffer; gte?: Buffer; lt: Buffer; limit: number }): Promise<Array<[Buffer, Buffer]>> {
+    await this.gateRead();
     return super.readRange(range);
   }
 }
