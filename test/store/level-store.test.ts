@@ -60,6 +60,19 @@ describe('LevelStore', () => {
     return { store, dir: d };
   }
 
+  /** What a closed store's directory holds: the queue id of every index entry, the id of every body. */
+  async function onDisk(dir: string): Promise<{ entryQueues: number[]; bodies: number[] }> {
+    const raw = new Level<Buffer, Buffer>(dir, { keyEncoding: 'buffer', valueEncoding: 'buffer' });
+    await raw.open();
+    try {
+      const entryQueues = (await raw.keys(kindRange(Prefix.Index)).all()).map((k) => queueIdOfIndexKey(k));
+      const bodies = (await raw.keys(kindRange(Prefix.Message)).all()).map((k) => messageIdOfKey(k));
+      return { entryQueues, bodies };
+    } finally {
+      await raw.close();
+    }
+  }
+
   function spyBatch() {
     // every group commit goes through LevelStore#writeOps (ops, options, db)
     return vi.spyOn(LevelStore.prototype as unknown as { writeOps: (ops: BatchOps, opts: object) => Promise<void> }, 'writeOps');
@@ -420,14 +433,7 @@ describe('LevelStore', () => {
     await store.deletionsDone();
     await store.flush();
     await store.close();
-    const raw = new Level<Buffer, Buffer>(dir, { keyEncoding: 'buffer', valueEncoding: 'buffer' });
-    await raw.open();
-    try {
-      expect((await raw.keys(kindRange(Prefix.Index)).all()).map((k) => queueIdOfIndexKey(k))).toEqual([2]);
-      expect((await raw.keys(kindRange(Prefix.Message)).all()).map((k) => messageIdOfKey(k))).toEqual([shared]);
-    } finally {
-      await raw.close();
-    }
+    expect(await onDisk(dir)).toEqual({ entryQueues: [2], bodies: [shared] });
   });
 
   it('a deleted queue\'s entries go in the background, in chunks, never in one long write', async () => {
@@ -451,16 +457,7 @@ describe('LevelStore', () => {
     expect(await store.readEntries(1, null, 10)).toEqual([]);
     await store.close();
     // on disk: no entry of queue 1 and none of its bodies; queue 2 untouched
-    const raw = new Level<Buffer, Buffer>(dir, { keyEncoding: 'buffer', valueEncoding: 'buffer' });
-    await raw.open();
-    try {
-      const index = await raw.keys(kindRange(Prefix.Index)).all();
-      expect(index.map((k) => queueIdOfIndexKey(k))).toEqual([2]);
-      const bodies = await raw.keys(kindRange(Prefix.Message)).all();
-      expect(bodies.map((k) => messageIdOfKey(k))).toEqual([keptId]);
-    } finally {
-      await raw.close();
-    }
+    expect(await onDisk(dir)).toEqual({ entryQueues: [2], bodies: [keptId] });
   });
 
   it('each write batch\'s native memory is released when its write completes (classic-level\'s batch_do)', async () => {
