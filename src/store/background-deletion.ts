@@ -55,9 +55,7 @@ interface Job {
   readonly queueId: number;
   /** the job may read once this batch is durable (it holds the queue's last operations) */
   readonly afterBatch: number;
-  /** last index key deleted so far (row by row) */
-  lastKey: Buffer | null;
-  /** every key below this one is deleted (windowed) */
+  /** every index key of the queue below this one is deleted (null: none yet) */
   from: Buffer | null;
   deleted: number;
 }
@@ -118,7 +116,7 @@ export class BackgroundDeletion {
   schedule(queueId: number, afterBatch: number): void {
     if (this.queued.has(queueId)) return;
     this.queued.add(queueId);
-    this.jobs.push({ queueId, afterBatch, lastKey: null, from: null, deleted: 0 });
+    this.jobs.push({ queueId, afterBatch, from: null, deleted: 0 });
     this.kick();
   }
 
@@ -162,9 +160,7 @@ export class BackgroundDeletion {
         if (done) this.finish(job);
         continue;
       }
-      const limit = DELETION_READ;
-      // (job.from: windowed before, while the store's writes were its own)
-      const rows = await this.read(job.lastKey === null ? { gte: job.from ?? range.gte, lt: range.lt, limit } : { gt: job.lastKey, lt: range.lt, limit });
+      const rows = await this.read({ gte: job.from ?? range.gte, lt: range.lt, limit: DELETION_READ });
       if (this.stopped) break;
       if (rows.length === 0) {
         this.finish(job);
@@ -179,8 +175,7 @@ export class BackgroundDeletion {
           if (indexTransient(value) || this.refs.release(indexMessageId(value), indexRefs(value))) ops.push({ type: 'del', key: messageKeyOfIndexValue(value) });
         }
         if (!(await this.write(ops))) break;
-        job.lastKey = chunk[chunk.length - 1]![0];
-        job.from = null;
+        job.from = successor(chunk[chunk.length - 1]![0]);
         job.deleted += chunk.length;
         await sleep(DELETION_PACE_MS);
       }
@@ -216,8 +211,7 @@ export class BackgroundDeletion {
    * the store stopped.
    */
   private async deleteWindow(job: Job, range: { gte: Buffer; lt: Buffer }, access: RangeAccess): Promise<boolean | null> {
-    const from = job.from ?? (job.lastKey === null ? range.gte : successor(job.lastKey));
-    const first = await access.firstKey(from, range.lt);
+    const first = await access.firstKey(job.from ?? range.gte, range.lt);
     if (this.stopped) return null;
     if (first === null) return true;
     const upper = windowEnd(first);
@@ -236,7 +230,6 @@ export class BackgroundDeletion {
     }
     if (!(await this.retried(() => access.clear(first, upper)))) return null;
     job.from = upper;
-    job.lastKey = null;
     job.deleted += values.length;
     await sleep(DELETION_PACE_MS);
     return false;

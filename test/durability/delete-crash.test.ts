@@ -4,7 +4,7 @@
 import { describe, expect, it } from 'vitest';
 import { childBrokerFixture, commitBarrier, drainNumbers, openChannel, openConfirmChannel } from './harness.js';
 
-const BIG = 60_000; // 59 chunks of the background deletion: far from done when the kill comes
+const BIG = 60_000; // 235 windows of the background deletion: far from done when the kill comes
 const SHARED = 2_000; // of which fanned out to the kept queue too
 
 describe('kill -9 during a background queue deletion', () => {

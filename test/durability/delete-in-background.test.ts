@@ -84,7 +84,7 @@ describe('deleting and purging big queues in the background', () => {
   for (const how of ['delete', 'purge'] as const) {
     it(`${how}: another queue's confirm does not wait for the ${how}d queue's entries to go`, async () => {
       const { store, conn } = await start();
-      await fill(conn, 'big', 20_000); // 20 chunks of the background deletion
+      await fill(conn, 'big', 20_000); // 79 reads of the background deletion (windows of 256)
       const ch = await conn.createConfirmChannel();
       await ch.assertQueue('other', { durable: true });
 
@@ -97,7 +97,7 @@ describe('deleting and purging big queues in the background', () => {
       // a persistent publish to another queue is confirmed while the deletion is held midway
       await new Promise<void>((resolve, reject) => ch.sendToQueue('other', Buffer.from('x'), { persistent: true }, (err) => (err ? reject(err) : resolve())));
       expect(store.pendingDeletions).toBe(1);
-      expect(store.chunksRead).toBeLessThanOrEqual(2); // (the second chunk waits at the gate)
+      expect(store.chunksRead).toBeLessThanOrEqual(2); // (the second read waits at the gate)
 
       store.release();
       await store.deletionsDone();
